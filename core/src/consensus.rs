@@ -1,0 +1,468 @@
+//! DAG consensus: link validation, the pending set, and the commit rule.
+//!
+//! # Commit rule
+//!
+//! Anchors sit on even rounds; the anchor of round `r` is the vertex of
+//! `ValidatorSet::anchor_author(r)` at `r`. Round `r + 1` vertices vote for it
+//! by citing it as a parent. An anchor with votes from a quorum of distinct
+//! round `r + 1` authors is committed directly. Before it, every earlier
+//! uncommitted anchor that it reaches through hash links is committed, oldest
+//! first (an anchor it cannot reach is skipped for good). Each anchor commit
+//! applies the anchor's not-yet-committed causal history sorted by
+//! `(round, hash)`.
+//!
+//! Why even rounds rather than every round: if anchor `r` gets a quorum of
+//! votes at `r + 1`, quorum intersection guarantees that every round `r + 2`
+//! vertex reaches it, so any node that commits a later anchor first will reach
+//! and commit anchor `r` too. An anchor at `r + 1` gives no such guarantee (it
+//! need not cite anchor `r`), so anchors on consecutive rounds could make two
+//! honest nodes commit different sequences. The order is thus a pure function
+//! of the hash links, whatever order vertices arrive in.
+//!
+//! Vertices whose parents are missing wait in a bounded pending set; vertices
+//! of an epoch whose validator set is not yet decided wait there too.
+
+use crate::dag::{Dag, Inserted};
+use crate::genesis::ChainParams;
+use crate::ids::{Hash, PublicKey, Round};
+use crate::validators::ValidatorSchedule;
+use crate::vertex::Vertex;
+use borsh::{BorshDeserialize, BorshSerialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// The consensus cursor, persisted atomically with each commit.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ConsensusMeta {
+    /// The last committed anchor, `(round, hash)`.
+    pub last_anchor: Option<(Round, Hash)>,
+    /// The validator schedule including every committed registration.
+    pub schedule: ValidatorSchedule,
+    /// Vertices committed since genesis.
+    pub committed_vertices: u64,
+    /// Transactions with an outcome since genesis.
+    pub executed_txs: u64,
+}
+
+/// Why a vertex cannot join the DAG.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    /// The author is not in the validator set of the vertex's round.
+    #[error("author {0} is not a validator at round {1}")]
+    NotValidator(String, Round),
+    /// A parent is not from the previous round.
+    #[error("parent {0} is not from the previous round")]
+    ParentWrongRound(String),
+    /// Two parents share an author, or a parent's author was not a validator.
+    #[error("parents repeat an author or cite a non-validator")]
+    BadParentAuthors,
+    /// Fewer parents than a quorum of the previous round's set.
+    #[error("{got} parents, quorum is {quorum}")]
+    NoQuorum {
+        /// Parents present.
+        got: usize,
+        /// Needed.
+        quorum: usize,
+    },
+}
+
+/// What became of a vertex offered to consensus.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Offer {
+    /// Inserted; `released` lists vertices from the pending set that could
+    /// be inserted as a consequence (in insertion order), `equivocations`
+    /// pairs `(first, second)` seen among all of them.
+    Inserted {
+        /// Every vertex inserted, this one first.
+        inserted: Vec<Hash>,
+        /// `(first seen, new)` pairs with the same author and round.
+        equivocations: Vec<(Hash, Hash)>,
+    },
+    /// Waiting for these parents.
+    Pending {
+        /// Parents not yet in the DAG.
+        missing: Vec<Hash>,
+    },
+    /// Waiting until the validator set of its epoch is decided.
+    EpochUndecided,
+    /// Already known.
+    Duplicate,
+    /// Older than the DAG window.
+    Stale,
+    /// Too far ahead of the last commit (`max_rounds_ahead`), or the pending
+    /// set is full: dropped, to be fetched again later.
+    Dropped,
+    /// Invalid.
+    Rejected(LinkError),
+}
+
+/// One committed anchor and the vertices it orders.
+#[derive(Clone, Debug)]
+pub struct CommittedAnchor {
+    /// Anchor round.
+    pub round: Round,
+    /// Anchor hash.
+    pub anchor: Hash,
+    /// The vertices applied, sorted by (round, hash).
+    pub vertices: Vec<(Hash, Arc<Vertex>)>,
+}
+
+/// The consensus state machine over the DAG window.
+#[derive(Debug)]
+pub struct Consensus {
+    dag: Dag,
+    pending: BTreeMap<(Round, Hash), Arc<Vertex>>,
+    meta: ConsensusMeta,
+    params: ChainParams,
+    max_pending: usize,
+    max_rounds_ahead: u64,
+}
+
+impl Consensus {
+    /// Consensus state from its persisted cursor.
+    pub fn new(
+        meta: ConsensusMeta,
+        params: ChainParams,
+        max_pending: usize,
+        max_rounds_ahead: u64,
+    ) -> Self {
+        Consensus {
+            dag: Dag::new(),
+            pending: BTreeMap::new(),
+            meta,
+            params,
+            max_pending,
+            max_rounds_ahead,
+        }
+    }
+
+    /// The DAG window.
+    pub fn dag(&self) -> &Dag {
+        &self.dag
+    }
+
+    /// The persisted cursor.
+    pub fn meta(&self) -> &ConsensusMeta {
+        &self.meta
+    }
+
+    /// Mutable access to the schedule during execution of a commit.
+    pub fn schedule_mut(&mut self) -> &mut ValidatorSchedule {
+        &mut self.meta.schedule
+    }
+
+    /// Records execution totals of a commit.
+    pub fn add_executed(&mut self, vertices: u64, txs: u64) {
+        self.meta.committed_vertices += vertices;
+        self.meta.executed_txs += txs;
+    }
+
+    /// Round of the last committed anchor.
+    pub fn last_committed_round(&self) -> Option<Round> {
+        self.meta.last_anchor.map(|(r, _)| r)
+    }
+
+    /// Vertices waiting for parents or for their epoch's set.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether the pending set holds `hash`.
+    pub fn is_pending(&self, hash: &Hash) -> bool {
+        self.pending.keys().any(|(_, h)| h == hash)
+    }
+
+    /// The lowest round of a pending vertex, if any.
+    pub fn lowest_pending_round(&self) -> Option<Round> {
+        self.pending.keys().next().map(|(r, _)| *r)
+    }
+
+    /// Restores a vertex loaded from storage (restart), bypassing checks
+    /// already done before it was stored.
+    pub fn restore(&mut self, vertex: Arc<Vertex>, hash: Hash, committed: bool) {
+        if !self.dag.contains(&hash) {
+            self.dag.insert(vertex, hash, committed);
+        }
+    }
+
+    /// Sets the pruning floor after a restore.
+    pub fn prune_below(&mut self, round: Round) {
+        self.dag.prune_below(round);
+    }
+
+    /// Whether the set for `round`'s epoch is decided.
+    pub fn epoch_decided(&self, round: Round) -> bool {
+        let s = &self.meta.schedule;
+        s.is_decided(s.epoch_of(round), self.last_committed_round())
+    }
+
+    /// Offers a vertex whose stand-alone checks passed.
+    pub fn offer(&mut self, vertex: Arc<Vertex>, hash: Hash) -> Offer {
+        if self.dag.contains(&hash) || self.is_pending(&hash) {
+            return Offer::Duplicate;
+        }
+        let round = vertex.round();
+        if round < self.dag.pruned_below() {
+            return Offer::Stale;
+        }
+        let horizon = self.last_committed_round().unwrap_or(Round(0));
+        if round > horizon.saturating_add(self.max_rounds_ahead) {
+            return Offer::Dropped;
+        }
+        match self.check_links(&vertex) {
+            Err(e) => Offer::Rejected(e),
+            Ok(Some(missing)) if missing.is_empty() => {
+                self.park(vertex, hash, Offer::EpochUndecided)
+            }
+            Ok(Some(missing)) => self.park(vertex, hash, Offer::Pending { missing }),
+            Ok(None) => {
+                let mut equivocations = Vec::new();
+                if let Inserted::Equivocation { first } = self.dag.insert(vertex, hash, false) {
+                    equivocations.push((first, hash));
+                }
+                let mut inserted = vec![hash];
+                self.release_pending(round, &mut inserted, &mut equivocations);
+                Offer::Inserted {
+                    inserted,
+                    equivocations,
+                }
+            }
+        }
+    }
+
+    fn park(&mut self, vertex: Arc<Vertex>, hash: Hash, outcome: Offer) -> Offer {
+        if self.pending.len() >= self.max_pending {
+            return Offer::Dropped;
+        }
+        self.pending.insert((vertex.round(), hash), vertex);
+        outcome
+    }
+
+    /// Checks a vertex against the DAG. `Ok(None)`: insertable.
+    /// `Ok(Some(missing))`: must wait (an empty list means its epoch's set is
+    /// undecided). `Err`: invalid.
+    fn check_links(&self, vertex: &Vertex) -> Result<Option<Vec<Hash>>, LinkError> {
+        let round = vertex.round();
+        if !self.epoch_decided(round) {
+            return Ok(Some(Vec::new()));
+        }
+        let set = self.meta.schedule.set_for_round(round);
+        if !set.contains(&vertex.author()) {
+            return Err(LinkError::NotValidator(vertex.author().short(), round));
+        }
+        let Some(prev) = round.prev() else {
+            return Ok(None);
+        };
+        if prev < self.dag.pruned_below() {
+            // Parents are older than the window: nothing left to check against.
+            return Ok(None);
+        }
+        let missing: Vec<Hash> = vertex
+            .body
+            .parents
+            .iter()
+            .filter(|p| !self.dag.contains(p))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            return Ok(Some(missing));
+        }
+        let prev_set = self.meta.schedule.set_for_round(prev);
+        let mut authors = BTreeSet::new();
+        for p in &vertex.body.parents {
+            let parent = &self.dag.get(p).expect("checked present").vertex;
+            if parent.round() != prev {
+                return Err(LinkError::ParentWrongRound(p.short()));
+            }
+            if !prev_set.contains(&parent.author()) || !authors.insert(parent.author()) {
+                return Err(LinkError::BadParentAuthors);
+            }
+        }
+        if authors.len() < prev_set.quorum() {
+            return Err(LinkError::NoQuorum {
+                got: authors.len(),
+                quorum: prev_set.quorum(),
+            });
+        }
+        Ok(None)
+    }
+
+    /// Inserts pending vertices made insertable by vertices of `from_round`
+    /// (their children live one round up), cascading upwards.
+    fn release_pending(
+        &mut self,
+        from_round: Round,
+        inserted: &mut Vec<Hash>,
+        equivocations: &mut Vec<(Hash, Hash)>,
+    ) {
+        let mut round = from_round.next();
+        loop {
+            let candidates: Vec<(Round, Hash)> = self
+                .pending
+                .range((round, Hash([0; 32]))..=(round, Hash([0xff; 32])))
+                .map(|(k, _)| *k)
+                .collect();
+            let mut progressed = false;
+            for key in candidates {
+                let vertex = self.pending[&key].clone();
+                match self.check_links(&vertex) {
+                    Ok(Some(_)) => continue,
+                    Err(_) => {
+                        // Invalid once its parents arrived: drop it.
+                        self.pending.remove(&key);
+                    }
+                    Ok(None) => {
+                        self.pending.remove(&key);
+                        if let Inserted::Equivocation { first } =
+                            self.dag.insert(vertex, key.1, false)
+                        {
+                            equivocations.push((first, key.1));
+                        }
+                        inserted.push(key.1);
+                        progressed = true;
+                    }
+                }
+            }
+            if !progressed {
+                return;
+            }
+            round = round.next();
+        }
+    }
+
+    /// Re-offers every pending vertex in round order (after a commit decided
+    /// a new epoch, or after missing parents arrived out of band).
+    pub fn retry_pending(&mut self) -> Vec<Hash> {
+        let mut inserted = Vec::new();
+        let mut equivocations = Vec::new();
+        let keys: Vec<(Round, Hash)> = self.pending.keys().copied().collect();
+        for key in keys {
+            let Some(vertex) = self.pending.get(&key).cloned() else {
+                continue;
+            };
+            match self.check_links(&vertex) {
+                Ok(Some(_)) => {}
+                Err(_) => {
+                    self.pending.remove(&key);
+                }
+                Ok(None) => {
+                    self.pending.remove(&key);
+                    self.dag.insert(vertex, key.1, false);
+                    inserted.push(key.1);
+                    self.release_pending(key.0, &mut inserted, &mut equivocations);
+                }
+            }
+        }
+        inserted
+    }
+
+    /// The hashes of pending vertices' parents that are not in the DAG.
+    pub fn missing_parents(&self, limit: usize) -> Vec<Hash> {
+        let mut out = BTreeSet::new();
+        for v in self.pending.values() {
+            for p in &v.body.parents {
+                if !self.dag.contains(p) && !self.is_pending(p) {
+                    out.insert(*p);
+                }
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        out.into_iter().take(limit).collect()
+    }
+
+    /// The anchor candidate with a quorum of votes at `round + 1`, if any.
+    fn directly_committable(&self, round: Round) -> Option<Hash> {
+        let set = self.meta.schedule.set_for_round(round);
+        let voters = self.meta.schedule.set_for_round(round.next());
+        let author: PublicKey = set.anchor_author(round);
+        let mut candidates: Vec<Hash> = self.dag.by_author(round, &author).to_vec();
+        candidates.sort();
+        candidates
+            .into_iter()
+            .find(|c| self.dag.supporters(round.next(), c) >= voters.quorum())
+    }
+
+    /// Applies the commit rule after insertions. Returns the anchors
+    /// committed, oldest first, each with its ordered vertices; the DAG marks
+    /// them committed and the cursor advances. The caller executes and
+    /// persists them.
+    pub fn try_commit(&mut self) -> Vec<CommittedAnchor> {
+        let mut out = Vec::new();
+        loop {
+            let next_anchor = match self.last_committed_round() {
+                None => Round(0),
+                Some(r) => r.saturating_add(2),
+            };
+            let Some(top) = self.dag.highest_round() else {
+                return out;
+            };
+            // Find the highest directly committable anchor round.
+            let mut found = None;
+            let mut r = next_anchor;
+            while r.next() <= top {
+                if self.epoch_decided(r.next()) {
+                    if let Some(h) = self.directly_committable(r) {
+                        found = Some((r, h));
+                    }
+                }
+                r = r.saturating_add(2);
+            }
+            let Some((round, hash)) = found else {
+                return out;
+            };
+            for (r, h) in self.anchor_chain(round, hash, next_anchor) {
+                out.push(self.commit_anchor(r, h));
+            }
+        }
+    }
+
+    /// The anchors to commit when `hash` at `round` is committed directly:
+    /// walking back from it, each earlier anchor round's candidate that the
+    /// current link reaches. Returned oldest first.
+    fn anchor_chain(&self, round: Round, hash: Hash, lowest: Round) -> Vec<(Round, Hash)> {
+        let mut chain = vec![(round, hash)];
+        let mut current = hash;
+        let mut r = round;
+        while r >= lowest.saturating_add(2) {
+            r = r.saturating_sub(2);
+            let author = self.meta.schedule.set_for_round(r).anchor_author(r);
+            let mut candidates: Vec<Hash> = self.dag.by_author(r, &author).to_vec();
+            candidates.sort();
+            if let Some(c) = candidates
+                .into_iter()
+                .find(|c| self.dag.has_path(&current, c, r))
+            {
+                chain.push((r, c));
+                current = c;
+            }
+        }
+        chain.reverse();
+        chain
+    }
+
+    fn commit_anchor(&mut self, round: Round, anchor: Hash) -> CommittedAnchor {
+        let floor = round.saturating_sub(self.params.gc_depth_rounds);
+        let history = self.dag.uncommitted_history(&anchor, floor);
+        let mut vertices = Vec::with_capacity(history.len());
+        for (_, h) in history {
+            self.dag.mark_committed(&h);
+            let v = self
+                .dag
+                .get(&h)
+                .expect("history is in the DAG")
+                .vertex
+                .clone();
+            vertices.push((h, v));
+        }
+        self.meta.last_anchor = Some((round, anchor));
+        self.dag.prune_below(floor);
+        self.pending.retain(|(r, _), _| *r >= floor);
+        CommittedAnchor {
+            round,
+            anchor,
+            vertices,
+        }
+    }
+}

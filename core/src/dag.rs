@@ -1,0 +1,215 @@
+//! The in-memory DAG window: vertices by hash and by (round, author), with
+//! the graph queries the commit rule needs.
+//!
+//! Equivocating vertices (same author, same round, different hash) are all
+//! kept, keyed by hash: later vertices may link to either, and the commit rule
+//! only follows hash links, so every node orders them the same way whichever
+//! it saw first. The *first* one seen is the one this node uses as a parent.
+//!
+//! Memory is bounded by pruning: rounds older than the last committed anchor
+//! minus the garbage-collection depth are dropped (see [`Dag::prune_below`]).
+
+use crate::ids::{Hash, PublicKey, Round};
+use crate::vertex::Vertex;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+/// A vertex in the DAG window.
+#[derive(Clone, Debug)]
+pub struct DagVertex {
+    /// The vertex.
+    pub vertex: Arc<Vertex>,
+    /// Its hash (recomputed on receipt).
+    pub hash: Hash,
+    /// Whether a committed anchor's history has included it.
+    pub committed: bool,
+}
+
+/// The result of inserting a vertex.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Inserted {
+    /// New, and the first by its author at its round.
+    New,
+    /// New, but its author already has `first` at this round.
+    Equivocation {
+        /// The vertex seen first.
+        first: Hash,
+    },
+}
+
+/// The DAG window.
+#[derive(Default, Debug)]
+pub struct Dag {
+    vertices: HashMap<Hash, DagVertex>,
+    rounds: BTreeMap<Round, BTreeMap<PublicKey, Vec<Hash>>>,
+    pruned_below: Round,
+}
+
+impl Dag {
+    /// An empty DAG.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the vertex is in the window.
+    pub fn contains(&self, hash: &Hash) -> bool {
+        self.vertices.contains_key(hash)
+    }
+
+    /// A vertex by hash.
+    pub fn get(&self, hash: &Hash) -> Option<&DagVertex> {
+        self.vertices.get(hash)
+    }
+
+    /// Number of vertices in the window.
+    pub fn len(&self) -> usize {
+        self.vertices.len()
+    }
+
+    /// True when the window is empty.
+    pub fn is_empty(&self) -> bool {
+        self.vertices.is_empty()
+    }
+
+    /// Rounds below this were pruned.
+    pub fn pruned_below(&self) -> Round {
+        self.pruned_below
+    }
+
+    /// The highest round holding a vertex.
+    pub fn highest_round(&self) -> Option<Round> {
+        self.rounds.keys().next_back().copied()
+    }
+
+    /// Inserts a vertex whose links were already checked.
+    pub fn insert(&mut self, vertex: Arc<Vertex>, hash: Hash, committed: bool) -> Inserted {
+        let round = vertex.round();
+        let author = vertex.author();
+        let versions = self
+            .rounds
+            .entry(round)
+            .or_default()
+            .entry(author)
+            .or_default();
+        let result = match versions.first() {
+            Some(first) => Inserted::Equivocation { first: *first },
+            None => Inserted::New,
+        };
+        versions.push(hash);
+        self.vertices.insert(
+            hash,
+            DagVertex {
+                vertex,
+                hash,
+                committed,
+            },
+        );
+        result
+    }
+
+    /// The first-seen vertex of each author at `round`, in author order.
+    pub fn round_firsts(&self, round: Round) -> Vec<&DagVertex> {
+        self.rounds
+            .get(&round)
+            .into_iter()
+            .flat_map(|authors| authors.values())
+            .filter_map(|versions| versions.first())
+            .filter_map(|h| self.vertices.get(h))
+            .collect()
+    }
+
+    /// Every vertex (all versions) of `author` at `round`, in arrival order.
+    pub fn by_author(&self, round: Round, author: &PublicKey) -> &[Hash] {
+        self.rounds
+            .get(&round)
+            .and_then(|a| a.get(author))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Number of distinct authors at `round`.
+    pub fn authors_at(&self, round: Round) -> usize {
+        self.rounds.get(&round).map_or(0, BTreeMap::len)
+    }
+
+    /// Distinct authors at `round` with a vertex citing `target`.
+    pub fn supporters(&self, round: Round, target: &Hash) -> usize {
+        let Some(authors) = self.rounds.get(&round) else {
+            return 0;
+        };
+        authors
+            .values()
+            .filter(|versions| {
+                versions.iter().any(|h| {
+                    self.vertices
+                        .get(h)
+                        .is_some_and(|v| v.vertex.body.parents.binary_search(target).is_ok())
+                })
+            })
+            .count()
+    }
+
+    /// Whether `to` (at round `to_round`) is in the causal history of `from`.
+    pub fn has_path(&self, from: &Hash, to: &Hash, to_round: Round) -> bool {
+        let mut stack = vec![*from];
+        let mut seen = HashSet::new();
+        while let Some(h) = stack.pop() {
+            if h == *to {
+                return true;
+            }
+            let Some(v) = self.vertices.get(&h) else {
+                continue;
+            };
+            if v.vertex.round() <= to_round || !seen.insert(h) {
+                continue;
+            }
+            stack.extend(v.vertex.body.parents.iter().copied());
+        }
+        false
+    }
+
+    /// The not-yet-committed causal history of `anchor` (itself included),
+    /// ignoring rounds below `floor`, sorted by (round, hash).
+    pub fn uncommitted_history(&self, anchor: &Hash, floor: Round) -> Vec<(Round, Hash)> {
+        let mut out = Vec::new();
+        let mut stack = vec![*anchor];
+        let mut seen = HashSet::new();
+        while let Some(h) = stack.pop() {
+            if !seen.insert(h) {
+                continue;
+            }
+            let Some(v) = self.vertices.get(&h) else {
+                continue;
+            };
+            // Commits are causally closed: below a committed vertex
+            // everything is committed already.
+            if v.committed || v.vertex.round() < floor {
+                continue;
+            }
+            out.push((v.vertex.round(), h));
+            stack.extend(v.vertex.body.parents.iter().copied());
+        }
+        out.sort();
+        out
+    }
+
+    /// Marks a vertex committed.
+    pub fn mark_committed(&mut self, hash: &Hash) {
+        if let Some(v) = self.vertices.get_mut(hash) {
+            v.committed = true;
+        }
+    }
+
+    /// Drops every round below `round`.
+    pub fn prune_below(&mut self, round: Round) {
+        if round <= self.pruned_below {
+            return;
+        }
+        let keep = self.rounds.split_off(&round);
+        for hash in self.rounds.values().flat_map(|a| a.values()).flatten() {
+            self.vertices.remove(hash);
+        }
+        self.rounds = keep;
+        self.pruned_below = round;
+    }
+}

@@ -1,0 +1,275 @@
+//! The node's whole interface with the outside world: what goes in
+//! ([`Input`]), what comes out ([`Action`], [`Event`]) and the timers it asks
+//! for ([`TimerKind`]).
+
+use crate::ids::{Hash, PeerId, PublicKey, Round};
+use crate::phase::SyncPhase;
+use crate::wire::{Message, Role};
+use serde::Serialize;
+
+/// Which way a connection was opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// We dialed.
+    Outbound,
+    /// They dialed.
+    Inbound,
+}
+
+/// Something that happened outside the node.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// A transport connection is up. `addr` is the dialed address for
+    /// outbound connections (as given in `Action::Connect`).
+    PeerConnected {
+        /// Driver-chosen handle.
+        peer: PeerId,
+        /// Dialed address (outbound) or remote socket address (inbound).
+        addr: String,
+        /// Who dialed.
+        direction: Direction,
+    },
+    /// A connection attempt to `addr` failed.
+    ConnectFailed {
+        /// The address from `Action::Connect`.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// The connection is gone.
+    PeerDisconnected {
+        /// Handle.
+        peer: PeerId,
+        /// Why, as the transport saw it.
+        reason: String,
+    },
+    /// A decoded message.
+    Message {
+        /// Sender.
+        peer: PeerId,
+        /// The message.
+        msg: Message,
+    },
+    /// Bytes from `peer` that do not decode: a protocol violation.
+    MalformedMessage {
+        /// Sender.
+        peer: PeerId,
+        /// The decode error.
+        error: String,
+    },
+}
+
+/// Which stream a message travels on. Gossip shares one long-lived stream per
+/// peer; each request and each response gets its own, so a large response
+/// never delays gossip.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    /// The peer's gossip stream.
+    Gossip,
+    /// A stream of its own.
+    Request,
+}
+
+/// Something the driver must do.
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// Send `msg` to `peer`.
+    Send {
+        /// Recipient.
+        peer: PeerId,
+        /// Stream choice.
+        channel: Channel,
+        /// The message.
+        msg: Message,
+    },
+    /// Dial `addr`; answer with `PeerConnected` or `ConnectFailed`.
+    Connect {
+        /// `host:port`.
+        addr: String,
+    },
+    /// Close the connection.
+    Disconnect {
+        /// Handle.
+        peer: PeerId,
+        /// Why (sent to the peer as the close reason and logged).
+        reason: String,
+    },
+    /// Report something (logs, metrics, traces).
+    Event(Event),
+}
+
+/// Where an accepted vertex came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VertexSource {
+    /// Produced by this node.
+    Own,
+    /// Gossip (or released from the pending set after its parents arrived).
+    Gossip,
+    /// A fetch answer (catch-up).
+    Fetch,
+}
+
+/// A limit that was hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Limit {
+    /// `max_peers` or `max_listener_peers`.
+    Peers,
+    /// `max_pending_vertices` or `max_rounds_ahead`.
+    PendingVertices,
+    /// `max_mempool_txs`.
+    Mempool,
+    /// `max_forwarded_txs`.
+    ForwardedTxs,
+}
+
+/// Something worth reporting.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The sync phase changed.
+    PhaseChanged {
+        /// Old phase.
+        from: SyncPhase,
+        /// New phase.
+        to: SyncPhase,
+    },
+    /// A genesis was adopted (at first start, or fetched from a peer).
+    GenesisAdopted {
+        /// Its hash.
+        chain_id: Hash,
+        /// False when adopted on first use without a pinned chain id.
+        pinned: bool,
+        /// Genesis validators.
+        validators: usize,
+    },
+    /// A peer completed the handshake.
+    PeerReady {
+        /// Handle.
+        peer: PeerId,
+        /// Its proven key.
+        key: PublicKey,
+        /// Its role.
+        role: Role,
+        /// Its address (dialed or announced).
+        addr: String,
+        /// Whether we dialed.
+        outbound: bool,
+    },
+    /// A peer was refused or dropped for a protocol reason.
+    PeerRejected {
+        /// Handle.
+        peer: PeerId,
+        /// Why.
+        reason: String,
+    },
+    /// A peer's connection ended.
+    PeerGone {
+        /// Handle.
+        peer: PeerId,
+        /// Why.
+        reason: String,
+    },
+    /// This node produced and broadcast a vertex.
+    VertexProduced {
+        /// Round.
+        round: Round,
+        /// Hash.
+        hash: Hash,
+        /// Transactions carried.
+        txs: usize,
+    },
+    /// A vertex from elsewhere joined the DAG.
+    VertexAccepted {
+        /// Round.
+        round: Round,
+        /// Hash.
+        hash: Hash,
+        /// Author.
+        author: PublicKey,
+        /// Transactions carried.
+        txs: usize,
+        /// How it arrived.
+        source: VertexSource,
+    },
+    /// A vertex failed validation.
+    VertexRejected {
+        /// Sender.
+        peer: PeerId,
+        /// Why.
+        reason: String,
+    },
+    /// An anchor was committed and its history executed.
+    Committed {
+        /// Anchor round (the new last committed round).
+        round: Round,
+        /// Anchor hash.
+        anchor: Hash,
+        /// Vertices ordered by this commit.
+        vertices: usize,
+        /// Transactions applied.
+        txs_committed: u32,
+        /// Transactions recorded as failed.
+        txs_failed: u32,
+    },
+    /// Two vertices by one author for one round: evidence kept.
+    Equivocation {
+        /// The author.
+        author: PublicKey,
+        /// The round.
+        round: Round,
+        /// First seen.
+        first: Hash,
+        /// Second seen.
+        second: Hash,
+    },
+    /// A configured limit was hit; the excess was refused.
+    LimitHit {
+        /// Which limit.
+        limit: Limit,
+    },
+    /// Catch-up progress: fetched rounds up to `through`, target `target`.
+    CatchUpProgress {
+        /// Highest round now held.
+        through: Round,
+        /// Best peer's highest round.
+        target: Round,
+    },
+    /// The validator set of an epoch became known and differs from the last.
+    ValidatorSetChanged {
+        /// Epoch.
+        epoch: u64,
+        /// Members.
+        size: usize,
+        /// Whether this node is a member.
+        includes_self: bool,
+    },
+    /// A request ran out of attempts; sync cannot proceed.
+    SyncFailed {
+        /// What failed and where.
+        reason: String,
+    },
+    /// Storage failed; the node has stopped processing.
+    StorageFailed {
+        /// The error.
+        error: String,
+    },
+}
+
+/// Why the node wants to be woken up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimerKind {
+    /// Time to produce the next vertex.
+    Produce,
+    /// A handshake deadline.
+    Handshake,
+    /// A request deadline.
+    Request,
+    /// A reconnect attempt is due.
+    Reconnect,
+    /// Time to announce status to peers.
+    Status,
+}

@@ -1,0 +1,248 @@
+//! Vertices in and out: receiving gossip and fetch answers, forwarding,
+//! asking for missing parents, and serving other nodes' fetches.
+
+use super::Node;
+use crate::consensus::Offer;
+use crate::ids::{Hash, PeerId, Round, Timestamp};
+use crate::interface::{Channel, Event, Limit, VertexSource};
+use crate::phase::SyncPhase;
+use crate::store::{Store, StoreError, WriteBatch, WriteOp};
+use crate::vertex::Vertex;
+use crate::wire::{Message, RequestId};
+use std::sync::Arc;
+
+impl<S: Store> Node<S> {
+    pub(super) fn on_gossip_vertex(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        v: Vertex,
+    ) -> Result<(), StoreError> {
+        if let Some(p) = self.peers.peers.get_mut(&peer) {
+            p.saw_round(v.round());
+        }
+        self.accept_vertex(now, peer, v, VertexSource::Gossip)
+    }
+
+    /// Validates and offers one vertex; on a fault, drops the sender.
+    pub(super) fn accept_vertex(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        v: Vertex,
+        source: VertexSource,
+    ) -> Result<(), StoreError> {
+        let Some(chain) = self.chain.as_mut() else {
+            return Ok(()); // no genesis yet: nothing to validate against
+        };
+        let hash = match v.verify(&chain.chain_id, &chain.genesis.params) {
+            Ok(h) => h,
+            Err(e) => {
+                let reason = format!("invalid vertex round={}: {e}", v.round());
+                self.emit(Event::VertexRejected {
+                    peer,
+                    reason: reason.clone(),
+                });
+                self.drop_peer(peer, &reason);
+                return Ok(());
+            }
+        };
+        self.wanted.remove(&hash);
+        let round = v.round();
+        match chain.consensus.offer(Arc::new(v), hash) {
+            Offer::Inserted {
+                inserted,
+                equivocations,
+            } => {
+                for pair in equivocations {
+                    self.report_equivocation(pair);
+                }
+                self.on_inserted(now, Some(peer), &inserted, source)?;
+            }
+            Offer::Pending { missing } => {
+                let far = self.highest_round().is_none_or(|top| {
+                    round > top.saturating_add(self.config.catch_up_threshold_rounds)
+                });
+                if !far {
+                    self.fetch_missing(now, peer, missing);
+                }
+            }
+            Offer::Rejected(e) => {
+                let reason = format!("vertex {} round={round} rejected: {e}", hash.short());
+                self.emit(Event::VertexRejected {
+                    peer,
+                    reason: reason.clone(),
+                });
+                self.drop_peer(peer, &reason);
+            }
+            Offer::Dropped => self.emit(Event::LimitHit {
+                limit: Limit::PendingVertices,
+            }),
+            Offer::EpochUndecided | Offer::Duplicate | Offer::Stale => {}
+        }
+        Ok(())
+    }
+
+    /// Everything that follows insertion: persist, report, forward, commit.
+    pub(super) fn on_inserted(
+        &mut self,
+        now: Timestamp,
+        from: Option<PeerId>,
+        inserted: &[Hash],
+        source: VertexSource,
+    ) -> Result<(), StoreError> {
+        self.last_progress_at = now;
+        let chain = self.chain.as_ref().expect("inserted implies a chain");
+        let mut batch = WriteBatch::new(false);
+        let mut vertices = Vec::with_capacity(inserted.len());
+        for h in inserted {
+            let v = chain
+                .consensus
+                .dag()
+                .get(h)
+                .expect("just inserted")
+                .vertex
+                .clone();
+            batch.push(WriteOp::PutVertex {
+                hash: *h,
+                vertex: (*v).clone(),
+            });
+            vertices.push((*h, v));
+        }
+        self.write(batch)?;
+        let forward = self.phase == SyncPhase::Live;
+        for (i, (hash, v)) in vertices.iter().enumerate() {
+            for tx in &v.body.txs {
+                let th = tx.hash();
+                self.mempool.remove(&th);
+                self.dag_txs.insert(th, v.round());
+            }
+            // The first vertex came from `from`; released ones arrived
+            // earlier through gossip.
+            let source = if i == 0 { source } else { VertexSource::Gossip };
+            if source != VertexSource::Own {
+                self.emit(Event::VertexAccepted {
+                    round: v.round(),
+                    hash: *hash,
+                    author: v.author(),
+                    txs: v.body.txs.len(),
+                    source,
+                });
+            }
+            if forward && source != VertexSource::Fetch {
+                self.gossip(from, v);
+            }
+        }
+        self.commit_ready(now)
+    }
+
+    /// Sends a vertex to every ready peer except `except`.
+    pub(super) fn gossip(&mut self, except: Option<PeerId>, v: &Vertex) {
+        let targets: Vec<PeerId> = self
+            .peers
+            .ready()
+            .filter(|p| Some(p.id) != except)
+            .map(|p| p.id)
+            .collect();
+        for peer in targets {
+            self.send(peer, Channel::Gossip, Message::Vertex(v.clone()));
+        }
+    }
+
+    fn report_equivocation(&mut self, (first, second): (Hash, Hash)) {
+        let Some(chain) = &self.chain else { return };
+        let Some(v) = chain.consensus.dag().get(&second) else {
+            return;
+        };
+        let (author, round) = (v.vertex.author(), v.vertex.round());
+        self.record_evidence((first, second));
+        self.emit(Event::Equivocation {
+            author,
+            round,
+            first,
+            second,
+        });
+    }
+
+    /// Asks `peer` (who has the child) for parents we lack.
+    fn fetch_missing(&mut self, now: Timestamp, peer: PeerId, missing: Vec<Hash>) {
+        let hashes: Vec<Hash> = missing
+            .into_iter()
+            .filter(|h| !self.wanted.contains(h))
+            .take(self.config.max_fetch_hashes)
+            .collect();
+        if hashes.is_empty() {
+            return;
+        }
+        self.wanted.extend(hashes.iter().copied());
+        self.request(now, peer, super::RequestKind::Vertices { hashes });
+    }
+
+    pub(super) fn serve_vertices(
+        &mut self,
+        peer: PeerId,
+        request: RequestId,
+        hashes: Vec<Hash>,
+    ) -> Result<(), StoreError> {
+        let mut vertices = Vec::new();
+        let mut bytes = 0usize;
+        for h in hashes.iter().take(self.config.max_fetch_hashes) {
+            let v = match self.chain.as_ref().and_then(|c| c.consensus.dag().get(h)) {
+                Some(dv) => Some((*dv.vertex).clone()),
+                None => self.store.get_vertex(h)?.map(|s| s.vertex),
+            };
+            if let Some(v) = v {
+                bytes += v.encoded_len();
+                if bytes > self.config.max_response_bytes && !vertices.is_empty() {
+                    break;
+                }
+                vertices.push(v);
+            }
+        }
+        vertices.sort_by_key(|v| v.round());
+        self.send(
+            peer,
+            Channel::Request,
+            Message::Vertices {
+                request,
+                vertices,
+                through: None,
+            },
+        );
+        Ok(())
+    }
+
+    pub(super) fn serve_rounds(
+        &mut self,
+        peer: PeerId,
+        request: RequestId,
+        from: Round,
+        to: Round,
+    ) -> Result<(), StoreError> {
+        let to = to.min(from.saturating_add(self.config.range_fetch_rounds.saturating_sub(1)));
+        let stored = self.store.vertices_in_rounds(from, to, 64 * 1024)?;
+        let mut vertices = Vec::new();
+        let mut bytes = 0usize;
+        let mut through = Some(to);
+        for s in stored {
+            let len = s.vertex.encoded_len();
+            if bytes + len > self.config.max_response_bytes && !vertices.is_empty() {
+                // Cut here: the round of this vertex is incomplete.
+                through = s.vertex.round().prev().filter(|r| *r >= from);
+                break;
+            }
+            bytes += len;
+            vertices.push(s.vertex);
+        }
+        self.send(
+            peer,
+            Channel::Request,
+            Message::Vertices {
+                request,
+                vertices,
+                through,
+            },
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,340 @@
+//! Connections: dialing and redialing, the handshake (version, chain, proof
+//! of key possession, role), duplicate connections, and disconnects.
+
+use super::Node;
+use crate::crypto::Domain;
+use crate::ids::{PeerId, Signature, Timestamp};
+use crate::interface::{Action, Channel, Direction, Event, Limit};
+use crate::peers::{check_proof, proof_message, Peer, Stage};
+use crate::phase::SyncPhase;
+use crate::store::{Store, StoreError};
+use crate::wire::{Hello, Message, Role, PROTOCOL_VERSION};
+
+impl<S: Store> Node<S> {
+    /// Our hello for a connection whose challenge is `nonce`.
+    fn hello(&self, nonce: [u8; 32]) -> Hello {
+        Hello {
+            version: PROTOCOL_VERSION,
+            chain_id: self.chain_id(),
+            node_key: self.key.public(),
+            role: self.config.role,
+            highest_round: self.highest_round(),
+            committed_round: self.last_committed_round(),
+            snapshot_round: None,
+            nonce,
+            listen_addr: self.config.listen_addr.clone(),
+        }
+    }
+
+    pub(super) fn on_connected(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        addr: String,
+        direction: Direction,
+    ) {
+        if direction == Direction::Outbound {
+            if let Some(t) = self.peers.targets.get_mut(&addr) {
+                t.dialing = false;
+                t.connected = Some(peer);
+            }
+        }
+        if self.peers.peers.len() >= self.config.max_peers {
+            self.emit(Event::LimitHit {
+                limit: Limit::Peers,
+            });
+            self.push(Action::Disconnect {
+                peer,
+                reason: "too many peers".into(),
+            });
+            return;
+        }
+        let nonce = self.rng.bytes32();
+        self.peers.peers.insert(
+            peer,
+            Peer {
+                id: peer,
+                addr,
+                direction,
+                stage: Stage::AwaitingHello,
+                our_nonce: nonce,
+                handshake_deadline: now.plus_ms(self.config.handshake_timeout_ms),
+                key: None,
+                role: Role::Listener,
+                listen_addr: None,
+                chain_id: None,
+                highest_round: None,
+                committed_round: None,
+            },
+        );
+        if self.phase == SyncPhase::Connecting {
+            self.set_phase(SyncPhase::Handshake);
+        }
+        let hello = self.hello(nonce);
+        self.send(peer, Channel::Gossip, Message::Hello(hello));
+    }
+
+    pub(super) fn on_hello(&mut self, now: Timestamp, peer: PeerId, hello: Hello) {
+        let _ = now;
+        let Some(p) = self.peers.peers.get(&peer) else {
+            return;
+        };
+        if p.stage != Stage::AwaitingHello {
+            return self.drop_peer(peer, "second hello");
+        }
+        if let Err(reason) = self.check_hello(&hello) {
+            self.send(
+                peer,
+                Channel::Gossip,
+                Message::Reject {
+                    reason: reason.clone(),
+                },
+            );
+            return self.drop_peer(peer, &reason);
+        }
+        // Sign with the chain we announced, which is what the peer checks.
+        let msg = proof_message(&hello.nonce, &self.key.public(), self.chain_id().as_ref());
+        let proof = self.key.sign(Domain::Handshake, &msg);
+        if let Some(p) = self.peers.peers.get_mut(&peer) {
+            p.stage = Stage::AwaitingProof(Box::new(hello));
+        }
+        self.send(peer, Channel::Gossip, Message::HelloProof(proof));
+    }
+
+    /// Version, chain and identity checks on a peer's hello.
+    fn check_hello(&self, hello: &Hello) -> Result<(), String> {
+        if hello.version != PROTOCOL_VERSION {
+            return Err(format!(
+                "protocol version mismatch: ours {PROTOCOL_VERSION}, theirs {}",
+                hello.version
+            ));
+        }
+        if hello.node_key == self.key.public() {
+            return Err("connected to ourselves".into());
+        }
+        let ours = self.chain_id().or(self.config.trusted_chain_id);
+        match (ours, hello.chain_id) {
+            (Some(a), Some(b)) if a != b => Err(format!("chain mismatch: ours {a}, theirs {b}")),
+            (None, None) => Err("neither side knows a chain".into()),
+            _ => Ok(()),
+        }
+    }
+
+    pub(super) fn on_proof(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        sig: Signature,
+    ) -> Result<(), StoreError> {
+        let Some(p) = self.peers.peers.get(&peer) else {
+            return Ok(());
+        };
+        let Stage::AwaitingProof(hello) = &p.stage else {
+            self.drop_peer(peer, "proof before hello");
+            return Ok(());
+        };
+        let hello = (**hello).clone();
+        if !check_proof(&p.our_nonce, &hello, &sig) {
+            self.drop_peer(peer, "handshake proof does not verify");
+            return Ok(());
+        }
+        if hello.role == Role::Listener && self.peers.listeners() >= self.config.max_listener_peers
+        {
+            self.emit(Event::LimitHit {
+                limit: Limit::Peers,
+            });
+            self.drop_peer(peer, "too many listener peers");
+            return Ok(());
+        }
+        if let Some(existing) = self
+            .peers
+            .by_key(&hello.node_key)
+            .map(|e| (e.id, e.direction))
+        {
+            if !self.keep_new_duplicate(peer, existing) {
+                self.drop_peer(peer, "duplicate connection");
+                return Ok(());
+            }
+            self.drop_peer(existing.0, "duplicate connection");
+        }
+        let p = self.peers.peers.get_mut(&peer).expect("checked above");
+        p.stage = Stage::Ready;
+        p.key = Some(hello.node_key);
+        p.role = hello.role;
+        p.listen_addr = hello.listen_addr.clone();
+        p.chain_id = hello.chain_id;
+        p.highest_round = hello.highest_round;
+        p.committed_round = hello.committed_round;
+        let (addr, outbound) = (p.addr.clone(), p.direction == Direction::Outbound);
+        self.emit(Event::PeerReady {
+            peer,
+            key: hello.node_key,
+            role: hello.role,
+            addr,
+            outbound,
+        });
+        let _ = now;
+        Ok(())
+    }
+
+    /// Two connections to one node: both sides keep the one dialed by the
+    /// smaller key, so they agree without talking. Same direction: the newer
+    /// wins (the older is likely dead).
+    fn keep_new_duplicate(&self, new: PeerId, existing: (PeerId, Direction)) -> bool {
+        let new_dir = self.peers.peers[&new].direction;
+        if new_dir == existing.1 {
+            return true;
+        }
+        let theirs = match &self.peers.peers[&new].stage {
+            Stage::AwaitingProof(h) => h.node_key,
+            _ => return false,
+        };
+        let we_dial = self.key.public() < theirs;
+        (new_dir == Direction::Outbound) == we_dial
+    }
+
+    pub(super) fn expire_handshakes(&mut self, now: Timestamp) {
+        let late: Vec<PeerId> = self
+            .peers
+            .peers
+            .values()
+            .filter(|p| !p.is_ready() && p.handshake_deadline <= now)
+            .map(|p| p.id)
+            .collect();
+        for peer in late {
+            self.drop_peer(peer, "handshake timed out");
+        }
+    }
+
+    /// Refuses a peer for a protocol reason: event, disconnect, forget.
+    pub(super) fn drop_peer(&mut self, peer: PeerId, reason: &str) {
+        if !self.peers.peers.contains_key(&peer) {
+            return;
+        }
+        self.emit(Event::PeerRejected {
+            peer,
+            reason: reason.to_string(),
+        });
+        self.push(Action::Disconnect {
+            peer,
+            reason: reason.to_string(),
+        });
+        self.remove_peer(peer);
+    }
+
+    /// Removes a peer from the table without further messages.
+    pub(super) fn forget_peer(&mut self, now: Timestamp, peer: PeerId) {
+        let _ = now;
+        self.remove_peer(peer);
+    }
+
+    fn remove_peer(&mut self, peer: PeerId) {
+        self.peers.peers.remove(&peer);
+        for t in self.peers.targets.values_mut() {
+            if t.connected == Some(peer) {
+                t.connected = None;
+                t.failures += 1;
+            }
+        }
+    }
+
+    pub(super) fn on_disconnected(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        if self.peers.peers.contains_key(&peer) {
+            self.emit(Event::PeerGone {
+                peer,
+                reason: reason.to_string(),
+            });
+        }
+        self.remove_peer(peer);
+        self.schedule_redials(now);
+        self.reassign_requests_of(now, peer)
+    }
+
+    pub(super) fn on_connect_failed(&mut self, now: Timestamp, addr: &str, reason: &str) {
+        let _ = reason;
+        if let Some(t) = self.peers.targets.get_mut(addr) {
+            t.dialing = false;
+            t.failures += 1;
+        }
+        self.schedule_redials(now);
+    }
+
+    /// Sets the next attempt of every disconnected target that has none due,
+    /// with exponential backoff and jitter from the seeded generator.
+    fn schedule_redials(&mut self, now: Timestamp) {
+        let base = self.config.reconnect_backoff_ms_base;
+        let max = self.config.reconnect_backoff_ms_max;
+        let addrs: Vec<String> = self
+            .peers
+            .targets
+            .iter()
+            .filter(|(_, t)| t.connected.is_none() && !t.dialing && t.next_attempt <= now)
+            .map(|(a, _)| a.clone())
+            .collect();
+        for addr in addrs {
+            let jitter = self.rng.below(base.max(1));
+            let t = self.peers.targets.get_mut(&addr).expect("listed above");
+            let backoff = base.saturating_mul(1 << t.failures.min(16)).min(max);
+            t.next_attempt = now.plus_ms(backoff + jitter);
+        }
+    }
+
+    /// Dials every target that is due and not connected.
+    pub(super) fn dial_due(&mut self, now: Timestamp) {
+        let connected_addrs: Vec<String> = self
+            .peers
+            .peers
+            .values()
+            .flat_map(|p| [Some(p.addr.clone()), p.listen_addr.clone()])
+            .flatten()
+            .collect();
+        let due: Vec<String> = self
+            .peers
+            .targets
+            .iter()
+            .filter(|(a, t)| {
+                t.connected.is_none()
+                    && !t.dialing
+                    && t.next_attempt <= now
+                    && !connected_addrs.contains(a)
+            })
+            .map(|(a, _)| a.clone())
+            .collect();
+        for addr in due {
+            if let Some(t) = self.peers.targets.get_mut(&addr) {
+                t.dialing = true;
+            }
+            self.push(Action::Connect { addr });
+        }
+    }
+
+    /// Adds the addresses of current validators with a larger key than ours
+    /// as dial targets (the smaller key dials, so each pair connects once).
+    pub(super) fn connect_to_validators(&mut self, now: Timestamp) {
+        let Some(chain) = &self.chain else {
+            return;
+        };
+        if self.config.role == Role::Listener {
+            return;
+        }
+        let round = chain.consensus.dag().highest_round().unwrap_or_default();
+        let set = chain.consensus.meta().schedule.set_for_round(round);
+        let me = self.key.public();
+        let own_addr = self.config.listen_addr.clone();
+        let addrs: Vec<String> = set
+            .members()
+            .iter()
+            .filter(|m| m.key > me && Some(&m.address) != own_addr.as_ref())
+            .map(|m| m.address.clone())
+            .collect();
+        for addr in addrs {
+            self.peers.add_target(&addr, now);
+        }
+        self.dial_due(now);
+    }
+}

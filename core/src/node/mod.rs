@@ -1,0 +1,609 @@
+//! The node state machine.
+//!
+//! [`Node`] owns the protocol state of one BluePods node: its chain (genesis,
+//! consensus, validator schedule), peers, mempool, in-flight requests and sync
+//! phase. It performs no IO. Methods fall in four groups:
+//!
+//! - getters (`status`, `phase`, `store`, `tx_status`, …);
+//! - `handle(now, Input)` and `handle_timeout(now)`, which advance the state;
+//! - commands (`submit_transaction`), which return their result at once;
+//! - `poll_action()` and `poll_timeout()`, which yield the outputs.
+//!
+//! After every `handle*` or command, drain `poll_action()` until it returns
+//! `None`, then read `poll_timeout()` and call `handle_timeout` at that time.
+//!
+//! The behaviour is split by concern: [`handshake`](self) (connections and
+//! proofs), `gossip` (vertices in and out, serving fetches), `sync`
+//! (genesis adoption, catch-up, request timeouts) and `produce` (vertex
+//! production, commit execution, transactions).
+
+mod gossip;
+mod handshake;
+mod produce;
+/// Transaction submission errors.
+pub mod produce_api {
+    pub use super::produce::SubmitError;
+}
+mod sync;
+
+use crate::config::NodeConfig;
+use crate::consensus::{Consensus, ConsensusMeta};
+use crate::crypto::Keypair;
+use crate::genesis::Genesis;
+use crate::ids::{Hash, PeerId, PublicKey, Round, Timestamp};
+use crate::interface::{Action, Channel, Event, TimerKind};
+use crate::mempool::Mempool;
+use crate::peers::PeerTable;
+use crate::phase::SyncPhase;
+use crate::rng::DetRng;
+use crate::store::{read_meta, MetaKey, Store, StoreError, WriteBatch, WriteOp};
+use crate::tx::TxStatus;
+use crate::validators::ValidatorSchedule;
+use crate::wire::{Message, Role};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+
+pub use sync::RequestKind;
+
+/// The chain this node follows, once it has a genesis.
+#[derive(Debug)]
+pub struct Chain {
+    /// The genesis document.
+    pub genesis: Genesis,
+    /// Its hash.
+    pub chain_id: Hash,
+    /// DAG, pending set, commit cursor.
+    pub consensus: Consensus,
+}
+
+/// A peer as the status API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerStatus {
+    /// Handle.
+    pub id: u64,
+    /// Address.
+    pub addr: String,
+    /// Proven key, once ready.
+    pub key: Option<PublicKey>,
+    /// Role.
+    pub role: Role,
+    /// Handshake complete.
+    pub ready: bool,
+    /// Highest round it reported.
+    pub highest_round: Option<Round>,
+    /// Last committed round it reported.
+    pub committed_round: Option<Round>,
+}
+
+/// A snapshot of the node's state for the status API and the CLI.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeStatus {
+    /// Validator or listener.
+    pub role: Role,
+    /// Sync phase.
+    pub phase: SyncPhase,
+    /// This node's key.
+    pub node_key: PublicKey,
+    /// Chain id, once known.
+    pub chain_id: Option<Hash>,
+    /// Highest DAG round held.
+    pub highest_round: Option<Round>,
+    /// Last committed anchor round.
+    pub last_committed_round: Option<Round>,
+    /// Last round this node produced.
+    pub own_last_round: Option<Round>,
+    /// Validators in the set of the current round.
+    pub validators: usize,
+    /// Whether this node is in that set.
+    pub is_member: bool,
+    /// Vertices committed since genesis.
+    pub committed_vertices: u64,
+    /// Transactions executed since genesis.
+    pub executed_txs: u64,
+    /// Transactions in the mempool.
+    pub mempool_txs: usize,
+    /// Vertices waiting for parents.
+    pub pending_vertices: usize,
+    /// Vertices in the in-memory DAG window.
+    pub dag_vertices: usize,
+    /// Connections.
+    pub peers: Vec<PeerStatus>,
+    /// Why the node stopped, if it did.
+    pub halted: Option<String>,
+}
+
+/// The BluePods node state machine. See the module docs for the contract.
+pub struct Node<S: Store> {
+    config: NodeConfig,
+    key: Keypair,
+    store: S,
+    rng: DetRng,
+    phase: SyncPhase,
+    chain: Option<Chain>,
+    peers: PeerTable,
+    mempool: Mempool,
+    /// Transactions this node forwarded to a validator, oldest first.
+    forwarded: VecDeque<Hash>,
+    forwarded_set: BTreeSet<Hash>,
+    requests: BTreeMap<crate::wire::RequestId, sync::InFlight>,
+    next_request: u64,
+    /// Vertex hashes asked for and not yet received.
+    wanted: BTreeSet<Hash>,
+    own_last_round: Option<Round>,
+    last_produced_at: Option<Timestamp>,
+    produce_at: Option<Timestamp>,
+    next_status_at: Timestamp,
+    actions: VecDeque<Action>,
+    halted: Option<String>,
+    /// Equivocation evidence `(first, second)`, bounded.
+    evidence: VecDeque<(Hash, Hash)>,
+    last_set_size: Option<(u64, usize)>,
+    /// Transactions carried by accepted, not yet committed vertices, with the
+    /// vertex round (so they read as pending, and leave with the window).
+    dag_txs: HashMap<Hash, Round>,
+    /// When a vertex last joined the DAG (or a range fetch last started).
+    last_progress_at: Timestamp,
+}
+
+/// Most equivocation pairs kept as evidence.
+const MAX_EVIDENCE: usize = 1024;
+
+impl<S: Store> Node<S> {
+    /// A node over `store`. If the store holds an adopted genesis, the node
+    /// resumes from it (restart); otherwise it learns the chain from its
+    /// bootstrap peers. `seed` drives every random choice.
+    pub fn new(
+        config: NodeConfig,
+        key: Keypair,
+        store: S,
+        seed: u64,
+        now: Timestamp,
+    ) -> Result<Self, StoreError> {
+        let mut node = Node {
+            mempool: Mempool::new(config.max_mempool_txs),
+            config,
+            key,
+            store,
+            rng: DetRng::new(seed),
+            phase: SyncPhase::Idle,
+            chain: None,
+            peers: PeerTable::default(),
+            forwarded: VecDeque::new(),
+            forwarded_set: BTreeSet::new(),
+            requests: BTreeMap::new(),
+            next_request: 1,
+            wanted: BTreeSet::new(),
+            own_last_round: None,
+            last_produced_at: None,
+            produce_at: None,
+            next_status_at: now,
+            actions: VecDeque::new(),
+            halted: None,
+            evidence: VecDeque::new(),
+            last_set_size: None,
+            dag_txs: HashMap::new(),
+            last_progress_at: now,
+        };
+        node.own_last_round = read_meta(&node.store, MetaKey::OwnLastRound)?;
+        if let Some(genesis) = read_meta::<Genesis>(&node.store, MetaKey::Genesis)? {
+            node.restore_chain(genesis)?;
+        }
+        for addr in node.config.bootstrap_peers.clone() {
+            node.peers.add_target(&addr, now);
+        }
+        if node.config.bootstrap_peers.is_empty() && node.chain.is_some() {
+            node.set_phase(SyncPhase::Live);
+        } else {
+            node.set_phase(SyncPhase::Connecting);
+        }
+        node.connect_to_validators(now);
+        node.after_step(now);
+        Ok(node)
+    }
+
+    /// Loads consensus state and the DAG window of an adopted chain.
+    fn restore_chain(&mut self, genesis: Genesis) -> Result<(), StoreError> {
+        let chain_id = genesis.chain_id();
+        let meta: ConsensusMeta = read_meta(&self.store, MetaKey::Consensus)?.ok_or_else(|| {
+            StoreError::Corrupt("genesis adopted but consensus metadata missing".into())
+        })?;
+        let mut consensus = Consensus::new(
+            meta,
+            genesis.params.clone(),
+            self.config.max_pending_vertices,
+            self.config.max_rounds_ahead,
+        );
+        let floor = consensus.last_committed_round().map_or(Round(0), |r| {
+            r.saturating_sub(genesis.params.gc_depth_rounds)
+        });
+        let mut from = floor;
+        loop {
+            let batch = self.store.vertices_in_rounds(from, Round(u64::MAX), 4096)?;
+            let Some(last) = batch.last().map(|s| s.vertex.round()) else {
+                break;
+            };
+            let full = batch.len() == 4096;
+            for stored in batch {
+                if full && stored.vertex.round() == last {
+                    continue; // re-read the cut round whole in the next batch
+                }
+                let hash = stored.vertex.hash();
+                consensus.restore(Arc::new(stored.vertex), hash, stored.committed_at.is_some());
+            }
+            if !full {
+                break;
+            }
+            from = last;
+        }
+        consensus.prune_below(floor);
+        self.chain = Some(Chain {
+            genesis,
+            chain_id,
+            consensus,
+        });
+        Ok(())
+    }
+
+    // ----- getters -------------------------------------------------------
+
+    /// The configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The current sync phase.
+    pub fn phase(&self) -> SyncPhase {
+        self.phase
+    }
+
+    /// The node's public key.
+    pub fn public_key(&self) -> PublicKey {
+        self.key.public()
+    }
+
+    /// Gives the store back (used to restart a node on the same state).
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
+    /// The store (read access for queries).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The chain, once a genesis is adopted.
+    pub fn chain(&self) -> Option<&Chain> {
+        self.chain.as_ref()
+    }
+
+    /// The chain id, once known.
+    pub fn chain_id(&self) -> Option<Hash> {
+        self.chain.as_ref().map(|c| c.chain_id)
+    }
+
+    /// Last committed anchor round.
+    pub fn last_committed_round(&self) -> Option<Round> {
+        self.chain
+            .as_ref()
+            .and_then(|c| c.consensus.last_committed_round())
+    }
+
+    /// Highest DAG round held.
+    pub fn highest_round(&self) -> Option<Round> {
+        self.chain
+            .as_ref()
+            .and_then(|c| c.consensus.dag().highest_round())
+    }
+
+    /// Equivocation evidence kept, `(first, second)`.
+    pub fn evidence(&self) -> impl Iterator<Item = &(Hash, Hash)> {
+        self.evidence.iter()
+    }
+
+    /// Why the node stopped, if it did.
+    pub fn halted(&self) -> Option<&str> {
+        self.halted.as_deref()
+    }
+
+    /// The status of a transaction.
+    pub fn tx_status(&self, hash: &Hash) -> Result<TxStatus, StoreError> {
+        if let Some(outcome) = self.store.tx_outcome(hash)? {
+            return Ok(outcome.into());
+        }
+        if self.mempool.contains(hash) || self.forwarded_set.contains(hash) {
+            return Ok(TxStatus::Pending);
+        }
+        Ok(if self.dag_txs.contains_key(hash) {
+            TxStatus::Pending
+        } else {
+            TxStatus::Unknown
+        })
+    }
+
+    /// A full status snapshot.
+    pub fn status(&self) -> NodeStatus {
+        let chain = self.chain.as_ref();
+        let round = self.highest_round().unwrap_or(Round(0));
+        let set = chain.map(|c| c.consensus.meta().schedule.set_for_round(round));
+        NodeStatus {
+            role: self.config.role,
+            phase: self.phase,
+            node_key: self.key.public(),
+            chain_id: self.chain_id(),
+            highest_round: self.highest_round(),
+            last_committed_round: self.last_committed_round(),
+            own_last_round: self.own_last_round,
+            validators: set.as_ref().map_or(0, |s| s.len()),
+            is_member: set.as_ref().is_some_and(|s| s.contains(&self.key.public())),
+            committed_vertices: chain.map_or(0, |c| c.consensus.meta().committed_vertices),
+            executed_txs: chain.map_or(0, |c| c.consensus.meta().executed_txs),
+            mempool_txs: self.mempool.len(),
+            pending_vertices: chain.map_or(0, |c| c.consensus.pending_len()),
+            dag_vertices: chain.map_or(0, |c| c.consensus.dag().len()),
+            peers: self
+                .peers
+                .peers
+                .values()
+                .map(|p| PeerStatus {
+                    id: p.id.0,
+                    addr: p.addr.clone(),
+                    key: p.key,
+                    role: p.role,
+                    ready: p.is_ready(),
+                    highest_round: p.highest_round,
+                    committed_round: p.committed_round,
+                })
+                .collect(),
+            halted: self.halted.clone(),
+        }
+    }
+
+    // ----- outputs -------------------------------------------------------
+
+    /// The next action, if any. Drain until `None` after every call that
+    /// changes the node.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The earliest time the node wants `handle_timeout`, and why.
+    pub fn poll_timeout(&self) -> Option<(Timestamp, TimerKind)> {
+        if self.halted.is_some() || self.phase == SyncPhase::Failed {
+            return None;
+        }
+        let mut timers = vec![
+            self.produce_at.map(|t| (t, TimerKind::Produce)),
+            self.peers
+                .next_handshake_deadline()
+                .map(|t| (t, TimerKind::Handshake)),
+            self.requests
+                .values()
+                .map(|r| r.deadline)
+                .min()
+                .map(|t| (t, TimerKind::Request)),
+            self.peers.next_dial().map(|t| (t, TimerKind::Reconnect)),
+        ];
+        if self.chain.is_some() && self.peers.ready().next().is_some() {
+            timers.push(Some((self.next_status_at, TimerKind::Status)));
+        }
+        timers.into_iter().flatten().min()
+    }
+
+    // ----- inputs --------------------------------------------------------
+
+    /// Advances timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        if self.halted.is_some() {
+            return;
+        }
+        let result = self.on_timeout(now);
+        self.finish(now, result);
+    }
+
+    /// Handles one input.
+    pub fn handle(&mut self, now: Timestamp, input: crate::interface::Input) {
+        if self.halted.is_some() {
+            return;
+        }
+        let result = self.on_input(now, input);
+        self.finish(now, result);
+    }
+
+    fn on_timeout(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        self.expire_handshakes(now);
+        self.expire_requests(now)?;
+        self.dial_due(now);
+        if now >= self.next_status_at {
+            self.next_status_at = now.plus_ms(self.config.status_interval_ms);
+            self.broadcast_status();
+        }
+        Ok(())
+    }
+
+    fn on_input(
+        &mut self,
+        now: Timestamp,
+        input: crate::interface::Input,
+    ) -> Result<(), StoreError> {
+        use crate::interface::Input;
+        match input {
+            Input::PeerConnected {
+                peer,
+                addr,
+                direction,
+            } => self.on_connected(now, peer, addr, direction),
+            Input::ConnectFailed { addr, reason } => self.on_connect_failed(now, &addr, &reason),
+            Input::PeerDisconnected { peer, reason } => self.on_disconnected(now, peer, &reason)?,
+            Input::MalformedMessage { peer, error } => {
+                self.drop_peer(peer, &format!("malformed message: {error}"));
+            }
+            Input::Message { peer, msg } => self.on_message(now, peer, msg)?,
+        }
+        Ok(())
+    }
+
+    /// Common tail of every step: drive sync and production, or halt on a
+    /// storage failure.
+    fn finish(&mut self, now: Timestamp, result: Result<(), StoreError>) {
+        let result = result.and_then(|()| self.after_step_checked(now));
+        if let Err(e) = result {
+            self.halt(e);
+        }
+    }
+
+    fn after_step(&mut self, now: Timestamp) {
+        if let Err(e) = self.after_step_checked(now) {
+            self.halt(e);
+        }
+    }
+
+    fn after_step_checked(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        self.drive_sync(now)?;
+        self.maybe_produce(now)?;
+        Ok(())
+    }
+
+    fn halt(&mut self, e: StoreError) {
+        let error = e.to_string();
+        self.emit(Event::StorageFailed {
+            error: error.clone(),
+        });
+        self.halted = Some(error);
+        self.produce_at = None;
+    }
+
+    fn on_message(&mut self, now: Timestamp, peer: PeerId, msg: Message) -> Result<(), StoreError> {
+        let ready = self.peers.peers.get(&peer).is_some_and(|p| p.is_ready());
+        match msg {
+            Message::Hello(hello) => self.on_hello(now, peer, hello),
+            Message::HelloProof(sig) => self.on_proof(now, peer, sig)?,
+            Message::Reject { reason } => {
+                self.emit(Event::PeerRejected {
+                    peer,
+                    reason: format!("peer refused us: {reason}"),
+                });
+                self.push(Action::Disconnect {
+                    peer,
+                    reason: "peer refused the connection".into(),
+                });
+                self.forget_peer(now, peer);
+            }
+            _ if !ready => self.drop_peer(peer, "message before handshake completed"),
+            Message::GetGenesis { request } => self.serve_genesis(peer, request),
+            Message::Genesis { request, genesis } => {
+                self.on_genesis(now, peer, request, genesis)?
+            }
+            Message::Vertex(v) => self.on_gossip_vertex(now, peer, v)?,
+            Message::GetVertices { request, hashes } => {
+                self.serve_vertices(peer, request, hashes)?
+            }
+            Message::GetRounds { request, from, to } => {
+                self.serve_rounds(peer, request, from, to)?
+            }
+            Message::Vertices {
+                request,
+                vertices,
+                through,
+            } => self.on_vertices(now, peer, request, vertices, through)?,
+            Message::SubmitTx(tx) => self.on_forwarded_tx(now, peer, tx)?,
+            Message::Status {
+                highest_round,
+                committed_round,
+            } => {
+                if let Some(p) = self.peers.peers.get_mut(&peer) {
+                    if let Some(r) = highest_round {
+                        p.saw_round(r);
+                    }
+                    p.committed_round = committed_round.or(p.committed_round);
+                }
+            }
+            Message::NotAvailable { request, reason } => {
+                self.on_not_available(now, peer, request, &reason)?
+            }
+        }
+        Ok(())
+    }
+
+    // ----- helpers -------------------------------------------------------
+
+    fn push(&mut self, action: Action) {
+        self.actions.push_back(action);
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.actions.push_back(Action::Event(event));
+    }
+
+    fn send(&mut self, peer: PeerId, channel: Channel, msg: Message) {
+        self.push(Action::Send { peer, channel, msg });
+    }
+
+    /// The only way to change phase: checks the transition table.
+    fn set_phase(&mut self, to: SyncPhase) {
+        let from = self.phase;
+        if from == to {
+            return;
+        }
+        debug_assert!(
+            from.can_become(to),
+            "invalid phase transition {from} -> {to}"
+        );
+        if !from.can_become(to) {
+            self.emit(Event::SyncFailed {
+                reason: format!("internal error: invalid phase transition {from} -> {to}"),
+            });
+            return;
+        }
+        self.phase = to;
+        self.emit(Event::PhaseChanged { from, to });
+    }
+
+    fn write(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.store.write(batch)
+    }
+
+    fn record_evidence(&mut self, pair: (Hash, Hash)) {
+        if self.evidence.len() >= MAX_EVIDENCE {
+            self.evidence.pop_front();
+        }
+        self.evidence.push_back(pair);
+    }
+}
+
+/// Writes a genesis and the state it defines into an empty store: the genesis
+/// objects (in batches, so a large synthetic state does not sit in memory at
+/// once), then the consensus metadata and the genesis record last and durably,
+/// so an interrupted initialisation is simply redone.
+pub fn init_chain(store: &mut dyn Store, genesis: &Genesis) -> Result<(), StoreError> {
+    const BATCH: u64 = 10_000;
+    let mut batch = WriteBatch::new(false);
+    for o in &genesis.objects {
+        batch.push(WriteOp::PutObject(o.clone()));
+    }
+    store.write(batch)?;
+    let mut i = 0;
+    while i < genesis.synthetic_objects {
+        let end = (i + BATCH).min(genesis.synthetic_objects);
+        let mut batch = WriteBatch::new(false);
+        for j in i..end {
+            batch.push(WriteOp::PutObject(crate::genesis::synthetic_object(j)));
+        }
+        store.write(batch)?;
+        i = end;
+    }
+    let meta = ConsensusMeta {
+        last_anchor: None,
+        schedule: ValidatorSchedule::new(
+            genesis.validators.clone(),
+            genesis.params.epoch_rounds,
+            genesis.params.max_validators,
+        ),
+        committed_vertices: 0,
+        executed_txs: 0,
+    };
+    let mut batch = WriteBatch::new(true);
+    batch.put_meta(MetaKey::Consensus, &meta);
+    batch.put_meta(MetaKey::Genesis, genesis);
+    store.write(batch)
+}

@@ -1,0 +1,351 @@
+//! Producing vertices, executing commits, and accepting transactions.
+
+use super::Node;
+use crate::consensus::Offer;
+use crate::exec::{ExecStats, Executor};
+use crate::ids::{Hash, PeerId, Round, Timestamp};
+use crate::interface::{Channel, Event, Limit, VertexSource};
+use crate::mempool::PoolRefusal;
+use crate::phase::SyncPhase;
+use crate::store::{MetaKey, Store, StoreError, WriteBatch, WriteOp};
+use crate::tx::{Transaction, TxInvalid};
+use crate::vertex::VertexBody;
+use crate::wire::{Message, Role};
+use std::sync::Arc;
+
+/// Room left in a vertex for everything but transactions.
+const VERTEX_OVERHEAD_BYTES: usize = 64 * 1024;
+
+/// Why a submitted transaction was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// The node has no chain yet.
+    #[error("node has not joined a chain yet")]
+    NoChain,
+    /// Malformed, badly signed, or for another chain.
+    #[error("invalid transaction: {0}")]
+    Invalid(#[from] TxInvalid),
+    /// Its expiry round has passed.
+    #[error("transaction expired at round {expiry}, last committed round is {committed}")]
+    Expired {
+        /// The transaction's expiry.
+        expiry: Round,
+        /// The node's last committed round.
+        committed: Round,
+    },
+    /// Already committed or failed.
+    #[error("transaction already executed")]
+    AlreadyExecuted,
+    /// Already waiting.
+    #[error("transaction already pending")]
+    Duplicate,
+    /// `max_mempool_txs` or `max_forwarded_txs` reached.
+    #[error("node is full, try again later")]
+    Full,
+    /// A listener (or non-member) with no validator connected to forward to.
+    #[error("no validator connected to forward the transaction to")]
+    NoValidator,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl<S: Store> Node<S> {
+    /// Whether this node currently produces vertices.
+    fn is_producer(&self, round: Round) -> bool {
+        let Some(chain) = &self.chain else {
+            return false;
+        };
+        self.config.role == Role::Validator
+            && chain.consensus.epoch_decided(round)
+            && chain
+                .consensus
+                .meta()
+                .schedule
+                .set_for_round(round)
+                .contains(&self.key.public())
+    }
+
+    /// The round this node would produce next, if it may.
+    fn next_round_to_produce(&self) -> Option<Round> {
+        let chain = self.chain.as_ref()?;
+        let dag = chain.consensus.dag();
+        let schedule = &chain.consensus.meta().schedule;
+        let round = match dag.highest_round() {
+            None if chain.consensus.last_committed_round().is_none() => Round(0),
+            None => return None,
+            Some(top) => {
+                // The highest round with a quorum of authors.
+                let full = [Some(top), top.prev()]
+                    .into_iter()
+                    .flatten()
+                    .find(|r| dag.authors_at(*r) >= schedule.set_for_round(*r).quorum())?;
+                full.next()
+            }
+        };
+        if self.own_last_round.is_some_and(|own| own >= round) {
+            return None;
+        }
+        self.is_producer(round).then_some(round)
+    }
+
+    /// Produces now if allowed and due; otherwise arms the produce timer.
+    pub(super) fn maybe_produce(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        self.produce_at = None;
+        if self.phase != SyncPhase::Live {
+            return Ok(());
+        }
+        let Some(round) = self.next_round_to_produce() else {
+            return Ok(());
+        };
+        let due = self
+            .last_produced_at
+            .map_or(now, |t| t.plus_ms(self.config.round_interval_ms));
+        if now < due {
+            self.produce_at = Some(due);
+            return Ok(());
+        }
+        self.produce(now, round)
+    }
+
+    fn produce(&mut self, now: Timestamp, round: Round) -> Result<(), StoreError> {
+        let chain = self.chain.as_mut().expect("producer has a chain");
+        let parents: Vec<Hash> = match round.prev() {
+            None => Vec::new(),
+            Some(prev) => {
+                let mut p: Vec<Hash> = chain
+                    .consensus
+                    .dag()
+                    .round_firsts(prev)
+                    .iter()
+                    .map(|v| v.hash)
+                    .collect();
+                p.sort();
+                p
+            }
+        };
+        let params = &chain.genesis.params;
+        let txs = self.mempool.take(
+            params.max_vertex_txs as usize,
+            (params.max_vertex_bytes as usize).saturating_sub(VERTEX_OVERHEAD_BYTES),
+        );
+        let vertex = VertexBody {
+            chain_id: chain.chain_id,
+            round,
+            author: self.key.public(),
+            parents,
+            txs,
+            attestation: None,
+        }
+        .sign(&self.key);
+        let hash = vertex.hash();
+        let tx_count = vertex.body.txs.len();
+        // Durable before anyone hears of it: after a crash we must never
+        // produce a second, different vertex for this round.
+        let mut batch = WriteBatch::new(true);
+        batch.push(WriteOp::PutVertex {
+            hash,
+            vertex: vertex.clone(),
+        });
+        batch.put_meta(MetaKey::OwnLastRound, &round);
+        self.write(batch)?;
+        self.own_last_round = Some(round);
+        self.last_produced_at = Some(now);
+        let chain = self.chain.as_mut().expect("producer has a chain");
+        match chain.consensus.offer(Arc::new(vertex.clone()), hash) {
+            Offer::Inserted { inserted, .. } => {
+                self.emit(Event::VertexProduced {
+                    round,
+                    hash,
+                    txs: tx_count,
+                });
+                self.gossip(None, &vertex);
+                self.on_inserted(now, None, &inserted, VertexSource::Own)?;
+            }
+            other => {
+                self.emit(Event::SyncFailed {
+                    reason: format!("own vertex round={round} not accepted: {other:?}"),
+                });
+            }
+        }
+        self.produce_at = Some(now.plus_ms(self.config.round_interval_ms));
+        Ok(())
+    }
+
+    /// Runs the commit rule and executes every newly committed anchor, each
+    /// in one durable batch with the consensus cursor.
+    pub(super) fn commit_ready(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        loop {
+            let chain = self.chain.as_mut().expect("commit needs a chain");
+            let commits = chain.consensus.try_commit();
+            if commits.is_empty() {
+                return Ok(());
+            }
+            for anchor in commits {
+                let chain = self.chain.as_mut().expect("commit needs a chain");
+                let params = chain.genesis.params.clone();
+                let mut stats = ExecStats::default();
+                let mut executor = Executor::new(&self.store);
+                let mut schedule = chain.consensus.meta().schedule.clone();
+                let mut executed = Vec::new();
+                for (_, v) in &anchor.vertices {
+                    for tx in &v.body.txs {
+                        let th = tx.hash();
+                        executor.execute(
+                            tx,
+                            th,
+                            anchor.round,
+                            &mut schedule,
+                            &params,
+                            &mut stats,
+                        )?;
+                        executed.push(th);
+                    }
+                }
+                let mut batch = WriteBatch::new(true);
+                batch.ops = executor.into_writes();
+                for (h, _) in &anchor.vertices {
+                    batch.push(WriteOp::MarkCommitted {
+                        hash: *h,
+                        anchor: anchor.round,
+                    });
+                }
+                *chain.consensus.schedule_mut() = schedule;
+                chain.consensus.add_executed(
+                    anchor.vertices.len() as u64,
+                    u64::from(stats.committed + stats.failed),
+                );
+                batch.put_meta(MetaKey::Consensus, chain.consensus.meta());
+                self.write(batch)?;
+                for th in executed {
+                    self.mempool.remove(&th);
+                    self.dag_txs.remove(&th);
+                    // The queue entry goes stale and is dropped on eviction.
+                    self.forwarded_set.remove(&th);
+                }
+                self.emit(Event::Committed {
+                    round: anchor.round,
+                    anchor: anchor.anchor,
+                    vertices: anchor.vertices.len(),
+                    txs_committed: stats.committed,
+                    txs_failed: stats.failed,
+                });
+            }
+            self.after_commit(now)?;
+        }
+    }
+
+    /// Housekeeping after commits: forget old pending txs, report set
+    /// changes, retry vertices waiting on an epoch decision.
+    fn after_commit(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        let chain = self.chain.as_ref().expect("commit needs a chain");
+        let floor = chain.consensus.dag().pruned_below();
+        self.dag_txs.retain(|_, r| *r >= floor);
+        let round = chain.consensus.dag().highest_round().unwrap_or_default();
+        let schedule = &chain.consensus.meta().schedule;
+        let epoch = schedule.epoch_of(round);
+        let size = schedule.set_for_epoch(epoch).len();
+        let includes_self = schedule.set_for_epoch(epoch).contains(&self.key.public());
+        if self.last_set_size.is_some_and(|(_, s)| s != size) {
+            self.emit(Event::ValidatorSetChanged {
+                epoch: epoch.0,
+                size,
+                includes_self,
+            });
+            self.connect_to_validators(now);
+        }
+        self.last_set_size = Some((epoch.0, size));
+        let chain = self.chain.as_mut().expect("commit needs a chain");
+        let released = chain.consensus.retry_pending();
+        if !released.is_empty() {
+            self.on_inserted(now, None, &released, VertexSource::Gossip)?;
+        }
+        Ok(())
+    }
+
+    /// Submits a transaction from a local client. Validators in the set pool
+    /// it; other nodes forward it to a connected validator.
+    pub fn submit_transaction(
+        &mut self,
+        now: Timestamp,
+        tx: Transaction,
+    ) -> Result<Hash, SubmitError> {
+        let result = self.admit(now, tx, None);
+        self.finish(now, Ok(()));
+        result
+    }
+
+    pub(super) fn on_forwarded_tx(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        tx: Transaction,
+    ) -> Result<(), StoreError> {
+        match self.admit(now, tx, Some(peer)) {
+            Err(SubmitError::Store(e)) => Err(e),
+            Err(SubmitError::Invalid(e)) => {
+                self.drop_peer(peer, &format!("forwarded an invalid transaction: {e}"));
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn admit(
+        &mut self,
+        now: Timestamp,
+        tx: Transaction,
+        from: Option<PeerId>,
+    ) -> Result<Hash, SubmitError> {
+        let _ = now;
+        let chain = self.chain.as_ref().ok_or(SubmitError::NoChain)?;
+        let hash = tx.check(&chain.chain_id, &chain.genesis.params)?;
+        let committed = chain.consensus.last_committed_round().unwrap_or_default();
+        if tx.body.expiry < committed {
+            return Err(SubmitError::Expired {
+                expiry: tx.body.expiry,
+                committed,
+            });
+        }
+        if self.store.tx_outcome(&hash)?.is_some() {
+            return Err(SubmitError::AlreadyExecuted);
+        }
+        if self.dag_txs.contains_key(&hash) || self.forwarded_set.contains(&hash) {
+            return Err(SubmitError::Duplicate);
+        }
+        let round = self.highest_round().unwrap_or_default();
+        if self.is_producer(round) {
+            return match self.mempool.insert(hash, tx) {
+                Ok(()) => Ok(hash),
+                Err(PoolRefusal::Duplicate) => Err(SubmitError::Duplicate),
+                Err(PoolRefusal::Full) => {
+                    self.emit(Event::LimitHit {
+                        limit: Limit::Mempool,
+                    });
+                    Err(SubmitError::Full)
+                }
+            };
+        }
+        let target = self
+            .peers
+            .ready()
+            .filter(|p| p.role == Role::Validator && Some(p.id) != from)
+            .map(|p| p.id)
+            .next()
+            .ok_or(SubmitError::NoValidator)?;
+        if self.forwarded_set.len() >= self.config.max_forwarded_txs {
+            self.emit(Event::LimitHit {
+                limit: Limit::ForwardedTxs,
+            });
+        }
+        while self.forwarded.len() >= self.config.max_forwarded_txs {
+            if let Some(old) = self.forwarded.pop_front() {
+                self.forwarded_set.remove(&old);
+            }
+        }
+        self.forwarded.push_back(hash);
+        self.forwarded_set.insert(hash);
+        self.send(target, Channel::Gossip, Message::SubmitTx(tx));
+        Ok(hash)
+    }
+}

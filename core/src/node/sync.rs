@@ -1,0 +1,357 @@
+//! Joining and catching up: adopting a genesis from peers, fetching missing
+//! rounds by range, and the request table with its timeouts and retries.
+//!
+//! Every request has a deadline (`TimerKind::Request`). A request that times
+//! out, or whose peer leaves, is sent again to another ready peer; after
+//! `retry_attempts` attempts the node reports `SyncFailed` naming what failed
+//! and from whom, and enters `Failed`.
+
+use super::{Chain, Node};
+use crate::consensus::{Consensus, ConsensusMeta};
+use crate::genesis::Genesis;
+use crate::ids::{Hash, PeerId, Round, Timestamp};
+use crate::interface::{Channel, Event, VertexSource};
+use crate::phase::SyncPhase;
+use crate::store::{read_meta, MetaKey, Store, StoreError};
+use crate::vertex::Vertex;
+use crate::wire::{Message, RequestId};
+
+/// What a request asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequestKind {
+    /// The genesis document.
+    Genesis,
+    /// Vertices by hash.
+    Vertices {
+        /// Wanted hashes.
+        hashes: Vec<Hash>,
+    },
+    /// Every vertex of a round range.
+    Rounds {
+        /// First round.
+        from: Round,
+        /// Last round.
+        to: Round,
+    },
+}
+
+/// A request awaiting its answer.
+#[derive(Clone, Debug)]
+pub struct InFlight {
+    /// Who was asked.
+    pub peer: PeerId,
+    /// What was asked.
+    pub kind: RequestKind,
+    /// Answer expected by then.
+    pub deadline: Timestamp,
+    /// Attempts so far, this one included.
+    pub attempt: u32,
+}
+
+impl<S: Store> Node<S> {
+    /// Sends a new request to `peer`.
+    pub(super) fn request(&mut self, now: Timestamp, peer: PeerId, kind: RequestKind) {
+        self.send_request(now, peer, kind, 1);
+    }
+
+    fn send_request(&mut self, now: Timestamp, peer: PeerId, kind: RequestKind, attempt: u32) {
+        let id = RequestId(self.next_request);
+        self.next_request += 1;
+        let msg = match &kind {
+            RequestKind::Genesis => Message::GetGenesis { request: id },
+            RequestKind::Vertices { hashes } => Message::GetVertices {
+                request: id,
+                hashes: hashes.clone(),
+            },
+            RequestKind::Rounds { from, to } => Message::GetRounds {
+                request: id,
+                from: *from,
+                to: *to,
+            },
+        };
+        self.requests.insert(
+            id,
+            InFlight {
+                peer,
+                kind,
+                deadline: now.plus_ms(self.config.request_timeout_ms),
+                attempt,
+            },
+        );
+        self.send(peer, Channel::Request, msg);
+    }
+
+    /// Takes the request `id` if `peer` is the one it was sent to.
+    fn take_request(&mut self, peer: PeerId, id: RequestId) -> Option<InFlight> {
+        match self.requests.get(&id) {
+            Some(r) if r.peer == peer => self.requests.remove(&id),
+            _ => None,
+        }
+    }
+
+    /// Sends a failed request again to another peer, or gives up.
+    fn retry(&mut self, now: Timestamp, failed: InFlight, why: &str) {
+        if let RequestKind::Vertices { hashes } = &failed.kind {
+            // Missing parents are asked again when the next child arrives;
+            // no need to insist on one peer.
+            for h in hashes {
+                self.wanted.remove(h);
+            }
+            return;
+        }
+        if failed.attempt >= self.config.retry_attempts {
+            let reason = format!(
+                "{:?} failed after {} attempts (last peer {}: {why})",
+                failed.kind, failed.attempt, failed.peer
+            );
+            self.emit(Event::SyncFailed { reason });
+            if self.phase.can_become(SyncPhase::Failed) {
+                self.set_phase(SyncPhase::Failed);
+            }
+            return;
+        }
+        let others: Vec<PeerId> = self.peers.ready().map(|p| p.id).collect();
+        if others.is_empty() {
+            return; // redone by drive_sync once a peer is ready
+        }
+        let pick = others
+            .iter()
+            .copied()
+            .find(|p| *p != failed.peer)
+            .unwrap_or(others[0]);
+        self.send_request(now, pick, failed.kind, failed.attempt + 1);
+    }
+
+    pub(super) fn expire_requests(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        let late: Vec<RequestId> = self
+            .requests
+            .iter()
+            .filter(|(_, r)| r.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            if let Some(r) = self.requests.remove(&id) {
+                self.retry(now, r, "timed out");
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn reassign_requests_of(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+    ) -> Result<(), StoreError> {
+        let theirs: Vec<RequestId> = self
+            .requests
+            .iter()
+            .filter(|(_, r)| r.peer == peer)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in theirs {
+            if let Some(r) = self.requests.remove(&id) {
+                self.retry(now, r, "disconnected");
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_not_available(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        id: RequestId,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        if let Some(r) = self.take_request(peer, id) {
+            self.retry(now, r, reason);
+        }
+        Ok(())
+    }
+
+    pub(super) fn serve_genesis(&mut self, peer: PeerId, request: RequestId) {
+        let msg = match &self.chain {
+            Some(c) => Message::Genesis {
+                request,
+                genesis: c.genesis.clone(),
+            },
+            None => Message::NotAvailable {
+                request,
+                reason: "no genesis yet".into(),
+            },
+        };
+        self.send(peer, Channel::Request, msg);
+    }
+
+    /// A genesis arrived: adopt it if its hash is the chain we expect.
+    pub(super) fn on_genesis(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        id: RequestId,
+        genesis: Genesis,
+    ) -> Result<(), StoreError> {
+        if self.take_request(peer, id).is_none() || self.chain.is_some() {
+            return Ok(());
+        }
+        let expected = self
+            .config
+            .trusted_chain_id
+            .or_else(|| self.peers.peers.get(&peer).and_then(|p| p.chain_id));
+        let chain_id = genesis.chain_id();
+        if Some(chain_id) != expected {
+            self.drop_peer(peer, "genesis does not hash to the announced chain id");
+            return Ok(());
+        }
+        if let Err(e) = genesis.validate() {
+            self.drop_peer(peer, &format!("invalid genesis: {e}"));
+            return Ok(());
+        }
+        super::init_chain(&mut self.store, &genesis)?;
+        let meta: ConsensusMeta = read_meta(&self.store, MetaKey::Consensus)?
+            .ok_or_else(|| StoreError::Corrupt("consensus metadata missing after init".into()))?;
+        let consensus = Consensus::new(
+            meta,
+            genesis.params.clone(),
+            self.config.max_pending_vertices,
+            self.config.max_rounds_ahead,
+        );
+        self.emit(Event::GenesisAdopted {
+            chain_id,
+            pinned: self.config.trusted_chain_id.is_some(),
+            validators: genesis.validators.len(),
+        });
+        self.chain = Some(Chain {
+            genesis,
+            chain_id,
+            consensus,
+        });
+        self.connect_to_validators(now);
+        Ok(())
+    }
+
+    /// A fetch answer arrived.
+    pub(super) fn on_vertices(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        id: RequestId,
+        mut vertices: Vec<Vertex>,
+        through: Option<Round>,
+    ) -> Result<(), StoreError> {
+        let Some(req) = self.take_request(peer, id) else {
+            return Ok(()); // late or unsolicited: ignore
+        };
+        if let RequestKind::Vertices { hashes } = &req.kind {
+            for h in hashes {
+                self.wanted.remove(h);
+            }
+        }
+        vertices.sort_by_key(|v| v.round());
+        let got = vertices.len();
+        for v in vertices {
+            if !self.peers.peers.contains_key(&peer) {
+                break; // the sender was dropped for a bad vertex
+            }
+            self.accept_vertex(now, peer, v, VertexSource::Fetch)?;
+        }
+        if let (RequestKind::Rounds { to, .. }, Some(p)) =
+            (&req.kind, self.peers.peers.get_mut(&peer))
+        {
+            // A peer that answers a range with nothing (or short) does not
+            // hold more: stop expecting more from it.
+            let held = through.unwrap_or(Round(0));
+            if got == 0 || held < *to {
+                p.highest_round = Some(p.highest_round.map_or(held, |r| r.min(held)));
+            }
+        }
+        if let (Some(top), Some(target)) = (self.highest_round(), self.peers.best_round()) {
+            self.emit(Event::CatchUpProgress {
+                through: top,
+                target,
+            });
+        }
+        Ok(())
+    }
+
+    /// Decides what to fetch next and when the node is caught up.
+    pub(super) fn drive_sync(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        if matches!(self.phase, SyncPhase::Failed | SyncPhase::Idle) {
+            return Ok(());
+        }
+        let fetching_genesis = self
+            .requests
+            .values()
+            .any(|r| r.kind == RequestKind::Genesis);
+        if self.chain.is_none() {
+            if !fetching_genesis {
+                let source = self
+                    .peers
+                    .ready()
+                    .find(|p| p.chain_id.is_some())
+                    .map(|p| p.id);
+                if let Some(peer) = source {
+                    self.request(now, peer, RequestKind::Genesis);
+                }
+            }
+            return Ok(());
+        }
+        let ready = self.peers.ready().count();
+        if ready == 0 && !self.config.bootstrap_peers.is_empty() && self.phase != SyncPhase::Live {
+            return Ok(());
+        }
+        let ours = self.highest_round();
+        let best = self.peers.best_round();
+        let behind = match (ours, best) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(o), Some(b)) => b > o.saturating_add(self.config.catch_up_threshold_rounds),
+        };
+        let ranging = self
+            .requests
+            .values()
+            .any(|r| matches!(r.kind, RequestKind::Rounds { .. }));
+        // Gossip only carries new vertices: one that was sent before we were
+        // connected never arrives by itself. A node that has not advanced for
+        // a while although a peer is as far or further asks for the range.
+        let stalled = now.ms_since(self.last_progress_at) >= self.config.stall_timeout_ms
+            && matches!((ours, best), (Some(o), Some(b)) if b >= o);
+        if behind && self.phase != SyncPhase::CatchUp && self.phase.can_become(SyncPhase::CatchUp) {
+            self.set_phase(SyncPhase::CatchUp);
+        }
+        if (behind || stalled) && !ranging {
+            let from = ours.unwrap_or(Round(0));
+            let best = best.expect("behind or stalled implies a best round");
+            let to = best.min(from.saturating_add(self.config.range_fetch_rounds - 1));
+            let source = self
+                .peers
+                .ready()
+                .filter(|p| p.highest_round.is_some_and(|r| r >= to))
+                .map(|p| p.id)
+                .next();
+            if let Some(peer) = source {
+                self.last_progress_at = now;
+                self.request(now, peer, RequestKind::Rounds { from, to });
+            }
+        } else if !behind
+            && !ranging
+            && self.phase != SyncPhase::Live
+            && self.phase.can_become(SyncPhase::Live)
+        {
+            self.set_phase(SyncPhase::Live);
+        }
+        Ok(())
+    }
+
+    /// Tells every ready peer how far we are.
+    pub(super) fn broadcast_status(&mut self) {
+        let msg = Message::Status {
+            highest_round: self.highest_round(),
+            committed_round: self.last_committed_round(),
+        };
+        let peers: Vec<PeerId> = self.peers.ready().map(|p| p.id).collect();
+        for peer in peers {
+            self.send(peer, Channel::Gossip, msg.clone());
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! The sync phases and the one table of allowed transitions.
+//!
+//! `Node::set_phase` is the only way to change phase; it checks the table and
+//! emits `Event::PhaseChanged`. An edge that is not in the table is a bug, and
+//! the check fails loudly in debug builds (release builds log it as an event
+//! and keep the old phase rather than crash a running node).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Where a node is in joining or following the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncPhase {
+    /// Constructed, nothing started.
+    Idle,
+    /// Dialing peers.
+    Connecting,
+    /// Connected; proving keys, agreeing on the chain, fetching genesis.
+    Handshake,
+    /// Asking peers for status and snapshot manifests.
+    Discovery,
+    /// Downloading snapshot chunks.
+    SnapshotFetch,
+    /// Switching the verified snapshot in.
+    SnapshotApply,
+    /// Replaying the consensus frontier and buffered vertices.
+    Replay,
+    /// Following the network (and producing, for a validator in the set).
+    Live,
+    /// Fetching missing rounds by range, without a snapshot.
+    CatchUp,
+    /// Waiting before trying again.
+    Backoff,
+    /// Gave up; the reason is in the last `Event::SyncFailed`.
+    Failed,
+}
+
+impl SyncPhase {
+    /// The allowed next phases.
+    pub fn successors(self) -> &'static [SyncPhase] {
+        use SyncPhase::*;
+        match self {
+            Idle => &[Connecting, Live],
+            Connecting => &[Handshake, Backoff, Failed],
+            Handshake => &[Discovery, CatchUp, Live, Connecting, Backoff, Failed],
+            Discovery => &[SnapshotFetch, CatchUp, Live, Backoff, Failed],
+            SnapshotFetch => &[SnapshotApply, Discovery, Backoff, Failed],
+            SnapshotApply => &[Replay, Failed],
+            Replay => &[Live, CatchUp, Failed],
+            CatchUp => &[Live, Discovery, Connecting, Backoff, Failed],
+            Live => &[CatchUp, Discovery, Connecting],
+            Backoff => &[Connecting, Failed],
+            Failed => &[],
+        }
+    }
+
+    /// Whether `self → next` is allowed.
+    pub fn can_become(self, next: SyncPhase) -> bool {
+        self.successors().contains(&next)
+    }
+
+    /// Lower-case name for logs, metrics and the API.
+    pub fn name(self) -> &'static str {
+        use SyncPhase::*;
+        match self {
+            Idle => "idle",
+            Connecting => "connecting",
+            Handshake => "handshake",
+            Discovery => "discovery",
+            SnapshotFetch => "snapshot_fetch",
+            SnapshotApply => "snapshot_apply",
+            Replay => "replay",
+            Live => "live",
+            CatchUp => "catch_up",
+            Backoff => "backoff",
+            Failed => "failed",
+        }
+    }
+
+    /// Every phase, in declaration order (for metrics).
+    pub const ALL: [SyncPhase; 11] = [
+        SyncPhase::Idle,
+        SyncPhase::Connecting,
+        SyncPhase::Handshake,
+        SyncPhase::Discovery,
+        SyncPhase::SnapshotFetch,
+        SyncPhase::SnapshotApply,
+        SyncPhase::Replay,
+        SyncPhase::Live,
+        SyncPhase::CatchUp,
+        SyncPhase::Backoff,
+        SyncPhase::Failed,
+    ];
+}
+
+impl fmt::Display for SyncPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_is_terminal_and_every_phase_can_leave_idle_or_reach_live_or_failed() {
+        assert!(SyncPhase::Failed.successors().is_empty());
+        assert!(SyncPhase::Idle.can_become(SyncPhase::Live));
+        assert!(!SyncPhase::Live.can_become(SyncPhase::Idle));
+        for p in SyncPhase::ALL {
+            assert!(!p.can_become(p), "{p} must not loop to itself");
+        }
+    }
+}

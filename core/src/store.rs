@@ -1,0 +1,289 @@
+//! The storage boundary: a `Store` trait the core reads and writes through,
+//! and `MemStore`, its in-memory implementation for tests, the harness and
+//! fuzzing. The driver implements the same trait on fjall.
+//!
+//! Writes happen only in [`WriteBatch`]es, which a store applies atomically.
+//! A batch marked `durable` must be on stable storage when `write` returns: the
+//! core marks every batch that backs something it will tell a peer or a client
+//! (its own vertex before broadcast, a commit before it reports it) as durable.
+
+use crate::ids::{Hash, ObjectId, Round};
+use crate::tx::{Object, TxOutcome};
+use crate::vertex::Vertex;
+use borsh::{BorshDeserialize, BorshSerialize};
+use std::collections::BTreeMap;
+
+/// A storage failure. The core cannot continue safely after one: it stops
+/// and reports it (see `Event::StorageFailed`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed (disk, permissions, full device).
+    #[error("storage I/O error: {0}")]
+    Io(String),
+    /// Stored bytes do not decode: the data directory is damaged.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Keys of single metadata records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MetaKey {
+    /// The adopted genesis document (borsh `Genesis`).
+    Genesis,
+    /// The consensus cursor (borsh `ConsensusMeta`), written with each commit.
+    Consensus,
+    /// The last round this node produced a vertex for (borsh `Round`).
+    OwnLastRound,
+}
+
+impl MetaKey {
+    /// Stable key bytes for backends.
+    pub fn as_bytes(self) -> &'static [u8] {
+        match self {
+            MetaKey::Genesis => b"genesis",
+            MetaKey::Consensus => b"consensus",
+            MetaKey::OwnLastRound => b"own_last_round",
+        }
+    }
+}
+
+/// A vertex as stored, with the anchor round that committed it, if any.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct StoredVertex {
+    /// The vertex.
+    pub vertex: Vertex,
+    /// The anchor round whose commit included it.
+    pub committed_at: Option<Round>,
+}
+
+/// One write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteOp {
+    /// Insert or replace an object.
+    PutObject(Object),
+    /// Remove an object.
+    DeleteObject(ObjectId),
+    /// Store a vertex under its hash and round.
+    PutVertex {
+        /// The vertex hash.
+        hash: Hash,
+        /// The vertex.
+        vertex: Vertex,
+    },
+    /// Record that a stored vertex was committed by the anchor of `anchor`.
+    MarkCommitted {
+        /// The vertex hash.
+        hash: Hash,
+        /// Anchor round.
+        anchor: Round,
+    },
+    /// Record a transaction's outcome.
+    PutTxOutcome {
+        /// Transaction hash.
+        hash: Hash,
+        /// Outcome.
+        outcome: TxOutcome,
+    },
+    /// Replace a metadata record.
+    PutMeta {
+        /// Which record.
+        key: MetaKey,
+        /// Borsh bytes.
+        value: Vec<u8>,
+    },
+}
+
+/// Writes applied atomically, all or none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    /// The writes, applied in order.
+    pub ops: Vec<WriteOp>,
+    /// The batch must be on stable storage when `write` returns.
+    pub durable: bool,
+}
+
+impl WriteBatch {
+    /// An empty batch with the given durability.
+    pub fn new(durable: bool) -> Self {
+        WriteBatch {
+            ops: Vec::new(),
+            durable,
+        }
+    }
+
+    /// Appends a write.
+    pub fn push(&mut self, op: WriteOp) {
+        self.ops.push(op);
+    }
+
+    /// Appends a metadata write of a borsh value.
+    pub fn put_meta<T: BorshSerialize>(&mut self, key: MetaKey, value: &T) {
+        let value = borsh::to_vec(value).expect("borsh encoding into memory is infallible");
+        self.ops.push(WriteOp::PutMeta { key, value });
+    }
+}
+
+/// What the core needs from storage.
+pub trait Store {
+    /// An object by id.
+    fn get_object(&self, id: &ObjectId) -> Result<Option<Object>, StoreError>;
+    /// Up to `limit` objects with id strictly greater than `after`, sorted by id.
+    fn objects_after(
+        &self,
+        after: Option<&ObjectId>,
+        limit: usize,
+    ) -> Result<Vec<Object>, StoreError>;
+    /// A vertex by hash.
+    fn get_vertex(&self, hash: &Hash) -> Result<Option<StoredVertex>, StoreError>;
+    /// Vertices of rounds `from..=to`, sorted by (round, hash), at most `limit`.
+    fn vertices_in_rounds(
+        &self,
+        from: Round,
+        to: Round,
+        limit: usize,
+    ) -> Result<Vec<StoredVertex>, StoreError>;
+    /// A transaction's recorded outcome.
+    fn tx_outcome(&self, hash: &Hash) -> Result<Option<TxOutcome>, StoreError>;
+    /// A metadata record's bytes.
+    fn get_meta(&self, key: MetaKey) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Applies `batch` atomically; durably if `batch.durable`.
+    fn write(&mut self, batch: WriteBatch) -> Result<(), StoreError>;
+}
+
+/// Reads a borsh metadata record.
+pub fn read_meta<T: BorshDeserialize>(
+    store: &dyn Store,
+    key: MetaKey,
+) -> Result<Option<T>, StoreError> {
+    match store.get_meta(key)? {
+        None => Ok(None),
+        Some(bytes) => borsh::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("meta {key:?}: {e}"))),
+    }
+}
+
+/// An in-memory store. `Clone` gives an independent copy, which tests use to
+/// compare states.
+#[derive(Clone, Debug, Default)]
+pub struct MemStore {
+    objects: BTreeMap<ObjectId, Object>,
+    vertices: BTreeMap<Hash, StoredVertex>,
+    rounds: BTreeMap<(Round, Hash), ()>,
+    outcomes: BTreeMap<Hash, TxOutcome>,
+    meta: BTreeMap<MetaKey, Vec<u8>>,
+    /// Number of batches written, for tests.
+    pub batches_written: u64,
+    /// Number of durable batches written, for tests.
+    pub durable_batches_written: u64,
+}
+
+impl MemStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// All objects, sorted by id.
+    pub fn objects(&self) -> impl Iterator<Item = &Object> {
+        self.objects.values()
+    }
+
+    /// All transaction outcomes, sorted by hash.
+    pub fn outcomes(&self) -> impl Iterator<Item = (&Hash, &TxOutcome)> {
+        self.outcomes.iter()
+    }
+}
+
+impl Store for MemStore {
+    fn get_object(&self, id: &ObjectId) -> Result<Option<Object>, StoreError> {
+        Ok(self.objects.get(id).cloned())
+    }
+
+    fn objects_after(
+        &self,
+        after: Option<&ObjectId>,
+        limit: usize,
+    ) -> Result<Vec<Object>, StoreError> {
+        use std::ops::Bound;
+        let lower = match after {
+            Some(id) => Bound::Excluded(*id),
+            None => Bound::Unbounded,
+        };
+        Ok(self
+            .objects
+            .range((lower, Bound::Unbounded))
+            .take(limit)
+            .map(|(_, o)| o.clone())
+            .collect())
+    }
+
+    fn get_vertex(&self, hash: &Hash) -> Result<Option<StoredVertex>, StoreError> {
+        Ok(self.vertices.get(hash).cloned())
+    }
+
+    fn vertices_in_rounds(
+        &self,
+        from: Round,
+        to: Round,
+        limit: usize,
+    ) -> Result<Vec<StoredVertex>, StoreError> {
+        if from > to {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .rounds
+            .range((from, Hash([0; 32]))..=(to, Hash([0xff; 32])))
+            .take(limit)
+            .filter_map(|((_, h), _)| self.vertices.get(h).cloned())
+            .collect())
+    }
+
+    fn tx_outcome(&self, hash: &Hash) -> Result<Option<TxOutcome>, StoreError> {
+        Ok(self.outcomes.get(hash).cloned())
+    }
+
+    fn get_meta(&self, key: MetaKey) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.meta.get(&key).cloned())
+    }
+
+    fn write(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
+        for op in batch.ops {
+            match op {
+                WriteOp::PutObject(o) => {
+                    self.objects.insert(o.id, o);
+                }
+                WriteOp::DeleteObject(id) => {
+                    self.objects.remove(&id);
+                }
+                WriteOp::PutVertex { hash, vertex } => {
+                    self.rounds.insert((vertex.round(), hash), ());
+                    let committed_at = self.vertices.get(&hash).and_then(|s| s.committed_at);
+                    self.vertices.insert(
+                        hash,
+                        StoredVertex {
+                            vertex,
+                            committed_at,
+                        },
+                    );
+                }
+                WriteOp::MarkCommitted { hash, anchor } => {
+                    if let Some(s) = self.vertices.get_mut(&hash) {
+                        s.committed_at = Some(anchor);
+                    }
+                }
+                WriteOp::PutTxOutcome { hash, outcome } => {
+                    self.outcomes.insert(hash, outcome);
+                }
+                WriteOp::PutMeta { key, value } => {
+                    self.meta.insert(key, value);
+                }
+            }
+        }
+        self.batches_written += 1;
+        if batch.durable {
+            self.durable_batches_written += 1;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,210 @@
+//! The validator set and how it changes over epochs.
+//!
+//! The set for epoch 0 and 1 is the genesis set. A registration committed by
+//! the anchor of round `a` joins the set at the start of epoch
+//! `epoch(a) + 2`. The two-epoch delay gives every node time to *decide* the
+//! set before it is needed: the set for epoch `e` is final once an anchor at
+//! or after the last anchor round of epoch `e − 2` is committed, because every
+//! anchor up to there is then either committed or skipped for good. A node
+//! never validates or produces a vertex of an epoch whose set is not final; it
+//! holds such vertices as pending instead. This is what makes the set a pure
+//! function of the commit sequence, identical on every node.
+//!
+//! All members have equal weight; the quorum is ⌊2n/3⌋ + 1.
+
+use crate::genesis::ValidatorInfo;
+use crate::ids::{Epoch, PublicKey, Round};
+use borsh::{BorshDeserialize, BorshSerialize};
+use std::collections::BTreeMap;
+
+/// An immutable validator set, sorted by key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatorSet {
+    members: Vec<ValidatorInfo>,
+}
+
+impl ValidatorSet {
+    /// A set from any list; duplicates keep the first entry.
+    pub fn new(mut members: Vec<ValidatorInfo>) -> Self {
+        members.sort_by(|a, b| a.key.cmp(&b.key));
+        members.dedup_by(|a, b| a.key == b.key);
+        ValidatorSet { members }
+    }
+
+    /// Number of validators.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// True for an empty set (never the case on a valid chain).
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// ⌊2n/3⌋ + 1: two quorums always share at least one honest member when
+    /// at most ⌊(n−1)/3⌋ are faulty.
+    pub fn quorum(&self) -> usize {
+        2 * self.members.len() / 3 + 1
+    }
+
+    /// Whether `key` is a member.
+    pub fn contains(&self, key: &PublicKey) -> bool {
+        self.members.binary_search_by(|m| m.key.cmp(key)).is_ok()
+    }
+
+    /// The members, sorted by key.
+    pub fn members(&self) -> &[ValidatorInfo] {
+        &self.members
+    }
+
+    /// The author of the anchor of an (even) round: members take turns in
+    /// key order, one per anchor round.
+    pub fn anchor_author(&self, round: Round) -> PublicKey {
+        let slot = (round.0 / 2) % self.members.len() as u64;
+        self.members[slot as usize].key
+    }
+}
+
+/// Genesis plus every committed registration, keyed by the epoch it takes
+/// effect. Persisted with each commit as part of the consensus metadata.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ValidatorSchedule {
+    epoch_rounds: u64,
+    max_validators: u32,
+    genesis: Vec<ValidatorInfo>,
+    additions: BTreeMap<Epoch, Vec<ValidatorInfo>>,
+}
+
+/// Why a registration was refused (recorded as the transaction's failure).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RegistrationError {
+    /// Already a member, or already registered for a later epoch.
+    #[error("already a validator or already registered")]
+    AlreadyRegistered,
+    /// The set is at `ChainParams::max_validators`.
+    #[error("validator set is full ({0} members)")]
+    SetFull(u32),
+}
+
+impl ValidatorSchedule {
+    /// The schedule at genesis.
+    pub fn new(genesis: Vec<ValidatorInfo>, epoch_rounds: u64, max_validators: u32) -> Self {
+        ValidatorSchedule {
+            epoch_rounds,
+            max_validators,
+            genesis,
+            additions: BTreeMap::new(),
+        }
+    }
+
+    /// The epoch of a round.
+    pub fn epoch_of(&self, round: Round) -> Epoch {
+        Epoch(round.0 / self.epoch_rounds)
+    }
+
+    /// Whether the set of `epoch` is final given the last committed anchor
+    /// round (see the module docs).
+    pub fn is_decided(&self, epoch: Epoch, last_anchor: Option<Round>) -> bool {
+        if epoch.0 <= 1 {
+            return true;
+        }
+        let last_anchor_of_e_minus_2 = (epoch.0 - 1) * self.epoch_rounds - 2;
+        last_anchor.is_some_and(|a| a.0 >= last_anchor_of_e_minus_2)
+    }
+
+    /// The set in force during `epoch` (assuming it is decided).
+    pub fn set_for_epoch(&self, epoch: Epoch) -> ValidatorSet {
+        let mut members = self.genesis.clone();
+        for added in self.additions.range(..=epoch).flat_map(|(_, v)| v) {
+            members.push(added.clone());
+        }
+        ValidatorSet::new(members)
+    }
+
+    /// The set in force at `round`.
+    pub fn set_for_round(&self, round: Round) -> ValidatorSet {
+        self.set_for_epoch(self.epoch_of(round))
+    }
+
+    /// Records a registration committed by the anchor of `anchor_round`.
+    pub fn register(
+        &mut self,
+        info: ValidatorInfo,
+        anchor_round: Round,
+    ) -> Result<Epoch, RegistrationError> {
+        let effective = Epoch(self.epoch_of(anchor_round).0 + 2);
+        let known = self
+            .genesis
+            .iter()
+            .chain(self.additions.values().flatten())
+            .any(|m| m.key == info.key);
+        if known {
+            return Err(RegistrationError::AlreadyRegistered);
+        }
+        let total = self.genesis.len() + self.additions.values().map(Vec::len).sum::<usize>();
+        if total >= self.max_validators as usize {
+            return Err(RegistrationError::SetFull(self.max_validators));
+        }
+        self.additions.entry(effective).or_default().push(info);
+        Ok(effective)
+    }
+
+    /// The first round of `epoch`.
+    pub fn first_round(&self, epoch: Epoch) -> Round {
+        Round(epoch.0 * self.epoch_rounds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Keypair;
+
+    fn info(label: &str) -> ValidatorInfo {
+        ValidatorInfo {
+            key: Keypair::from_label(label).public(),
+            address: format!("{label}:1"),
+        }
+    }
+
+    #[test]
+    fn quorum_is_two_thirds_plus_one() {
+        let q =
+            |n: usize| ValidatorSet::new((0..n).map(|i| info(&i.to_string())).collect()).quorum();
+        assert_eq!([q(1), q(2), q(3), q(4), q(7), q(10)], [1, 2, 3, 3, 5, 7]);
+    }
+
+    #[test]
+    fn registration_takes_effect_two_epochs_later_and_only_once() {
+        let mut s = ValidatorSchedule::new(vec![info("a")], 10, 3);
+        assert_eq!(s.register(info("b"), Round(15)), Ok(Epoch(3)));
+        assert_eq!(s.set_for_round(Round(29)).len(), 1);
+        assert_eq!(s.set_for_round(Round(30)).len(), 2);
+        assert_eq!(
+            s.register(info("b"), Round(16)),
+            Err(RegistrationError::AlreadyRegistered)
+        );
+        assert_eq!(s.register(info("c"), Round(16)), Ok(Epoch(3)));
+        assert_eq!(
+            s.register(info("d"), Round(16)),
+            Err(RegistrationError::SetFull(3))
+        );
+    }
+
+    #[test]
+    fn epoch_sets_are_decided_once_the_anchors_two_epochs_back_are() {
+        let s = ValidatorSchedule::new(vec![info("a")], 10, 8);
+        assert!(s.is_decided(Epoch(1), None));
+        assert!(!s.is_decided(Epoch(2), Some(Round(6))));
+        assert!(s.is_decided(Epoch(2), Some(Round(8))));
+        assert!(!s.is_decided(Epoch(3), Some(Round(16))));
+        assert!(s.is_decided(Epoch(3), Some(Round(18))));
+    }
+
+    #[test]
+    fn anchors_rotate_over_members() {
+        let set = ValidatorSet::new(vec![info("a"), info("b")]);
+        assert_ne!(set.anchor_author(Round(0)), set.anchor_author(Round(2)));
+        assert_eq!(set.anchor_author(Round(0)), set.anchor_author(Round(4)));
+    }
+}

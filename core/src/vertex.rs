@@ -1,0 +1,221 @@
+//! Vertices: one per validator per round, the unit of the DAG.
+//!
+//! A vertex names its parents (round − 1 vertices) by hash, carries
+//! transactions, and may carry a snapshot attestation. Its hash is recomputed
+//! from the canonical encoding on receipt; [`Vertex::verify`] performs every
+//! check that does not need the DAG (chain, size, signature, transactions).
+//! Checks that need the DAG (parents exist, quorum of parents, author in the
+//! validator set for the round) live in [`crate::dag`].
+
+use crate::crypto::{self, Domain, Keypair};
+use crate::genesis::ChainParams;
+use crate::ids::{Hash, PublicKey, Round, Signature};
+use crate::tx::{Transaction, TxInvalid};
+use borsh::{BorshDeserialize, BorshSerialize};
+
+/// A validator's signed statement that the snapshot of `round` has
+/// `manifest_root`. Joiners accept a snapshot only with a quorum of these.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Attestation {
+    /// The snapshot round.
+    pub round: Round,
+    /// The manifest root the author computed for that round.
+    pub manifest_root: Hash,
+}
+
+/// The signed part of a vertex.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct VertexBody {
+    /// The chain (genesis hash); stops replay across networks.
+    pub chain_id: Hash,
+    /// The round.
+    pub round: Round,
+    /// The producing validator.
+    pub author: PublicKey,
+    /// Hashes of round − 1 vertices, sorted, distinct; empty at round 0.
+    pub parents: Vec<Hash>,
+    /// Transactions to order.
+    pub txs: Vec<Transaction>,
+    /// Optional snapshot attestation.
+    pub attestation: Option<Attestation>,
+}
+
+/// A signed vertex as it travels on the wire.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Vertex {
+    /// What is signed.
+    pub body: VertexBody,
+    /// `sign(Vertex, hash(body))` by `body.author`.
+    pub signature: Signature,
+}
+
+/// Why a vertex is rejected before it reaches the DAG.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum VertexInvalid {
+    /// Built for another chain.
+    #[error("vertex is for another chain")]
+    WrongChain,
+    /// Encoded size over `ChainParams::max_vertex_bytes`.
+    #[error("vertex of {got} bytes exceeds {max}")]
+    TooLarge {
+        /// Encoded size.
+        got: usize,
+        /// Limit.
+        max: u32,
+    },
+    /// More transactions than `ChainParams::max_vertex_txs`.
+    #[error("vertex carries {got} transactions, limit {max}")]
+    TooManyTxs {
+        /// Count.
+        got: usize,
+        /// Limit.
+        max: u32,
+    },
+    /// Parents not sorted and distinct, or present at round 0.
+    #[error("vertex parents are malformed")]
+    MalformedParents,
+    /// Signature does not verify.
+    #[error("bad vertex signature")]
+    BadSignature,
+    /// A carried transaction is malformed.
+    #[error("vertex carries an invalid transaction: {0}")]
+    BadTx(TxInvalid),
+    /// The same transaction twice in one vertex.
+    #[error("vertex carries the same transaction twice")]
+    DuplicateTx,
+}
+
+impl VertexBody {
+    /// The vertex hash.
+    pub fn hash(&self) -> Hash {
+        crypto::hash_borsh(Domain::Vertex, self)
+    }
+
+    /// Signs the body.
+    pub fn sign(self, key: &Keypair) -> Vertex {
+        let signature = key.sign(Domain::Vertex, self.hash().as_bytes());
+        Vertex {
+            body: self,
+            signature,
+        }
+    }
+}
+
+impl Vertex {
+    /// The vertex hash, recomputed from the body.
+    pub fn hash(&self) -> Hash {
+        self.body.hash()
+    }
+
+    /// The round.
+    pub fn round(&self) -> Round {
+        self.body.round
+    }
+
+    /// The author.
+    pub fn author(&self) -> PublicKey {
+        self.body.author
+    }
+
+    /// Encoded size in bytes.
+    pub fn encoded_len(&self) -> usize {
+        borsh::object_length(self).unwrap_or(usize::MAX)
+    }
+
+    /// Every check that needs neither the DAG nor the validator set. Returns
+    /// the recomputed hash.
+    pub fn verify(&self, chain_id: &Hash, params: &ChainParams) -> Result<Hash, VertexInvalid> {
+        let b = &self.body;
+        if b.chain_id != *chain_id {
+            return Err(VertexInvalid::WrongChain);
+        }
+        let len = self.encoded_len();
+        if len > params.max_vertex_bytes as usize {
+            return Err(VertexInvalid::TooLarge {
+                got: len,
+                max: params.max_vertex_bytes,
+            });
+        }
+        if b.txs.len() > params.max_vertex_txs as usize {
+            return Err(VertexInvalid::TooManyTxs {
+                got: b.txs.len(),
+                max: params.max_vertex_txs,
+            });
+        }
+        let sorted = b.parents.windows(2).all(|w| w[0] < w[1]);
+        if !sorted || (b.round == Round(0) && !b.parents.is_empty()) {
+            return Err(VertexInvalid::MalformedParents);
+        }
+        let hash = b.hash();
+        if !crypto::verify(&b.author, Domain::Vertex, hash.as_bytes(), &self.signature) {
+            return Err(VertexInvalid::BadSignature);
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for tx in &b.txs {
+            let h = tx.check(chain_id, params).map_err(VertexInvalid::BadTx)?;
+            if !seen.insert(h) {
+                return Err(VertexInvalid::DuplicateTx);
+            }
+        }
+        Ok(hash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tx::{Operation, TxBody};
+
+    fn vertex(key: &Keypair, round: u64, parents: Vec<Hash>) -> Vertex {
+        let alice = Keypair::from_label("alice");
+        let tx = TxBody {
+            chain_id: Hash([1; 32]),
+            sender: alice.public(),
+            nonce: 1,
+            expiry: Round(10),
+            ops: vec![Operation::Create { data: vec![1] }],
+        }
+        .sign(&alice);
+        VertexBody {
+            chain_id: Hash([1; 32]),
+            round: Round(round),
+            author: key.public(),
+            parents,
+            txs: vec![tx],
+            attestation: None,
+        }
+        .sign(key)
+    }
+
+    #[test]
+    fn a_well_formed_vertex_verifies_and_its_hash_is_recomputed() {
+        let k = Keypair::from_label("v");
+        let v = vertex(&k, 0, vec![]);
+        assert_eq!(
+            v.verify(&Hash([1; 32]), &ChainParams::default()),
+            Ok(v.hash())
+        );
+    }
+
+    #[test]
+    fn tampering_and_malformed_parents_are_rejected() {
+        let k = Keypair::from_label("v");
+        let params = ChainParams::default();
+        let mut v = vertex(&k, 3, vec![Hash([2; 32]), Hash([3; 32])]);
+        v.body.round = Round(4);
+        assert_eq!(
+            v.verify(&Hash([1; 32]), &params),
+            Err(VertexInvalid::BadSignature)
+        );
+        let unsorted = vertex(&k, 3, vec![Hash([3; 32]), Hash([2; 32])]);
+        assert_eq!(
+            unsorted.verify(&Hash([1; 32]), &params),
+            Err(VertexInvalid::MalformedParents)
+        );
+        let round0 = vertex(&k, 0, vec![Hash([3; 32])]);
+        assert_eq!(
+            round0.verify(&Hash([1; 32]), &params),
+            Err(VertexInvalid::MalformedParents)
+        );
+    }
+}

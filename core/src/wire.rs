@@ -1,0 +1,291 @@
+//! The wire protocol: one tagged [`Message`] enum, borsh-encoded, inside a
+//! length-prefixed frame.
+//!
+//! Decoding never panics and never trusts the peer: a frame longer than the
+//! configured maximum is refused before it is read, bytes that do not decode
+//! (or leave trailing garbage) are an error the driver turns into
+//! `Input::MalformedMessage`, and every hash inside a message is recomputed by
+//! the receiver rather than taken from the wire.
+//!
+//! New variants are only ever appended, so the tag of an existing message never
+//! changes; [`PROTOCOL_VERSION`] in the handshake guards incompatible changes.
+
+use crate::genesis::Genesis;
+use crate::ids::{Hash, PublicKey, Round, Signature};
+use crate::tx::Transaction;
+use crate::vertex::Vertex;
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The protocol version spoken by this build.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Bytes of the frame length prefix (little-endian u32).
+pub const FRAME_HEADER_BYTES: usize = 4;
+
+/// What a node does in the network.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Produces vertices (once in the validator set).
+    Validator,
+    /// Follows the network without producing.
+    Listener,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Validator => "validator",
+            Role::Listener => "listener",
+        })
+    }
+}
+
+/// Correlates a response with its request; chosen by the requester.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize,
+)]
+pub struct RequestId(pub u64);
+
+/// The first message on every connection, sent by both sides.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Hello {
+    /// [`PROTOCOL_VERSION`] of the sender.
+    pub version: u32,
+    /// The sender's chain id; `None` for a joiner that has not adopted a
+    /// genesis yet (it learns the chain from its peers).
+    pub chain_id: Option<Hash>,
+    /// The sender's node key; proven by [`Message::HelloProof`].
+    pub node_key: PublicKey,
+    /// Validator or listener.
+    pub role: Role,
+    /// Highest DAG round the sender holds.
+    pub highest_round: Option<Round>,
+    /// The sender's last committed anchor round.
+    pub committed_round: Option<Round>,
+    /// The sender's latest servable snapshot round.
+    pub snapshot_round: Option<Round>,
+    /// A fresh random challenge the other side must sign.
+    pub nonce: [u8; 32],
+    /// Where the sender accepts connections, if anywhere.
+    pub listen_addr: Option<String>,
+}
+
+/// Every message.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum Message {
+    /// Handshake opener.
+    Hello(Hello),
+    /// Proof of key possession: the sender's signature over the receiver's
+    /// nonce (see `handshake::proof_message`).
+    HelloProof(Signature),
+    /// The sender refuses the connection; it will disconnect.
+    Reject {
+        /// Human-readable reason.
+        reason: String,
+    },
+    /// Asks for the genesis document.
+    GetGenesis {
+        /// Request id.
+        request: RequestId,
+    },
+    /// The genesis document (the receiver checks its hash is the chain id).
+    Genesis {
+        /// Request id.
+        request: RequestId,
+        /// The document.
+        genesis: Genesis,
+    },
+    /// A gossiped vertex.
+    Vertex(Vertex),
+    /// Asks for vertices by hash.
+    GetVertices {
+        /// Request id.
+        request: RequestId,
+        /// Wanted hashes.
+        hashes: Vec<Hash>,
+    },
+    /// Asks for every vertex of rounds `from..=to`.
+    GetRounds {
+        /// Request id.
+        request: RequestId,
+        /// First round.
+        from: Round,
+        /// Last round.
+        to: Round,
+    },
+    /// Vertices answering `GetVertices` or `GetRounds`, sorted by round.
+    Vertices {
+        /// Request id.
+        request: RequestId,
+        /// The vertices found.
+        vertices: Vec<Vertex>,
+        /// For `GetRounds`: the last round fully included (the responder may
+        /// cut the answer short to respect its size limit).
+        through: Option<Round>,
+    },
+    /// A transaction forwarded to a validator.
+    SubmitTx(Transaction),
+    /// Progress announcement: lets peers know how far the sender is.
+    Status {
+        /// Highest DAG round held.
+        highest_round: Option<Round>,
+        /// Last committed anchor round.
+        committed_round: Option<Round>,
+    },
+    /// The responder cannot serve a request.
+    NotAvailable {
+        /// Request id.
+        request: RequestId,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Message {
+    /// A short name for logs and traces.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Hello(_) => "hello",
+            Message::HelloProof(_) => "hello_proof",
+            Message::Reject { .. } => "reject",
+            Message::GetGenesis { .. } => "get_genesis",
+            Message::Genesis { .. } => "genesis",
+            Message::Vertex(_) => "vertex",
+            Message::GetVertices { .. } => "get_vertices",
+            Message::GetRounds { .. } => "get_rounds",
+            Message::Vertices { .. } => "vertices",
+            Message::SubmitTx(_) => "submit_tx",
+            Message::Status { .. } => "status",
+            Message::NotAvailable { .. } => "not_available",
+        }
+    }
+}
+
+/// Why bytes from the network are not a message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The frame announces more bytes than allowed.
+    #[error("frame of {got} bytes exceeds the {max}-byte limit")]
+    FrameTooLarge {
+        /// Announced length.
+        got: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// The payload is not a valid message.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+}
+
+/// Encodes a message payload (without frame header).
+pub fn encode(msg: &Message) -> Vec<u8> {
+    borsh::to_vec(msg).expect("borsh encoding into memory is infallible")
+}
+
+/// Encodes a message as a frame: little-endian u32 length, then payload.
+pub fn encode_frame(msg: &Message) -> Vec<u8> {
+    let payload = encode(msg);
+    let mut out = Vec::with_capacity(FRAME_HEADER_BYTES + payload.len());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// Reads a frame header and checks it against `max_frame_bytes`.
+pub fn frame_len(
+    header: [u8; FRAME_HEADER_BYTES],
+    max_frame_bytes: usize,
+) -> Result<usize, DecodeError> {
+    let len = u32::from_le_bytes(header) as usize;
+    if len > max_frame_bytes {
+        return Err(DecodeError::FrameTooLarge {
+            got: len,
+            max: max_frame_bytes,
+        });
+    }
+    Ok(len)
+}
+
+/// Decodes a payload. Never panics; refuses trailing bytes.
+pub fn decode(payload: &[u8], max_frame_bytes: usize) -> Result<Message, DecodeError> {
+    if payload.len() > max_frame_bytes {
+        return Err(DecodeError::FrameTooLarge {
+            got: payload.len(),
+            max: max_frame_bytes,
+        });
+    }
+    borsh::from_slice(payload).map_err(|e| DecodeError::Malformed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn messages_round_trip_through_frames() {
+        let msg = Message::GetRounds {
+            request: RequestId(7),
+            from: Round(3),
+            to: Round(9),
+        };
+        let frame = encode_frame(&msg);
+        let len = frame_len(frame[..4].try_into().unwrap(), 1 << 20).unwrap();
+        assert_eq!(len, frame.len() - 4);
+        assert_eq!(decode(&frame[4..], 1 << 20), Ok(msg));
+    }
+
+    #[test]
+    fn oversized_frames_are_refused_before_reading() {
+        let header = (5u32 << 20).to_le_bytes();
+        assert!(matches!(
+            frame_len(header, 1 << 20),
+            Err(DecodeError::FrameTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn trailing_bytes_are_malformed() {
+        let mut bytes = encode(&Message::Status {
+            highest_round: None,
+            committed_round: Some(Round(1)),
+        });
+        bytes.push(0);
+        assert!(matches!(
+            decode(&bytes, 1 << 20),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = decode(&bytes, 1 << 20);
+        }
+
+        #[test]
+        fn random_bytes_after_a_valid_tag_never_panic(
+            tag in 0u8..16,
+            rest in proptest::collection::vec(any::<u8>(), 0..512),
+        ) {
+            let mut bytes = vec![tag];
+            bytes.extend(rest);
+            let _ = decode(&bytes, 1 << 20);
+        }
+    }
+}

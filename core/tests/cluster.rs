@@ -1,0 +1,101 @@
+//! Scenario tests on the in-process harness.
+
+use bluepods_core::harness::{test_genesis, validator_config, Cluster, Faults};
+use bluepods_core::tx::{Operation, TxBody};
+use bluepods_core::{ChainParams, Keypair, NodeConfig, Role, Round, SyncPhase, TxStatus};
+
+fn listener_config(bootstrap: &str) -> NodeConfig {
+    NodeConfig {
+        role: Role::Listener,
+        bootstrap_peers: vec![bootstrap.to_string()],
+        ..NodeConfig::default()
+    }
+}
+
+#[test]
+fn a_single_validator_produces_and_commits_alone() {
+    let (genesis, keys) = test_genesis(1, ChainParams::default());
+    let mut c = Cluster::new(1, Faults::default());
+    c.add_genesis_node("v0", keys[0].clone(), &genesis, validator_config(100));
+    c.run_for(2_000);
+    let node = c.node(0);
+    assert_eq!(node.phase(), SyncPhase::Live);
+    let committed = node.last_committed_round().expect("commits happen");
+    assert!(committed >= Round(10), "committed only {committed:?}");
+}
+
+#[test]
+fn a_transaction_commits_and_a_listener_sees_every_vertex() {
+    let (genesis, keys) = test_genesis(1, ChainParams::default());
+    let mut c = Cluster::new(2, Faults::default());
+    c.add_genesis_node("v0", keys[0].clone(), &genesis, validator_config(100));
+    c.run_for(1_000);
+    let l = c.add_joiner("l0", Keypair::from_label("listener"), listener_config("v0"));
+    let alice = Keypair::from_label("alice");
+    let tx = TxBody {
+        chain_id: genesis.chain_id(),
+        sender: alice.public(),
+        nonce: 1,
+        expiry: Round(1_000),
+        ops: vec![Operation::Create {
+            data: b"hello".to_vec(),
+        }],
+    }
+    .sign(&alice);
+    let hash = c.submit(0, tx).expect("accepted");
+    c.run_for(2_000);
+    assert!(matches!(
+        c.node(0).tx_status(&hash).unwrap(),
+        TxStatus::Committed { .. }
+    ));
+    assert!(matches!(
+        c.node(l).tx_status(&hash).unwrap(),
+        TxStatus::Committed { .. }
+    ));
+    assert_eq!(c.node(l).phase(), SyncPhase::Live);
+    let produced: Vec<_> = c.nodes[0]
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            bluepods_core::Event::VertexProduced { hash, .. } => Some(*hash),
+            _ => None,
+        })
+        .collect();
+    let received: std::collections::BTreeSet<_> = c.nodes[l]
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            bluepods_core::Event::VertexAccepted { hash, .. } => Some(*hash),
+            _ => None,
+        })
+        .collect();
+    let missing: Vec<_> = produced.iter().filter(|h| !received.contains(h)).collect();
+    // The newest vertex may still be in flight.
+    assert!(missing.len() <= 1, "listener missed {missing:?}");
+    assert_eq!(
+        c.node(0).store().objects().count(),
+        c.node(l).store().objects().count()
+    );
+}
+
+#[test]
+fn four_validators_commit_the_same_sequence() {
+    let (genesis, keys) = test_genesis(4, ChainParams::default());
+    let mut c = Cluster::new(
+        3,
+        Faults {
+            min_delay_ms: 5,
+            max_delay_ms: 60,
+            drop_per_mille: 0,
+        },
+    );
+    for (i, k) in keys.iter().enumerate() {
+        c.add_genesis_node(&format!("v{i}"), k.clone(), &genesis, validator_config(100));
+    }
+    c.run_for(5_000);
+    let rounds = c.committed_rounds();
+    assert!(
+        rounds.iter().all(|r| r.is_some_and(|r| r >= Round(10))),
+        "{rounds:?}"
+    );
+}
