@@ -219,3 +219,7 @@ impl<'a> Executor<'a> {
         ops
     }
 }
+
+#[cfg(test)]
+#[path = "exec_tests.rs"]
+mod tests;

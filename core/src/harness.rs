@@ -78,6 +78,7 @@ enum Delivery {
     Disconnected {
         to: usize,
         peer: PeerId,
+        reason: String,
     },
 }
 
@@ -211,7 +212,7 @@ impl Cluster {
             .copied()
             .collect();
         for end in ends {
-            self.cut(end);
+            self.cut(end, "crashed");
         }
         self.queue.retain(|_, d| match d {
             Delivery::Connected { to, .. }
@@ -231,7 +232,7 @@ impl Cluster {
             .map(|(k, _)| *k)
             .collect();
         for end in ends {
-            self.cut(end);
+            self.cut(end, "partitioned");
         }
     }
 
@@ -240,15 +241,21 @@ impl Cluster {
         self.partitioned.clear();
     }
 
-    fn cut(&mut self, end: (usize, PeerId)) {
+    /// Closes a connection; the closing side's reason reaches the other
+    /// side, as a QUIC application close would.
+    fn cut(&mut self, end: (usize, PeerId), reason: &str) {
         let Some(other) = self.links.remove(&end) else {
             return;
         };
         self.links.remove(&other);
-        for (to, peer) in [end, other] {
+        let reasons = [
+            format!("closed locally: {reason}"),
+            format!("closed by peer: {reason}"),
+        ];
+        for ((to, peer), reason) in [end, other].into_iter().zip(reasons) {
             if self.nodes[to].node.is_some() {
                 let at = self.now.plus_ms(1);
-                self.schedule(at, Delivery::Disconnected { to, peer });
+                self.schedule(at, Delivery::Disconnected { to, peer, reason });
             }
         }
     }
@@ -308,7 +315,7 @@ impl Cluster {
                     self.nodes[i].events.push((self.now, e));
                 }
                 Action::Connect { addr } => self.connect(i, addr),
-                Action::Disconnect { peer, .. } => self.cut((i, peer)),
+                Action::Disconnect { peer, reason } => self.cut((i, peer), &reason),
                 Action::Send { peer, channel, msg } => self.send(i, peer, channel, msg),
             }
         }
@@ -483,13 +490,9 @@ impl Cluster {
                     reason: "unreachable".into(),
                 },
             ),
-            Delivery::Disconnected { to, peer } => (
-                to,
-                Input::PeerDisconnected {
-                    peer,
-                    reason: "connection closed".into(),
-                },
-            ),
+            Delivery::Disconnected { to, peer, reason } => {
+                (to, Input::PeerDisconnected { peer, reason })
+            }
             Delivery::Message { to, peer, bytes } => {
                 if !self.links.contains_key(&(to, peer)) {
                     return; // connection gone

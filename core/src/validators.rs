@@ -26,7 +26,7 @@ pub struct ValidatorSet {
 impl ValidatorSet {
     /// A set from any list; duplicates keep the first entry.
     pub fn new(mut members: Vec<ValidatorInfo>) -> Self {
-        members.sort_by(|a, b| a.key.cmp(&b.key));
+        members.sort_by_key(|m| m.key);
         members.dedup_by(|a, b| a.key == b.key);
         ValidatorSet { members }
     }

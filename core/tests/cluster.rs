@@ -99,3 +99,42 @@ fn four_validators_commit_the_same_sequence() {
         "{rounds:?}"
     );
 }
+
+#[test]
+fn a_restarted_validator_resumes_from_its_store_without_equivocating() {
+    let (genesis, keys) = test_genesis(1, ChainParams::default());
+    let mut c = Cluster::new(4, Faults::default());
+    c.add_genesis_node("v0", keys[0].clone(), &genesis, validator_config(100));
+    c.run_for(1_500);
+    let before = c.node(0).last_committed_round().unwrap();
+    let own = c.node(0).status().own_last_round.unwrap();
+    c.crash(0);
+    c.run_for(500);
+    c.start(0);
+    assert_eq!(c.node(0).last_committed_round(), Some(before));
+    c.run_for(1_000);
+    let after = c.node(0).status();
+    assert!(after.last_committed_round.unwrap() > before);
+    assert!(after.own_last_round.unwrap() > own);
+    assert!(c.node(0).evidence().next().is_none());
+}
+
+#[test]
+fn a_node_on_another_chain_is_refused_with_a_reason() {
+    let (genesis, keys) = test_genesis(1, ChainParams::default());
+    let mut other_params = ChainParams::default();
+    other_params.gc_depth_rounds += 2;
+    let (other, other_keys) = test_genesis(1, other_params);
+    let mut c = Cluster::new(5, Faults::default());
+    c.add_genesis_node("v0", keys[0].clone(), &genesis, validator_config(100));
+    let mut cfg = validator_config(100);
+    cfg.bootstrap_peers = vec!["v0".into()];
+    let x = c.add_genesis_node("x0", Keypair::from_label("x"), &other, cfg);
+    let _ = other_keys;
+    c.run_for(500);
+    let refused = c.nodes[x].events.iter().any(|(_, e)| {
+        matches!(e, bluepods_core::Event::PeerGone { reason, .. } if reason.contains("closed by peer: chain mismatch"))
+    });
+    assert!(refused, "{:?}", c.nodes[x].events);
+    assert!(c.node(x).status().peers.iter().all(|p| !p.ready));
+}

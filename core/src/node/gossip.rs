@@ -49,7 +49,8 @@ impl<S: Store> Node<S> {
         };
         self.wanted.remove(&hash);
         let round = v.round();
-        match chain.consensus.offer(Arc::new(v), hash) {
+        let offer = chain.consensus.offer(Arc::new(v), hash);
+        match offer {
             Offer::Inserted {
                 inserted,
                 equivocations,

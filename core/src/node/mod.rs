@@ -142,6 +142,9 @@ pub struct Node<S: Store> {
     /// Transactions carried by accepted, not yet committed vertices, with the
     /// vertex round (so they read as pending, and leave with the window).
     dag_txs: HashMap<Hash, Round>,
+    /// Own vertices not known to be committed, to re-inject their
+    /// transactions if they fall out of the window uncommitted.
+    own_uncommitted: BTreeSet<(Round, Hash)>,
     /// When a vertex last joined the DAG (or a range fetch last started).
     last_progress_at: Timestamp,
 }
@@ -184,6 +187,7 @@ impl<S: Store> Node<S> {
             last_set_size: None,
             dag_txs: HashMap::new(),
             last_progress_at: now,
+            own_uncommitted: BTreeSet::new(),
         };
         node.own_last_round = read_meta(&node.store, MetaKey::OwnLastRound)?;
         if let Some(genesis) = read_meta::<Genesis>(&node.store, MetaKey::Genesis)? {
@@ -229,6 +233,9 @@ impl<S: Store> Node<S> {
                     continue; // re-read the cut round whole in the next batch
                 }
                 let hash = stored.vertex.hash();
+                if stored.committed_at.is_none() && stored.vertex.author() == self.key.public() {
+                    self.own_uncommitted.insert((stored.vertex.round(), hash));
+                }
                 consensus.restore(Arc::new(stored.vertex), hash, stored.committed_at.is_some());
             }
             if !full {

@@ -151,6 +151,7 @@ impl<S: Store> Node<S> {
         self.write(batch)?;
         self.own_last_round = Some(round);
         self.last_produced_at = Some(now);
+        self.own_uncommitted.insert((round, hash));
         let chain = self.chain.as_mut().expect("producer has a chain");
         match chain.consensus.offer(Arc::new(vertex.clone()), hash) {
             Offer::Inserted { inserted, .. } => {
@@ -159,7 +160,6 @@ impl<S: Store> Node<S> {
                     hash,
                     txs: tx_count,
                 });
-                self.gossip(None, &vertex);
                 self.on_inserted(now, None, &inserted, VertexSource::Own)?;
             }
             other => {
@@ -241,6 +241,8 @@ impl<S: Store> Node<S> {
         let chain = self.chain.as_ref().expect("commit needs a chain");
         let floor = chain.consensus.dag().pruned_below();
         self.dag_txs.retain(|_, r| *r >= floor);
+        self.reinject_orphans(floor)?;
+        let chain = self.chain.as_ref().expect("commit needs a chain");
         let round = chain.consensus.dag().highest_round().unwrap_or_default();
         let schedule = &chain.consensus.meta().schedule;
         let epoch = schedule.epoch_of(round);
@@ -259,6 +261,35 @@ impl<S: Store> Node<S> {
         let released = chain.consensus.retry_pending();
         if !released.is_empty() {
             self.on_inserted(now, None, &released, VertexSource::Gossip)?;
+        }
+        Ok(())
+    }
+
+    /// Own vertices that fell below the garbage-collection floor without
+    /// being committed can never commit: their transactions go back to the
+    /// mempool (unless executed meanwhile), so an accepted transaction is
+    /// never silently lost.
+    fn reinject_orphans(&mut self, floor: Round) -> Result<(), StoreError> {
+        let below: Vec<(Round, Hash)> = self
+            .own_uncommitted
+            .range(..(floor, Hash([0; 32])))
+            .copied()
+            .collect();
+        for key in below {
+            self.own_uncommitted.remove(&key);
+            let Some(stored) = self.store.get_vertex(&key.1)? else {
+                continue;
+            };
+            if stored.committed_at.is_some() {
+                continue;
+            }
+            for tx in stored.vertex.body.txs {
+                let th = tx.hash();
+                if self.store.tx_outcome(&th)?.is_none() && !self.dag_txs.contains_key(&th) {
+                    // A full pool drops it; the client sees it expire.
+                    let _ = self.mempool.insert(th, tx);
+                }
+            }
         }
         Ok(())
     }

@@ -307,6 +307,7 @@ impl<S: Store> Node<S> {
             (None, Some(_)) => true,
             (Some(o), Some(b)) => b > o.saturating_add(self.config.catch_up_threshold_rounds),
         };
+        self.fetch_pending_parents(now);
         let ranging = self
             .requests
             .values()
@@ -341,6 +342,38 @@ impl<S: Store> Node<S> {
             self.set_phase(SyncPhase::Live);
         }
         Ok(())
+    }
+
+    /// Asks for the missing parents of pending vertices, one request at a
+    /// time, from the most advanced peer. This is what unblocks the pending
+    /// set when the request made on a vertex's arrival was lost.
+    fn fetch_pending_parents(&mut self, now: Timestamp) {
+        // A range fetch under way will bring the parents anyway.
+        let asking = self.requests.values().any(|r| {
+            matches!(
+                r.kind,
+                RequestKind::Vertices { .. } | RequestKind::Rounds { .. }
+            )
+        });
+        let Some(chain) = &self.chain else { return };
+        if asking || chain.consensus.pending_len() == 0 {
+            return;
+        }
+        let hashes: Vec<Hash> = chain
+            .consensus
+            .missing_parents(self.config.max_fetch_hashes)
+            .into_iter()
+            .filter(|h| !self.wanted.contains(h))
+            .collect();
+        let best = self
+            .peers
+            .ready()
+            .max_by_key(|p| (p.highest_round, std::cmp::Reverse(p.id)))
+            .map(|p| p.id);
+        if let (false, Some(peer)) = (hashes.is_empty(), best) {
+            self.wanted.extend(hashes.iter().copied());
+            self.request(now, peer, RequestKind::Vertices { hashes });
+        }
     }
 
     /// Tells every ready peer how far we are.

@@ -1,0 +1,75 @@
+//! Property tests: whatever the delivery order, delays and losses, validators
+//! commit the same vertex sequence and end with the same state.
+
+use bluepods_core::harness::{test_genesis, validator_config, Cluster, Faults};
+use bluepods_core::store::Store;
+use bluepods_core::tx::{Operation, TxBody};
+use bluepods_core::{ChainParams, Hash, Keypair, MemStore, Round};
+use proptest::prelude::*;
+
+/// The commit sequence recorded in a store: committed vertices sorted by
+/// (anchor round, round, hash), which is exactly the order they were applied.
+fn commit_sequence(store: &MemStore) -> Vec<(Round, Round, Hash)> {
+    let mut seq: Vec<_> = store
+        .vertices_in_rounds(Round(0), Round(u64::MAX), usize::MAX)
+        .unwrap()
+        .into_iter()
+        .filter_map(|s| {
+            s.committed_at
+                .map(|a| (a, s.vertex.round(), s.vertex.hash()))
+        })
+        .collect();
+    seq.sort();
+    seq
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn four_validators_agree_under_random_schedules(
+        seed in any::<u64>(),
+        max_delay in 1u64..150,
+        drop_per_mille in 0u64..60,
+        txs in 1usize..12,
+    ) {
+        let (genesis, keys) = test_genesis(4, ChainParams::default());
+        let mut c = Cluster::new(seed, Faults { min_delay_ms: 1, max_delay_ms: max_delay, drop_per_mille });
+        for (i, k) in keys.iter().enumerate() {
+            c.add_genesis_node(&format!("v{i}"), k.clone(), &genesis, validator_config(50));
+        }
+        c.run_for(500);
+        let alice = Keypair::from_label("alice");
+        for n in 0..txs {
+            let tx = TxBody {
+                chain_id: genesis.chain_id(),
+                sender: alice.public(),
+                nonce: n as u64,
+                expiry: Round(10_000),
+                ops: vec![Operation::Create { data: vec![n as u8; 8] }],
+            }
+            .sign(&alice);
+            c.submit(n % 4, tx).unwrap();
+        }
+        let all_committed = |c: &Cluster| {
+            (0..4).all(|i| c.node(i).status().executed_txs == txs as u64)
+        };
+        prop_assert!(c.run_until(30_000, all_committed), "not all transactions committed: {:?}",
+            (0..4).map(|i| c.node(i).status().executed_txs).collect::<Vec<_>>());
+        let seqs: Vec<_> = (0..4).map(|i| commit_sequence(c.node(i).store())).collect();
+        let shortest = seqs.iter().map(Vec::len).min().unwrap();
+        prop_assert!(shortest > 0);
+        for s in &seqs[1..] {
+            prop_assert_eq!(&s[..shortest], &seqs[0][..shortest]);
+        }
+        let objects: Vec<Vec<_>> = (0..4).map(|i| c.node(i).store().objects().cloned().collect()).collect();
+        let outcomes: Vec<Vec<_>> = (0..4)
+            .map(|i| c.node(i).store().outcomes().map(|(h, o)| (*h, o.clone())).collect())
+            .collect();
+        for i in 1..4 {
+            prop_assert_eq!(&objects[i], &objects[0]);
+            prop_assert_eq!(&outcomes[i], &outcomes[0]);
+        }
+        prop_assert_eq!(objects[0].len(), txs);
+    }
+}

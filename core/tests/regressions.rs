@@ -1,0 +1,68 @@
+//! Failures found by the property tests, kept as named regressions. Each has
+//! a short postmortem.
+
+use bluepods_core::harness::{test_genesis, validator_config, Cluster, Faults};
+use bluepods_core::tx::{Operation, TxBody};
+use bluepods_core::{ChainParams, Hash, Keypair, Round, TxStatus};
+
+/// Four validators on the given schedule; one transaction submitted to
+/// validator 0 after 500 ms. Returns the cluster and the transaction hash.
+fn four_validators_with_one_tx(
+    seed: u64,
+    max_delay_ms: u64,
+    drop_per_mille: u64,
+) -> (Cluster, Hash) {
+    let (genesis, keys) = test_genesis(4, ChainParams::default());
+    let mut c = Cluster::new(
+        seed,
+        Faults {
+            min_delay_ms: 1,
+            max_delay_ms,
+            drop_per_mille,
+        },
+    );
+    for (i, k) in keys.iter().enumerate() {
+        c.add_genesis_node(&format!("v{i}"), k.clone(), &genesis, validator_config(50));
+    }
+    c.run_for(500);
+    let alice = Keypair::from_label("alice");
+    let tx = TxBody {
+        chain_id: genesis.chain_id(),
+        sender: alice.public(),
+        nonce: 0,
+        expiry: Round(10_000),
+        ops: vec![Operation::Create { data: vec![0; 8] }],
+    }
+    .sign(&alice);
+    let hash = c.submit(0, tx).expect("accepted");
+    (c, hash)
+}
+
+fn committed_everywhere(c: &Cluster, hash: &Hash) -> bool {
+    (0..4).all(|i| matches!(c.node(i).tx_status(hash), Ok(TxStatus::Committed { .. })))
+}
+
+/// Postmortem: validator 0 connected late and received a round-1 vertex whose
+/// round-0 parent it lacked. Its one request for that parent was lost; the
+/// retry logic dropped the want and relied on "the next child" to ask again,
+/// but every later child was already pending, so nothing ever asked again and
+/// the node stayed stuck with a growing pending set. Fix: `drive_sync` asks
+/// for the missing parents of the pending set whenever no such request is in
+/// flight.
+#[test]
+fn a_lost_parent_request_is_asked_again_from_the_pending_set() {
+    let (mut c, hash) = four_validators_with_one_tx(1_506_520_704_312_137_425, 36, 43);
+    assert!(c.run_until(30_000, |c| committed_everywhere(c, &hash)));
+    assert_eq!(c.node(0).status().pending_vertices, 0);
+}
+
+/// Postmortem: validator 0 put the transaction in a round-1 vertex while the
+/// others were dozens of rounds ahead; nobody could cite it any more, it was
+/// never committed and fell out of the window, and the transaction (already
+/// taken out of the mempool) was lost. Fix: own vertices that leave the
+/// window uncommitted give their transactions back to the mempool.
+#[test]
+fn transactions_of_an_orphaned_own_vertex_are_reinjected() {
+    let (mut c, hash) = four_validators_with_one_tx(9_662_124_390_569_173_235, 23, 2);
+    assert!(c.run_until(30_000, |c| committed_everywhere(c, &hash)));
+}
