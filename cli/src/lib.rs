@@ -1,1 +1,1 @@
-//! placeholder
+//! Shared pieces of the bluepods command-line tools.

@@ -1,0 +1,156 @@
+//! `bluepods-node`: the BluePods node daemon.
+
+use bluepods_core::{ChainParams, Hash, NodeConfig};
+use bluepods_drivers::daemon::{self, Mode, NodeOptions};
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Run a BluePods node.
+///
+/// Three modes: `--bootstrap` starts a new network (creates the genesis on
+/// first start, produces vertices); with `--bootstrap-addr` alone the node
+/// joins as a validator (syncs, then produces once it is in the validator
+/// set); `--listener --bootstrap-addr` joins and only follows the network.
+/// A node restarted on its data directory resumes from its stored state.
+#[derive(Parser, Debug)]
+#[command(name = "bluepods-node", version, about, long_about)]
+struct Args {
+    /// Start a new network as its first validator.
+    #[arg(long, conflicts_with = "listener")]
+    bootstrap: bool,
+
+    /// Follow the network without producing vertices.
+    #[arg(long)]
+    listener: bool,
+
+    /// QUIC address of a node to join through (repeatable), e.g. 127.0.0.1:9000.
+    #[arg(long = "bootstrap-addr", value_name = "HOST:PORT")]
+    bootstrap_addr: Vec<String>,
+
+    /// Data directory (created if missing; one node per directory).
+    #[arg(long, value_name = "DIR", default_value = "./data")]
+    data: PathBuf,
+
+    /// QUIC listen address. `:PORT` means all interfaces. Default:
+    /// 127.0.0.1:9000 with --bootstrap, otherwise 127.0.0.1 on a free port.
+    #[arg(long, value_name = "ADDR")]
+    quic: Option<String>,
+
+    /// HTTP API listen address. `:PORT` means all interfaces. Default:
+    /// 127.0.0.1:8080 with --bootstrap, otherwise no HTTP API.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<String>,
+
+    /// Chain id (genesis hash) to join. Without it a new node trusts the
+    /// first peer's chain on first use, with a warning.
+    #[arg(long = "chain-id", value_name = "HEX")]
+    chain_id: Option<String>,
+
+    /// Minimum milliseconds between two vertices of this node.
+    #[arg(long = "round-interval-ms", value_name = "MS")]
+    round_interval_ms: Option<u64>,
+
+    /// TOML file with node configuration overrides (see README).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// Parses `ADDR`, accepting `:PORT` for all interfaces.
+fn parse_addr(flag: &str, s: &str) -> Result<SocketAddr, String> {
+    let full = if s.starts_with(':') {
+        format!("0.0.0.0{s}")
+    } else {
+        s.to_string()
+    };
+    full.parse()
+        .map_err(|_| format!("--{flag} {s}: expected IP:PORT or :PORT"))
+}
+
+fn options(args: Args) -> Result<NodeOptions, String> {
+    let mode = match (args.bootstrap, args.listener) {
+        (true, _) => Mode::Bootstrap,
+        (false, true) => Mode::Listener,
+        (false, false) => Mode::Validator,
+    };
+    if mode != Mode::Bootstrap && args.bootstrap_addr.is_empty() && !args.data.join("db").exists() {
+        return Err(
+            "--bootstrap-addr is required to join a network (or use --bootstrap to start one)"
+                .into(),
+        );
+    }
+    let quic = match &args.quic {
+        Some(s) => parse_addr("quic", s)?,
+        None if mode == Mode::Bootstrap => "127.0.0.1:9000".parse().expect("valid literal"),
+        None => "127.0.0.1:0".parse().expect("valid literal"),
+    };
+    let http = match &args.http {
+        Some(s) => Some(parse_addr("http", s)?),
+        None if mode == Mode::Bootstrap => Some("127.0.0.1:8080".parse().expect("valid literal")),
+        None => None,
+    };
+    let chain_id = match &args.chain_id {
+        Some(s) => Some(Hash::from_hex(s).map_err(|e| format!("--chain-id: {e}"))?),
+        None => None,
+    };
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            toml::from_str::<NodeConfig>(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => NodeConfig::default(),
+    };
+    if let Some(ms) = args.round_interval_ms {
+        config.round_interval_ms = ms;
+    }
+    Ok(NodeOptions {
+        mode,
+        data_dir: args.data,
+        quic,
+        http,
+        bootstrap_addrs: args.bootstrap_addr,
+        chain_id,
+        config,
+        params: ChainParams::default(),
+    })
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,quinn=warn,fjall=warn,lsm_tree=warn")
+            }),
+        )
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    let opts = match options(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(daemon::run(opts)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The event loop: the only place where the core meets IO.
+//!
+//! It waits on three things — the network, local commands (HTTP, CLI) and one
+//! sleep until the core's next timeout — converts what arrives into a core
+//! input stamped with the clock's `now`, calls the core, then drains and
+//! executes every action. It decides nothing itself: no retries, timeouts or
+//! request ids of its own. `select!` is `biased` so that, under a simulated
+//! clock, the same inputs are always taken in the same order.
+//!
+//! The loop is generic over the clock and the store; the transport takes any
+//! quinn endpoint. That is the seam the simulator uses.
+
+use crate::transport::{NetEvent, Transport};
+use bluepods_core::node::produce_api::SubmitError;
+use bluepods_core::tx::{Object, TxStatus};
+use bluepods_core::{
+    Action, Event, Hash, Input, Node, NodeStatus, ObjectId, PeerId, Store, SyncPhase, Timestamp,
+    Transaction,
+};
+use tokio::sync::{mpsc, oneshot};
+
+/// A monotonic clock in the core's units.
+pub trait Clock: Send {
+    /// Milliseconds since the clock's start.
+    fn now(&self) -> Timestamp;
+    /// The instant at which `t` is reached, for sleeping.
+    fn instant(&self, t: Timestamp) -> tokio::time::Instant;
+}
+
+/// tokio's clock (real in production, simulated under turmoil).
+pub struct TokioClock {
+    start: tokio::time::Instant,
+}
+
+impl TokioClock {
+    /// A clock starting now.
+    pub fn new() -> Self {
+        TokioClock {
+            start: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Default for TokioClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.start.elapsed().as_millis() as u64)
+    }
+
+    fn instant(&self, t: Timestamp) -> tokio::time::Instant {
+        self.start + std::time::Duration::from_millis(t.0)
+    }
+}
+
+/// A request from a local client to the node.
+pub enum Command {
+    /// Current status.
+    Status(oneshot::Sender<NodeStatus>),
+    /// Submit a transaction.
+    Submit(Box<Transaction>, oneshot::Sender<Result<Hash, SubmitError>>),
+    /// A transaction's status.
+    TxStatus(Hash, oneshot::Sender<Result<TxStatus, String>>),
+    /// An object by id.
+    Object(ObjectId, oneshot::Sender<Result<Option<Object>, String>>),
+    /// Stop the node.
+    Shutdown,
+}
+
+/// A cloneable handle to send commands to a running event loop.
+#[derive(Clone)]
+pub struct NodeHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+/// The node has stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("the node has stopped")]
+pub struct Stopped;
+
+impl NodeHandle {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Stopped> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await.map_err(|_| Stopped)?;
+        rx.await.map_err(|_| Stopped)
+    }
+
+    /// The node's status.
+    pub async fn status(&self) -> Result<NodeStatus, Stopped> {
+        self.ask(Command::Status).await
+    }
+
+    /// Submits a transaction.
+    pub async fn submit(&self, tx: Transaction) -> Result<Result<Hash, SubmitError>, Stopped> {
+        self.ask(|r| Command::Submit(Box::new(tx), r)).await
+    }
+
+    /// A transaction's status.
+    pub async fn tx_status(&self, hash: Hash) -> Result<Result<TxStatus, String>, Stopped> {
+        self.ask(|r| Command::TxStatus(hash, r)).await
+    }
+
+    /// An object.
+    pub async fn object(&self, id: ObjectId) -> Result<Result<Option<Object>, String>, Stopped> {
+        self.ask(|r| Command::Object(id, r)).await
+    }
+
+    /// Asks the loop to stop.
+    pub async fn shutdown(&self) {
+        let _ = self.tx.send(Command::Shutdown).await;
+    }
+}
+
+/// Why the loop returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// Asked to stop.
+    Shutdown,
+    /// The `until` condition was met.
+    Done,
+    /// Sync failed or storage failed; the reason says which and why.
+    Failed(String),
+}
+
+/// Something that watches events (logs, metrics, tests).
+pub type Observer = Box<dyn FnMut(&Event) + Send>;
+
+/// The loop's state.
+pub struct EventLoop<S: Store, C: Clock> {
+    node: Node<S>,
+    transport: Transport,
+    net: mpsc::Receiver<NetEvent>,
+    commands: mpsc::Receiver<Command>,
+    clock: C,
+    next_peer: u64,
+    observers: Vec<Observer>,
+    last_failure: Option<String>,
+    until: Option<Box<dyn Fn(&Node<S>) -> bool + Send>>,
+}
+
+impl<S: Store + Send, C: Clock> EventLoop<S, C> {
+    /// A loop over a constructed node and transport. Returns the loop and a
+    /// handle for commands.
+    pub fn new(
+        node: Node<S>,
+        transport: Transport,
+        net: mpsc::Receiver<NetEvent>,
+        clock: C,
+    ) -> (Self, NodeHandle) {
+        let (tx, commands) = mpsc::channel(1024);
+        let lp = EventLoop {
+            node,
+            transport,
+            net,
+            commands,
+            clock,
+            next_peer: 1,
+            observers: Vec::new(),
+            last_failure: None,
+            until: None,
+        };
+        (lp, NodeHandle { tx })
+    }
+
+    /// Adds an event observer.
+    pub fn observe(&mut self, observer: Observer) {
+        self.observers.push(observer);
+    }
+
+    /// Makes `run` return `Exit::Done` once `done(node)` holds.
+    pub fn until(&mut self, done: impl Fn(&Node<S>) -> bool + Send + 'static) {
+        self.until = Some(Box::new(done));
+    }
+
+    /// Runs until shutdown, failure or the `until` condition.
+    pub async fn run(mut self) -> (Exit, Node<S>) {
+        self.transport.spawn_accept_loop();
+        self.drain();
+        loop {
+            if let Some(exit) = self.exit() {
+                self.transport.shutdown();
+                return (exit, self.node);
+            }
+            let wake = self.node.poll_timeout().map(|(t, _)| self.clock.instant(t));
+            let sleep = async {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                cmd = self.commands.recv() => match cmd {
+                    None | Some(Command::Shutdown) => {
+                        self.transport.shutdown();
+                        return (Exit::Shutdown, self.node);
+                    }
+                    Some(cmd) => self.on_command(cmd),
+                },
+                Some(ev) = self.net.recv() => self.on_net(ev),
+                () = sleep => {
+                    let now = self.clock.now();
+                    self.node.handle_timeout(now);
+                }
+            }
+            self.drain();
+        }
+    }
+
+    fn exit(&self) -> Option<Exit> {
+        if let Some(e) = self.node.halted() {
+            return Some(Exit::Failed(format!("storage failed: {e}")));
+        }
+        if self.node.phase() == SyncPhase::Failed {
+            let why = self
+                .last_failure
+                .clone()
+                .unwrap_or_else(|| "sync failed".into());
+            return Some(Exit::Failed(why));
+        }
+        match &self.until {
+            Some(done) if done(&self.node) => Some(Exit::Done),
+            _ => None,
+        }
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Status(r) => {
+                let _ = r.send(self.node.status());
+            }
+            Command::Submit(tx, r) => {
+                let now = self.clock.now();
+                let _ = r.send(self.node.submit_transaction(now, *tx));
+            }
+            Command::TxStatus(h, r) => {
+                let _ = r.send(self.node.tx_status(&h).map_err(|e| e.to_string()));
+            }
+            Command::Object(id, r) => {
+                let _ = r.send(self.node.store().get_object(&id).map_err(|e| e.to_string()));
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn on_net(&mut self, ev: NetEvent) {
+        let now = self.clock.now();
+        let input = match ev {
+            NetEvent::Connected {
+                conn,
+                addr,
+                direction,
+            } => {
+                let peer = PeerId(self.next_peer);
+                self.next_peer += 1;
+                self.transport.register(peer, conn);
+                Input::PeerConnected {
+                    peer,
+                    addr,
+                    direction,
+                }
+            }
+            NetEvent::ConnectFailed { addr, reason } => Input::ConnectFailed { addr, reason },
+            NetEvent::Frame {
+                peer,
+                result: Ok(msg),
+            } => Input::Message { peer, msg },
+            NetEvent::Frame {
+                peer,
+                result: Err(error),
+            } => Input::MalformedMessage { peer, error },
+            NetEvent::Closed { peer, reason } => {
+                self.transport.remove(peer);
+                Input::PeerDisconnected { peer, reason }
+            }
+        };
+        self.node.handle(now, input);
+    }
+
+    fn drain(&mut self) {
+        while let Some(action) = self.node.poll_action() {
+            match action {
+                Action::Send { peer, channel, msg } => self.transport.send(peer, channel, &msg),
+                Action::Connect { addr } => self.transport.connect(addr),
+                Action::Disconnect { peer, reason } => self.transport.disconnect(peer, &reason),
+                Action::Event(e) => {
+                    if let Event::SyncFailed { reason } = &e {
+                        self.last_failure = Some(reason.clone());
+                    }
+                    for o in &mut self.observers {
+                        o(&e);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Log lines for node events, in the format operators and the seed spec
+//! expect (`[LISTENER] received vertex round=… txs=… hash=…`, …).
+//!
+//! Hashes print as 16 hex characters, so a bootstrap's `[VALIDATOR] produced`
+//! lines and a listener's `[LISTENER] received` lines compare one to one.
+//! Per-vertex lines of a validator are at DEBUG to keep busy networks
+//! readable; a listener's are at INFO, as the spec shows them.
+
+use bluepods_core::interface::VertexSource;
+use bluepods_core::{Event, Role};
+
+/// Logs one event.
+pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
+    let tag = match role {
+        Role::Validator => "VALIDATOR",
+        Role::Listener => "LISTENER",
+    };
+    match event {
+        Event::PhaseChanged { from, to } => tracing::info!("[SYNC] phase {from} -> {to}"),
+        Event::GenesisAdopted {
+            chain_id,
+            pinned,
+            validators,
+        } => {
+            if *pinned {
+                tracing::info!("[SYNC] adopted genesis chain_id={chain_id} validators={validators}");
+            } else {
+                tracing::warn!(
+                    "[SYNC] WARNING: trusting chain id {chain_id} on first use (no --chain-id given); \
+                     pass --chain-id to pin the network you mean to join"
+                );
+            }
+        }
+        Event::PeerReady {
+            peer,
+            key,
+            role: peer_role,
+            addr,
+            outbound,
+        } => {
+            if *outbound && bootstrap.contains(addr) {
+                tracing::info!("[{tag}] connected to bootstrap {addr}");
+            }
+            tracing::debug!(%peer, key = %key.short(), role = %peer_role, %addr, "peer ready");
+        }
+        Event::PeerRejected { peer, reason } => tracing::warn!("[NET] peer {peer} dropped: {reason}"),
+        Event::PeerGone { peer, reason } => tracing::info!("[NET] peer {peer} disconnected: {reason}"),
+        Event::VertexProduced { round, hash, txs } => {
+            tracing::info!("[VALIDATOR] produced vertex round={round} txs={txs} hash={}", hash.short());
+        }
+        Event::VertexAccepted {
+            round,
+            hash,
+            txs,
+            source,
+            ..
+        } => match (role, source) {
+            (Role::Listener, _) => {
+                tracing::info!("[LISTENER] received vertex round={round} txs={txs} hash={}", hash.short());
+            }
+            (_, VertexSource::Fetch) => {
+                tracing::debug!("[SYNC] fetched vertex round={round} txs={txs} hash={}", hash.short());
+            }
+            _ => tracing::debug!("[VALIDATOR] received vertex round={round} txs={txs} hash={}", hash.short()),
+        },
+        Event::VertexRejected { peer, reason } => tracing::warn!("[NET] invalid vertex from {peer}: {reason}"),
+        Event::Committed {
+            round,
+            vertices,
+            txs_committed,
+            txs_failed,
+            ..
+        } => {
+            if txs_committed + txs_failed > 0 {
+                tracing::info!(
+                    "[CONSENSUS] committed round={round} vertices={vertices} txs={txs_committed} failed={txs_failed}"
+                );
+            } else {
+                tracing::debug!("[CONSENSUS] committed round={round} vertices={vertices}");
+            }
+        }
+        Event::Equivocation {
+            author,
+            round,
+            first,
+            second,
+        } => tracing::warn!(
+            "[CONSENSUS] equivocation by {} at round {round}: {} and {}",
+            author.short(),
+            first.short(),
+            second.short()
+        ),
+        Event::LimitHit { limit } => tracing::warn!("[NET] limit reached: {limit:?}"),
+        Event::CatchUpProgress { through, target } => {
+            tracing::info!("[SYNC] catching up: round {through} of {target}");
+        }
+        Event::ValidatorSetChanged {
+            epoch,
+            size,
+            includes_self,
+        } => tracing::info!("[CONSENSUS] validator set for epoch {epoch}: {size} members (includes us: {includes_self})"),
+        Event::SyncFailed { reason } => tracing::error!("[SYNC] failed: {reason}"),
+        Event::StorageFailed { error } => tracing::error!("[STORE] {error}; the node stops"),
+    }
+}

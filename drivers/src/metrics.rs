@@ -1,0 +1,249 @@
+//! Prometheus metrics, fed by the node's events and status.
+//!
+//! Counters move on events as the event loop reports them; gauges are set
+//! from a status snapshot just before each scrape, so they are never stale.
+
+use bluepods_core::interface::{Limit, VertexSource};
+use bluepods_core::{Event, NodeStatus, SyncPhase};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabel {
+    phase: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabel {
+    source: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabel {
+    limit: &'static str,
+}
+
+/// Every metric the node exports.
+pub struct Metrics {
+    registry: Registry,
+    phase: Family<PhaseLabel, Gauge>,
+    highest_round: Gauge,
+    last_committed_round: Gauge,
+    peers: Gauge,
+    mempool_txs: Gauge,
+    pending_vertices: Gauge,
+    dag_vertices: Gauge,
+    validators: Gauge,
+    vertices_produced: Counter,
+    vertices_received: Family<SourceLabel, Counter>,
+    commits: Counter,
+    txs_committed: Counter,
+    txs_failed: Counter,
+    peer_rejections: Counter,
+    equivocations: Counter,
+    limit_hits: Family<LimitLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// All metrics registered under the `bluepods` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("bluepods");
+        let m = Metrics {
+            phase: Family::default(),
+            highest_round: Gauge::default(),
+            last_committed_round: Gauge::default(),
+            peers: Gauge::default(),
+            mempool_txs: Gauge::default(),
+            pending_vertices: Gauge::default(),
+            dag_vertices: Gauge::default(),
+            validators: Gauge::default(),
+            vertices_produced: Counter::default(),
+            vertices_received: Family::default(),
+            commits: Counter::default(),
+            txs_committed: Counter::default(),
+            txs_failed: Counter::default(),
+            peer_rejections: Counter::default(),
+            equivocations: Counter::default(),
+            limit_hits: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "sync_phase",
+            "1 for the current sync phase",
+            m.phase.clone(),
+        );
+        registry.register(
+            "highest_round",
+            "Highest DAG round held",
+            m.highest_round.clone(),
+        );
+        registry.register(
+            "last_committed_round",
+            "Round of the last committed anchor",
+            m.last_committed_round.clone(),
+        );
+        registry.register(
+            "peers",
+            "Connections with a completed handshake",
+            m.peers.clone(),
+        );
+        registry.register(
+            "mempool_txs",
+            "Transactions waiting in the mempool",
+            m.mempool_txs.clone(),
+        );
+        registry.register(
+            "pending_vertices",
+            "Vertices waiting for parents",
+            m.pending_vertices.clone(),
+        );
+        registry.register(
+            "dag_vertices",
+            "Vertices in the in-memory DAG window",
+            m.dag_vertices.clone(),
+        );
+        registry.register(
+            "validators",
+            "Validators in the current set",
+            m.validators.clone(),
+        );
+        registry.register(
+            "vertices_produced",
+            "Vertices produced by this node",
+            m.vertices_produced.clone(),
+        );
+        registry.register(
+            "vertices_received",
+            "Vertices from others accepted into the DAG",
+            m.vertices_received.clone(),
+        );
+        registry.register("commits", "Anchors committed", m.commits.clone());
+        registry.register(
+            "txs_committed",
+            "Transactions applied",
+            m.txs_committed.clone(),
+        );
+        registry.register(
+            "txs_failed",
+            "Transactions recorded as failed",
+            m.txs_failed.clone(),
+        );
+        registry.register(
+            "peer_rejections",
+            "Peers refused or dropped for a protocol fault",
+            m.peer_rejections.clone(),
+        );
+        registry.register(
+            "equivocations",
+            "Equivocations detected",
+            m.equivocations.clone(),
+        );
+        registry.register(
+            "limit_hits",
+            "Times a configured limit refused input",
+            m.limit_hits.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// Moves counters for one event.
+    pub fn observe(&self, event: &Event) {
+        match event {
+            Event::VertexProduced { .. } => {
+                self.vertices_produced.inc();
+            }
+            Event::VertexAccepted { source, .. } => {
+                let source = match source {
+                    VertexSource::Own => "own",
+                    VertexSource::Gossip => "gossip",
+                    VertexSource::Fetch => "fetch",
+                };
+                self.vertices_received
+                    .get_or_create(&SourceLabel { source })
+                    .inc();
+            }
+            Event::Committed {
+                txs_committed,
+                txs_failed,
+                ..
+            } => {
+                self.commits.inc();
+                self.txs_committed.inc_by(u64::from(*txs_committed));
+                self.txs_failed.inc_by(u64::from(*txs_failed));
+            }
+            Event::PeerRejected { .. } => {
+                self.peer_rejections.inc();
+            }
+            Event::Equivocation { .. } => {
+                self.equivocations.inc();
+            }
+            Event::LimitHit { limit } => {
+                let limit = match limit {
+                    Limit::Peers => "peers",
+                    Limit::PendingVertices => "pending_vertices",
+                    Limit::Mempool => "mempool",
+                    Limit::ForwardedTxs => "forwarded_txs",
+                };
+                self.limit_hits.get_or_create(&LimitLabel { limit }).inc();
+            }
+            _ => {}
+        }
+    }
+
+    /// Sets gauges from a status snapshot.
+    pub fn update(&self, s: &NodeStatus) {
+        for p in SyncPhase::ALL {
+            let v = i64::from(p == s.phase);
+            self.phase
+                .get_or_create(&PhaseLabel { phase: p.name() })
+                .set(v);
+        }
+        let round = |r: Option<bluepods_core::Round>| r.map_or(-1, |r| r.0 as i64);
+        self.highest_round.set(round(s.highest_round));
+        self.last_committed_round.set(round(s.last_committed_round));
+        self.peers
+            .set(s.peers.iter().filter(|p| p.ready).count() as i64);
+        self.mempool_txs.set(s.mempool_txs as i64);
+        self.pending_vertices.set(s.pending_vertices as i64);
+        self.dag_vertices.set(s.dag_vertices as i64);
+        self.validators.set(s.validators as i64);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bluepods_core::{Hash, Round};
+
+    #[test]
+    fn events_move_counters_and_render_as_text() {
+        let m = Metrics::new();
+        m.observe(&Event::Committed {
+            round: Round(2),
+            anchor: Hash([0; 32]),
+            vertices: 3,
+            txs_committed: 5,
+            txs_failed: 1,
+        });
+        let text = m.render();
+        assert!(text.contains("bluepods_txs_committed_total 5"), "{text}");
+        assert!(text.contains("bluepods_commits_total 1"), "{text}");
+    }
+}

@@ -1,0 +1,319 @@
+//! The fjall implementation of the core's `Store`.
+//!
+//! One keyspace per kind of record (objects, vertices, the round index,
+//! commit marks, transaction outcomes, metadata), written through fjall's
+//! cross-keyspace atomic batches. A batch the core marks durable is fsynced
+//! before `write` returns. A lock file keeps two processes from opening one
+//! data directory.
+//!
+//! Key layout: objects and vertices by their 32-byte id; the round index is
+//! `round (u64 big-endian) ‖ vertex hash`, so a range scan returns vertices in
+//! (round, hash) order, the order the core asks for.
+
+use bluepods_core::store::{MetaKey, Store, StoreError, StoredVertex, WriteBatch, WriteOp};
+use bluepods_core::tx::{Object, TxOutcome};
+use bluepods_core::{Hash, ObjectId, Round, Vertex};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// A fjall-backed store in a data directory.
+pub struct FjallStore {
+    db: Database,
+    objects: Keyspace,
+    vertices: Keyspace,
+    rounds: Keyspace,
+    committed: Keyspace,
+    outcomes: Keyspace,
+    meta: Keyspace,
+    _lock: File,
+    path: PathBuf,
+}
+
+/// Why a data directory could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Another process holds the lock.
+    #[error("data directory {0} is in use by another bluepods-node process")]
+    Locked(PathBuf),
+    /// The directory or database could not be opened.
+    #[error("cannot open data directory {path}: {error}")]
+    Io {
+        /// The directory.
+        path: PathBuf,
+        /// What failed.
+        error: String,
+    },
+}
+
+fn io(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn round_key(round: Round, hash: &Hash) -> [u8; 40] {
+    let mut k = [0u8; 40];
+    k[..8].copy_from_slice(&round.0.to_be_bytes());
+    k[8..].copy_from_slice(hash.as_bytes());
+    k
+}
+
+impl FjallStore {
+    /// Opens (or creates) the store under `dir/db`, taking `dir/LOCK`.
+    pub fn open(dir: &Path) -> Result<Self, OpenError> {
+        let fail = |e: &dyn std::fmt::Display| OpenError::Io {
+            path: dir.to_path_buf(),
+            error: e.to_string(),
+        };
+        std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("LOCK"))
+            .map_err(|e| fail(&e))?;
+        if lock.try_lock().is_err() {
+            return Err(OpenError::Locked(dir.to_path_buf()));
+        }
+        let db = Database::builder(dir.join("db"))
+            .open()
+            .map_err(|e| fail(&e))?;
+        let ks = |name: &str| {
+            db.keyspace(name, KeyspaceCreateOptions::default)
+                .map_err(|e| fail(&e))
+        };
+        Ok(FjallStore {
+            objects: ks("objects")?,
+            vertices: ks("vertices")?,
+            rounds: ks("rounds")?,
+            committed: ks("committed")?,
+            outcomes: ks("outcomes")?,
+            meta: ks("meta")?,
+            db,
+            _lock: lock,
+            path: dir.to_path_buf(),
+        })
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Approximate number of objects (fast; exact after compaction).
+    pub fn approximate_objects(&self) -> usize {
+        self.objects.approximate_len()
+    }
+}
+
+impl Store for FjallStore {
+    fn get_object(&self, id: &ObjectId) -> Result<Option<Object>, StoreError> {
+        match self.objects.get(id.as_bytes()).map_err(io)? {
+            None => Ok(None),
+            Some(v) => borsh::from_slice(&v)
+                .map(Some)
+                .map_err(|e| corrupt("object", e)),
+        }
+    }
+
+    fn objects_after(
+        &self,
+        after: Option<&ObjectId>,
+        limit: usize,
+    ) -> Result<Vec<Object>, StoreError> {
+        use std::ops::Bound;
+        let lower = match after {
+            Some(id) => Bound::Excluded(id.as_bytes().to_vec()),
+            None => Bound::Unbounded,
+        };
+        let mut out = Vec::new();
+        for guard in self
+            .objects
+            .range::<Vec<u8>, _>((lower, Bound::Unbounded))
+            .take(limit)
+        {
+            let v = guard.value().map_err(io)?;
+            out.push(borsh::from_slice(&v).map_err(|e| corrupt("object", e))?);
+        }
+        Ok(out)
+    }
+
+    fn get_vertex(&self, hash: &Hash) -> Result<Option<StoredVertex>, StoreError> {
+        let Some(bytes) = self.vertices.get(hash.as_bytes()).map_err(io)? else {
+            return Ok(None);
+        };
+        let vertex: Vertex = borsh::from_slice(&bytes).map_err(|e| corrupt("vertex", e))?;
+        let committed_at = match self.committed.get(hash.as_bytes()).map_err(io)? {
+            None => None,
+            Some(v) => {
+                let arr: [u8; 8] = v
+                    .as_ref()
+                    .try_into()
+                    .map_err(|e| corrupt("commit mark", e))?;
+                Some(Round(u64::from_be_bytes(arr)))
+            }
+        };
+        Ok(Some(StoredVertex {
+            vertex,
+            committed_at,
+        }))
+    }
+
+    fn vertices_in_rounds(
+        &self,
+        from: Round,
+        to: Round,
+        limit: usize,
+    ) -> Result<Vec<StoredVertex>, StoreError> {
+        if from > to {
+            return Ok(Vec::new());
+        }
+        let lo = round_key(from, &Hash([0; 32]));
+        let hi = round_key(to, &Hash([0xff; 32]));
+        let mut out = Vec::new();
+        for guard in self.rounds.range(lo..=hi).take(limit) {
+            let key = guard.key().map_err(io)?;
+            let hash = Hash(key[8..].try_into().map_err(|e| corrupt("round index", e))?);
+            match self.get_vertex(&hash)? {
+                Some(v) => out.push(v),
+                None => {
+                    return Err(StoreError::Corrupt(format!(
+                        "round index names missing vertex {hash}"
+                    )))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn tx_outcome(&self, hash: &Hash) -> Result<Option<TxOutcome>, StoreError> {
+        match self.outcomes.get(hash.as_bytes()).map_err(io)? {
+            None => Ok(None),
+            Some(v) => borsh::from_slice(&v)
+                .map(Some)
+                .map_err(|e| corrupt("tx outcome", e)),
+        }
+    }
+
+    fn get_meta(&self, key: MetaKey) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .meta
+            .get(key.as_bytes())
+            .map_err(io)?
+            .map(|v| v.to_vec()))
+    }
+
+    fn write(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
+        let mut b = self.db.batch();
+        if batch.durable {
+            b = b.durability(Some(PersistMode::SyncAll));
+        }
+        for op in batch.ops {
+            match op {
+                WriteOp::PutObject(o) => {
+                    let bytes = borsh::to_vec(&o).map_err(io)?;
+                    b.insert(&self.objects, o.id.as_bytes().to_vec(), bytes);
+                }
+                WriteOp::DeleteObject(id) => b.remove(&self.objects, id.as_bytes().to_vec()),
+                WriteOp::PutVertex { hash, vertex } => {
+                    let bytes = borsh::to_vec(&vertex).map_err(io)?;
+                    b.insert(&self.vertices, hash.as_bytes().to_vec(), bytes);
+                    b.insert(
+                        &self.rounds,
+                        round_key(vertex.round(), &hash).to_vec(),
+                        Vec::new(),
+                    );
+                }
+                WriteOp::MarkCommitted { hash, anchor } => {
+                    b.insert(
+                        &self.committed,
+                        hash.as_bytes().to_vec(),
+                        anchor.0.to_be_bytes().to_vec(),
+                    );
+                }
+                WriteOp::PutTxOutcome { hash, outcome } => {
+                    let bytes = borsh::to_vec(&outcome).map_err(io)?;
+                    b.insert(&self.outcomes, hash.as_bytes().to_vec(), bytes);
+                }
+                WriteOp::PutMeta { key, value } => {
+                    b.insert(&self.meta, key.as_bytes().to_vec(), value)
+                }
+            }
+        }
+        b.commit().map_err(io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bluepods_core::{Keypair, PublicKey};
+
+    #[test]
+    fn writes_survive_reopen_and_the_lock_refuses_a_second_opener() {
+        let dir = tempfile::tempdir().unwrap();
+        let obj = Object {
+            id: ObjectId([3; 32]),
+            version: 1,
+            owner: PublicKey([1; 32]),
+            data: vec![1, 2],
+        };
+        {
+            let mut s = FjallStore::open(dir.path()).unwrap();
+            assert!(matches!(
+                FjallStore::open(dir.path()),
+                Err(OpenError::Locked(_))
+            ));
+            let mut batch = WriteBatch::new(true);
+            batch.push(WriteOp::PutObject(obj.clone()));
+            batch.put_meta(MetaKey::OwnLastRound, &Round(9));
+            s.write(batch).unwrap();
+        }
+        let s = FjallStore::open(dir.path()).unwrap();
+        assert_eq!(s.get_object(&obj.id).unwrap(), Some(obj.clone()));
+        assert_eq!(s.objects_after(None, 10).unwrap(), vec![obj.clone()]);
+        assert!(s.objects_after(Some(&obj.id), 10).unwrap().is_empty());
+        let r: Option<Round> = bluepods_core::store::read_meta(&s, MetaKey::OwnLastRound).unwrap();
+        assert_eq!(r, Some(Round(9)));
+    }
+
+    #[test]
+    fn vertices_come_back_in_round_order_with_commit_marks() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = FjallStore::open(dir.path()).unwrap();
+        let key = Keypair::from_label("v");
+        let mut batch = WriteBatch::new(false);
+        let mut hashes = Vec::new();
+        for r in [3u64, 1, 2] {
+            let v = bluepods_core::vertex::VertexBody {
+                chain_id: Hash([0; 32]),
+                round: Round(r),
+                author: key.public(),
+                parents: vec![],
+                txs: vec![],
+                attestation: None,
+            }
+            .sign(&key);
+            hashes.push(v.hash());
+            batch.push(WriteOp::PutVertex {
+                hash: v.hash(),
+                vertex: v,
+            });
+        }
+        batch.push(WriteOp::MarkCommitted {
+            hash: hashes[1],
+            anchor: Round(2),
+        });
+        s.write(batch).unwrap();
+        let got = s.vertices_in_rounds(Round(1), Round(2), 10).unwrap();
+        assert_eq!(
+            got.iter().map(|v| v.vertex.round().0).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert_eq!(got[0].committed_at, Some(Round(2)));
+        assert_eq!(got[1].committed_at, None);
+    }
+}

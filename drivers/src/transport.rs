@@ -1,0 +1,494 @@
+//! QUIC transport: quinn + rustls (ring provider), TLS 1.3, ALPN `bluepods/1`.
+//!
+//! Certificates are self-signed and not used for identity: a node's identity
+//! is the ed25519 key it proves in the protocol handshake, so the client
+//! accepts any certificate but still checks the TLS handshake signature
+//! against it (the TLS session stays sound).
+//!
+//! Streams: every unidirectional stream carries length-prefixed frames. Each
+//! connection has one long-lived gossip stream per direction; every request
+//! and every response gets a stream of its own, so a large response never
+//! holds up gossip. Frame sizes are capped on read before allocation; the
+//! gossip queue towards a peer is bounded and a peer that cannot keep up is
+//! disconnected rather than buffered without end.
+//!
+//! The transport only moves bytes: it turns network activity into
+//! [`NetEvent`]s for the event loop and executes sends; it makes no protocol
+//! decision. The seam for the simulator is [`Transport::new`], which takes
+//! any quinn `Endpoint` (production binds a UDP socket; the simulator can wrap
+//! its own socket) and a [`Resolver`].
+
+use bluepods_core::wire::{self, Message};
+use bluepods_core::{Channel, Direction, PeerId};
+use quinn::{ClientConfig, Connection, ConnectionError, Endpoint, ServerConfig, VarInt};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Semaphore};
+
+/// The ALPN protocol id.
+pub const ALPN: &[u8] = b"bluepods/1";
+
+/// Server name used when dialing (certificates are not checked for it).
+const SERVER_NAME: &str = "bluepods";
+
+/// Transport limits.
+#[derive(Clone, Debug)]
+pub struct TransportConfig {
+    /// Largest frame read or written.
+    pub max_frame_bytes: usize,
+    /// Frames queued towards one peer's gossip stream before it is dropped.
+    pub gossip_queue_frames: usize,
+    /// Request/response streams being written to one peer at once.
+    pub max_outgoing_streams: usize,
+    /// Streams a peer may have open towards us at once.
+    pub max_incoming_streams: u32,
+    /// A silent connection is closed after this long.
+    pub idle_timeout_ms: u64,
+    /// Keep-alive interval (must be below the idle timeout).
+    pub keep_alive_ms: u64,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        TransportConfig {
+            max_frame_bytes: 16 * 1024 * 1024,
+            gossip_queue_frames: 4096,
+            max_outgoing_streams: 64,
+            max_incoming_streams: 256,
+            idle_timeout_ms: 10_000,
+            keep_alive_ms: 2_000,
+        }
+    }
+}
+
+/// Something the network did.
+pub enum NetEvent {
+    /// A connection is up.
+    Connected {
+        /// The connection.
+        conn: Connection,
+        /// Dialed address, or the remote address for inbound connections.
+        addr: String,
+        /// Who dialed.
+        direction: Direction,
+    },
+    /// Dialing `addr` failed.
+    ConnectFailed {
+        /// The address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// A frame arrived: a message, or bytes that do not decode.
+    Frame {
+        /// Sender.
+        peer: PeerId,
+        /// The message or the decode error.
+        result: Result<Message, String>,
+    },
+    /// The connection ended.
+    Closed {
+        /// Handle.
+        peer: PeerId,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Resolves `host:port` to a socket address.
+pub type Resolver = Arc<
+    dyn Fn(String) -> Pin<Box<dyn Future<Output = std::io::Result<SocketAddr>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// The default resolver: the system's, preferring IPv4.
+pub fn system_resolver() -> Resolver {
+    Arc::new(|addr: String| {
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr.as_str()).await?.collect();
+            addrs
+                .iter()
+                .find(|a| a.is_ipv4())
+                .or(addrs.first())
+                .copied()
+                .ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("{addr} resolves to nothing"),
+                    )
+                })
+        })
+    })
+}
+
+/// A self-signed certificate for this node.
+pub fn self_signed_cert() -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), String> {
+    let ck = rcgen::generate_simple_self_signed(vec![SERVER_NAME.to_string()])
+        .map_err(|e| e.to_string())?;
+    let key = PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
+    Ok((ck.cert.der().clone(), key))
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn transport_config(cfg: &TransportConfig) -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    t.max_concurrent_uni_streams(VarInt::from_u32(cfg.max_incoming_streams));
+    t.max_concurrent_bidi_streams(VarInt::from_u32(0));
+    t.keep_alive_interval(Some(Duration::from_millis(cfg.keep_alive_ms)));
+    t.max_idle_timeout(Some(
+        VarInt::from_u64(cfg.idle_timeout_ms)
+            .map(Into::into)
+            .unwrap_or(quinn::IdleTimeout::from(VarInt::from_u32(10_000))),
+    ));
+    Arc::new(t)
+}
+
+/// The QUIC server configuration (TLS 1.3 only, our ALPN).
+pub fn server_config(
+    cert: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+    cfg: &TransportConfig,
+) -> Result<ServerConfig, String> {
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .map_err(|e| e.to_string())?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(|e| e.to_string())?;
+    let mut server = ServerConfig::with_crypto(Arc::new(quic));
+    server.transport_config(transport_config(cfg));
+    Ok(server)
+}
+
+/// The QUIC client configuration.
+pub fn client_config(cfg: &TransportConfig) -> Result<ClientConfig, String> {
+    let provider = provider();
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| e.to_string())?;
+    let mut client = ClientConfig::new(Arc::new(quic));
+    client.transport_config(transport_config(cfg));
+    Ok(client)
+}
+
+/// Accepts any certificate (identity is proven in the protocol handshake)
+/// but verifies the TLS 1.3 handshake signature made with it.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("TLS 1.2 is not supported".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Binds a production endpoint on a UDP socket (tokio runtime).
+pub fn bind_endpoint(addr: SocketAddr, cfg: &TransportConfig) -> Result<Endpoint, String> {
+    let (cert, key) = self_signed_cert()?;
+    let server = server_config(cert, key, cfg)?;
+    let mut endpoint =
+        Endpoint::server(server, addr).map_err(|e| format!("cannot bind QUIC on {addr}: {e}"))?;
+    endpoint.set_default_client_config(client_config(cfg)?);
+    Ok(endpoint)
+}
+
+struct PeerConn {
+    conn: Connection,
+    gossip: mpsc::Sender<Vec<u8>>,
+    streams: Arc<Semaphore>,
+}
+
+/// Connections and the tasks that serve them.
+pub struct Transport {
+    endpoint: Endpoint,
+    events: mpsc::Sender<NetEvent>,
+    peers: HashMap<PeerId, PeerConn>,
+    resolver: Resolver,
+    cfg: TransportConfig,
+}
+
+/// A readable description of why a connection ended.
+pub fn describe_close(e: &ConnectionError) -> String {
+    match e {
+        ConnectionError::ApplicationClosed(c) => {
+            format!("closed by peer: {}", String::from_utf8_lossy(&c.reason))
+        }
+        ConnectionError::LocallyClosed => "closed locally".into(),
+        ConnectionError::TimedOut => "connection timed out".into(),
+        other => other.to_string(),
+    }
+}
+
+impl Transport {
+    /// A transport over `endpoint`, reporting to `events`.
+    pub fn new(
+        endpoint: Endpoint,
+        events: mpsc::Sender<NetEvent>,
+        resolver: Resolver,
+        cfg: TransportConfig,
+    ) -> Self {
+        Transport {
+            endpoint,
+            events,
+            peers: HashMap::new(),
+            resolver,
+            cfg,
+        }
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.endpoint.local_addr()
+    }
+
+    /// Starts accepting inbound connections.
+    pub fn spawn_accept_loop(&self) {
+        let endpoint = self.endpoint.clone();
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            while let Some(incoming) = endpoint.accept().await {
+                let events = events.clone();
+                tokio::spawn(async move {
+                    match incoming.await {
+                        Ok(conn) => {
+                            let addr = conn.remote_address().to_string();
+                            let _ = events
+                                .send(NetEvent::Connected {
+                                    conn,
+                                    addr,
+                                    direction: Direction::Inbound,
+                                })
+                                .await;
+                        }
+                        Err(e) => tracing::debug!(error = %e, "inbound QUIC handshake failed"),
+                    }
+                });
+            }
+        });
+    }
+
+    /// Dials `addr` in the background; the result arrives as a `NetEvent`.
+    pub fn connect(&self, addr: String) {
+        let endpoint = self.endpoint.clone();
+        let events = self.events.clone();
+        let resolve = self.resolver.clone();
+        tokio::spawn(async move {
+            let result = async {
+                let sock = resolve(addr.clone())
+                    .await
+                    .map_err(|e| format!("cannot resolve {addr}: {e}"))?;
+                let connecting = endpoint
+                    .connect(sock, SERVER_NAME)
+                    .map_err(|e| e.to_string())?;
+                connecting.await.map_err(|e| describe_close(&e))
+            }
+            .await;
+            let event = match result {
+                Ok(conn) => NetEvent::Connected {
+                    conn,
+                    addr,
+                    direction: Direction::Outbound,
+                },
+                Err(reason) => NetEvent::ConnectFailed { addr, reason },
+            };
+            let _ = events.send(event).await;
+        });
+    }
+
+    /// Takes ownership of a connection under `peer`: starts its readers and
+    /// its gossip writer.
+    pub fn register(&mut self, peer: PeerId, conn: Connection) {
+        let (gossip_tx, gossip_rx) = mpsc::channel(self.cfg.gossip_queue_frames);
+        tokio::spawn(write_gossip(conn.clone(), gossip_rx));
+        tokio::spawn(read_connection(
+            peer,
+            conn.clone(),
+            self.events.clone(),
+            self.cfg.max_frame_bytes,
+        ));
+        self.peers.insert(
+            peer,
+            PeerConn {
+                conn,
+                gossip: gossip_tx,
+                streams: Arc::new(Semaphore::new(self.cfg.max_outgoing_streams)),
+            },
+        );
+    }
+
+    /// Sends a message; drops the peer if its gossip queue is full.
+    pub fn send(&mut self, peer: PeerId, channel: Channel, msg: &Message) {
+        let Some(p) = self.peers.get(&peer) else {
+            return;
+        };
+        let frame = wire::encode_frame(msg);
+        if frame.len() - wire::FRAME_HEADER_BYTES > self.cfg.max_frame_bytes {
+            tracing::warn!(%peer, kind = msg.kind(), bytes = frame.len(), "not sending a frame over the size limit");
+            return;
+        }
+        match channel {
+            Channel::Gossip => {
+                if p.gossip.try_send(frame).is_err() {
+                    tracing::warn!(%peer, "gossip queue full: disconnecting a peer that cannot keep up");
+                    self.disconnect(peer, "send queue full");
+                }
+            }
+            Channel::Request => {
+                let conn = p.conn.clone();
+                let streams = p.streams.clone();
+                tokio::spawn(async move {
+                    let Ok(_permit) = streams.acquire_owned().await else {
+                        return;
+                    };
+                    if let Ok(mut s) = conn.open_uni().await {
+                        if s.write_all(&frame).await.is_ok() {
+                            let _ = s.finish();
+                            let _ = s.stopped().await;
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    /// Closes a connection with a reason the peer will see.
+    pub fn disconnect(&mut self, peer: PeerId, reason: &str) {
+        if let Some(p) = self.peers.remove(&peer) {
+            let reason: Vec<u8> = reason.bytes().take(512).collect();
+            p.conn.close(VarInt::from_u32(1), &reason);
+        }
+    }
+
+    /// Forgets a connection that closed by itself.
+    pub fn remove(&mut self, peer: PeerId) {
+        self.peers.remove(&peer);
+    }
+
+    /// Closes every connection and the endpoint.
+    pub fn shutdown(&mut self) {
+        for (_, p) in self.peers.drain() {
+            p.conn.close(VarInt::from_u32(0), b"shutting down");
+        }
+        self.endpoint.close(VarInt::from_u32(0), b"shutting down");
+    }
+}
+
+async fn write_gossip(conn: Connection, mut frames: mpsc::Receiver<Vec<u8>>) {
+    let Ok(mut stream) = conn.open_uni().await else {
+        return;
+    };
+    while let Some(frame) = frames.recv().await {
+        if stream.write_all(&frame).await.is_err() {
+            return;
+        }
+    }
+    let _ = stream.finish();
+}
+
+async fn read_connection(
+    peer: PeerId,
+    conn: Connection,
+    events: mpsc::Sender<NetEvent>,
+    max_frame: usize,
+) {
+    loop {
+        match conn.accept_uni().await {
+            Ok(stream) => {
+                tokio::spawn(read_stream(peer, stream, events.clone(), max_frame));
+            }
+            Err(e) => {
+                let _ = events
+                    .send(NetEvent::Closed {
+                        peer,
+                        reason: describe_close(&e),
+                    })
+                    .await;
+                return;
+            }
+        }
+    }
+}
+
+/// Reads frames until the stream ends. A bad frame is reported and ends the
+/// stream (the core then drops the peer).
+async fn read_stream(
+    peer: PeerId,
+    mut stream: quinn::RecvStream,
+    events: mpsc::Sender<NetEvent>,
+    max_frame: usize,
+) {
+    loop {
+        let mut header = [0u8; wire::FRAME_HEADER_BYTES];
+        match stream.read_exact(&mut header).await {
+            Ok(()) => {}
+            Err(quinn::ReadExactError::FinishedEarly(0)) => return,
+            Err(_) => return,
+        }
+        let result = match wire::frame_len(header, max_frame) {
+            Err(e) => Err(e.to_string()),
+            Ok(len) => {
+                let mut payload = vec![0u8; len];
+                if stream.read_exact(&mut payload).await.is_err() {
+                    return;
+                }
+                wire::decode(&payload, max_frame).map_err(|e| e.to_string())
+            }
+        };
+        let bad = result.is_err();
+        if events.send(NetEvent::Frame { peer, result }).await.is_err() || bad {
+            return;
+        }
+    }
+}
