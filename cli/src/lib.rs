@@ -1,1 +1,10 @@
-//! Shared pieces of the bluepods command-line tools.
+//! Shared pieces of the `bluepods` command-line tools: the HTTP client, the
+//! transaction builder, the load generator, the devnet demo and the
+//! benchmark.
+
+pub mod bench;
+pub mod client;
+pub mod demo;
+pub mod http_client;
+pub mod load;
+pub mod procs;

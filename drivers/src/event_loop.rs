@@ -19,6 +19,9 @@ use bluepods_core::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+/// How long a stopping node waits for queued gossip to leave.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A monotonic clock in the core's units.
 pub trait Clock: Send {
     /// Milliseconds since the clock's start.
@@ -182,7 +185,7 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
         self.drain();
         loop {
             if let Some(exit) = self.exit() {
-                self.transport.shutdown();
+                self.transport.shutdown(SHUTDOWN_GRACE).await;
                 return (exit, self.node);
             }
             let wake = self.node.poll_timeout().map(|(t, _)| self.clock.instant(t));
@@ -196,7 +199,7 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                 biased;
                 cmd = self.commands.recv() => match cmd {
                     None | Some(Command::Shutdown) => {
-                        self.transport.shutdown();
+                        self.transport.shutdown(SHUTDOWN_GRACE).await;
                         return (Exit::Shutdown, self.node);
                     }
                     Some(cmd) => self.on_command(cmd),

@@ -247,6 +247,7 @@ pub fn bind_endpoint(addr: SocketAddr, cfg: &TransportConfig) -> Result<Endpoint
 struct PeerConn {
     conn: Connection,
     gossip: mpsc::Sender<Vec<u8>>,
+    gossip_writer: tokio::task::JoinHandle<()>,
     streams: Arc<Semaphore>,
 }
 
@@ -351,7 +352,7 @@ impl Transport {
     /// its gossip writer.
     pub fn register(&mut self, peer: PeerId, conn: Connection) {
         let (gossip_tx, gossip_rx) = mpsc::channel(self.cfg.gossip_queue_frames);
-        tokio::spawn(write_gossip(conn.clone(), gossip_rx));
+        let gossip_writer = tokio::spawn(write_gossip(conn.clone(), gossip_rx));
         tokio::spawn(read_connection(
             peer,
             conn.clone(),
@@ -363,6 +364,7 @@ impl Transport {
             PeerConn {
                 conn,
                 gossip: gossip_tx,
+                gossip_writer,
                 streams: Arc::new(Semaphore::new(self.cfg.max_outgoing_streams)),
             },
         );
@@ -416,12 +418,29 @@ impl Transport {
         self.peers.remove(&peer);
     }
 
-    /// Closes every connection and the endpoint.
-    pub fn shutdown(&mut self) {
-        for (_, p) in self.peers.drain() {
-            p.conn.close(VarInt::from_u32(0), b"shutting down");
+    /// Flushes queued gossip (up to `grace`), then closes every connection
+    /// and the endpoint. Closing at once would discard what is queued, such
+    /// as the last vertex produced.
+    pub async fn shutdown(&mut self, grace: Duration) {
+        let peers: Vec<PeerConn> = self.peers.drain().map(|(_, p)| p).collect();
+        let mut writers = Vec::new();
+        let mut conns = Vec::new();
+        for p in peers {
+            drop(p.gossip);
+            writers.push(p.gossip_writer);
+            conns.push(p.conn);
+        }
+        let _ = tokio::time::timeout(grace, async {
+            for w in writers {
+                let _ = w.await;
+            }
+        })
+        .await;
+        for c in conns {
+            c.close(VarInt::from_u32(0), b"shutting down");
         }
         self.endpoint.close(VarInt::from_u32(0), b"shutting down");
+        let _ = tokio::time::timeout(grace, self.endpoint.wait_idle()).await;
     }
 }
 
@@ -435,6 +454,7 @@ async fn write_gossip(conn: Connection, mut frames: mpsc::Receiver<Vec<u8>>) {
         }
     }
     let _ = stream.finish();
+    let _ = stream.stopped().await;
 }
 
 async fn read_connection(

@@ -1,1 +1,390 @@
-fn main() {}
+//! `bluepods`: client, devnet demo, load generator and benchmark.
+
+use bluepods_cli::client::{Client, TxBuilder};
+use bluepods_cli::{bench, demo, load};
+use bluepods_core::tx::{Operation, TxStatus};
+use bluepods_core::{Hash, Keypair, ObjectId, PublicKey};
+use bluepods_drivers::keys;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// BluePods command-line client.
+#[derive(Parser, Debug)]
+#[command(name = "bluepods", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Start a local devnet (bootstrap + listener as real processes), run a
+    /// load for a while, show what the listener saw, stop everything.
+    Demo {
+        /// Seconds of load.
+        #[arg(long, default_value_t = 20)]
+        duration: u64,
+        /// Transactions per second.
+        #[arg(long, default_value_t = 20)]
+        tps: u32,
+        /// Directory for data and logs (default: a fresh temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Keep the directory afterwards.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Build, sign and submit a transaction.
+    #[command(subcommand)]
+    Tx(TxCmd),
+    /// Show a node's status.
+    Status {
+        /// The node's HTTP API address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an object.
+    Object {
+        /// The node's HTTP API address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: String,
+        /// Object id (64 hex characters).
+        id: String,
+    },
+    /// Submit a steady stream of valid transactions and report what happened.
+    Load {
+        /// The node's HTTP API address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: String,
+        /// Transactions per second.
+        #[arg(long, default_value_t = 50)]
+        tps: u32,
+        /// Seconds to submit.
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Seconds to wait afterwards for commits.
+        #[arg(long, default_value_t = 15)]
+        settle: u64,
+        /// Sender key file (default: a fresh key in memory).
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Measure vertices/s and transactions/s through validation, commit and
+    /// execution.
+    Bench {
+        /// Vertices to process.
+        #[arg(long, default_value_t = 500)]
+        vertices: u64,
+        /// Transactions per vertex.
+        #[arg(long, default_value_t = 200)]
+        txs_per_vertex: u64,
+    },
+    /// Generate a key file.
+    Keygen {
+        /// Where to write it (refuses to overwrite).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+struct TxCommon {
+    /// The node's HTTP API address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    http: String,
+    /// Sender key file (created on first use).
+    #[arg(long)]
+    key: PathBuf,
+    /// Rounds until the transaction expires.
+    #[arg(long, default_value_t = 1000)]
+    ttl_rounds: u64,
+    /// Wait until it is committed or failed.
+    #[arg(long)]
+    wait: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum TxCmd {
+    /// Create an object owned by the sender.
+    Create {
+        #[command(flatten)]
+        common: TxCommon,
+        /// Payload (UTF-8 text).
+        #[arg(long)]
+        data: String,
+    },
+    /// Replace an object's payload.
+    Update {
+        #[command(flatten)]
+        common: TxCommon,
+        /// Object id.
+        #[arg(long)]
+        id: String,
+        /// Expected current version.
+        #[arg(long)]
+        version: u64,
+        /// New payload (UTF-8 text).
+        #[arg(long)]
+        data: String,
+    },
+    /// Give an object to another key.
+    Transfer {
+        #[command(flatten)]
+        common: TxCommon,
+        /// Object id.
+        #[arg(long)]
+        id: String,
+        /// Expected current version.
+        #[arg(long)]
+        version: u64,
+        /// New owner's public key (64 hex characters).
+        #[arg(long)]
+        to: String,
+    },
+    /// Delete an object.
+    Delete {
+        #[command(flatten)]
+        common: TxCommon,
+        /// Object id.
+        #[arg(long)]
+        id: String,
+        /// Expected current version.
+        #[arg(long)]
+        version: u64,
+    },
+    /// Show a transaction's status.
+    Status {
+        /// The node's HTTP API address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: String,
+        /// Transaction hash.
+        hash: String,
+    },
+}
+
+fn object_id(s: &str) -> Result<ObjectId, String> {
+    ObjectId::from_hex(s).map_err(|e| format!("--id: {e}"))
+}
+
+fn load_key(path: &PathBuf) -> Result<Keypair, String> {
+    let (key, created) = keys::read_or_create_key(path)?;
+    if created {
+        eprintln!(
+            "created key {} (public key {})",
+            path.display(),
+            key.public()
+        );
+    }
+    Ok(key)
+}
+
+fn submit(common: &TxCommon, ops: Vec<Operation>) -> Result<(), String> {
+    let client = Client::new(&common.http);
+    let builder = TxBuilder::from_node(&client, load_key(&common.key)?, common.ttl_rounds)?;
+    let tx = builder.build(ops.clone());
+    let hash = client.submit(&tx).map_err(|e| e.to_string())?;
+    println!("submitted {hash}");
+    for (i, op) in ops.iter().enumerate() {
+        if let Operation::Create { .. } = op {
+            println!(
+                "creates object {}",
+                bluepods_core::tx::created_object_id(&hash, i as u32)
+            );
+        }
+    }
+    if common.wait {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match client.tx_status(&hash).map_err(|e| e.to_string())? {
+                s @ (TxStatus::Committed { .. } | TxStatus::Failed { .. }) => {
+                    println!("{}", serde_json::to_string(&s).unwrap_or_default());
+                    return match s {
+                        TxStatus::Failed { reason, .. } => {
+                            Err(format!("transaction failed: {reason}"))
+                        }
+                        _ => Ok(()),
+                    };
+                }
+                _ if Instant::now() > deadline => return Err("not committed within 60s".into()),
+                _ => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.cmd {
+        Cmd::Demo {
+            duration,
+            tps,
+            dir,
+            keep,
+        } => demo::run(&demo::DemoOptions {
+            duration: Duration::from_secs(duration),
+            tps,
+            dir,
+            keep,
+        }),
+        Cmd::Tx(TxCmd::Create { common, data }) => submit(
+            &common,
+            vec![Operation::Create {
+                data: data.into_bytes(),
+            }],
+        ),
+        Cmd::Tx(TxCmd::Update {
+            common,
+            id,
+            version,
+            data,
+        }) => submit(
+            &common,
+            vec![Operation::Update {
+                id: object_id(&id)?,
+                version,
+                data: data.into_bytes(),
+            }],
+        ),
+        Cmd::Tx(TxCmd::Transfer {
+            common,
+            id,
+            version,
+            to,
+        }) => {
+            let new_owner = PublicKey::from_hex(&to).map_err(|e| format!("--to: {e}"))?;
+            submit(
+                &common,
+                vec![Operation::Transfer {
+                    id: object_id(&id)?,
+                    version,
+                    new_owner,
+                }],
+            )
+        }
+        Cmd::Tx(TxCmd::Delete {
+            common,
+            id,
+            version,
+        }) => submit(
+            &common,
+            vec![Operation::Delete {
+                id: object_id(&id)?,
+                version,
+            }],
+        ),
+        Cmd::Tx(TxCmd::Status { http, hash }) => {
+            let hash = Hash::from_hex(&hash).map_err(|e| format!("hash: {e}"))?;
+            let st = Client::new(&http)
+                .tx_status(&hash)
+                .map_err(|e| e.to_string())?;
+            println!("{}", serde_json::to_string_pretty(&st).unwrap_or_default());
+            Ok(())
+        }
+        Cmd::Status { http, json } => {
+            let s = Client::new(&http).status().map_err(|e| e.to_string())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+            } else {
+                let r =
+                    |r: Option<bluepods_core::Round>| r.map_or("-".to_string(), |r| r.to_string());
+                println!("role            {}", s.role);
+                println!("phase           {}", s.phase);
+                println!(
+                    "chain id        {}",
+                    s.chain_id.map_or("-".into(), |c| c.to_string())
+                );
+                println!("node key        {}", s.node_key);
+                println!("highest round   {}", r(s.highest_round));
+                println!("committed round {}", r(s.last_committed_round));
+                println!("validators      {} (member: {})", s.validators, s.is_member);
+                println!("executed txs    {}", s.executed_txs);
+                println!("mempool         {}", s.mempool_txs);
+                println!(
+                    "peers           {}",
+                    s.peers.iter().filter(|p| p.ready).count()
+                );
+                for p in &s.peers {
+                    println!(
+                        "  {:<22} {:<9} ready={} round={}",
+                        p.addr,
+                        p.role,
+                        p.ready,
+                        r(p.highest_round)
+                    );
+                }
+            }
+            Ok(())
+        }
+        Cmd::Object { http, id } => {
+            match Client::new(&http)
+                .object(&object_id(&id)?)
+                .map_err(|e| e.to_string())?
+            {
+                Some(o) => println!("{}", serde_json::to_string_pretty(&o).unwrap_or_default()),
+                None => return Err(format!("no object {id}")),
+            }
+            Ok(())
+        }
+        Cmd::Load {
+            http,
+            tps,
+            duration,
+            settle,
+            key,
+        } => {
+            let key = match key {
+                Some(p) => load_key(&p)?,
+                None => Keypair::from_secret(rand::random()),
+            };
+            let opts = load::LoadOptions {
+                tps,
+                duration: Duration::from_secs(duration),
+                settle: Duration::from_secs(settle),
+                ttl_rounds: 1_000,
+            };
+            let client = Client::new(&http);
+            let report = load::run(&client, key, &opts, |r| {
+                println!(
+                    "[LOAD] t={}s submitted={} accepted={}",
+                    r.elapsed.as_secs(),
+                    r.submitted,
+                    r.accepted.len()
+                );
+            })?;
+            println!("[LOAD] {report}");
+            Ok(())
+        }
+        Cmd::Bench {
+            vertices,
+            txs_per_vertex,
+        } => {
+            for r in bench::run(bench::BenchOptions {
+                vertices,
+                txs_per_vertex,
+            })? {
+                println!("[BENCH] {r}");
+            }
+            Ok(())
+        }
+        Cmd::Keygen { out } => {
+            let key = keys::create_key(&out)?;
+            println!("{}", key.public());
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -40,7 +40,7 @@ use crate::store::{read_meta, MetaKey, Store, StoreError, WriteBatch, WriteOp};
 use crate::tx::TxStatus;
 use crate::validators::ValidatorSchedule;
 use crate::wire::{Message, Role};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -58,7 +58,7 @@ pub struct Chain {
 }
 
 /// A peer as the status API shows it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PeerStatus {
     /// Handle.
     pub id: u64,
@@ -77,7 +77,7 @@ pub struct PeerStatus {
 }
 
 /// A snapshot of the node's state for the status API and the CLI.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NodeStatus {
     /// Validator or listener.
     pub role: Role,
