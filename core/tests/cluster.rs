@@ -138,3 +138,27 @@ fn a_node_on_another_chain_is_refused_with_a_reason() {
     assert!(refused, "{:?}", c.nodes[x].events);
     assert!(c.node(x).status().peers.iter().all(|p| !p.ready));
 }
+
+#[test]
+fn a_listener_joins_through_another_listener_which_relays_everything() {
+    let (genesis, keys) = test_genesis(1, ChainParams::default());
+    let mut c = Cluster::new(6, Faults::default());
+    c.add_genesis_node("v0", keys[0].clone(), &genesis, validator_config(100));
+    c.run_for(500);
+    c.add_joiner("l0", Keypair::from_label("l0"), listener_config("v0"));
+    c.run_for(500);
+    let l1 = c.add_joiner("l1", Keypair::from_label("l1"), listener_config("l0"));
+    c.run_for(1_500);
+    let top = c.node(0).highest_round();
+    assert_eq!(c.node(l1).phase(), SyncPhase::Live);
+    assert!(
+        c.node(l1).highest_round() >= top.map(|r| r.saturating_sub(1)),
+        "{:?} vs {top:?}",
+        c.node(l1).highest_round()
+    );
+    assert!(
+        c.node(l1).status().peers.iter().all(|p| p.addr == "l0"),
+        "l1 only knows l0"
+    );
+    assert!(c.node(l1).last_committed_round().is_some());
+}

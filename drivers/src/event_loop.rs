@@ -129,6 +129,9 @@ pub enum Exit {
     Failed(String),
 }
 
+/// A condition on the node that ends the loop.
+pub type DoneCheck<S> = Box<dyn Fn(&Node<S>) -> bool + Send>;
+
 /// Something that watches events (logs, metrics, tests).
 pub type Observer = Box<dyn FnMut(&Event) + Send>;
 
@@ -142,7 +145,7 @@ pub struct EventLoop<S: Store, C: Clock> {
     next_peer: u64,
     observers: Vec<Observer>,
     last_failure: Option<String>,
-    until: Option<Box<dyn Fn(&Node<S>) -> bool + Send>>,
+    until: Option<DoneCheck<S>>,
 }
 
 impl<S: Store + Send, C: Clock> EventLoop<S, C> {

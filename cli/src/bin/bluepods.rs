@@ -171,7 +171,7 @@ fn object_id(s: &str) -> Result<ObjectId, String> {
     ObjectId::from_hex(s).map_err(|e| format!("--id: {e}"))
 }
 
-fn load_key(path: &PathBuf) -> Result<Keypair, String> {
+fn load_key(path: &std::path::Path) -> Result<Keypair, String> {
     let (key, created) = keys::read_or_create_key(path)?;
     if created {
         eprintln!(
