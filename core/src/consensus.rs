@@ -28,7 +28,7 @@ use crate::ids::{Hash, PublicKey, Round};
 use crate::validators::ValidatorSchedule;
 use crate::vertex::Vertex;
 use borsh::{BorshDeserialize, BorshSerialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 /// The consensus cursor, persisted atomically with each commit.
@@ -112,6 +112,8 @@ pub struct CommittedAnchor {
 pub struct Consensus {
     dag: Dag,
     pending: BTreeMap<(Round, Hash), Arc<Vertex>>,
+    /// Hashes in `pending`, for constant-time duplicate checks.
+    pending_hashes: HashSet<Hash>,
     meta: ConsensusMeta,
     params: ChainParams,
     max_pending: usize,
@@ -129,6 +131,7 @@ impl Consensus {
         Consensus {
             dag: Dag::new(),
             pending: BTreeMap::new(),
+            pending_hashes: HashSet::new(),
             meta,
             params,
             max_pending,
@@ -169,7 +172,7 @@ impl Consensus {
 
     /// Whether the pending set holds `hash`.
     pub fn is_pending(&self, hash: &Hash) -> bool {
-        self.pending.keys().any(|(_, h)| h == hash)
+        self.pending_hashes.contains(hash)
     }
 
     /// The lowest round of a pending vertex, if any.
@@ -235,7 +238,13 @@ impl Consensus {
             return Offer::Dropped;
         }
         self.pending.insert((vertex.round(), hash), vertex);
+        self.pending_hashes.insert(hash);
         outcome
+    }
+
+    fn unpark(&mut self, key: &(Round, Hash)) {
+        self.pending.remove(key);
+        self.pending_hashes.remove(&key.1);
     }
 
     /// Checks a vertex against the DAG. `Ok(None)`: insertable.
@@ -309,10 +318,10 @@ impl Consensus {
                     Ok(Some(_)) => continue,
                     Err(_) => {
                         // Invalid once its parents arrived: drop it.
-                        self.pending.remove(&key);
+                        self.unpark(&key);
                     }
                     Ok(None) => {
-                        self.pending.remove(&key);
+                        self.unpark(&key);
                         if let Inserted::Equivocation { first } =
                             self.dag.insert(vertex, key.1, false)
                         {
@@ -343,10 +352,10 @@ impl Consensus {
             match self.check_links(&vertex) {
                 Ok(Some(_)) => {}
                 Err(_) => {
-                    self.pending.remove(&key);
+                    self.unpark(&key);
                 }
                 Ok(None) => {
-                    self.pending.remove(&key);
+                    self.unpark(&key);
                     self.dag.insert(vertex, key.1, false);
                     inserted.push(key.1);
                     self.release_pending(key.0, &mut inserted, &mut equivocations);
@@ -458,7 +467,14 @@ impl Consensus {
         }
         self.meta.last_anchor = Some((round, anchor));
         self.dag.prune_below(floor);
-        self.pending.retain(|(r, _), _| *r >= floor);
+        let dropped: Vec<(Round, Hash)> = self
+            .pending
+            .range(..(floor, Hash([0; 32])))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in dropped {
+            self.unpark(&key);
+        }
         CommittedAnchor {
             round,
             anchor,

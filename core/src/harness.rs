@@ -97,6 +97,8 @@ pub struct Cluster {
     gossip_tail: BTreeMap<(usize, PeerId), Timestamp>,
     partitioned: BTreeSet<(usize, usize)>,
     next_conn: u64,
+    /// Consecutive timer firings that left a timer due (spin detector).
+    spins: u32,
     /// Trace rows, if tracing.
     pub trace: Vec<String>,
     tracing: bool,
@@ -139,6 +141,7 @@ impl Cluster {
             gossip_tail: BTreeMap::new(),
             partitioned: BTreeSet::new(),
             next_conn: 1,
+            spins: 0,
             trace: Vec::new(),
             tracing: false,
         }
@@ -450,6 +453,19 @@ impl Cluster {
                 .expect("running")
                 .handle_timeout(now);
             self.drain(i);
+            // A timer that stays due after handle_timeout would make a real
+            // driver spin: every timer must move or disappear.
+            let again = self.nodes[i].node.as_ref().and_then(|n| n.poll_timeout());
+            if let Some((t2, kind)) = again.filter(|(t2, _)| *t2 <= now) {
+                self.spins += 1;
+                assert!(
+                    self.spins < 1_000,
+                    "node {} timer {kind:?} at {t2:?} does not advance",
+                    self.nodes[i].name
+                );
+            } else {
+                self.spins = 0;
+            }
             return true;
         }
         let key = *self.queue.keys().next().expect("checked");

@@ -129,13 +129,25 @@ impl PeerTable {
         });
     }
 
+    /// Targets that need a dial: not connected, not being dialed, and not
+    /// reached already through a connection the other side opened (matched
+    /// by dialed or announced address). `next_dial` and the dialing code use
+    /// this one definition, so a timer is never armed for a target that will
+    /// not be dialed (which would spin).
+    pub fn dialable(&self) -> impl Iterator<Item = (&String, &DialTarget)> {
+        self.targets.iter().filter(move |(addr, t)| {
+            t.connected.is_none()
+                && !t.dialing
+                && !self
+                    .peers
+                    .values()
+                    .any(|p| &p.addr == *addr || p.listen_addr.as_ref() == Some(*addr))
+        })
+    }
+
     /// The earliest time a target is due for dialing.
     pub fn next_dial(&self) -> Option<Timestamp> {
-        self.targets
-            .values()
-            .filter(|t| t.connected.is_none() && !t.dialing)
-            .map(|t| t.next_attempt)
-            .min()
+        self.dialable().map(|(_, t)| t.next_attempt).min()
     }
 
     /// The earliest handshake deadline.

@@ -162,3 +162,25 @@ fn a_listener_joins_through_another_listener_which_relays_everything() {
     );
     assert!(c.node(l1).last_committed_round().is_some());
 }
+
+/// Both validators dial each other (one from the validator set, one from its
+/// bootstrap list): they must settle on one connection, and the target that
+/// an inbound connection already satisfies must not keep a timer due (the
+/// harness panics on a timer that never advances).
+#[test]
+fn validators_that_dial_each_other_keep_one_connection_and_never_spin() {
+    let (genesis, keys) = test_genesis(2, ChainParams::default());
+    let mut c = Cluster::new(8, Faults::default());
+    let mut cfg0 = validator_config(100);
+    cfg0.bootstrap_peers = vec!["v1".into()];
+    let mut cfg1 = validator_config(100);
+    cfg1.bootstrap_peers = vec!["v0".into()];
+    c.add_genesis_node("v0", keys[0].clone(), &genesis, cfg0);
+    c.add_genesis_node("v1", keys[1].clone(), &genesis, cfg1);
+    c.run_for(3_000);
+    for i in 0..2 {
+        let ready = c.node(i).status().peers.iter().filter(|p| p.ready).count();
+        assert_eq!(ready, 1, "node {i} peers: {:?}", c.node(i).status().peers);
+        assert!(c.node(i).last_committed_round() >= Some(Round(10)));
+    }
+}

@@ -220,20 +220,30 @@ impl<S: Store> Node<S> {
         from: Round,
         to: Round,
     ) -> Result<(), StoreError> {
-        let to = to.min(from.saturating_add(self.config.range_fetch_rounds.saturating_sub(1)));
-        let stored = self.store.vertices_in_rounds(from, to, 64 * 1024)?;
+        let have = self.highest_round();
+        let to = to
+            .min(from.saturating_add(self.config.range_fetch_rounds.saturating_sub(1)))
+            .min(have.unwrap_or(Round(0)));
+        let max_per_round = self
+            .chain
+            .as_ref()
+            .map_or(1, |c| c.genesis.params.max_validators as usize * 2);
         let mut vertices = Vec::new();
         let mut bytes = 0usize;
-        let mut through = Some(to);
-        for s in stored {
-            let len = s.vertex.encoded_len();
-            if bytes + len > self.config.max_response_bytes && !vertices.is_empty() {
-                // Cut here: the round of this vertex is incomplete.
-                through = s.vertex.round().prev().filter(|r| *r >= from);
+        let mut through = None;
+        let mut round = from;
+        // Read one round at a time so that a large range never loads more
+        // than one round beyond the response limit.
+        while round <= to && have.is_some() {
+            let stored = self.store.vertices_in_rounds(round, round, max_per_round)?;
+            let size: usize = stored.iter().map(|s| s.vertex.encoded_len()).sum();
+            if bytes + size > self.config.max_response_bytes && !vertices.is_empty() {
                 break;
             }
-            bytes += len;
-            vertices.push(s.vertex);
+            bytes += size;
+            vertices.extend(stored.into_iter().map(|s| s.vertex));
+            through = Some(round);
+            round = round.next();
         }
         self.send(
             peer,

@@ -286,23 +286,10 @@ impl<S: Store> Node<S> {
 
     /// Dials every target that is due and not connected.
     pub(super) fn dial_due(&mut self, now: Timestamp) {
-        let connected_addrs: Vec<String> = self
-            .peers
-            .peers
-            .values()
-            .flat_map(|p| [Some(p.addr.clone()), p.listen_addr.clone()])
-            .flatten()
-            .collect();
         let due: Vec<String> = self
             .peers
-            .targets
-            .iter()
-            .filter(|(a, t)| {
-                t.connected.is_none()
-                    && !t.dialing
-                    && t.next_attempt <= now
-                    && !connected_addrs.contains(a)
-            })
+            .dialable()
+            .filter(|(_, t)| t.next_attempt <= now)
             .map(|(a, _)| a.clone())
             .collect();
         for addr in due {
