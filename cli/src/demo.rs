@@ -47,36 +47,14 @@ pub fn run(opts: &DemoOptions) -> Result<(), String> {
 }
 
 fn run_in(dir: &std::path::Path, opts: &DemoOptions) -> Result<(), String> {
-    let mut boot = NodeProcess::start(
-        "bootstrap",
-        &dir.join("bootstrap"),
-        &[
-            "--bootstrap",
-            "--quic",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-        ],
-        true,
-    )?;
+    let mut boot = NodeProcess::bootstrap(dir, "bootstrap")?;
     println!(
         "[DEMO] bootstrap up: QUIC {} HTTP {}",
         boot.quic,
         boot.http()
     );
     let bootstrap_addr = boot.quic.clone();
-    let mut listener = NodeProcess::start(
-        "listener",
-        &dir.join("listener"),
-        &[
-            "--listener",
-            "--bootstrap-addr",
-            &bootstrap_addr,
-            "--http",
-            "127.0.0.1:0",
-        ],
-        true,
-    )?;
+    let mut listener = NodeProcess::listener(dir, "listener", &bootstrap_addr)?;
     println!("[DEMO] listener up: HTTP {}", listener.http());
     let boot_api = Client::new(boot.http());
     let listener_api = Client::new(listener.http());

@@ -95,6 +95,39 @@ impl NodeProcess {
         }
     }
 
+    /// Starts a bootstrap validator in `dir/name` on free loopback ports.
+    pub fn bootstrap(dir: &Path, name: &str) -> Result<Self, String> {
+        let args = [
+            "--bootstrap",
+            "--quic",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ];
+        Self::start(name, &dir.join(name), &args, true)
+    }
+
+    /// Starts a listener in `dir/name` joining through `via`, with an HTTP API
+    /// on a free loopback port.
+    pub fn listener(dir: &Path, name: &str, via: &str) -> Result<Self, String> {
+        let args = [
+            "--listener",
+            "--bootstrap-addr",
+            via,
+            "--http",
+            "127.0.0.1:0",
+        ];
+        Self::start(name, &dir.join(name), &args, true)
+    }
+
+    /// Rounds of the vertices this node's log says it produced.
+    pub fn produced_rounds(&self) -> Vec<u64> {
+        logged_vertices(&self.log_text(), "[VALIDATOR] produced vertex")
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect()
+    }
+
     /// The whole log so far.
     pub fn log_text(&self) -> String {
         let mut s = String::new();

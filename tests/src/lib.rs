@@ -27,36 +27,12 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// Starts a bootstrap validator in `dir/name` on free ports.
 pub fn bootstrap(dir: &Path, name: &str) -> NodeProcess {
-    NodeProcess::start(
-        name,
-        &dir.join(name),
-        &[
-            "--bootstrap",
-            "--quic",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-        ],
-        true,
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
+    NodeProcess::bootstrap(dir, name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Starts a listener joining through `via`.
 pub fn listener(dir: &Path, name: &str, via: &str) -> NodeProcess {
-    NodeProcess::start(
-        name,
-        &dir.join(name),
-        &[
-            "--listener",
-            "--bootstrap-addr",
-            via,
-            "--http",
-            "127.0.0.1:0",
-        ],
-        true,
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
+    NodeProcess::listener(dir, name, via).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Waits until the node has committed at least `round`.

@@ -19,13 +19,7 @@ fn restart_resumes(stop: impl FnOnce(&mut NodeProcess)) {
     assert!(wait_committed(&boot, 8, Duration::from_secs(20)));
     let chain = api(&boot).status().unwrap().chain_id;
     stop(&mut boot);
-    let before = boot.log_text();
-    let last_before = before
-        .lines()
-        .filter_map(|l| l.split("produced vertex round=").nth(1))
-        .filter_map(|r| r.split_whitespace().next()?.parse::<u64>().ok())
-        .max()
-        .unwrap();
+    let last_before = *boot.produced_rounds().iter().max().unwrap();
     drop(boot);
 
     let boot = bootstrap(dir.path(), "bootstrap");
@@ -50,13 +44,7 @@ fn restart_resumes(stop: impl FnOnce(&mut NodeProcess)) {
         wait_committed(&boot, last_before + 5, Duration::from_secs(20)),
         "commits continue after restart"
     );
-    let after = boot.log_text();
-    let first_after = after
-        .lines()
-        .filter_map(|l| l.split("produced vertex round=").nth(1))
-        .filter_map(|r| r.split_whitespace().next()?.parse::<u64>().ok())
-        .min()
-        .unwrap();
+    let first_after = *boot.produced_rounds().iter().min().unwrap();
     assert!(
         first_after > last_before,
         "never produces a round twice: {first_after} <= {last_before}"
@@ -77,18 +65,7 @@ fn a_bootstrap_killed_with_sigkill_resumes_from_its_durable_state() {
 fn a_data_directory_in_use_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let _boot = bootstrap(dir.path(), "bootstrap");
-    let second = NodeProcess::start(
-        "second",
-        &dir.path().join("bootstrap"),
-        &[
-            "--bootstrap",
-            "--quic",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-        ],
-        true,
-    );
+    let second = NodeProcess::bootstrap(dir.path(), "bootstrap");
     let err = second.err().expect("second process must fail");
     assert!(
         err.contains("in use by another bluepods-node process"),
