@@ -16,7 +16,9 @@ fn a_listener_receives_every_vertex_the_bootstrap_produces_and_produces_none() {
     );
     let mut lis = listener(dir.path(), "listener", &boot.quic.clone());
     let live = wait_until(Duration::from_secs(20), || {
-        api(&lis).status().is_ok_and(|s| s.phase == bluepods_core::SyncPhase::Live)
+        api(&lis)
+            .status()
+            .is_ok_and(|s| s.phase == bluepods_core::SyncPhase::Live)
     });
     assert!(live, "{}", tail(&lis.log_text(), 20));
     assert!(boot
