@@ -149,6 +149,29 @@ fn run_in(dir: &std::path::Path, opts: &DemoOptions) -> Result<(), String> {
         println!("[DEMO] listener saw round={round} hash={hash}");
     }
     let mut problems = Vec::new();
+    let (boot_state, listener_state) = (boot.dump_state()?, listener.dump_state()?);
+    let header = |s: &str, key: &str| {
+        s.lines()
+            .find_map(|l| l.strip_prefix(key).map(str::trim).map(str::to_string))
+            .unwrap_or_default()
+    };
+    if boot_state == listener_state {
+        println!(
+            "[DEMO] 2 nodes, identical state at round {}, root={} ({} objects)",
+            header(&boot_state, "last_committed_round"),
+            header(&boot_state, "manifest_root"),
+            header(&boot_state, "objects")
+        );
+    } else {
+        let differing: Vec<String> = boot_state
+            .lines()
+            .zip(listener_state.lines())
+            .filter(|(a, b)| a != b)
+            .take(5)
+            .map(|(a, b)| format!("  bootstrap: {a}\n  listener:  {b}"))
+            .collect();
+        problems.push(format!("states differ:\n{}", differing.join("\n")));
+    }
     if !missing.is_empty() {
         problems.push(format!(
             "listener missed {} vertices, first {:?}",

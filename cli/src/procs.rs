@@ -128,6 +128,24 @@ impl NodeProcess {
             .collect()
     }
 
+    /// `bluepods-node --dump-state` on this node's data directory (the node
+    /// must be stopped).
+    pub fn dump_state(&self) -> Result<String, String> {
+        let out = Command::new(node_binary()?)
+            .arg("--dump-state")
+            .arg("--data")
+            .arg(&self.data)
+            .output()
+            .map_err(|e| format!("cannot run --dump-state: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "--dump-state failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        String::from_utf8(out.stdout).map_err(|e| e.to_string())
+    }
+
     /// The whole log so far.
     pub fn log_text(&self) -> String {
         let mut s = String::new();
@@ -154,9 +172,13 @@ impl NodeProcess {
         let Some(mut child) = self.child.take() else {
             return;
         };
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(child.id().to_string())
+            .stderr(Stdio::null())
             .status();
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {

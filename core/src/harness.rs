@@ -263,6 +263,11 @@ impl Cluster {
         }
     }
 
+    /// The store of a crashed node.
+    pub fn crashed_store(&self, i: usize) -> Option<&MemStore> {
+        self.nodes[i].store.as_ref()
+    }
+
     /// The node at `i` (panics if crashed).
     pub fn node(&self, i: usize) -> &Node<MemStore> {
         self.nodes[i].node.as_ref().expect("node is running")

@@ -51,6 +51,7 @@ pub mod node;
 pub mod peers;
 pub mod phase;
 pub mod rng;
+pub mod snapshot;
 pub mod store;
 pub mod tx;
 pub mod validators;

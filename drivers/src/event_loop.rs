@@ -70,6 +70,8 @@ pub enum Command {
     TxStatus(Hash, oneshot::Sender<Result<TxStatus, String>>),
     /// An object by id.
     Object(ObjectId, oneshot::Sender<Result<Option<Object>, String>>),
+    /// The committed state as `--dump-state` text.
+    DumpState(oneshot::Sender<Result<String, String>>),
     /// Stop the node.
     Shutdown,
 }
@@ -110,6 +112,11 @@ impl NodeHandle {
     /// An object.
     pub async fn object(&self, id: ObjectId) -> Result<Result<Option<Object>, String>, Stopped> {
         self.ask(|r| Command::Object(id, r)).await
+    }
+
+    /// The committed state as text (see `snapshot::dump_state`).
+    pub async fn dump_state(&self) -> Result<Result<String, String>, Stopped> {
+        self.ask(Command::DumpState).await
     }
 
     /// Asks the loop to stop.
@@ -248,6 +255,15 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
             }
             Command::Object(id, r) => {
                 let _ = r.send(self.node.store().get_object(&id).map_err(|e| e.to_string()));
+            }
+            Command::DumpState(r) => {
+                // Runs on the loop, so the state cannot change underneath it;
+                // the node pauses for the duration (a debugging aid).
+                let mut out = Vec::new();
+                let result = bluepods_core::snapshot::dump_state(self.node.store(), &mut out)
+                    .map(|()| String::from_utf8_lossy(&out).into_owned())
+                    .map_err(|e| e.to_string());
+                let _ = r.send(result);
             }
             Command::Shutdown => {}
         }

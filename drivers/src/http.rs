@@ -6,6 +6,7 @@
 //! | GET | `/v1/status` | mode, phase, rounds, peers, chain id (JSON) |
 //! | GET | `/v1/objects/{id}` | the object (JSON) or 404 |
 //! | GET | `/v1/tx/{hash}` | `{"status": "pending" \| "committed" \| "failed" \| "unknown", …}` |
+//! | GET | `/v1/state` | the committed state as `--dump-state` text |
 //! | GET | `/metrics` | Prometheus text format |
 //!
 //! Errors are JSON `{"error": "…"}` with a 4xx status for bad input and 503
@@ -65,6 +66,7 @@ pub fn router(node: NodeHandle, metrics: Arc<Metrics>) -> Router {
         .route("/v1/tx/{hash}", get(tx_status))
         .route("/v1/status", get(status))
         .route("/v1/objects/{id}", get(object))
+        .route("/v1/state", get(state_text))
         .route("/metrics", get(metrics_text))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(AppState { node, metrics })
@@ -130,6 +132,16 @@ async fn object(State(s): State<AppState>, Path(id): Path<String>) -> Response {
         Err(_) => stopped(),
         Ok(Ok(Some(o))) => Json(o).into_response(),
         Ok(Ok(None)) => error(StatusCode::NOT_FOUND, "no such object"),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+async fn state_text(State(s): State<AppState>) -> Response {
+    match s.node.dump_state().await {
+        Err(_) => stopped(),
+        Ok(Ok(text)) => {
+            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+        }
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }

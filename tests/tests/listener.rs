@@ -93,6 +93,10 @@ fn a_listener_receives_every_vertex_the_bootstrap_produces_and_produces_none() {
         "listener received vertices nobody produced"
     );
     assert!(!lis.log_text().contains("produced vertex"));
+    // Seed 000's consistency check: the two dumps are byte for byte equal.
+    let (a, b) = (boot.dump_state().unwrap(), lis.dump_state().unwrap());
+    assert!(a.contains("objects 12"), "{a}");
+    assert_eq!(a, b, "bootstrap and listener states differ");
     assert_eq!(status.own_last_round, None);
     let connected = lis
         .log_text()

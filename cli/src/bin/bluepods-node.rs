@@ -54,6 +54,12 @@ struct Args {
     /// TOML file with node configuration overrides (see README).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+
+    /// Print the committed state of a stopped node (the one in --data) as
+    /// sorted text and exit: last committed round, manifest root, then one
+    /// object per line. Two nodes at the same round print the same bytes.
+    #[arg(long = "dump-state", conflicts_with_all = ["bootstrap", "listener", "bootstrap_addr"])]
+    dump_state: bool,
 }
 
 /// Parses `ADDR`, accepting `:PORT` for all interfaces.
@@ -116,8 +122,29 @@ fn options(args: Args) -> Result<NodeOptions, String> {
     })
 }
 
+/// `--dump-state`: writes the stopped node's state to stdout.
+fn dump_state(data: &std::path::Path) -> Result<(), String> {
+    if !data.join("db").exists() {
+        return Err(format!("{} holds no node data", data.display()));
+    }
+    let store = bluepods_drivers::store::FjallStore::open(data).map_err(|e| e.to_string())?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    bluepods_core::snapshot::dump_state(&store, &mut out).map_err(|e| e.to_string())?;
+    std::io::Write::flush(&mut out).map_err(|e| e.to_string())
+}
+
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if args.dump_state {
+        return match dump_state(&args.data) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
