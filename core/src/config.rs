@@ -57,6 +57,9 @@ pub struct NodeConfig {
     pub stall_timeout_ms: u64,
     /// Most hashes in one `GetVertices`.
     pub max_fetch_hashes: usize,
+    /// Snapshots kept servable (the newest never breaks a download of the
+    /// previous one).
+    pub snapshots_kept: usize,
     /// Largest response this node sends.
     pub max_response_bytes: usize,
     /// Largest frame this node accepts or sends.
@@ -87,6 +90,7 @@ impl Default for NodeConfig {
             catch_up_threshold_rounds: 4,
             stall_timeout_ms: 1_000,
             max_fetch_hashes: 256,
+            snapshots_kept: 2,
             max_response_bytes: 4 * 1024 * 1024,
             max_frame_bytes: 16 * 1024 * 1024,
         }

@@ -105,6 +105,10 @@ pub struct CommittedAnchor {
     pub anchor: Hash,
     /// The vertices applied, sorted by (round, hash).
     pub vertices: Vec<(Hash, Arc<Vertex>)>,
+    /// For an anchor that starts a snapshot: the committed vertices of the
+    /// garbage-collection window as they stand right after this anchor, taken
+    /// before the window is pruned (see `snapshot::Frontier`).
+    pub snapshot_window: Option<Vec<(Round, Hash)>>,
 }
 
 /// The consensus state machine over the DAG window.
@@ -182,9 +186,9 @@ impl Consensus {
 
     /// Restores a vertex loaded from storage (restart), bypassing checks
     /// already done before it was stored.
-    pub fn restore(&mut self, vertex: Arc<Vertex>, hash: Hash, committed: bool) {
+    pub fn restore(&mut self, vertex: Arc<Vertex>, hash: Hash, committed_at: Option<Round>) {
         if !self.dag.contains(&hash) {
-            self.dag.insert(vertex, hash, committed);
+            self.dag.insert(vertex, hash, committed_at);
         }
     }
 
@@ -220,7 +224,7 @@ impl Consensus {
             Ok(Some(missing)) => self.park(vertex, hash, Offer::Pending { missing }),
             Ok(None) => {
                 let mut equivocations = Vec::new();
-                if let Inserted::Equivocation { first } = self.dag.insert(vertex, hash, false) {
+                if let Inserted::Equivocation { first } = self.dag.insert(vertex, hash, None) {
                     equivocations.push((first, hash));
                 }
                 let mut inserted = vec![hash];
@@ -323,7 +327,7 @@ impl Consensus {
                     Ok(None) => {
                         self.unpark(&key);
                         if let Inserted::Equivocation { first } =
-                            self.dag.insert(vertex, key.1, false)
+                            self.dag.insert(vertex, key.1, None)
                         {
                             equivocations.push((first, key.1));
                         }
@@ -356,7 +360,7 @@ impl Consensus {
                 }
                 Ok(None) => {
                     self.unpark(&key);
-                    self.dag.insert(vertex, key.1, false);
+                    self.dag.insert(vertex, key.1, None);
                     inserted.push(key.1);
                     self.release_pending(key.0, &mut inserted, &mut equivocations);
                 }
@@ -456,7 +460,7 @@ impl Consensus {
         let history = self.dag.uncommitted_history(&anchor, floor);
         let mut vertices = Vec::with_capacity(history.len());
         for (_, h) in history {
-            self.dag.mark_committed(&h);
+            self.dag.mark_committed(&h, round);
             let v = self
                 .dag
                 .get(&h)
@@ -465,6 +469,13 @@ impl Consensus {
                 .clone();
             vertices.push((h, v));
         }
+        let previous = self.last_committed_round();
+        let snapshot_window = crate::snapshot::is_snapshot_anchor(
+            previous,
+            round,
+            self.params.snapshot_interval_rounds,
+        )
+        .then(|| self.dag.committed_in(floor, round, round));
         self.meta.last_anchor = Some((round, anchor));
         self.dag.prune_below(floor);
         let dropped: Vec<(Round, Hash)> = self
@@ -479,6 +490,7 @@ impl Consensus {
             round,
             anchor,
             vertices,
+            snapshot_window,
         }
     }
 }

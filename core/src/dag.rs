@@ -21,8 +21,8 @@ pub struct DagVertex {
     pub vertex: Arc<Vertex>,
     /// Its hash (recomputed on receipt).
     pub hash: Hash,
-    /// Whether a committed anchor's history has included it.
-    pub committed: bool,
+    /// The anchor round whose commit included it, once committed.
+    pub committed_at: Option<Round>,
 }
 
 /// The result of inserting a vertex.
@@ -82,7 +82,12 @@ impl Dag {
     }
 
     /// Inserts a vertex whose links were already checked.
-    pub fn insert(&mut self, vertex: Arc<Vertex>, hash: Hash, committed: bool) -> Inserted {
+    pub fn insert(
+        &mut self,
+        vertex: Arc<Vertex>,
+        hash: Hash,
+        committed_at: Option<Round>,
+    ) -> Inserted {
         let round = vertex.round();
         let author = vertex.author();
         let versions = self
@@ -101,7 +106,7 @@ impl Dag {
             DagVertex {
                 vertex,
                 hash,
-                committed,
+                committed_at,
             },
         );
         result
@@ -183,7 +188,7 @@ impl Dag {
             };
             // Commits are causally closed: below a committed vertex
             // everything is committed already.
-            if v.committed || v.vertex.round() < floor {
+            if v.committed_at.is_some() || v.vertex.round() < floor {
                 continue;
             }
             out.push((v.vertex.round(), h));
@@ -193,11 +198,29 @@ impl Dag {
         out
     }
 
-    /// Marks a vertex committed.
-    pub fn mark_committed(&mut self, hash: &Hash) {
+    /// Marks a vertex committed by the anchor of `anchor`.
+    pub fn mark_committed(&mut self, hash: &Hash, anchor: Round) {
         if let Some(v) = self.vertices.get_mut(hash) {
-            v.committed = true;
+            v.committed_at = Some(anchor);
         }
+    }
+
+    /// Vertices of rounds `from..=to` committed by an anchor at or before
+    /// `anchor`, as sorted `(round, hash)`.
+    pub fn committed_in(&self, from: Round, to: Round, anchor: Round) -> Vec<(Round, Hash)> {
+        let mut out: Vec<(Round, Hash)> = self
+            .rounds
+            .range(from..=to)
+            .flat_map(|(r, authors)| authors.values().flatten().map(move |h| (*r, *h)))
+            .filter(|(_, h)| {
+                self.vertices
+                    .get(h)
+                    .and_then(|v| v.committed_at)
+                    .is_some_and(|c| c <= anchor)
+            })
+            .collect();
+        out.sort();
+        out
     }
 
     /// Drops every round below `round`.

@@ -30,6 +30,9 @@ pub struct ChainParams {
     /// A commit at anchor round `a` ignores uncommitted vertices older than
     /// `a - gc_depth_rounds`; nodes keep this many rounds of DAG in memory.
     pub gc_depth_rounds: u64,
+    /// A snapshot is taken after the first committed anchor at or past each
+    /// multiple of this many rounds (40 rounds of 250 ms: about 10 s).
+    pub snapshot_interval_rounds: u64,
 }
 
 impl Default for ChainParams {
@@ -43,6 +46,7 @@ impl Default for ChainParams {
             max_address_bytes: 128,
             epoch_rounds: 20,
             gc_depth_rounds: 50,
+            snapshot_interval_rounds: 40,
         }
     }
 }
@@ -103,6 +107,9 @@ impl Genesis {
         }
         if self.params.gc_depth_rounds < 4 {
             return Err("gc_depth_rounds must be at least 4".into());
+        }
+        if self.params.snapshot_interval_rounds < 2 {
+            return Err("snapshot_interval_rounds must be at least 2".into());
         }
         let mut keys: Vec<_> = self.validators.iter().map(|v| v.key).collect();
         keys.sort();

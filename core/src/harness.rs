@@ -60,6 +60,10 @@ pub struct SimNode {
 }
 
 enum Delivery {
+    Local {
+        to: usize,
+        input: Box<Input>,
+    },
     Connected {
         to: usize,
         peer: PeerId,
@@ -221,7 +225,8 @@ impl Cluster {
             Delivery::Connected { to, .. }
             | Delivery::ConnectFailed { to, .. }
             | Delivery::Message { to, .. }
-            | Delivery::Disconnected { to, .. } => *to != i,
+            | Delivery::Disconnected { to, .. }
+            | Delivery::Local { to, .. } => *to != i,
         });
     }
 
@@ -323,6 +328,19 @@ impl Cluster {
                     self.nodes[i].events.push((self.now, e));
                 }
                 Action::Connect { addr } => self.connect(i, addr),
+                Action::BuildSnapshot(job) => {
+                    // Built at once; the results arrive like driver inputs.
+                    let at = self.now;
+                    crate::snapshot::run_job(job, |input| {
+                        self.schedule(
+                            at,
+                            Delivery::Local {
+                                to: i,
+                                input: Box::new(input),
+                            },
+                        )
+                    });
+                }
                 Action::Disconnect { peer, reason } => self.cut((i, peer), &reason),
                 Action::Send { peer, channel, msg } => self.send(i, peer, channel, msg),
             }
@@ -486,6 +504,7 @@ impl Cluster {
     fn deliver(&mut self, d: Delivery) {
         let now = self.now;
         let (to, input) = match d {
+            Delivery::Local { to, input } => (to, *input),
             Delivery::Connected {
                 to,
                 peer,
@@ -602,6 +621,9 @@ fn event_row(e: &Event) -> Option<String> {
             &anchor.short()[..8]
         ),
         Event::Equivocation { round, .. } => format!("equivocation r={round}"),
+        Event::SnapshotBuilt { round, root, chunks, objects, .. } => {
+            format!("snapshot r={round} root={} chunks={chunks} objects={objects}", &root.short()[..8])
+        }
         Event::SyncFailed { reason } => format!("sync failed: {reason}"),
         _ => return None,
     })

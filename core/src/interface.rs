@@ -58,6 +58,27 @@ pub enum Input {
         /// The decode error.
         error: String,
     },
+    /// One compressed chunk of the snapshot being built.
+    SnapshotChunk {
+        /// Snapshot round.
+        round: Round,
+        /// Chunk index.
+        index: u32,
+        /// The zstd frame.
+        bytes: Vec<u8>,
+    },
+    /// The snapshot being built is complete.
+    SnapshotBuilt {
+        /// Its manifest.
+        manifest: Box<crate::snapshot::Manifest>,
+    },
+    /// Building the snapshot failed.
+    SnapshotFailed {
+        /// Snapshot round.
+        round: Round,
+        /// Why.
+        error: String,
+    },
 }
 
 /// Which stream a message travels on. Gossip shares one long-lived stream per
@@ -72,7 +93,7 @@ pub enum Channel {
 }
 
 /// Something the driver must do.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub enum Action {
     /// Send `msg` to `peer`.
     Send {
@@ -95,6 +116,10 @@ pub enum Action {
         /// Why (sent to the peer as the close reason and logged).
         reason: String,
     },
+    /// Build a snapshot off the commit path: run
+    /// [`crate::snapshot::run_job`] (on another thread if you like) and feed
+    /// the inputs it yields back to the node.
+    BuildSnapshot(crate::snapshot::SnapshotJob),
     /// Report something (logs, metrics, traces).
     Event(Event),
 }
@@ -245,6 +270,26 @@ pub enum Event {
         size: usize,
         /// Whether this node is a member.
         includes_self: bool,
+    },
+    /// A snapshot was built and is servable.
+    SnapshotBuilt {
+        /// Round.
+        round: Round,
+        /// Manifest root.
+        root: Hash,
+        /// Chunks.
+        chunks: usize,
+        /// Objects.
+        objects: u64,
+        /// Raw bytes.
+        raw_bytes: u64,
+    },
+    /// Building a snapshot failed or was skipped.
+    SnapshotFailed {
+        /// Round.
+        round: Round,
+        /// Why.
+        error: String,
     },
     /// A request ran out of attempts; sync cannot proceed.
     SyncFailed {

@@ -225,26 +225,55 @@ pub fn verify_chunk(info: &ChunkInfo, raw: &[u8]) -> Result<Vec<Object>, ChunkIn
     Ok(objects)
 }
 
-/// Objects read per store call while building.
+/// Objects read per call while building.
 const READ_BATCH: usize = 4096;
 
-/// Builds the manifest of the committed state in `store`, handing each
-/// finished chunk to `sink` as it is cut (so memory stays at one chunk). The
-/// store must not change during the call: give it a consistent read view.
-pub fn build(
-    store: &dyn Store,
+/// Sorted object reads from a consistent view of committed state.
+pub trait ObjectSource {
+    /// Up to `limit` objects with id strictly greater than `after`, sorted.
+    fn next_objects(
+        &self,
+        after: Option<&ObjectId>,
+        limit: usize,
+    ) -> Result<Vec<Object>, StoreError>;
+}
+
+impl<S: Store + ?Sized> ObjectSource for S {
+    fn next_objects(
+        &self,
+        after: Option<&ObjectId>,
+        limit: usize,
+    ) -> Result<Vec<Object>, StoreError> {
+        Store::objects_after(self, after, limit)
+    }
+}
+
+/// Whether committing the anchor of `round` after `previous` starts a
+/// snapshot: the first anchor at or past each multiple of `interval` does (and
+/// the very first anchor, so a young chain has one too). Every node commits
+/// the same anchors, so every node picks the same ones.
+pub fn is_snapshot_anchor(previous: Option<Round>, round: Round, interval: u64) -> bool {
+    match previous {
+        None => true,
+        Some(p) => p.0 / interval.max(1) < round.0 / interval.max(1),
+    }
+}
+
+/// Builds the manifest of the objects in `source` with the given frontier,
+/// handing each finished chunk to `sink` as it is cut, so memory stays at one
+/// chunk whatever the state size.
+pub fn build_from<O: ObjectSource + ?Sized>(
+    source: &O,
+    chain_id: Hash,
+    frontier: Frontier,
     mut sink: impl FnMut(RawChunk) -> Result<(), StoreError>,
 ) -> Result<Manifest, StoreError> {
-    let genesis: crate::genesis::Genesis = read_meta(store, MetaKey::Genesis)?
-        .ok_or_else(|| StoreError::Corrupt("no genesis in store".into()))?;
-    let meta: ConsensusMeta = read_meta(store, MetaKey::Consensus)?
-        .ok_or_else(|| StoreError::Corrupt("no consensus metadata in store".into()))?;
-    let round = meta.last_anchor.map_or(Round(0), |(r, _)| r);
+    let round = frontier.meta.last_anchor.map_or(Round(0), |(r, _)| r);
     let mut chunker = Chunker::new();
     let mut chunks = Vec::new();
     let mut after: Option<ObjectId> = None;
     loop {
-        let batch = store.objects_after(after.as_ref(), READ_BATCH)?;
+        let batch = source.next_objects(after.as_ref(), READ_BATCH)?;
         let Some(last) = batch.last().map(|o| o.id) else {
             break;
         };
@@ -263,6 +292,23 @@ pub fn build(
         chunks.push(chunk.info.clone());
         sink(chunk)?;
     }
+    Ok(Manifest {
+        version: SNAPSHOT_FORMAT_VERSION,
+        chain_id,
+        round,
+        object_count: chunker.objects,
+        raw_bytes: chunker.raw_bytes,
+        chunks,
+        frontier,
+    })
+}
+
+/// The chain id and frontier of the committed state of a (stopped) store.
+pub fn frontier_from_store(store: &dyn Store) -> Result<(Hash, Frontier), StoreError> {
+    let genesis: crate::genesis::Genesis = read_meta(store, MetaKey::Genesis)?
+        .ok_or_else(|| StoreError::Corrupt("no genesis in store".into()))?;
+    let meta: ConsensusMeta = read_meta(store, MetaKey::Consensus)?
+        .ok_or_else(|| StoreError::Corrupt("no consensus metadata in store".into()))?;
     let committed = match meta.last_anchor {
         None => Vec::new(),
         Some((a, _)) => {
@@ -277,15 +323,75 @@ pub fn build(
             out
         }
     };
-    Ok(Manifest {
-        version: SNAPSHOT_FORMAT_VERSION,
-        chain_id: genesis.chain_id(),
-        round,
-        object_count: chunker.objects,
-        raw_bytes: chunker.raw_bytes,
-        chunks,
-        frontier: Frontier { meta, committed },
-    })
+    Ok((genesis.chain_id(), Frontier { meta, committed }))
+}
+
+/// Builds the manifest of the committed state of a store that does not
+/// change during the call (a stopped node, or a consistent view).
+pub fn build(
+    store: &dyn Store,
+    sink: impl FnMut(RawChunk) -> Result<(), StoreError>,
+) -> Result<Manifest, StoreError> {
+    let (chain_id, frontier) = frontier_from_store(store)?;
+    build_from(store, chain_id, frontier, sink)
+}
+
+/// A snapshot to build: what the node hands the driver.
+pub struct SnapshotJob {
+    /// The anchor round the state reflects.
+    pub round: Round,
+    /// The chain.
+    pub chain_id: Hash,
+    /// The frontier, captured at the commit.
+    pub frontier: Frontier,
+    /// The objects as they were right after the commit.
+    pub view: Box<dyn ObjectSource + Send>,
+}
+
+impl std::fmt::Debug for SnapshotJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SnapshotJob(round {})", self.round)
+    }
+}
+
+/// Builds the snapshot of a job, handing each compressed chunk and then the
+/// manifest (or the failure) to `emit` as node inputs. Pure computation over
+/// the job's view: run it wherever it does not block the node.
+pub fn run_job(job: SnapshotJob, mut emit: impl FnMut(crate::interface::Input)) {
+    use crate::interface::Input;
+    let round = job.round;
+    let result = build_from(&*job.view, job.chain_id, job.frontier, |chunk| {
+        emit(Input::SnapshotChunk {
+            round,
+            index: chunk.info.index,
+            bytes: compress_chunk(&chunk.raw),
+        });
+        Ok(())
+    });
+    emit(match result {
+        Ok(manifest) => Input::SnapshotBuilt {
+            manifest: Box::new(manifest),
+        },
+        Err(e) => Input::SnapshotFailed {
+            round,
+            error: e.to_string(),
+        },
+    });
+}
+
+/// zstd level for chunks: fast, and most of the gain.
+const ZSTD_LEVEL: i32 = 3;
+
+/// Compresses raw chunk bytes into one independent zstd frame.
+pub fn compress_chunk(raw: &[u8]) -> Vec<u8> {
+    zstd::bulk::compress(raw, ZSTD_LEVEL).expect("compressing into memory cannot fail")
+}
+
+/// Decompresses a chunk, refusing to produce more than `raw_len` bytes (the
+/// manifest's figure), so a hostile peer cannot make us allocate more.
+pub fn decompress_chunk(compressed: &[u8], raw_len: u32) -> Result<Vec<u8>, String> {
+    zstd::bulk::decompress(compressed, raw_len as usize)
+        .map_err(|e| format!("chunk does not decompress within {raw_len} bytes: {e}"))
 }
 
 /// The committed state of `store` as sorted text: a header with the last

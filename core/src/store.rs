@@ -8,6 +8,7 @@
 //! (its own vertex before broadcast, a commit before it reports it) as durable.
 
 use crate::ids::{Hash, ObjectId, Round};
+use crate::snapshot::ObjectSource;
 use crate::tx::{Object, TxOutcome};
 use crate::vertex::Vertex;
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -84,6 +85,24 @@ pub enum WriteOp {
         /// Outcome.
         outcome: TxOutcome,
     },
+    /// Store one compressed snapshot chunk.
+    PutSnapshotChunk {
+        /// Snapshot round.
+        round: Round,
+        /// Chunk index.
+        index: u32,
+        /// The zstd frame, as served.
+        bytes: Vec<u8>,
+    },
+    /// Store a snapshot manifest (borsh), which makes the snapshot servable.
+    PutManifest {
+        /// Snapshot round.
+        round: Round,
+        /// Borsh bytes of the manifest.
+        bytes: Vec<u8>,
+    },
+    /// Remove a snapshot: its manifest and every chunk.
+    DeleteSnapshot(Round),
     /// Replace a metadata record.
     PutMeta {
         /// Which record.
@@ -148,6 +167,14 @@ pub trait Store {
     fn get_meta(&self, key: MetaKey) -> Result<Option<Vec<u8>>, StoreError>;
     /// Applies `batch` atomically; durably if `batch.durable`.
     fn write(&mut self, batch: WriteBatch) -> Result<(), StoreError>;
+    /// A consistent read-only view of the objects as they are now, unaffected
+    /// by later writes, that can be read from another thread (snapshot
+    /// building off the commit path).
+    fn state_view(&self) -> Result<Box<dyn ObjectSource + Send>, StoreError>;
+    /// A stored snapshot chunk (compressed).
+    fn snapshot_chunk(&self, round: Round, index: u32) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every stored manifest, `(round, borsh bytes)`, sorted by round.
+    fn manifests(&self) -> Result<Vec<(Round, Vec<u8>)>, StoreError>;
 }
 
 /// Reads a borsh metadata record.
@@ -172,6 +199,8 @@ pub struct MemStore {
     rounds: BTreeMap<(Round, Hash), ()>,
     outcomes: BTreeMap<Hash, TxOutcome>,
     meta: BTreeMap<MetaKey, Vec<u8>>,
+    chunks: BTreeMap<(Round, u32), Vec<u8>>,
+    manifests: BTreeMap<Round, Vec<u8>>,
     /// Number of batches written, for tests.
     pub batches_written: u64,
     /// Number of durable batches written, for tests.
@@ -278,6 +307,20 @@ impl Store for MemStore {
                 WriteOp::PutMeta { key, value } => {
                     self.meta.insert(key, value);
                 }
+                WriteOp::PutSnapshotChunk {
+                    round,
+                    index,
+                    bytes,
+                } => {
+                    self.chunks.insert((round, index), bytes);
+                }
+                WriteOp::PutManifest { round, bytes } => {
+                    self.manifests.insert(round, bytes);
+                }
+                WriteOp::DeleteSnapshot(round) => {
+                    self.manifests.remove(&round);
+                    self.chunks.retain(|(r, _), _| *r != round);
+                }
             }
         }
         self.batches_written += 1;
@@ -285,5 +328,41 @@ impl Store for MemStore {
             self.durable_batches_written += 1;
         }
         Ok(())
+    }
+
+    fn state_view(&self) -> Result<Box<dyn ObjectSource + Send>, StoreError> {
+        Ok(Box::new(MemView(self.objects.clone())))
+    }
+
+    fn snapshot_chunk(&self, round: Round, index: u32) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.chunks.get(&(round, index)).cloned())
+    }
+
+    fn manifests(&self) -> Result<Vec<(Round, Vec<u8>)>, StoreError> {
+        Ok(self
+            .manifests
+            .iter()
+            .map(|(r, b)| (*r, b.clone()))
+            .collect())
+    }
+}
+
+/// A frozen copy of a `MemStore`'s objects.
+struct MemView(BTreeMap<ObjectId, Object>);
+
+impl ObjectSource for MemView {
+    fn next_objects(
+        &self,
+        after: Option<&ObjectId>,
+        limit: usize,
+    ) -> Result<Vec<Object>, StoreError> {
+        use std::ops::Bound;
+        let lower = after.map_or(Bound::Unbounded, |id| Bound::Excluded(*id));
+        Ok(self
+            .0
+            .range((lower, Bound::Unbounded))
+            .take(limit)
+            .map(|(_, o)| o.clone())
+            .collect())
     }
 }

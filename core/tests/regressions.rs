@@ -66,3 +66,39 @@ fn transactions_of_an_orphaned_own_vertex_are_reinjected() {
     let (mut c, hash) = four_validators_with_one_tx(9_662_124_390_569_173_235, 23, 2);
     assert!(c.run_until(30_000, |c| committed_everywhere(c, &hash)));
 }
+
+/// Postmortem: `try_commit` moves the consensus cursor to the last anchor of
+/// a batch before the node executes the anchors one by one. Each anchor's
+/// durable batch persisted that final cursor, so a crash between two anchors
+/// of one batch would have restarted past an anchor whose effects were never
+/// written; and the snapshot taken at the first anchor carried the wrong
+/// round, so the node never accepted it and stopped building snapshots for
+/// good. Fix: each anchor persists (and snapshots) the cursor as of itself.
+#[test]
+fn every_snapshot_reflects_its_own_anchor_and_builds_never_stall() {
+    let params = ChainParams {
+        snapshot_interval_rounds: 10,
+        ..ChainParams::default()
+    };
+    let (genesis, keys) = test_genesis(4, params);
+    let mut c = Cluster::new(
+        14,
+        Faults {
+            min_delay_ms: 1,
+            max_delay_ms: 40,
+            drop_per_mille: 0,
+        },
+    );
+    for (i, k) in keys.iter().enumerate() {
+        c.add_genesis_node(&format!("v{i}"), k.clone(), &genesis, validator_config(50));
+    }
+    c.run_for(4_000);
+    for i in 0..4 {
+        let snapshots: Vec<_> = c.node(i).snapshots().collect();
+        assert!(!snapshots.is_empty(), "node {i} built no snapshot");
+        for s in snapshots {
+            let cursor = s.manifest.frontier.meta.last_anchor.map(|(r, _)| r);
+            assert_eq!(cursor, Some(s.manifest.round));
+        }
+    }
+}

@@ -148,6 +148,9 @@ pub struct EventLoop<S: Store, C: Clock> {
     transport: Transport,
     net: mpsc::Receiver<NetEvent>,
     commands: mpsc::Receiver<Command>,
+    /// Results of work handed to other threads (snapshot builds).
+    local_tx: mpsc::Sender<Input>,
+    local_rx: mpsc::Receiver<Input>,
     clock: C,
     next_peer: u64,
     observers: Vec<Observer>,
@@ -165,11 +168,16 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
         clock: C,
     ) -> (Self, NodeHandle) {
         let (tx, commands) = mpsc::channel(1024);
+        // A few chunks in flight at most: the builder waits for the node to
+        // store them, so memory stays bounded whatever the state size.
+        let (local_tx, local_rx) = mpsc::channel(4);
         let lp = EventLoop {
             node,
             transport,
             net,
             commands,
+            local_tx,
+            local_rx,
             clock,
             next_peer: 1,
             observers: Vec::new(),
@@ -215,6 +223,10 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                     Some(cmd) => self.on_command(cmd),
                 },
                 Some(ev) = self.net.recv() => self.on_net(ev),
+                Some(input) = self.local_rx.recv() => {
+                    let now = self.clock.now();
+                    self.node.handle(now, input);
+                }
                 () = sleep => {
                     let now = self.clock.now();
                     self.node.handle_timeout(now);
@@ -309,6 +321,23 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                 Action::Send { peer, channel, msg } => self.transport.send(peer, channel, &msg),
                 Action::Connect { addr } => self.transport.connect(addr),
                 Action::Disconnect { peer, reason } => self.transport.disconnect(peer, &reason),
+                Action::BuildSnapshot(job) => {
+                    let tx = self.local_tx.clone();
+                    let round = job.round;
+                    tokio::task::spawn_blocking(move || {
+                        let sender = tx.clone();
+                        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            bluepods_core::snapshot::run_job(job, |input| {
+                                let _ = sender.blocking_send(input);
+                            });
+                        }));
+                        if built.is_err() {
+                            // The node must hear of it, or it waits forever.
+                            let error = "snapshot builder panicked".to_string();
+                            let _ = tx.blocking_send(Input::SnapshotFailed { round, error });
+                        }
+                    });
+                }
                 Action::Event(e) => {
                     if let Event::SyncFailed { reason } = &e {
                         self.last_failure = Some(reason.clone());

@@ -99,6 +99,18 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
             size,
             includes_self,
         } => tracing::info!("[CONSENSUS] validator set for epoch {epoch}: {size} members (includes us: {includes_self})"),
+        Event::SnapshotBuilt {
+            round,
+            root,
+            chunks,
+            objects,
+            raw_bytes,
+        } => tracing::info!(
+            "[SNAPSHOT] built round={round} objects={objects} chunks={chunks} size={:.1} MB root={}",
+            *raw_bytes as f64 / 1e6,
+            root.short()
+        ),
+        Event::SnapshotFailed { round, error } => tracing::warn!("[SNAPSHOT] round {round}: {error}"),
         Event::SyncFailed { reason } => tracing::error!("[SYNC] failed: {reason}"),
         Event::StorageFailed { error } => tracing::error!("[STORE] {error}; the node stops"),
     }

@@ -45,6 +45,8 @@ pub struct Metrics {
     peer_rejections: Counter,
     equivocations: Counter,
     limit_hits: Family<LimitLabel, Counter>,
+    snapshots_built: Counter,
+    snapshot_round: Gauge,
 }
 
 impl Default for Metrics {
@@ -74,6 +76,8 @@ impl Metrics {
             peer_rejections: Counter::default(),
             equivocations: Counter::default(),
             limit_hits: Family::default(),
+            snapshots_built: Counter::default(),
+            snapshot_round: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -152,6 +156,16 @@ impl Metrics {
             "Times a configured limit refused input",
             m.limit_hits.clone(),
         );
+        registry.register(
+            "snapshots_built",
+            "Snapshots built and made servable",
+            m.snapshots_built.clone(),
+        );
+        registry.register(
+            "snapshot_round",
+            "Round of the latest servable snapshot",
+            m.snapshot_round.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -182,6 +196,9 @@ impl Metrics {
             }
             Event::PeerRejected { .. } => {
                 self.peer_rejections.inc();
+            }
+            Event::SnapshotBuilt { .. } => {
+                self.snapshots_built.inc();
             }
             Event::Equivocation { .. } => {
                 self.equivocations.inc();
@@ -216,6 +233,7 @@ impl Metrics {
         self.pending_vertices.set(s.pending_vertices as i64);
         self.dag_vertices.set(s.dag_vertices as i64);
         self.validators.set(s.validators as i64);
+        self.snapshot_round.set(round(s.snapshot.map(|(r, _)| r)));
     }
 
     /// The Prometheus text exposition.

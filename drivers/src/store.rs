@@ -10,10 +10,11 @@
 //! `round (u64 big-endian) ‖ vertex hash`, so a range scan returns vertices in
 //! (round, hash) order, the order the core asks for.
 
+use bluepods_core::snapshot::ObjectSource;
 use bluepods_core::store::{MetaKey, Store, StoreError, StoredVertex, WriteBatch, WriteOp};
 use bluepods_core::tx::{Object, TxOutcome};
 use bluepods_core::{Hash, ObjectId, Round, Vertex};
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,8 @@ pub struct FjallStore {
     committed: Keyspace,
     outcomes: Keyspace,
     meta: Keyspace,
+    chunks: Keyspace,
+    manifests: Keyspace,
     _lock: File,
     path: PathBuf,
 }
@@ -92,6 +95,8 @@ impl FjallStore {
             committed: ks("committed")?,
             outcomes: ks("outcomes")?,
             meta: ks("meta")?,
+            chunks: ks("snapshot_chunks")?,
+            manifests: ks("snapshot_manifests")?,
             db,
             _lock: lock,
             path: dir.to_path_buf(),
@@ -241,9 +246,90 @@ impl Store for FjallStore {
                 WriteOp::PutMeta { key, value } => {
                     b.insert(&self.meta, key.as_bytes().to_vec(), value)
                 }
+                WriteOp::PutSnapshotChunk {
+                    round,
+                    index,
+                    bytes,
+                } => {
+                    b.insert(&self.chunks, chunk_key(round, index).to_vec(), bytes);
+                }
+                WriteOp::PutManifest { round, bytes } => {
+                    b.insert(&self.manifests, round.0.to_be_bytes().to_vec(), bytes);
+                }
+                WriteOp::DeleteSnapshot(round) => {
+                    for guard in self.chunks.prefix(round.0.to_be_bytes()) {
+                        b.remove(&self.chunks, guard.key().map_err(io)?);
+                    }
+                    b.remove(&self.manifests, round.0.to_be_bytes().to_vec());
+                }
             }
         }
         b.commit().map_err(io)
+    }
+
+    fn state_view(&self) -> Result<Box<dyn ObjectSource + Send>, StoreError> {
+        Ok(Box::new(FjallView {
+            snapshot: self.db.snapshot(),
+            objects: self.objects.clone(),
+        }))
+    }
+
+    fn snapshot_chunk(&self, round: Round, index: u32) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .chunks
+            .get(chunk_key(round, index))
+            .map_err(io)?
+            .map(|v| v.to_vec()))
+    }
+
+    fn manifests(&self) -> Result<Vec<(Round, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for guard in self.manifests.iter() {
+            let (k, v) = guard.into_inner().map_err(io)?;
+            let arr: [u8; 8] = k
+                .as_ref()
+                .try_into()
+                .map_err(|e| corrupt("manifest key", e))?;
+            out.push((Round(u64::from_be_bytes(arr)), v.to_vec()));
+        }
+        Ok(out)
+    }
+}
+
+fn chunk_key(round: Round, index: u32) -> [u8; 12] {
+    let mut k = [0u8; 12];
+    k[..8].copy_from_slice(&round.0.to_be_bytes());
+    k[8..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// A point-in-time read view (fjall MVCC snapshot) of the objects.
+struct FjallView {
+    snapshot: fjall::Snapshot,
+    objects: Keyspace,
+}
+
+impl ObjectSource for FjallView {
+    fn next_objects(
+        &self,
+        after: Option<&ObjectId>,
+        limit: usize,
+    ) -> Result<Vec<Object>, StoreError> {
+        use std::ops::Bound;
+        let lower = match after {
+            Some(id) => Bound::Excluded(id.as_bytes().to_vec()),
+            None => Bound::Unbounded,
+        };
+        let mut out = Vec::new();
+        for guard in self
+            .snapshot
+            .range::<Vec<u8>, _>(&self.objects, (lower, Bound::Unbounded))
+            .take(limit)
+        {
+            let v = guard.value().map_err(io)?;
+            out.push(borsh::from_slice(&v).map_err(|e| corrupt("object", e))?);
+        }
+        Ok(out)
     }
 }
 
@@ -274,8 +360,13 @@ mod tests {
         }
         let s = FjallStore::open(dir.path()).unwrap();
         assert_eq!(s.get_object(&obj.id).unwrap(), Some(obj.clone()));
-        assert_eq!(s.objects_after(None, 10).unwrap(), vec![obj.clone()]);
-        assert!(s.objects_after(Some(&obj.id), 10).unwrap().is_empty());
+        assert_eq!(
+            Store::objects_after(&s, None, 10).unwrap(),
+            vec![obj.clone()]
+        );
+        assert!(Store::objects_after(&s, Some(&obj.id), 10)
+            .unwrap()
+            .is_empty());
         let r: Option<Round> = bluepods_core::store::read_meta(&s, MetaKey::OwnLastRound).unwrap();
         assert_eq!(r, Some(Round(9)));
     }
@@ -315,5 +406,53 @@ mod tests {
         );
         assert_eq!(got[0].committed_at, Some(Round(2)));
         assert_eq!(got[1].committed_at, None);
+    }
+
+    #[test]
+    fn a_state_view_ignores_later_writes_and_snapshots_are_deleted_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = FjallStore::open(dir.path()).unwrap();
+        let obj = |b: u8| Object {
+            id: ObjectId([b; 32]),
+            version: 1,
+            owner: PublicKey([0; 32]),
+            data: vec![b],
+        };
+        let mut batch = WriteBatch::new(false);
+        batch.push(WriteOp::PutObject(obj(1)));
+        s.write(batch).unwrap();
+        let view = s.state_view().unwrap();
+        let mut batch = WriteBatch::new(false);
+        batch.push(WriteOp::PutObject(obj(2)));
+        batch.push(WriteOp::PutSnapshotChunk {
+            round: Round(5),
+            index: 0,
+            bytes: vec![1],
+        });
+        batch.push(WriteOp::PutSnapshotChunk {
+            round: Round(5),
+            index: 1,
+            bytes: vec![2],
+        });
+        batch.push(WriteOp::PutSnapshotChunk {
+            round: Round(6),
+            index: 0,
+            bytes: vec![3],
+        });
+        batch.push(WriteOp::PutManifest {
+            round: Round(5),
+            bytes: vec![9],
+        });
+        s.write(batch).unwrap();
+        assert_eq!(view.next_objects(None, 10).unwrap(), vec![obj(1)]);
+        assert_eq!(Store::objects_after(&s, None, 10).unwrap().len(), 2);
+        assert_eq!(s.snapshot_chunk(Round(5), 1).unwrap(), Some(vec![2]));
+        assert_eq!(s.manifests().unwrap(), vec![(Round(5), vec![9])]);
+        let mut batch = WriteBatch::new(true);
+        batch.push(WriteOp::DeleteSnapshot(Round(5)));
+        s.write(batch).unwrap();
+        assert_eq!(s.snapshot_chunk(Round(5), 0).unwrap(), None);
+        assert_eq!(s.snapshot_chunk(Round(6), 0).unwrap(), Some(vec![3]));
+        assert!(s.manifests().unwrap().is_empty());
     }
 }

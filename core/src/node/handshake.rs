@@ -20,7 +20,7 @@ impl<S: Store> Node<S> {
             role: self.config.role,
             highest_round: self.highest_round(),
             committed_round: self.last_committed_round(),
-            snapshot_round: None,
+            snapshot_round: self.latest_snapshot_round(),
             nonce,
             listen_addr: self.config.listen_addr.clone(),
         }

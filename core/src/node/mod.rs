@@ -20,6 +20,7 @@
 mod gossip;
 mod handshake;
 mod produce;
+mod snapshots;
 /// Transaction submission errors.
 pub mod produce_api {
     pub use super::produce::SubmitError;
@@ -44,6 +45,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
+pub use snapshots::ServedSnapshot;
 pub use sync::RequestKind;
 
 /// The chain this node follows, once it has a genesis.
@@ -109,6 +111,8 @@ pub struct NodeStatus {
     pub dag_vertices: usize,
     /// Connections.
     pub peers: Vec<PeerStatus>,
+    /// Latest servable snapshot: round and manifest root.
+    pub snapshot: Option<(Round, Hash)>,
     /// Why the node stopped, if it did.
     pub halted: Option<String>,
 }
@@ -145,6 +149,12 @@ pub struct Node<S: Store> {
     /// Own vertices not known to be committed, to re-inject their
     /// transactions if they fall out of the window uncommitted.
     own_uncommitted: BTreeSet<(Round, Hash)>,
+    /// Servable snapshots by round (at most `snapshots_kept`).
+    snapshots: BTreeMap<Round, ServedSnapshot>,
+    /// The round of the snapshot being built, if any.
+    building: Option<Round>,
+    /// A manifest root to attest in this node's next vertex.
+    pending_attestation: Option<crate::vertex::Attestation>,
     /// When a vertex last joined the DAG (or a range fetch last started).
     last_progress_at: Timestamp,
 }
@@ -188,7 +198,11 @@ impl<S: Store> Node<S> {
             dag_txs: HashMap::new(),
             last_progress_at: now,
             own_uncommitted: BTreeSet::new(),
+            snapshots: BTreeMap::new(),
+            building: None,
+            pending_attestation: None,
         };
+        node.restore_snapshots()?;
         node.own_last_round = read_meta(&node.store, MetaKey::OwnLastRound)?;
         if let Some(genesis) = read_meta::<Genesis>(&node.store, MetaKey::Genesis)? {
             node.restore_chain(genesis)?;
@@ -236,7 +250,7 @@ impl<S: Store> Node<S> {
                 if stored.committed_at.is_none() && stored.vertex.author() == self.key.public() {
                     self.own_uncommitted.insert((stored.vertex.round(), hash));
                 }
-                consensus.restore(Arc::new(stored.vertex), hash, stored.committed_at.is_some());
+                consensus.restore(Arc::new(stored.vertex), hash, stored.committed_at);
             }
             if !full {
                 break;
@@ -362,6 +376,7 @@ impl<S: Store> Node<S> {
                     committed_round: p.committed_round,
                 })
                 .collect(),
+            snapshot: self.snapshots.iter().next_back().map(|(r, s)| (*r, s.root)),
             halted: self.halted.clone(),
         }
     }
@@ -446,6 +461,13 @@ impl<S: Store> Node<S> {
                 self.drop_peer(peer, &format!("malformed message: {error}"));
             }
             Input::Message { peer, msg } => self.on_message(now, peer, msg)?,
+            Input::SnapshotChunk {
+                round,
+                index,
+                bytes,
+            } => self.on_snapshot_chunk(round, index, bytes)?,
+            Input::SnapshotBuilt { manifest } => self.on_snapshot_built(*manifest)?,
+            Input::SnapshotFailed { round, error } => self.on_snapshot_failed(round, error)?,
         }
         Ok(())
     }

@@ -135,7 +135,7 @@ impl<S: Store> Node<S> {
             author: self.key.public(),
             parents,
             txs,
-            attestation: None,
+            attestation: self.pending_attestation.take(),
         }
         .sign(&self.key);
         let hash = vertex.hash();
@@ -215,8 +215,16 @@ impl<S: Store> Node<S> {
                     anchor.vertices.len() as u64,
                     u64::from(stats.committed + stats.failed),
                 );
-                batch.put_meta(MetaKey::Consensus, chain.consensus.meta());
+                // The cursor as of *this* anchor: `try_commit` already moved
+                // it to the last anchor of the batch, whose effects are not
+                // written yet. Persisting that would skip anchors after a crash.
+                let mut cursor = chain.consensus.meta().clone();
+                cursor.last_anchor = Some((anchor.round, anchor.anchor));
+                batch.put_meta(MetaKey::Consensus, &cursor);
                 self.write(batch)?;
+                if let Some(window) = anchor.snapshot_window.clone() {
+                    self.start_snapshot(cursor, window)?;
+                }
                 for th in executed {
                     self.mempool.remove(&th);
                     self.dag_txs.remove(&th);

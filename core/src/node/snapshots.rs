@@ -1,0 +1,156 @@
+//! Snapshots on the serving side: starting a build right after the commit
+//! that calls for one, storing the chunks as they come, keeping the last few
+//! snapshots servable, and attesting each new manifest root in this node's
+//! next vertex.
+
+use super::Node;
+use crate::ids::{Hash, Round};
+use crate::interface::{Action, Event};
+use crate::snapshot::{Frontier, Manifest, SnapshotJob};
+use crate::store::{Store, StoreError, WriteBatch, WriteOp};
+use crate::vertex::Attestation;
+use std::sync::Arc;
+
+/// A servable snapshot.
+#[derive(Clone, Debug)]
+pub struct ServedSnapshot {
+    /// Its manifest root.
+    pub root: Hash,
+    /// Its manifest.
+    pub manifest: Arc<Manifest>,
+}
+
+impl<S: Store> Node<S> {
+    /// Loads the manifests kept in the store (restart).
+    pub(super) fn restore_snapshots(&mut self) -> Result<(), StoreError> {
+        for (round, bytes) in self.store.manifests()? {
+            let manifest: Manifest = borsh::from_slice(&bytes)
+                .map_err(|e| StoreError::Corrupt(format!("manifest of round {round}: {e}")))?;
+            self.snapshots.insert(
+                round,
+                ServedSnapshot {
+                    root: manifest.root(),
+                    manifest: Arc::new(manifest),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Called right after the commit of the anchor of `round` is durable,
+    /// when that anchor starts a snapshot.
+    /// `cursor` is the consensus metadata as of that anchor.
+    pub(super) fn start_snapshot(
+        &mut self,
+        cursor: crate::consensus::ConsensusMeta,
+        window: Vec<(Round, Hash)>,
+    ) -> Result<(), StoreError> {
+        let round = cursor.last_anchor.map_or(Round(0), |(r, _)| r);
+        if let Some(busy) = self.building {
+            self.emit(Event::SnapshotFailed {
+                round,
+                error: format!("skipped: the snapshot of round {busy} is still being built"),
+            });
+            return Ok(());
+        }
+        let chain = self.chain.as_ref().expect("commits imply a chain");
+        let job = SnapshotJob {
+            round,
+            chain_id: chain.chain_id,
+            frontier: Frontier {
+                meta: cursor,
+                committed: window,
+            },
+            view: self.store.state_view()?,
+        };
+        self.building = Some(round);
+        self.push(Action::BuildSnapshot(job));
+        Ok(())
+    }
+
+    pub(super) fn on_snapshot_chunk(
+        &mut self,
+        round: Round,
+        index: u32,
+        bytes: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        if self.building != Some(round) {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::new(false);
+        batch.push(WriteOp::PutSnapshotChunk {
+            round,
+            index,
+            bytes,
+        });
+        self.write(batch)
+    }
+
+    pub(super) fn on_snapshot_built(&mut self, manifest: Manifest) -> Result<(), StoreError> {
+        let round = manifest.round;
+        if self.building != Some(round) {
+            return Ok(());
+        }
+        self.building = None;
+        let root = manifest.root();
+        // Durable together with the pruning of the oldest snapshot, so the
+        // store never holds more than `snapshots_kept` of them.
+        let mut batch = WriteBatch::new(true);
+        batch.push(WriteOp::PutManifest {
+            round,
+            bytes: borsh::to_vec(&manifest).expect("encoding into memory cannot fail"),
+        });
+        self.snapshots.insert(
+            round,
+            ServedSnapshot {
+                root,
+                manifest: Arc::new(manifest),
+            },
+        );
+        while self.snapshots.len() > self.config.snapshots_kept.max(1) {
+            let (&old, _) = self.snapshots.iter().next().expect("non-empty");
+            self.snapshots.remove(&old);
+            batch.push(WriteOp::DeleteSnapshot(old));
+        }
+        self.write(batch)?;
+        let m = &self.snapshots[&round].manifest;
+        self.emit(Event::SnapshotBuilt {
+            round,
+            root,
+            chunks: m.chunks.len(),
+            objects: m.object_count,
+            raw_bytes: m.raw_bytes,
+        });
+        self.pending_attestation = Some(Attestation {
+            round,
+            manifest_root: root,
+        });
+        Ok(())
+    }
+
+    pub(super) fn on_snapshot_failed(
+        &mut self,
+        round: Round,
+        error: String,
+    ) -> Result<(), StoreError> {
+        if self.building != Some(round) {
+            return Ok(());
+        }
+        self.building = None;
+        let mut batch = WriteBatch::new(false);
+        batch.push(WriteOp::DeleteSnapshot(round));
+        self.write(batch)?;
+        self.emit(Event::SnapshotFailed { round, error });
+        Ok(())
+    }
+
+    /// The servable snapshots, oldest first.
+    pub fn snapshots(&self) -> impl Iterator<Item = &ServedSnapshot> {
+        self.snapshots.values()
+    }
+
+    /// The latest servable snapshot's round.
+    pub fn latest_snapshot_round(&self) -> Option<Round> {
+        self.snapshots.keys().next_back().copied()
+    }
+}
