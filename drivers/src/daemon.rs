@@ -46,6 +46,8 @@ pub struct NodeOptions {
     pub config: NodeConfig,
     /// Chain parameters for a new genesis (bootstrap only).
     pub params: ChainParams,
+    /// Synthetic objects in a new genesis (bootstrap only; testing aid).
+    pub genesis_objects: u64,
 }
 
 /// The address other nodes should dial: the bound address, with an
@@ -98,7 +100,14 @@ pub async fn run(opts: NodeOptions) -> Result<(), String> {
             );
         }
         (None, Mode::Bootstrap) => {
-            let genesis = new_genesis(&key, &listen_addr, opts.params.clone());
+            let mut genesis = new_genesis(&key, &listen_addr, opts.params.clone());
+            genesis.synthetic_objects = opts.genesis_objects;
+            if opts.genesis_objects > 0 {
+                tracing::info!(
+                    "[VALIDATOR] writing {} synthetic genesis objects",
+                    opts.genesis_objects
+                );
+            }
             init_chain(&mut store, &genesis).map_err(|e| e.to_string())?;
             let path = opts.data_dir.join("genesis.json");
             let json = serde_json::to_string_pretty(&genesis).map_err(|e| e.to_string())?;

@@ -55,6 +55,17 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 
+    /// Testing aid for a new network (with --bootstrap, first start only):
+    /// seed the genesis with N deterministic synthetic objects of about 180
+    /// bytes each, to make large states in seconds.
+    #[arg(
+        long = "genesis-objects",
+        value_name = "N",
+        default_value_t = 0,
+        requires = "bootstrap"
+    )]
+    genesis_objects: u64,
+
     /// Print the committed state of a stopped node (the one in --data) as
     /// sorted text and exit: last committed round, manifest root, then one
     /// object per line. Two nodes at the same round print the same bytes.
@@ -119,6 +130,7 @@ fn options(args: Args) -> Result<NodeOptions, String> {
         chain_id,
         config,
         params: ChainParams::default(),
+        genesis_objects: args.genesis_objects,
     })
 }
 
