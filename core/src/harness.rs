@@ -175,6 +175,19 @@ impl Cluster {
         self.add(name, key, config, store)
     }
 
+    /// Adds every genesis validator as `v0..vn`, producing every
+    /// `round_interval_ms`.
+    pub fn add_validators(&mut self, genesis: &Genesis, keys: &[Keypair], round_interval_ms: u64) {
+        for (i, k) in keys.iter().enumerate() {
+            self.add_genesis_node(
+                &format!("v{i}"),
+                k.clone(),
+                genesis,
+                validator_config(round_interval_ms),
+            );
+        }
+    }
+
     /// Adds a node with an empty store that joins through `config.bootstrap_peers`.
     pub fn add_joiner(&mut self, name: &str, key: Keypair, mut config: NodeConfig) -> usize {
         config.listen_addr = Some(name.to_string());

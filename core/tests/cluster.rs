@@ -89,9 +89,7 @@ fn four_validators_commit_the_same_sequence() {
             drop_per_mille: 0,
         },
     );
-    for (i, k) in keys.iter().enumerate() {
-        c.add_genesis_node(&format!("v{i}"), k.clone(), &genesis, validator_config(100));
-    }
+    c.add_validators(&genesis, &keys, 100);
     c.run_for(5_000);
     let rounds = c.committed_rounds();
     assert!(

@@ -1,7 +1,7 @@
 //! Property tests: whatever the delivery order, delays and losses, validators
 //! commit the same vertex sequence and end with the same state.
 
-use bluepods_core::harness::{test_genesis, validator_config, Cluster, Faults};
+use bluepods_core::harness::{test_genesis, Cluster, Faults};
 use bluepods_core::store::Store;
 use bluepods_core::tx::{Operation, TxBody};
 use bluepods_core::{ChainParams, Hash, Keypair, MemStore, Round};
@@ -35,9 +35,7 @@ proptest! {
     ) {
         let (genesis, keys) = test_genesis(4, ChainParams::default());
         let mut c = Cluster::new(seed, Faults { min_delay_ms: 1, max_delay_ms: max_delay, drop_per_mille });
-        for (i, k) in keys.iter().enumerate() {
-            c.add_genesis_node(&format!("v{i}"), k.clone(), &genesis, validator_config(50));
-        }
+        c.add_validators(&genesis, &keys, 50);
         c.run_for(500);
         let alice = Keypair::from_label("alice");
         for n in 0..txs {

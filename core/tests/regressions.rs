@@ -1,7 +1,7 @@
 //! Failures found by the property tests, kept as named regressions. Each has
 //! a short postmortem.
 
-use bluepods_core::harness::{test_genesis, validator_config, Cluster, Faults};
+use bluepods_core::harness::{test_genesis, Cluster, Faults};
 use bluepods_core::tx::{Operation, TxBody};
 use bluepods_core::{ChainParams, Hash, Keypair, Round, TxStatus};
 
@@ -21,9 +21,7 @@ fn four_validators_with_one_tx(
             drop_per_mille,
         },
     );
-    for (i, k) in keys.iter().enumerate() {
-        c.add_genesis_node(&format!("v{i}"), k.clone(), &genesis, validator_config(50));
-    }
+    c.add_validators(&genesis, &keys, 50);
     c.run_for(500);
     let alice = Keypair::from_label("alice");
     let tx = TxBody {
@@ -89,9 +87,7 @@ fn every_snapshot_reflects_its_own_anchor_and_builds_never_stall() {
             drop_per_mille: 0,
         },
     );
-    for (i, k) in keys.iter().enumerate() {
-        c.add_genesis_node(&format!("v{i}"), k.clone(), &genesis, validator_config(50));
-    }
+    c.add_validators(&genesis, &keys, 50);
     c.run_for(4_000);
     for i in 0..4 {
         let snapshots: Vec<_> = c.node(i).snapshots().collect();

@@ -1,6 +1,6 @@
 //! Snapshots on the serving side, on the in-process harness.
 
-use bluepods_core::harness::{test_genesis, validator_config, Cluster, Faults};
+use bluepods_core::harness::{test_genesis, Cluster, Faults};
 use bluepods_core::snapshot::{decompress_chunk, verify_chunk};
 use bluepods_core::store::Store;
 use bluepods_core::tx::{Operation, TxBody};
@@ -25,9 +25,7 @@ fn busy_cluster(seed: u64, ms: u64) -> Cluster {
             drop_per_mille: 0,
         },
     );
-    for (i, k) in keys.iter().enumerate() {
-        c.add_genesis_node(&format!("v{i}"), k.clone(), &genesis, validator_config(50));
-    }
+    c.add_validators(&genesis, &keys, 50);
     c.run_for(300);
     let alice = Keypair::from_label("alice");
     for n in 0..40u64 {

@@ -129,21 +129,7 @@ impl Store for FjallStore {
         after: Option<&ObjectId>,
         limit: usize,
     ) -> Result<Vec<Object>, StoreError> {
-        use std::ops::Bound;
-        let lower = match after {
-            Some(id) => Bound::Excluded(id.as_bytes().to_vec()),
-            None => Bound::Unbounded,
-        };
-        let mut out = Vec::new();
-        for guard in self
-            .objects
-            .range::<Vec<u8>, _>((lower, Bound::Unbounded))
-            .take(limit)
-        {
-            let v = guard.value().map_err(io)?;
-            out.push(borsh::from_slice(&v).map_err(|e| corrupt("object", e))?);
-        }
-        Ok(out)
+        decode_objects(self.objects.range::<Vec<u8>, _>(objects_from(after)), limit)
     }
 
     fn get_vertex(&self, hash: &Hash) -> Result<Option<StoredVertex>, StoreError> {
@@ -296,6 +282,26 @@ impl Store for FjallStore {
     }
 }
 
+/// The key range of objects with id strictly greater than `after`.
+fn objects_from(after: Option<&ObjectId>) -> (std::ops::Bound<Vec<u8>>, std::ops::Bound<Vec<u8>>) {
+    use std::ops::Bound;
+    let lower = match after {
+        Some(id) => Bound::Excluded(id.as_bytes().to_vec()),
+        None => Bound::Unbounded,
+    };
+    (lower, Bound::Unbounded)
+}
+
+/// Decodes up to `limit` objects from a key-ordered iterator.
+fn decode_objects(iter: fjall::Iter, limit: usize) -> Result<Vec<Object>, StoreError> {
+    let mut out = Vec::new();
+    for guard in iter.take(limit) {
+        let v = guard.value().map_err(io)?;
+        out.push(borsh::from_slice(&v).map_err(|e| corrupt("object", e))?);
+    }
+    Ok(out)
+}
+
 fn chunk_key(round: Round, index: u32) -> [u8; 12] {
     let mut k = [0u8; 12];
     k[..8].copy_from_slice(&round.0.to_be_bytes());
@@ -315,21 +321,10 @@ impl ObjectSource for FjallView {
         after: Option<&ObjectId>,
         limit: usize,
     ) -> Result<Vec<Object>, StoreError> {
-        use std::ops::Bound;
-        let lower = match after {
-            Some(id) => Bound::Excluded(id.as_bytes().to_vec()),
-            None => Bound::Unbounded,
-        };
-        let mut out = Vec::new();
-        for guard in self
+        let range = self
             .snapshot
-            .range::<Vec<u8>, _>(&self.objects, (lower, Bound::Unbounded))
-            .take(limit)
-        {
-            let v = guard.value().map_err(io)?;
-            out.push(borsh::from_slice(&v).map_err(|e| corrupt("object", e))?);
-        }
-        Ok(out)
+            .range::<Vec<u8>, _>(&self.objects, objects_from(after));
+        decode_objects(range, limit)
     }
 }
 
