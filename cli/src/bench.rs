@@ -7,14 +7,13 @@
 //! create-object transactions from several senders) are generated and signed
 //! before the clock starts.
 
-use bluepods_core::harness::test_genesis;
-use bluepods_core::peers::proof_message;
+use bluepods_core::harness::{attach_peer, test_genesis};
 use bluepods_core::tx::{Operation, TxBody};
 use bluepods_core::vertex::{Vertex, VertexBody};
-use bluepods_core::wire::{Hello, Message, PROTOCOL_VERSION};
+use bluepods_core::wire::Message;
 use bluepods_core::{
-    init_chain, Action, ChainParams, Direction, Hash, Input, Keypair, MemStore, Node, NodeConfig,
-    PeerId, Role, Round, Store, Timestamp,
+    init_chain, ChainParams, Hash, Input, Keypair, MemStore, Node, NodeConfig, PeerId, Role, Round,
+    Store, Timestamp,
 };
 use bluepods_drivers::store::FjallStore;
 use std::time::{Duration, Instant};
@@ -118,56 +117,7 @@ fn measure<S: Store>(
     .map_err(|e| e.to_string())?;
     let peer = PeerId(1);
     let now = Timestamp(1);
-    node.handle(
-        now,
-        Input::PeerConnected {
-            peer,
-            addr: "bench".into(),
-            direction: Direction::Inbound,
-        },
-    );
-    let mut node_nonce = None;
-    while let Some(a) = node.poll_action() {
-        if let Action::Send {
-            msg: Message::Hello(h),
-            ..
-        } = a
-        {
-            node_nonce = Some(h.nonce);
-        }
-    }
-    let node_nonce = node_nonce.ok_or("node sent no hello")?;
-    let chain_id = genesis.chain_id();
-    let hello = Hello {
-        version: PROTOCOL_VERSION,
-        chain_id: Some(chain_id),
-        node_key: author.public(),
-        role: Role::Validator,
-        highest_round: None,
-        committed_round: None,
-        snapshot_round: None,
-        nonce: [7; 32],
-        listen_addr: None,
-    };
-    node.handle(
-        now,
-        Input::Message {
-            peer,
-            msg: Message::Hello(hello),
-        },
-    );
-    let proof = author.sign(
-        bluepods_core::crypto::Domain::Handshake,
-        &proof_message(&node_nonce, &author.public(), Some(&chain_id)),
-    );
-    node.handle(
-        now,
-        Input::Message {
-            peer,
-            msg: Message::HelloProof(proof),
-        },
-    );
-    while node.poll_action().is_some() {}
+    attach_peer(&mut node, now, peer, author, Role::Validator)?;
     let start = Instant::now();
     for v in vertices {
         node.handle(

@@ -650,3 +650,74 @@ pub fn validator_config(round_interval_ms: u64) -> NodeConfig {
         ..NodeConfig::default()
     }
 }
+
+/// Completes a handshake with `node` as a listener peer holding `key`, for
+/// tests and benchmarks that talk to one node directly. Drains (and drops)
+/// the node's actions.
+pub fn attach_peer<S: crate::store::Store>(
+    node: &mut Node<S>,
+    now: Timestamp,
+    peer: PeerId,
+    key: &Keypair,
+    role: Role,
+) -> Result<(), String> {
+    use crate::wire::{Hello, PROTOCOL_VERSION};
+    let chain_id = node.chain_id();
+    node.handle(
+        now,
+        Input::PeerConnected {
+            peer,
+            addr: "test-peer".into(),
+            direction: Direction::Inbound,
+        },
+    );
+    let mut nonce = None;
+    while let Some(a) = node.poll_action() {
+        if let Action::Send {
+            msg: Message::Hello(h),
+            ..
+        } = a
+        {
+            nonce = Some(h.nonce);
+        }
+    }
+    let nonce = nonce.ok_or("node sent no hello")?;
+    let hello = Hello {
+        version: PROTOCOL_VERSION,
+        chain_id,
+        node_key: key.public(),
+        role,
+        highest_round: None,
+        committed_round: None,
+        snapshot_round: None,
+        nonce: [7; 32],
+        listen_addr: None,
+    };
+    node.handle(
+        now,
+        Input::Message {
+            peer,
+            msg: Message::Hello(hello),
+        },
+    );
+    let proof = key.sign(
+        crate::crypto::Domain::Handshake,
+        &crate::peers::proof_message(&nonce, &key.public(), chain_id.as_ref()),
+    );
+    node.handle(
+        now,
+        Input::Message {
+            peer,
+            msg: Message::HelloProof(proof),
+        },
+    );
+    while node.poll_action().is_some() {}
+    let ready = node
+        .status()
+        .peers
+        .iter()
+        .any(|p| p.id == peer.0 && p.ready);
+    ready
+        .then_some(())
+        .ok_or_else(|| "handshake did not complete".to_string())
+}

@@ -154,6 +154,40 @@ pub enum Message {
         /// Why.
         reason: String,
     },
+    /// Asks for a snapshot manifest: of `round`, or the latest if `None`.
+    GetManifest {
+        /// Request id.
+        request: RequestId,
+        /// Which snapshot.
+        round: Option<Round>,
+    },
+    /// A snapshot manifest (the receiver recomputes its root).
+    Manifest {
+        /// Request id.
+        request: RequestId,
+        /// The manifest.
+        manifest: Box<crate::snapshot::Manifest>,
+    },
+    /// Asks for one chunk of a snapshot.
+    GetChunk {
+        /// Request id.
+        request: RequestId,
+        /// Snapshot round.
+        round: Round,
+        /// Chunk index.
+        index: u32,
+    },
+    /// One compressed chunk, as stored (never recompressed to serve).
+    Chunk {
+        /// Request id.
+        request: RequestId,
+        /// Snapshot round.
+        round: Round,
+        /// Chunk index.
+        index: u32,
+        /// The zstd frame.
+        bytes: Vec<u8>,
+    },
 }
 
 impl Message {
@@ -172,6 +206,10 @@ impl Message {
             Message::SubmitTx(_) => "submit_tx",
             Message::Status { .. } => "status",
             Message::NotAvailable { .. } => "not_available",
+            Message::GetManifest { .. } => "get_manifest",
+            Message::Manifest { .. } => "manifest",
+            Message::GetChunk { .. } => "get_chunk",
+            Message::Chunk { .. } => "chunk",
         }
     }
 }

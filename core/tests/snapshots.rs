@@ -120,3 +120,65 @@ fn a_restarted_node_still_serves_its_snapshots() {
     c.start(2);
     assert_eq!(c.node(2).status().snapshot, Some(before));
 }
+
+#[test]
+fn a_peer_fetches_the_manifest_and_every_chunk_exactly_as_stored() {
+    use bluepods_core::harness::attach_peer;
+    use bluepods_core::wire::{Message, RequestId};
+    use bluepods_core::{Action, Input, PeerId, Role};
+    let mut c = busy_cluster(15, 4_000);
+    let now = c.now();
+    let node = c.nodes[1].node.as_mut().unwrap();
+    let (round, root) = node.status().snapshot.expect("a snapshot");
+    let peer = PeerId(9_999);
+    attach_peer(
+        node,
+        now,
+        peer,
+        &Keypair::from_label("fetcher"),
+        Role::Listener,
+    )
+    .unwrap();
+    let mut ask = |msg: Message| {
+        node.handle(now, Input::Message { peer, msg });
+        let mut answers = Vec::new();
+        while let Some(a) = node.poll_action() {
+            if let Action::Send { peer: to, msg, .. } = a {
+                if to == peer {
+                    answers.push(msg);
+                }
+            }
+        }
+        answers.pop().expect("an answer")
+    };
+    let Message::Manifest { manifest, .. } = ask(Message::GetManifest {
+        request: RequestId(1),
+        round: None,
+    }) else {
+        panic!("no manifest");
+    };
+    assert_eq!((manifest.round, manifest.root()), (round, root));
+    for info in &manifest.chunks {
+        let answer = ask(Message::GetChunk {
+            request: RequestId(2),
+            round,
+            index: info.index,
+        });
+        let Message::Chunk { bytes, .. } = answer else {
+            panic!("no chunk {}", info.index)
+        };
+        let raw = decompress_chunk(&bytes, info.raw_len).unwrap();
+        assert_eq!(verify_chunk(info, &raw).unwrap().len(), info.count as usize);
+    }
+    let missing = ask(Message::GetChunk {
+        request: RequestId(3),
+        round,
+        index: 9_999,
+    });
+    assert!(matches!(missing, Message::NotAvailable { .. }));
+    let old = ask(Message::GetManifest {
+        request: RequestId(4),
+        round: Some(Round(1)),
+    });
+    assert!(matches!(old, Message::NotAvailable { .. }));
+}

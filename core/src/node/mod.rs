@@ -547,6 +547,16 @@ impl<S: Store> Node<S> {
                     p.committed_round = committed_round.or(p.committed_round);
                 }
             }
+            Message::GetManifest { request, round } => self.serve_manifest(peer, request, round),
+            Message::GetChunk {
+                request,
+                round,
+                index,
+            } => self.serve_chunk(peer, request, round, index)?,
+            // This node asks for neither yet (the joining side of snapshot
+            // sync is not built): an answer is unsolicited and ignored, like
+            // a late one.
+            Message::Manifest { .. } | Message::Chunk { .. } => {}
             Message::NotAvailable { request, reason } => {
                 self.on_not_available(now, peer, request, &reason)?
             }

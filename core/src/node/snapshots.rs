@@ -144,6 +144,61 @@ impl<S: Store> Node<S> {
         Ok(())
     }
 
+    /// Answers a manifest request from the snapshots kept.
+    pub(super) fn serve_manifest(
+        &mut self,
+        peer: crate::ids::PeerId,
+        request: crate::wire::RequestId,
+        round: Option<Round>,
+    ) {
+        use crate::wire::Message;
+        let found = match round {
+            Some(r) => self.snapshots.get(&r),
+            None => self.snapshots.values().next_back(),
+        };
+        let msg = match found {
+            Some(s) => Message::Manifest {
+                request,
+                manifest: Box::new((*s.manifest).clone()),
+            },
+            None => Message::NotAvailable {
+                request,
+                reason: "no such snapshot".into(),
+            },
+        };
+        self.send(peer, crate::interface::Channel::Request, msg);
+    }
+
+    /// Answers a chunk request with the stored frame, unchanged.
+    pub(super) fn serve_chunk(
+        &mut self,
+        peer: crate::ids::PeerId,
+        request: crate::wire::RequestId,
+        round: Round,
+        index: u32,
+    ) -> Result<(), StoreError> {
+        use crate::wire::Message;
+        let servable = self.snapshots.contains_key(&round);
+        let msg = match servable
+            .then(|| self.store.snapshot_chunk(round, index))
+            .transpose()?
+            .flatten()
+        {
+            Some(bytes) => Message::Chunk {
+                request,
+                round,
+                index,
+                bytes,
+            },
+            None => Message::NotAvailable {
+                request,
+                reason: format!("no chunk {index} of a snapshot at round {round}"),
+            },
+        };
+        self.send(peer, crate::interface::Channel::Request, msg);
+        Ok(())
+    }
+
     /// The servable snapshots, oldest first.
     pub fn snapshots(&self) -> impl Iterator<Item = &ServedSnapshot> {
         self.snapshots.values()
