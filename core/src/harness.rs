@@ -307,6 +307,22 @@ impl Cluster {
         r
     }
 
+    /// Sends `msg` to node `to` as if node `from` had sent it on their
+    /// connection (for hostile-peer scenarios). Returns false if the two are
+    /// not connected.
+    pub fn send_as(&mut self, from: usize, to: usize, msg: Message) -> bool {
+        let link = self
+            .links
+            .iter()
+            .find(|((a, _), (b, _))| *a == from && *b == to)
+            .map(|(_, theirs)| *theirs);
+        let Some((to, peer)) = link else { return false };
+        let at = self.now.plus_ms(1);
+        let bytes = wire::encode(&msg);
+        self.schedule(at, Delivery::Message { to, peer, bytes });
+        true
+    }
+
     fn schedule(&mut self, at: Timestamp, d: Delivery) {
         self.seq += 1;
         self.queue.insert((at, self.seq), d);

@@ -37,6 +37,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod buffer;
 pub mod config;
 pub mod consensus;
 pub mod crypto;

@@ -98,3 +98,55 @@ fn every_snapshot_reflects_its_own_anchor_and_builds_never_stall() {
         }
     }
 }
+
+/// Found in review: a validator counted any peer's claimed round when
+/// deciding it was behind, so one listener announcing a far-away round kept
+/// it in catch-up, where it does not produce. Fix: a validator in the set
+/// only listens to fellow validators' claims.
+#[test]
+fn a_listener_claiming_a_far_round_cannot_stop_a_validator_from_producing() {
+    use bluepods_core::wire::Message;
+    use bluepods_core::{NodeConfig, Role, SyncPhase};
+    let (genesis, keys) = test_genesis(1, ChainParams::default());
+    let mut c = Cluster::new(21, Faults::default());
+    c.add_validators(&genesis, &keys, 100);
+    let liar = c.add_joiner(
+        "liar",
+        Keypair::from_label("liar"),
+        NodeConfig {
+            role: Role::Listener,
+            bootstrap_peers: vec!["v0".into()],
+            ..NodeConfig::default()
+        },
+    );
+    c.run_for(1_000);
+    let before = c.node(0).status().own_last_round.unwrap();
+    for _ in 0..20 {
+        let claim = Message::Status {
+            highest_round: Some(Round(1_000_000)),
+            committed_round: Some(Round(999_999)),
+        };
+        assert!(c.send_as(liar, 0, claim));
+        c.run_for(100);
+    }
+    let after = c.node(0).status();
+    assert_eq!(after.phase, SyncPhase::Live);
+    let left_live = c.nodes[0].events.iter().any(|(_, e)| {
+        matches!(
+            e,
+            bluepods_core::Event::PhaseChanged {
+                to: SyncPhase::CatchUp,
+                ..
+            }
+        )
+    });
+    assert!(
+        !left_live,
+        "the validator went to catch-up on a listener's word"
+    );
+    assert!(
+        after.own_last_round.unwrap().0 >= before.0 + 15,
+        "{before} -> {:?}",
+        after.own_last_round
+    );
+}

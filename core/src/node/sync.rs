@@ -265,7 +265,7 @@ impl<S: Store> Node<S> {
                 p.highest_round = Some(p.highest_round.map_or(held, |r| r.min(held)));
             }
         }
-        if let (Some(top), Some(target)) = (self.highest_round(), self.peers.best_round()) {
+        if let (Some(top), Some(target)) = (self.highest_round(), self.trusted_best_round()) {
             self.emit(Event::CatchUpProgress {
                 through: top,
                 target,
@@ -301,7 +301,7 @@ impl<S: Store> Node<S> {
             return Ok(());
         }
         let ours = self.highest_round();
-        let best = self.peers.best_round();
+        let best = self.trusted_best_round();
         let behind = match (ours, best) {
             (_, None) => false,
             (None, Some(_)) => true,
@@ -374,6 +374,27 @@ impl<S: Store> Node<S> {
             self.wanted.extend(hashes.iter().copied());
             self.request(now, peer, RequestKind::Vertices { hashes });
         }
+    }
+
+    /// The highest round claimed by a peer whose claim may move this node to
+    /// catch-up. A validator in the set listens only to fellow validators:
+    /// otherwise any listener could claim a far-away round and keep it from
+    /// producing. Others take any peer's word; a claim a peer cannot back
+    /// with vertices is cut down when its range answer comes back short.
+    pub(super) fn trusted_best_round(&self) -> Option<Round> {
+        let Some(chain) = &self.chain else {
+            return self.peers.best_round();
+        };
+        let round = chain.consensus.dag().highest_round().unwrap_or_default();
+        let set = chain.consensus.meta().schedule.set_for_round(round);
+        if self.config.role != crate::wire::Role::Validator || !set.contains(&self.key.public()) {
+            return self.peers.best_round();
+        }
+        self.peers
+            .ready()
+            .filter(|p| p.key.is_some_and(|k| set.contains(&k)))
+            .filter_map(|p| p.highest_round)
+            .max()
     }
 
     /// Tells every ready peer how far we are.

@@ -1,0 +1,164 @@
+//! The gossip buffer of a node that is syncing from a snapshot.
+//!
+//! From the first connection until the snapshot is applied, gossiped
+//! vertices that pass their stand-alone checks are kept here: deduplicated by
+//! hash, indexed by round, bounded in bytes. When the bound is hit the
+//! *oldest* rounds go first: the replay fills any gap by range fetch, while
+//! the newest vertices are the ones gossip will not bring again. Two vertices
+//! by one author for one round are kept both, as evidence.
+
+use crate::ids::{Hash, PublicKey, Round};
+use crate::vertex::Vertex;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+/// What happened to a vertex offered to the buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Buffered {
+    /// Kept.
+    Added,
+    /// Already held.
+    Duplicate,
+    /// Kept; its author already has `first` at this round.
+    Equivocation {
+        /// The vertex held before.
+        first: Hash,
+    },
+}
+
+/// The buffer.
+#[derive(Debug, Default)]
+pub struct VertexBuffer {
+    by_round: BTreeMap<(Round, Hash), Arc<Vertex>>,
+    hashes: HashSet<Hash>,
+    authors: BTreeMap<(Round, PublicKey), Hash>,
+    bytes: usize,
+    max_bytes: usize,
+    /// Vertices evicted by the byte bound since creation.
+    pub evicted: u64,
+}
+
+impl VertexBuffer {
+    /// An empty buffer holding at most `max_bytes` of encoded vertices.
+    pub fn new(max_bytes: usize) -> Self {
+        VertexBuffer {
+            max_bytes,
+            ..Self::default()
+        }
+    }
+
+    /// Vertices held.
+    pub fn len(&self) -> usize {
+        self.by_round.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.by_round.is_empty()
+    }
+
+    /// Encoded bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Lowest and highest round held.
+    pub fn rounds(&self) -> Option<(Round, Round)> {
+        let lo = self.by_round.keys().next()?.0;
+        let hi = self.by_round.keys().next_back()?.0;
+        Some((lo, hi))
+    }
+
+    /// Adds a vertex whose hash and signature were checked.
+    pub fn add(&mut self, vertex: Arc<Vertex>, hash: Hash) -> Buffered {
+        if !self.hashes.insert(hash) {
+            return Buffered::Duplicate;
+        }
+        let round = vertex.round();
+        self.bytes += vertex.encoded_len();
+        let result = match self.authors.get(&(round, vertex.author())) {
+            Some(first) => Buffered::Equivocation { first: *first },
+            None => {
+                self.authors.insert((round, vertex.author()), hash);
+                Buffered::Added
+            }
+        };
+        self.by_round.insert((round, hash), vertex);
+        while self.bytes > self.max_bytes && self.by_round.len() > 1 {
+            let Some(((r, h), v)) = self.by_round.pop_first() else {
+                break;
+            };
+            self.bytes -= v.encoded_len();
+            self.hashes.remove(&h);
+            if self.authors.get(&(r, v.author())) == Some(&h) {
+                self.authors.remove(&(r, v.author()));
+            }
+            self.evicted += 1;
+        }
+        result
+    }
+
+    /// Takes every vertex, in (round, hash) order, leaving the buffer empty.
+    pub fn drain(&mut self) -> Vec<(Hash, Arc<Vertex>)> {
+        self.hashes.clear();
+        self.authors.clear();
+        self.bytes = 0;
+        std::mem::take(&mut self.by_round)
+            .into_iter()
+            .map(|((_, h), v)| (h, v))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Keypair;
+    use crate::vertex::VertexBody;
+
+    fn vertex(key: &Keypair, round: u64, nonce: u8) -> (Hash, Arc<Vertex>) {
+        let v = VertexBody {
+            chain_id: Hash([nonce; 32]),
+            round: Round(round),
+            author: key.public(),
+            parents: vec![],
+            txs: vec![],
+            attestation: None,
+        }
+        .sign(key);
+        (v.hash(), Arc::new(v))
+    }
+
+    #[test]
+    fn dedups_detects_equivocation_and_drains_in_round_order() {
+        let k = Keypair::from_label("a");
+        let mut b = VertexBuffer::new(1 << 20);
+        let (h3, v3) = vertex(&k, 3, 0);
+        let (h1, v1) = vertex(&k, 1, 0);
+        let (h1b, v1b) = vertex(&k, 1, 1);
+        assert_eq!(b.add(v3.clone(), h3), Buffered::Added);
+        assert_eq!(b.add(v3, h3), Buffered::Duplicate);
+        assert_eq!(b.add(v1, h1), Buffered::Added);
+        assert_eq!(b.add(v1b, h1b), Buffered::Equivocation { first: h1 });
+        assert_eq!(b.rounds(), Some((Round(1), Round(3))));
+        let rounds: Vec<u64> = b.drain().iter().map(|(_, v)| v.round().0).collect();
+        assert_eq!(rounds, vec![1, 1, 3]);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn the_byte_bound_evicts_the_oldest_rounds_first() {
+        let k = Keypair::from_label("a");
+        let (_, one) = vertex(&k, 0, 0);
+        let size = one.encoded_len();
+        let mut b = VertexBuffer::new(size * 3);
+        for r in 0..10 {
+            let (h, v) = vertex(&k, r, 0);
+            b.add(v, h);
+        }
+        assert_eq!(b.len(), 3);
+        assert_eq!(b.rounds(), Some((Round(7), Round(9))));
+        assert_eq!(b.evicted, 7);
+        assert!(b.bytes() <= size * 3);
+    }
+}
