@@ -8,7 +8,7 @@
 //! (its own vertex before broadcast, a commit before it reports it) as durable.
 
 use crate::ids::{Hash, ObjectId, Round};
-use crate::snapshot::ObjectSource;
+use crate::snapshot::StateSource;
 use crate::tx::{Object, TxOutcome};
 use crate::vertex::Vertex;
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -163,6 +163,13 @@ pub trait Store {
     ) -> Result<Vec<StoredVertex>, StoreError>;
     /// A transaction's recorded outcome.
     fn tx_outcome(&self, hash: &Hash) -> Result<Option<TxOutcome>, StoreError>;
+    /// Up to `limit` outcomes with transaction hash strictly greater than
+    /// `after`, sorted by hash.
+    fn outcomes_after(
+        &self,
+        after: Option<&Hash>,
+        limit: usize,
+    ) -> Result<Vec<(Hash, TxOutcome)>, StoreError>;
     /// A metadata record's bytes.
     fn get_meta(&self, key: MetaKey) -> Result<Option<Vec<u8>>, StoreError>;
     /// Applies `batch` atomically; durably if `batch.durable`.
@@ -170,7 +177,7 @@ pub trait Store {
     /// A consistent read-only view of the objects as they are now, unaffected
     /// by later writes, that can be read from another thread (snapshot
     /// building off the commit path).
-    fn state_view(&self) -> Result<Box<dyn ObjectSource + Send>, StoreError>;
+    fn state_view(&self) -> Result<Box<dyn StateSource + Send>, StoreError>;
     /// A stored snapshot chunk (compressed).
     fn snapshot_chunk(&self, round: Round, index: u32) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every stored manifest, `(round, borsh bytes)`, sorted by round.
@@ -272,6 +279,14 @@ impl Store for MemStore {
         Ok(self.outcomes.get(hash).cloned())
     }
 
+    fn outcomes_after(
+        &self,
+        after: Option<&Hash>,
+        limit: usize,
+    ) -> Result<Vec<(Hash, TxOutcome)>, StoreError> {
+        Ok(range_after(&self.outcomes, after, limit))
+    }
+
     fn get_meta(&self, key: MetaKey) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.meta.get(&key).cloned())
     }
@@ -330,8 +345,11 @@ impl Store for MemStore {
         Ok(())
     }
 
-    fn state_view(&self) -> Result<Box<dyn ObjectSource + Send>, StoreError> {
-        Ok(Box::new(MemView(self.objects.clone())))
+    fn state_view(&self) -> Result<Box<dyn StateSource + Send>, StoreError> {
+        Ok(Box::new(MemView {
+            objects: self.objects.clone(),
+            outcomes: self.outcomes.clone(),
+        }))
     }
 
     fn snapshot_chunk(&self, round: Round, index: u32) -> Result<Option<Vec<u8>>, StoreError> {
@@ -347,22 +365,43 @@ impl Store for MemStore {
     }
 }
 
-/// A frozen copy of a `MemStore`'s objects.
-struct MemView(BTreeMap<ObjectId, Object>);
+/// Up to `limit` values of `map` with key strictly greater than `after`.
+fn range_after<K: Ord + Copy, V: Clone>(
+    map: &BTreeMap<K, V>,
+    after: Option<&K>,
+    limit: usize,
+) -> Vec<(K, V)> {
+    use std::ops::Bound;
+    let lower = after.map_or(Bound::Unbounded, |k| Bound::Excluded(*k));
+    map.range((lower, Bound::Unbounded))
+        .take(limit)
+        .map(|(k, v)| (*k, v.clone()))
+        .collect()
+}
 
-impl ObjectSource for MemView {
+/// A frozen copy of a `MemStore`'s state.
+struct MemView {
+    objects: BTreeMap<ObjectId, Object>,
+    outcomes: BTreeMap<Hash, TxOutcome>,
+}
+
+impl StateSource for MemView {
     fn next_objects(
         &self,
         after: Option<&ObjectId>,
         limit: usize,
     ) -> Result<Vec<Object>, StoreError> {
-        use std::ops::Bound;
-        let lower = after.map_or(Bound::Unbounded, |id| Bound::Excluded(*id));
-        Ok(self
-            .0
-            .range((lower, Bound::Unbounded))
-            .take(limit)
-            .map(|(_, o)| o.clone())
+        Ok(range_after(&self.objects, after, limit)
+            .into_iter()
+            .map(|(_, o)| o)
             .collect())
+    }
+
+    fn next_outcomes(
+        &self,
+        after: Option<&Hash>,
+        limit: usize,
+    ) -> Result<Vec<(Hash, TxOutcome)>, StoreError> {
+        Ok(range_after(&self.outcomes, after, limit))
     }
 }

@@ -10,7 +10,7 @@
 //! `round (u64 big-endian) ‖ vertex hash`, so a range scan returns vertices in
 //! (round, hash) order, the order the core asks for.
 
-use bluepods_core::snapshot::ObjectSource;
+use bluepods_core::snapshot::StateSource;
 use bluepods_core::store::{MetaKey, Store, StoreError, StoredVertex, WriteBatch, WriteOp};
 use bluepods_core::tx::{Object, TxOutcome};
 use bluepods_core::{Hash, ObjectId, Round, Vertex};
@@ -129,7 +129,7 @@ impl Store for FjallStore {
         after: Option<&ObjectId>,
         limit: usize,
     ) -> Result<Vec<Object>, StoreError> {
-        decode_objects(self.objects.range::<Vec<u8>, _>(objects_from(after)), limit)
+        decode_objects(self.objects.range::<Vec<u8>, _>(keys_from(after)), limit)
     }
 
     fn get_vertex(&self, hash: &Hash) -> Result<Option<StoredVertex>, StoreError> {
@@ -178,6 +178,18 @@ impl Store for FjallStore {
             }
         }
         Ok(out)
+    }
+
+    fn outcomes_after(
+        &self,
+        after: Option<&Hash>,
+        limit: usize,
+    ) -> Result<Vec<(Hash, TxOutcome)>, StoreError> {
+        let lower = after.map(|h| ObjectId(h.0));
+        decode_outcomes(
+            self.outcomes.range::<Vec<u8>, _>(keys_from(lower.as_ref())),
+            limit,
+        )
     }
 
     fn tx_outcome(&self, hash: &Hash) -> Result<Option<TxOutcome>, StoreError> {
@@ -253,10 +265,11 @@ impl Store for FjallStore {
         b.commit().map_err(io)
     }
 
-    fn state_view(&self) -> Result<Box<dyn ObjectSource + Send>, StoreError> {
+    fn state_view(&self) -> Result<Box<dyn StateSource + Send>, StoreError> {
         Ok(Box::new(FjallView {
             snapshot: self.db.snapshot(),
             objects: self.objects.clone(),
+            outcomes: self.outcomes.clone(),
         }))
     }
 
@@ -282,8 +295,8 @@ impl Store for FjallStore {
     }
 }
 
-/// The key range of objects with id strictly greater than `after`.
-fn objects_from(after: Option<&ObjectId>) -> (std::ops::Bound<Vec<u8>>, std::ops::Bound<Vec<u8>>) {
+/// The key range strictly after a 32-byte key.
+fn keys_from(after: Option<&ObjectId>) -> (std::ops::Bound<Vec<u8>>, std::ops::Bound<Vec<u8>>) {
     use std::ops::Bound;
     let lower = match after {
         Some(id) => Bound::Excluded(id.as_bytes().to_vec()),
@@ -302,6 +315,23 @@ fn decode_objects(iter: fjall::Iter, limit: usize) -> Result<Vec<Object>, StoreE
     Ok(out)
 }
 
+/// Decodes up to `limit` outcomes from a key-ordered iterator.
+fn decode_outcomes(iter: fjall::Iter, limit: usize) -> Result<Vec<(Hash, TxOutcome)>, StoreError> {
+    let mut out = Vec::new();
+    for guard in iter.take(limit) {
+        let (k, v) = guard.into_inner().map_err(io)?;
+        let key: [u8; 32] = k
+            .as_ref()
+            .try_into()
+            .map_err(|e| corrupt("outcome key", e))?;
+        out.push((
+            Hash(key),
+            borsh::from_slice(&v).map_err(|e| corrupt("tx outcome", e))?,
+        ));
+    }
+    Ok(out)
+}
+
 fn chunk_key(round: Round, index: u32) -> [u8; 12] {
     let mut k = [0u8; 12];
     k[..8].copy_from_slice(&round.0.to_be_bytes());
@@ -313,9 +343,23 @@ fn chunk_key(round: Round, index: u32) -> [u8; 12] {
 struct FjallView {
     snapshot: fjall::Snapshot,
     objects: Keyspace,
+    outcomes: Keyspace,
 }
 
-impl ObjectSource for FjallView {
+impl StateSource for FjallView {
+    fn next_outcomes(
+        &self,
+        after: Option<&Hash>,
+        limit: usize,
+    ) -> Result<Vec<(Hash, TxOutcome)>, StoreError> {
+        let lower = after.map(|h| ObjectId(h.0));
+        decode_outcomes(
+            self.snapshot
+                .range::<Vec<u8>, _>(&self.outcomes, keys_from(lower.as_ref())),
+            limit,
+        )
+    }
+
     fn next_objects(
         &self,
         after: Option<&ObjectId>,
@@ -323,7 +367,7 @@ impl ObjectSource for FjallView {
     ) -> Result<Vec<Object>, StoreError> {
         let range = self
             .snapshot
-            .range::<Vec<u8>, _>(&self.objects, objects_from(after));
+            .range::<Vec<u8>, _>(&self.objects, keys_from(after));
         decode_objects(range, limit)
     }
 }

@@ -8,10 +8,11 @@
 //! state into the same chunks, so any of them can serve any chunk and all
 //! compute the same manifest root.
 //!
-//! A chunk's raw bytes are the borsh encodings of its objects, back to back.
-//! The manifest lists per chunk (index, first id, last id, count, raw length,
-//! SHA-256 of the raw bytes) and binds the chunk list, the round, the object
-//! count and the consensus frontier: the consensus cursor and validator
+//! The state is the objects (by id) and the transaction outcomes (by hash);
+//! both are cut into chunks (see [`chunk`]). The manifest lists per chunk
+//! (index, kind, first key, last key, count, raw length, SHA-256 of the raw
+//! bytes) and binds the chunk list, the round, the counts and the consensus
+//! frontier: the consensus cursor and validator
 //! schedule, and the committed vertices of the garbage-collection window
 //! (what a joiner needs to continue the commit rule exactly; see DESIGN §6.8).
 //! Vertices of that window that are *not* committed are deliberately left
@@ -19,39 +20,25 @@
 //! not; a joiner fetches them by hash when later vertices name them, and the
 //! commit rule applies them exactly once.
 
+pub mod chunk;
+
+pub use chunk::{
+    compress_chunk, decompress_chunk, verify_chunk, ChunkInfo, ChunkInvalid, ChunkKind, Chunker,
+    OutcomeRecord, RawChunk, Record, CHUNK_TARGET_RAW_BYTES,
+};
+
 use crate::consensus::ConsensusMeta;
 use crate::crypto::{self, Domain};
 use crate::ids::{Hash, ObjectId, Round};
 use crate::store::{read_meta, MetaKey, Store, StoreError};
-use crate::tx::Object;
+use crate::tx::{Object, TxOutcome};
 use borsh::{BorshDeserialize, BorshSerialize};
 use std::fmt::Write as _;
 
 /// Version of the snapshot format.
 pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
 
-/// Raw bytes after which a chunk is cut. A protocol constant: changing it
-/// changes every manifest root.
-pub const CHUNK_TARGET_RAW_BYTES: usize = 1 << 20;
-
-/// One chunk as the manifest describes it.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub struct ChunkInfo {
-    /// Position in the snapshot, from 0.
-    pub index: u32,
-    /// Smallest object id in the chunk.
-    pub first_id: ObjectId,
-    /// Largest object id in the chunk.
-    pub last_id: ObjectId,
-    /// Objects in the chunk.
-    pub count: u32,
-    /// Length of the raw (uncompressed) bytes.
-    pub raw_len: u32,
-    /// `H(Chunk, raw bytes)`.
-    pub hash: Hash,
-}
-
-/// What a joiner needs besides the objects to continue consensus exactly.
+/// What a joiner needs besides the state to continue consensus exactly.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Frontier {
     /// Commit cursor, validator schedule, totals.
@@ -72,9 +59,11 @@ pub struct Manifest {
     pub round: Round,
     /// Objects in the state.
     pub object_count: u64,
+    /// Transaction outcomes in the state.
+    pub outcome_count: u64,
     /// Sum of the chunks' raw lengths.
     pub raw_bytes: u64,
-    /// The chunks, in order.
+    /// The chunks, object chunks first, indices 0, 1, 2, …
     pub chunks: Vec<ChunkInfo>,
     /// The consensus frontier.
     pub frontier: Frontier,
@@ -85,160 +74,69 @@ impl Manifest {
     pub fn root(&self) -> Hash {
         crypto::hash_borsh(Domain::Manifest, self)
     }
-}
 
-/// A finished chunk: its description and raw bytes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RawChunk {
-    /// As listed in the manifest.
-    pub info: ChunkInfo,
-    /// The raw bytes.
-    pub raw: Vec<u8>,
-}
-
-/// Cuts a stream of objects, in strictly increasing id order, into chunks.
-#[derive(Debug, Default)]
-pub struct Chunker {
-    buf: Vec<u8>,
-    first: Option<ObjectId>,
-    last: Option<ObjectId>,
-    count: u32,
-    next_index: u32,
-    /// Objects pushed so far.
-    pub objects: u64,
-    /// Raw bytes of all finished chunks.
-    pub raw_bytes: u64,
-}
-
-/// Objects given out of order: the source is not a sorted read.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("objects out of order: {after} then {got}")]
-pub struct OutOfOrder {
-    after: ObjectId,
-    got: ObjectId,
-}
-
-impl Chunker {
-    /// An empty chunker.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds the next object; returns a chunk when this object completes one.
-    pub fn push(&mut self, obj: &Object) -> Result<Option<RawChunk>, OutOfOrder> {
-        if let Some(last) = self.last {
-            if obj.id <= last {
-                return Err(OutOfOrder {
-                    after: last,
-                    got: obj.id,
-                });
+    /// Structural checks a joiner runs before using a manifest: version,
+    /// chain, round, contiguous indices, strictly increasing keys per kind,
+    /// totals that add up.
+    pub fn check(&self, chain_id: &Hash) -> Result<(), String> {
+        if self.version != SNAPSHOT_FORMAT_VERSION {
+            return Err(format!(
+                "snapshot format {} (this node reads {SNAPSHOT_FORMAT_VERSION})",
+                self.version
+            ));
+        }
+        if self.chain_id != *chain_id {
+            return Err("manifest is for another chain".into());
+        }
+        if self.frontier.meta.last_anchor.map(|(r, _)| r) != Some(self.round) {
+            return Err("manifest round differs from its consensus cursor".into());
+        }
+        let (mut objects, mut outcomes, mut raw) = (0u64, 0u64, 0u64);
+        let mut last: Option<(ChunkKind, [u8; 32])> = None;
+        for (i, c) in self.chunks.iter().enumerate() {
+            if c.index as usize != i || c.count == 0 || c.first_key > c.last_key {
+                return Err(format!("chunk entry {i} is malformed"));
             }
+            match last {
+                Some((ChunkKind::Outcomes, _)) if c.kind == ChunkKind::Objects => {
+                    return Err("object chunks must come first".into());
+                }
+                Some((kind, key)) if kind == c.kind && c.first_key <= key => {
+                    return Err(format!("chunk {i} overlaps the previous one"));
+                }
+                _ => {}
+            }
+            last = Some((c.kind, c.last_key));
+            match c.kind {
+                ChunkKind::Objects => objects += u64::from(c.count),
+                ChunkKind::Outcomes => outcomes += u64::from(c.count),
+            }
+            raw += u64::from(c.raw_len);
         }
-        obj.serialize(&mut self.buf)
-            .expect("writing to a Vec cannot fail");
-        self.first.get_or_insert(obj.id);
-        self.last = Some(obj.id);
-        self.count += 1;
-        self.objects += 1;
-        Ok((self.buf.len() >= CHUNK_TARGET_RAW_BYTES).then(|| self.cut()))
-    }
-
-    /// The last, partial chunk, if any object is left.
-    pub fn finish(&mut self) -> Option<RawChunk> {
-        (self.count > 0).then(|| self.cut())
-    }
-
-    fn cut(&mut self) -> RawChunk {
-        let raw = std::mem::take(&mut self.buf);
-        let info = ChunkInfo {
-            index: self.next_index,
-            first_id: self.first.take().expect("a chunk has objects"),
-            last_id: self.last.expect("a chunk has objects"),
-            count: std::mem::take(&mut self.count),
-            raw_len: raw.len() as u32,
-            hash: crypto::hash(Domain::Chunk, &raw),
-        };
-        self.next_index += 1;
-        self.raw_bytes += raw.len() as u64;
-        RawChunk { info, raw }
-    }
-}
-
-/// Why a chunk does not match its manifest entry.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ChunkInvalid {
-    /// Size differs from the manifest.
-    #[error("chunk {index}: {got} raw bytes, manifest says {expected}")]
-    Length {
-        /// Chunk index.
-        index: u32,
-        /// Received.
-        got: usize,
-        /// Expected.
-        expected: u32,
-    },
-    /// Hash differs from the manifest.
-    #[error("chunk {0}: hash does not match the manifest")]
-    Hash(u32),
-    /// Content does not decode or disagrees with the manifest's ids and count.
-    #[error("chunk {index}: {why}")]
-    Content {
-        /// Chunk index.
-        index: u32,
-        /// What is wrong.
-        why: String,
-    },
-}
-
-/// Checks raw chunk bytes against their manifest entry and decodes them.
-/// The hash is checked first, so nothing is decoded from unverified bytes.
-pub fn verify_chunk(info: &ChunkInfo, raw: &[u8]) -> Result<Vec<Object>, ChunkInvalid> {
-    if raw.len() != info.raw_len as usize {
-        return Err(ChunkInvalid::Length {
-            index: info.index,
-            got: raw.len(),
-            expected: info.raw_len,
-        });
-    }
-    if crypto::hash(Domain::Chunk, raw) != info.hash {
-        return Err(ChunkInvalid::Hash(info.index));
-    }
-    let bad = |why: String| ChunkInvalid::Content {
-        index: info.index,
-        why,
-    };
-    let mut rest = raw;
-    let mut objects = Vec::with_capacity(info.count as usize);
-    while !rest.is_empty() {
-        let obj = Object::deserialize(&mut rest).map_err(|e| bad(e.to_string()))?;
-        if objects.last().is_some_and(|p: &Object| p.id >= obj.id) {
-            return Err(bad("objects out of order".into()));
+        if (objects, outcomes, raw) != (self.object_count, self.outcome_count, self.raw_bytes) {
+            return Err("manifest totals do not add up".into());
         }
-        objects.push(obj);
+        Ok(())
     }
-    if objects.len() != info.count as usize
-        || objects.first().map(|o| o.id) != Some(info.first_id)
-        || objects.last().map(|o| o.id) != Some(info.last_id)
-    {
-        return Err(bad("ids or count differ from the manifest".into()));
-    }
-    Ok(objects)
 }
 
-/// Objects read per call while building.
-const READ_BATCH: usize = 4096;
-
-/// Sorted object reads from a consistent view of committed state.
-pub trait ObjectSource {
+/// Sorted reads from a consistent view of committed state.
+pub trait StateSource {
     /// Up to `limit` objects with id strictly greater than `after`, sorted.
     fn next_objects(
         &self,
         after: Option<&ObjectId>,
         limit: usize,
     ) -> Result<Vec<Object>, StoreError>;
+    /// Up to `limit` outcomes with hash strictly greater than `after`, sorted.
+    fn next_outcomes(
+        &self,
+        after: Option<&Hash>,
+        limit: usize,
+    ) -> Result<Vec<(Hash, TxOutcome)>, StoreError>;
 }
 
-impl<S: Store + ?Sized> ObjectSource for S {
+impl<S: Store + ?Sized> StateSource for S {
     fn next_objects(
         &self,
         after: Option<&ObjectId>,
@@ -246,7 +144,18 @@ impl<S: Store + ?Sized> ObjectSource for S {
     ) -> Result<Vec<Object>, StoreError> {
         Store::objects_after(self, after, limit)
     }
+
+    fn next_outcomes(
+        &self,
+        after: Option<&Hash>,
+        limit: usize,
+    ) -> Result<Vec<(Hash, TxOutcome)>, StoreError> {
+        Store::outcomes_after(self, after, limit)
+    }
 }
+
+/// Records read per call while building.
+const READ_BATCH: usize = 4096;
 
 /// Whether committing the anchor of `round` after `previous` starts a
 /// snapshot: the first anchor at or past each multiple of `interval` does (and
@@ -259,45 +168,67 @@ pub fn is_snapshot_anchor(previous: Option<Round>, round: Round, interval: u64) 
     }
 }
 
-/// Builds the manifest of the objects in `source` with the given frontier,
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+/// Builds the manifest of the state in `source` with the given frontier,
 /// handing each finished chunk to `sink` as it is cut, so memory stays at one
 /// chunk whatever the state size.
-pub fn build_from<O: ObjectSource + ?Sized>(
+pub fn build_from<O: StateSource + ?Sized>(
     source: &O,
     chain_id: Hash,
     frontier: Frontier,
     mut sink: impl FnMut(RawChunk) -> Result<(), StoreError>,
 ) -> Result<Manifest, StoreError> {
     let round = frontier.meta.last_anchor.map_or(Round(0), |(r, _)| r);
-    let mut chunker = Chunker::new();
     let mut chunks = Vec::new();
+    let mut emit = |chunk: RawChunk, chunks: &mut Vec<ChunkInfo>| {
+        chunks.push(chunk.info.clone());
+        sink(chunk)
+    };
+    let mut objects = Chunker::<Object>::new(0);
     let mut after: Option<ObjectId> = None;
     loop {
         let batch = source.next_objects(after.as_ref(), READ_BATCH)?;
         let Some(last) = batch.last().map(|o| o.id) else {
             break;
         };
-        for obj in &batch {
-            let done = chunker
-                .push(obj)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            if let Some(chunk) = done {
-                chunks.push(chunk.info.clone());
-                sink(chunk)?;
+        for o in &batch {
+            if let Some(chunk) = objects.push(o).map_err(corrupt)? {
+                emit(chunk, &mut chunks)?;
             }
         }
         after = Some(last);
     }
-    if let Some(chunk) = chunker.finish() {
-        chunks.push(chunk.info.clone());
-        sink(chunk)?;
+    if let Some(chunk) = objects.finish() {
+        emit(chunk, &mut chunks)?;
+    }
+    let mut outcomes = Chunker::<OutcomeRecord>::new(objects.next_index());
+    let mut after: Option<Hash> = None;
+    loop {
+        let batch = source.next_outcomes(after.as_ref(), READ_BATCH)?;
+        let Some(last) = batch.last().map(|(h, _)| *h) else {
+            break;
+        };
+        for (tx, outcome) in batch {
+            let record = OutcomeRecord { tx, outcome };
+            if let Some(chunk) = outcomes.push(&record).map_err(corrupt)? {
+                emit(chunk, &mut chunks)?;
+            }
+        }
+        after = Some(last);
+    }
+    if let Some(chunk) = outcomes.finish() {
+        emit(chunk, &mut chunks)?;
     }
     Ok(Manifest {
         version: SNAPSHOT_FORMAT_VERSION,
         chain_id,
         round,
-        object_count: chunker.objects,
-        raw_bytes: chunker.raw_bytes,
+        object_count: objects.records,
+        outcome_count: outcomes.records,
+        raw_bytes: objects.raw_bytes + outcomes.raw_bytes,
         chunks,
         frontier,
     })
@@ -345,7 +276,7 @@ pub struct SnapshotJob {
     /// The frontier, captured at the commit.
     pub frontier: Frontier,
     /// The objects as they were right after the commit.
-    pub view: Box<dyn ObjectSource + Send>,
+    pub view: Box<dyn StateSource + Send>,
 }
 
 impl std::fmt::Debug for SnapshotJob {
@@ -379,24 +310,10 @@ pub fn run_job(job: SnapshotJob, mut emit: impl FnMut(crate::interface::Input)) 
     });
 }
 
-/// zstd level for chunks: fast, and most of the gain.
-const ZSTD_LEVEL: i32 = 3;
-
-/// Compresses raw chunk bytes into one independent zstd frame.
-pub fn compress_chunk(raw: &[u8]) -> Vec<u8> {
-    zstd::bulk::compress(raw, ZSTD_LEVEL).expect("compressing into memory cannot fail")
-}
-
-/// Decompresses a chunk, refusing to produce more than `raw_len` bytes (the
-/// manifest's figure), so a hostile peer cannot make us allocate more.
-pub fn decompress_chunk(compressed: &[u8], raw_len: u32) -> Result<Vec<u8>, String> {
-    zstd::bulk::decompress(compressed, raw_len as usize)
-        .map_err(|e| format!("chunk does not decompress within {raw_len} bytes: {e}"))
-}
-
 /// The committed state of `store` as sorted text: a header with the last
-/// committed round and the manifest root, then one object per line. The same
-/// state always gives the same bytes, so two nodes compare with `diff`.
+/// committed round and the manifest root, one line per object, then one line
+/// per transaction outcome. The same state always gives the same bytes, so
+/// two nodes compare with `diff`.
 pub fn dump_state(store: &dyn Store, out: &mut dyn std::io::Write) -> Result<(), StoreError> {
     let io = |e: std::io::Error| StoreError::Io(e.to_string());
     let manifest = build(store, |_| Ok(()))?;
@@ -431,9 +348,26 @@ pub fn dump_state(store: &dyn Store, out: &mut dyn std::io::Write) -> Result<(),
         }
         after = Some(last);
     }
+    writeln!(out, "outcomes {}", manifest.outcome_count).map_err(io)?;
+    let mut after: Option<Hash> = None;
+    loop {
+        let batch = store.outcomes_after(after.as_ref(), READ_BATCH)?;
+        let Some(last) = batch.last().map(|(h, _)| *h) else {
+            break;
+        };
+        for (tx, outcome) in &batch {
+            let text = match outcome {
+                TxOutcome::Committed { round } => format!("tx {tx} committed round={round}"),
+                TxOutcome::Failed { round, reason } => {
+                    format!("tx {tx} failed round={round} reason={reason}")
+                }
+            };
+            writeln!(out, "{text}").map_err(io)?;
+        }
+        after = Some(last);
+    }
     Ok(())
 }
 
 #[cfg(test)]
-#[path = "snapshot_tests.rs"]
 mod tests;

@@ -1,0 +1,255 @@
+//! Chunks: deterministic cutting of sorted records, verification against a
+//! manifest entry, and compression.
+//!
+//! A chunk's raw bytes are the borsh encodings of its records, back to back.
+//! A chunk ends after the record that brings its raw size to
+//! [`CHUNK_TARGET_RAW_BYTES`] or more, so the boundaries depend only on the
+//! records: every honest node cuts the same state into the same chunks.
+
+use crate::crypto::{self, Domain};
+use crate::ids::Hash;
+use crate::tx::{Object, TxOutcome};
+use borsh::{BorshDeserialize, BorshSerialize};
+use std::marker::PhantomData;
+
+/// Raw bytes after which a chunk is cut. A protocol constant: changing it
+/// changes every manifest root.
+pub const CHUNK_TARGET_RAW_BYTES: usize = 1 << 20;
+
+/// zstd level for chunks: fast, and most of the gain.
+const ZSTD_LEVEL: i32 = 3;
+
+/// What a chunk holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum ChunkKind {
+    /// Objects, by id.
+    Objects,
+    /// Transaction outcomes, by transaction hash (a joiner needs them so that
+    /// a transaction executed before the snapshot is never executed again).
+    Outcomes,
+}
+
+/// One chunk as the manifest describes it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ChunkInfo {
+    /// Position in the snapshot, from 0 (object chunks first).
+    pub index: u32,
+    /// What the chunk holds.
+    pub kind: ChunkKind,
+    /// Smallest key (object id or transaction hash) in the chunk.
+    pub first_key: [u8; 32],
+    /// Largest key in the chunk.
+    pub last_key: [u8; 32],
+    /// Records in the chunk.
+    pub count: u32,
+    /// Length of the raw (uncompressed) bytes.
+    pub raw_len: u32,
+    /// `H(Chunk, raw bytes)`.
+    pub hash: Hash,
+}
+
+/// A record that goes into chunks, sorted by its key.
+pub trait Record: BorshSerialize + BorshDeserialize {
+    /// The kind of chunk holding it.
+    const KIND: ChunkKind;
+    /// Its sort key.
+    fn key(&self) -> [u8; 32];
+}
+
+impl Record for Object {
+    const KIND: ChunkKind = ChunkKind::Objects;
+    fn key(&self) -> [u8; 32] {
+        self.id.0
+    }
+}
+
+/// A transaction's outcome as a snapshot record.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct OutcomeRecord {
+    /// Transaction hash.
+    pub tx: Hash,
+    /// Its outcome.
+    pub outcome: TxOutcome,
+}
+
+impl Record for OutcomeRecord {
+    const KIND: ChunkKind = ChunkKind::Outcomes;
+    fn key(&self) -> [u8; 32] {
+        self.tx.0
+    }
+}
+
+/// A finished chunk: its description and raw bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawChunk {
+    /// As listed in the manifest.
+    pub info: ChunkInfo,
+    /// The raw bytes.
+    pub raw: Vec<u8>,
+}
+
+/// Cuts a stream of records, in strictly increasing key order, into chunks.
+#[derive(Debug)]
+pub struct Chunker<R> {
+    buf: Vec<u8>,
+    first: Option<[u8; 32]>,
+    last: Option<[u8; 32]>,
+    count: u32,
+    next_index: u32,
+    /// Records pushed so far.
+    pub records: u64,
+    /// Raw bytes of all finished chunks.
+    pub raw_bytes: u64,
+    _kind: PhantomData<R>,
+}
+
+/// Records given out of order: the source is not a sorted read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "records out of order: {} then {}",
+    hex::encode(after),
+    hex::encode(got)
+)]
+pub struct OutOfOrder {
+    after: [u8; 32],
+    got: [u8; 32],
+}
+
+impl<R: Record> Chunker<R> {
+    /// A chunker whose first chunk gets index `first_index`.
+    pub fn new(first_index: u32) -> Self {
+        Chunker {
+            buf: Vec::new(),
+            first: None,
+            last: None,
+            count: 0,
+            next_index: first_index,
+            records: 0,
+            raw_bytes: 0,
+            _kind: PhantomData,
+        }
+    }
+
+    /// The index the next chunk will get.
+    pub fn next_index(&self) -> u32 {
+        self.next_index
+    }
+
+    /// Adds the next record; returns a chunk when this record completes one.
+    pub fn push(&mut self, record: &R) -> Result<Option<RawChunk>, OutOfOrder> {
+        let key = record.key();
+        if let Some(last) = self.last {
+            if key <= last {
+                return Err(OutOfOrder {
+                    after: last,
+                    got: key,
+                });
+            }
+        }
+        record
+            .serialize(&mut self.buf)
+            .expect("writing to a Vec cannot fail");
+        self.first.get_or_insert(key);
+        self.last = Some(key);
+        self.count += 1;
+        self.records += 1;
+        Ok((self.buf.len() >= CHUNK_TARGET_RAW_BYTES).then(|| self.cut()))
+    }
+
+    /// The last, partial chunk, if any record is left.
+    pub fn finish(&mut self) -> Option<RawChunk> {
+        (self.count > 0).then(|| self.cut())
+    }
+
+    fn cut(&mut self) -> RawChunk {
+        let raw = std::mem::take(&mut self.buf);
+        let info = ChunkInfo {
+            index: self.next_index,
+            kind: R::KIND,
+            first_key: self.first.take().expect("a chunk has records"),
+            last_key: self.last.expect("a chunk has records"),
+            count: std::mem::take(&mut self.count),
+            raw_len: raw.len() as u32,
+            hash: crypto::hash(Domain::Chunk, &raw),
+        };
+        self.next_index += 1;
+        self.raw_bytes += raw.len() as u64;
+        RawChunk { info, raw }
+    }
+}
+
+/// Why a chunk does not match its manifest entry.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkInvalid {
+    /// Size differs from the manifest.
+    #[error("chunk {index}: {got} raw bytes, manifest says {expected}")]
+    Length {
+        /// Chunk index.
+        index: u32,
+        /// Received.
+        got: usize,
+        /// Expected.
+        expected: u32,
+    },
+    /// Hash differs from the manifest.
+    #[error("chunk {0}: hash does not match the manifest")]
+    Hash(u32),
+    /// Content does not decode or disagrees with the manifest entry.
+    #[error("chunk {index}: {why}")]
+    Content {
+        /// Chunk index.
+        index: u32,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// Checks raw chunk bytes against their manifest entry and decodes them.
+/// The hash is checked first, so nothing is decoded from unverified bytes.
+pub fn verify_chunk<R: Record>(info: &ChunkInfo, raw: &[u8]) -> Result<Vec<R>, ChunkInvalid> {
+    if raw.len() != info.raw_len as usize {
+        return Err(ChunkInvalid::Length {
+            index: info.index,
+            got: raw.len(),
+            expected: info.raw_len,
+        });
+    }
+    if crypto::hash(Domain::Chunk, raw) != info.hash {
+        return Err(ChunkInvalid::Hash(info.index));
+    }
+    let bad = |why: &str| ChunkInvalid::Content {
+        index: info.index,
+        why: why.to_string(),
+    };
+    if info.kind != R::KIND {
+        return Err(bad("chunk kind differs"));
+    }
+    let mut rest = raw;
+    let mut records: Vec<R> = Vec::with_capacity(info.count as usize);
+    while !rest.is_empty() {
+        let record = R::deserialize(&mut rest).map_err(|e| bad(&e.to_string()))?;
+        if records.last().is_some_and(|p| p.key() >= record.key()) {
+            return Err(bad("records out of order"));
+        }
+        records.push(record);
+    }
+    if records.len() != info.count as usize
+        || records.first().map(Record::key) != Some(info.first_key)
+        || records.last().map(Record::key) != Some(info.last_key)
+    {
+        return Err(bad("keys or count differ from the manifest"));
+    }
+    Ok(records)
+}
+
+/// Compresses raw chunk bytes into one independent zstd frame.
+pub fn compress_chunk(raw: &[u8]) -> Vec<u8> {
+    zstd::bulk::compress(raw, ZSTD_LEVEL).expect("compressing into memory cannot fail")
+}
+
+/// Decompresses a chunk, refusing to produce more than `raw_len` bytes (the
+/// manifest's figure), so a hostile peer cannot make us allocate more.
+pub fn decompress_chunk(compressed: &[u8], raw_len: u32) -> Result<Vec<u8>, String> {
+    zstd::bulk::decompress(compressed, raw_len as usize)
+        .map_err(|e| format!("chunk does not decompress within {raw_len} bytes: {e}"))
+}
