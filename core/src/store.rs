@@ -103,6 +103,15 @@ pub enum WriteOp {
     },
     /// Remove a snapshot: its manifest and every chunk.
     DeleteSnapshot(Round),
+    /// Stage an object of a snapshot being applied (see `begin_staging`).
+    PutStagedObject(Object),
+    /// Stage a transaction outcome of a snapshot being applied.
+    PutStagedOutcome {
+        /// Transaction hash.
+        hash: Hash,
+        /// Outcome.
+        outcome: TxOutcome,
+    },
     /// Replace a metadata record.
     PutMeta {
         /// Which record.
@@ -174,6 +183,13 @@ pub trait Store {
     fn get_meta(&self, key: MetaKey) -> Result<Option<Vec<u8>>, StoreError>;
     /// Applies `batch` atomically; durably if `batch.durable`.
     fn write(&mut self, batch: WriteBatch) -> Result<(), StoreError>;
+    /// Discards any staging area and starts an empty one, into which
+    /// `PutStagedObject` and `PutStagedOutcome` write.
+    fn begin_staging(&mut self) -> Result<(), StoreError>;
+    /// Makes the staged objects and outcomes the live ones, replacing the
+    /// old, and applies `batch`, atomically and durably: after a crash either
+    /// the old state or the whole new one is live.
+    fn adopt_staging(&mut self, batch: WriteBatch) -> Result<(), StoreError>;
     /// A consistent read-only view of the objects as they are now, unaffected
     /// by later writes, that can be read from another thread (snapshot
     /// building off the commit path).
@@ -208,6 +224,7 @@ pub struct MemStore {
     meta: BTreeMap<MetaKey, Vec<u8>>,
     chunks: BTreeMap<(Round, u32), Vec<u8>>,
     manifests: BTreeMap<Round, Vec<u8>>,
+    staging: Option<(BTreeMap<ObjectId, Object>, BTreeMap<Hash, TxOutcome>)>,
     /// Number of batches written, for tests.
     pub batches_written: u64,
     /// Number of durable batches written, for tests.
@@ -336,6 +353,14 @@ impl Store for MemStore {
                     self.manifests.remove(&round);
                     self.chunks.retain(|(r, _), _| *r != round);
                 }
+                WriteOp::PutStagedObject(o) => {
+                    let (objects, _) = self.staging.as_mut().ok_or_else(no_staging)?;
+                    objects.insert(o.id, o);
+                }
+                WriteOp::PutStagedOutcome { hash, outcome } => {
+                    let (_, outcomes) = self.staging.as_mut().ok_or_else(no_staging)?;
+                    outcomes.insert(hash, outcome);
+                }
             }
         }
         self.batches_written += 1;
@@ -343,6 +368,21 @@ impl Store for MemStore {
             self.durable_batches_written += 1;
         }
         Ok(())
+    }
+
+    fn begin_staging(&mut self) -> Result<(), StoreError> {
+        self.staging = Some(Default::default());
+        Ok(())
+    }
+
+    fn adopt_staging(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
+        let (objects, outcomes) = self.staging.take().ok_or_else(no_staging)?;
+        self.objects = objects;
+        self.outcomes = outcomes;
+        self.write(WriteBatch {
+            ops: batch.ops,
+            durable: true,
+        })
     }
 
     fn state_view(&self) -> Result<Box<dyn StateSource + Send>, StoreError> {
@@ -363,6 +403,10 @@ impl Store for MemStore {
             .map(|(r, b)| (*r, b.clone()))
             .collect())
     }
+}
+
+fn no_staging() -> StoreError {
+    StoreError::Io("no staging area: begin_staging was not called".into())
 }
 
 /// Up to `limit` values of `map` with key strictly greater than `after`.

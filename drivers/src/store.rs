@@ -29,6 +29,10 @@ pub struct FjallStore {
     meta: Keyspace,
     chunks: Keyspace,
     manifests: Keyspace,
+    /// Objects and outcomes being staged by a snapshot sync.
+    staging: Option<(Keyspace, Keyspace)>,
+    /// Generation of the live object and outcome keyspaces.
+    generation: u64,
     _lock: File,
     path: PathBuf,
 }
@@ -55,6 +59,17 @@ fn io(e: impl std::fmt::Display) -> StoreError {
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+/// Meta key of the live state generation (u64 big-endian).
+const GENERATION_KEY: &[u8] = b"state_generation";
+
+fn objects_name(generation: u64) -> String {
+    format!("objects.{generation}")
+}
+
+fn outcomes_name(generation: u64) -> String {
+    format!("outcomes.{generation}")
 }
 
 fn round_key(round: Round, hash: &Hash) -> [u8; 40] {
@@ -88,24 +103,132 @@ impl FjallStore {
             db.keyspace(name, KeyspaceCreateOptions::default)
                 .map_err(|e| fail(&e))
         };
-        Ok(FjallStore {
-            objects: ks("objects")?,
+        let meta = ks("meta")?;
+        let generation = match meta.get(GENERATION_KEY).map_err(|e| fail(&e))? {
+            None => 0,
+            Some(v) => u64::from_be_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| fail(&"bad state generation"))?,
+            ),
+        };
+        let store = FjallStore {
+            objects: ks(&objects_name(generation))?,
             vertices: ks("vertices")?,
             rounds: ks("rounds")?,
             committed: ks("committed")?,
-            outcomes: ks("outcomes")?,
-            meta: ks("meta")?,
+            outcomes: ks(&outcomes_name(generation))?,
+            meta,
             chunks: ks("snapshot_chunks")?,
             manifests: ks("snapshot_manifests")?,
+            staging: None,
+            generation,
             db,
             _lock: lock,
             path: dir.to_path_buf(),
-        })
+        };
+        store.drop_other_generations().map_err(|e| fail(&e))?;
+        Ok(store)
+    }
+
+    /// Removes object and outcome keyspaces of other generations: leftovers
+    /// of a staging area abandoned by a crash, or of the state a snapshot
+    /// replaced.
+    fn drop_other_generations(&self) -> Result<(), StoreError> {
+        let keep = [
+            objects_name(self.generation),
+            outcomes_name(self.generation),
+        ];
+        for name in self.db.list_keyspace_names() {
+            let name: &str = name.as_ref();
+            let generational = name.starts_with("objects.") || name.starts_with("outcomes.");
+            if generational && !keep.iter().any(|k| k == name) {
+                let handle = self
+                    .db
+                    .keyspace(name, KeyspaceCreateOptions::default)
+                    .map_err(io)?;
+                self.db.delete_keyspace(handle).map_err(io)?;
+            }
+        }
+        Ok(())
     }
 
     /// The data directory.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Applies `ops` (plus whatever `extra` adds) in one fjall batch.
+    fn commit_ops(
+        &mut self,
+        ops: Vec<WriteOp>,
+        durable: bool,
+        extra: impl FnOnce(&mut fjall::OwnedWriteBatch),
+    ) -> Result<(), StoreError> {
+        let mut b = self.db.batch();
+        if durable {
+            b = b.durability(Some(PersistMode::SyncAll));
+        }
+        for op in ops {
+            match op {
+                WriteOp::PutObject(o) => {
+                    let bytes = borsh::to_vec(&o).map_err(io)?;
+                    b.insert(&self.objects, o.id.as_bytes().to_vec(), bytes);
+                }
+                WriteOp::DeleteObject(id) => b.remove(&self.objects, id.as_bytes().to_vec()),
+                WriteOp::PutVertex { hash, vertex } => {
+                    let bytes = borsh::to_vec(&vertex).map_err(io)?;
+                    b.insert(&self.vertices, hash.as_bytes().to_vec(), bytes);
+                    b.insert(
+                        &self.rounds,
+                        round_key(vertex.round(), &hash).to_vec(),
+                        Vec::new(),
+                    );
+                }
+                WriteOp::MarkCommitted { hash, anchor } => {
+                    b.insert(
+                        &self.committed,
+                        hash.as_bytes().to_vec(),
+                        anchor.0.to_be_bytes().to_vec(),
+                    );
+                }
+                WriteOp::PutTxOutcome { hash, outcome } => {
+                    let bytes = borsh::to_vec(&outcome).map_err(io)?;
+                    b.insert(&self.outcomes, hash.as_bytes().to_vec(), bytes);
+                }
+                WriteOp::PutMeta { key, value } => {
+                    b.insert(&self.meta, key.as_bytes().to_vec(), value)
+                }
+                WriteOp::PutSnapshotChunk {
+                    round,
+                    index,
+                    bytes,
+                } => {
+                    b.insert(&self.chunks, chunk_key(round, index).to_vec(), bytes);
+                }
+                WriteOp::PutManifest { round, bytes } => {
+                    b.insert(&self.manifests, round.0.to_be_bytes().to_vec(), bytes);
+                }
+                WriteOp::DeleteSnapshot(round) => {
+                    for guard in self.chunks.prefix(round.0.to_be_bytes()) {
+                        b.remove(&self.chunks, guard.key().map_err(io)?);
+                    }
+                    b.remove(&self.manifests, round.0.to_be_bytes().to_vec());
+                }
+                WriteOp::PutStagedObject(o) => {
+                    let (objects, _) = self.staging.as_ref().ok_or_else(no_staging)?;
+                    let bytes = borsh::to_vec(&o).map_err(io)?;
+                    b.insert(objects, o.id.as_bytes().to_vec(), bytes);
+                }
+                WriteOp::PutStagedOutcome { hash, outcome } => {
+                    let (_, outcomes) = self.staging.as_ref().ok_or_else(no_staging)?;
+                    let bytes = borsh::to_vec(&outcome).map_err(io)?;
+                    b.insert(outcomes, hash.as_bytes().to_vec(), bytes);
+                }
+            }
+        }
+        extra(&mut b);
+        b.commit().map_err(io)
     }
 
     /// Approximate number of objects (fast; exact after compaction).
@@ -210,59 +333,51 @@ impl Store for FjallStore {
     }
 
     fn write(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
-        let mut b = self.db.batch();
-        if batch.durable {
-            b = b.durability(Some(PersistMode::SyncAll));
-        }
-        for op in batch.ops {
-            match op {
-                WriteOp::PutObject(o) => {
-                    let bytes = borsh::to_vec(&o).map_err(io)?;
-                    b.insert(&self.objects, o.id.as_bytes().to_vec(), bytes);
-                }
-                WriteOp::DeleteObject(id) => b.remove(&self.objects, id.as_bytes().to_vec()),
-                WriteOp::PutVertex { hash, vertex } => {
-                    let bytes = borsh::to_vec(&vertex).map_err(io)?;
-                    b.insert(&self.vertices, hash.as_bytes().to_vec(), bytes);
-                    b.insert(
-                        &self.rounds,
-                        round_key(vertex.round(), &hash).to_vec(),
-                        Vec::new(),
-                    );
-                }
-                WriteOp::MarkCommitted { hash, anchor } => {
-                    b.insert(
-                        &self.committed,
-                        hash.as_bytes().to_vec(),
-                        anchor.0.to_be_bytes().to_vec(),
-                    );
-                }
-                WriteOp::PutTxOutcome { hash, outcome } => {
-                    let bytes = borsh::to_vec(&outcome).map_err(io)?;
-                    b.insert(&self.outcomes, hash.as_bytes().to_vec(), bytes);
-                }
-                WriteOp::PutMeta { key, value } => {
-                    b.insert(&self.meta, key.as_bytes().to_vec(), value)
-                }
-                WriteOp::PutSnapshotChunk {
-                    round,
-                    index,
-                    bytes,
-                } => {
-                    b.insert(&self.chunks, chunk_key(round, index).to_vec(), bytes);
-                }
-                WriteOp::PutManifest { round, bytes } => {
-                    b.insert(&self.manifests, round.0.to_be_bytes().to_vec(), bytes);
-                }
-                WriteOp::DeleteSnapshot(round) => {
-                    for guard in self.chunks.prefix(round.0.to_be_bytes()) {
-                        b.remove(&self.chunks, guard.key().map_err(io)?);
-                    }
-                    b.remove(&self.manifests, round.0.to_be_bytes().to_vec());
-                }
+        self.commit_ops(batch.ops, batch.durable, |_| {})
+    }
+
+    fn begin_staging(&mut self) -> Result<(), StoreError> {
+        let next = self.generation + 1;
+        self.staging = None;
+        for name in [objects_name(next), outcomes_name(next)] {
+            if self.db.keyspace_exists(&name) {
+                let handle = self
+                    .db
+                    .keyspace(&name, KeyspaceCreateOptions::default)
+                    .map_err(io)?;
+                self.db.delete_keyspace(handle).map_err(io)?;
             }
         }
-        b.commit().map_err(io)
+        let open = |name: String| {
+            self.db
+                .keyspace(&name, KeyspaceCreateOptions::default)
+                .map_err(io)
+        };
+        self.staging = Some((open(objects_name(next))?, open(outcomes_name(next))?));
+        Ok(())
+    }
+
+    fn adopt_staging(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
+        let (objects, outcomes) = self.staging.take().ok_or_else(no_staging)?;
+        let next = self.generation + 1;
+        // The caller's writes go to the new state, and the generation switch
+        // rides in the same atomic, durable commit: after a crash either the
+        // old state or the complete new one is live, never a mix.
+        let old_objects = std::mem::replace(&mut self.objects, objects);
+        let old_outcomes = std::mem::replace(&mut self.outcomes, outcomes);
+        let meta = self.meta.clone();
+        let switch = move |b: &mut fjall::OwnedWriteBatch| {
+            b.insert(&meta, GENERATION_KEY.to_vec(), next.to_be_bytes().to_vec());
+        };
+        if let Err(e) = self.commit_ops(batch.ops, true, switch) {
+            let staged_objects = std::mem::replace(&mut self.objects, old_objects);
+            let staged_outcomes = std::mem::replace(&mut self.outcomes, old_outcomes);
+            self.staging = Some((staged_objects, staged_outcomes));
+            return Err(e);
+        }
+        self.generation = next;
+        self.db.delete_keyspace(old_objects).map_err(io)?;
+        self.db.delete_keyspace(old_outcomes).map_err(io)
     }
 
     fn state_view(&self) -> Result<Box<dyn StateSource + Send>, StoreError> {
@@ -330,6 +445,10 @@ fn decode_outcomes(iter: fjall::Iter, limit: usize) -> Result<Vec<(Hash, TxOutco
         ));
     }
     Ok(out)
+}
+
+fn no_staging() -> StoreError {
+    StoreError::Io("no staging area: begin_staging was not called".into())
 }
 
 fn chunk_key(round: Round, index: u32) -> [u8; 12] {
@@ -493,5 +612,52 @@ mod tests {
         assert_eq!(s.snapshot_chunk(Round(5), 0).unwrap(), None);
         assert_eq!(s.snapshot_chunk(Round(6), 0).unwrap(), Some(vec![3]));
         assert!(s.manifests().unwrap().is_empty());
+    }
+
+    #[test]
+    fn staging_replaces_the_state_atomically_and_an_abandoned_staging_leaves_it_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let obj = |b: u8| Object {
+            id: ObjectId([b; 32]),
+            version: 1,
+            owner: PublicKey([0; 32]),
+            data: vec![b],
+        };
+        {
+            let mut s = FjallStore::open(dir.path()).unwrap();
+            let mut batch = WriteBatch::new(true);
+            batch.push(WriteOp::PutObject(obj(1)));
+            s.write(batch).unwrap();
+            // Abandoned: staged but never adopted (a crash mid-sync).
+            s.begin_staging().unwrap();
+            let mut batch = WriteBatch::new(false);
+            batch.push(WriteOp::PutStagedObject(obj(7)));
+            s.write(batch).unwrap();
+        }
+        let mut s = FjallStore::open(dir.path()).unwrap();
+        assert_eq!(Store::objects_after(&s, None, 10).unwrap(), vec![obj(1)]);
+        s.begin_staging().unwrap();
+        let mut batch = WriteBatch::new(false);
+        batch.push(WriteOp::PutStagedObject(obj(2)));
+        batch.push(WriteOp::PutStagedOutcome {
+            hash: Hash([5; 32]),
+            outcome: TxOutcome::Committed { round: Round(3) },
+        });
+        s.write(batch).unwrap();
+        assert_eq!(
+            Store::objects_after(&s, None, 10).unwrap(),
+            vec![obj(1)],
+            "staging is invisible"
+        );
+        let mut adopt = WriteBatch::new(false);
+        adopt.put_meta(MetaKey::OwnLastRound, &Round(11));
+        s.adopt_staging(adopt).unwrap();
+        assert_eq!(Store::objects_after(&s, None, 10).unwrap(), vec![obj(2)]);
+        drop(s);
+        let s = FjallStore::open(dir.path()).unwrap();
+        assert_eq!(Store::objects_after(&s, None, 10).unwrap(), vec![obj(2)]);
+        assert_eq!(s.outcomes_after(None, 10).unwrap().len(), 1);
+        let r: Option<Round> = bluepods_core::store::read_meta(&s, MetaKey::OwnLastRound).unwrap();
+        assert_eq!(r, Some(Round(11)));
     }
 }
