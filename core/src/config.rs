@@ -7,6 +7,17 @@ use crate::ids::Hash;
 use crate::wire::Role;
 use serde::{Deserialize, Serialize};
 
+/// How a node with no committed state of its own gets the network's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// Fetch and replay every round from genesis (a listener that must see
+    /// every vertex).
+    Range,
+    /// Download an attested snapshot, then replay what came after it.
+    Snapshot,
+}
+
 /// Everything a node is told at construction, except its key and store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -60,6 +71,14 @@ pub struct NodeConfig {
     /// Snapshots kept servable (the newest never breaks a download of the
     /// previous one).
     pub snapshots_kept: usize,
+    /// How a fresh node joins.
+    pub sync_mode: SyncMode,
+    /// Peers asked for a manifest during discovery.
+    pub max_sync_peers: usize,
+    /// Chunk requests in flight at once during a snapshot download.
+    pub parallel_download_limit: usize,
+    /// Bytes of gossiped vertices kept while a snapshot downloads.
+    pub buffer_max_bytes: usize,
     /// Largest response this node sends.
     pub max_response_bytes: usize,
     /// Largest frame this node accepts or sends.
@@ -91,6 +110,10 @@ impl Default for NodeConfig {
             stall_timeout_ms: 1_000,
             max_fetch_hashes: 256,
             snapshots_kept: 2,
+            sync_mode: SyncMode::Range,
+            max_sync_peers: 8,
+            parallel_download_limit: 8,
+            buffer_max_bytes: 64 * 1024 * 1024,
             max_response_bytes: 4 * 1024 * 1024,
             max_frame_bytes: 16 * 1024 * 1024,
         }

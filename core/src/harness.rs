@@ -100,6 +100,8 @@ pub struct Cluster {
     /// Latest scheduled gossip delivery per directed connection end (FIFO).
     gossip_tail: BTreeMap<(usize, PeerId), Timestamp>,
     partitioned: BTreeSet<(usize, usize)>,
+    /// Nodes whose snapshot chunks are corrupted on the way out (hostile).
+    corrupt_chunks_from: BTreeSet<usize>,
     next_conn: u64,
     /// Consecutive timer firings that left a timer due (spin detector).
     spins: u32,
@@ -144,6 +146,7 @@ impl Cluster {
             links: BTreeMap::new(),
             gossip_tail: BTreeMap::new(),
             partitioned: BTreeSet::new(),
+            corrupt_chunks_from: BTreeSet::new(),
             next_conn: 1,
             spins: 0,
             trace: Vec::new(),
@@ -255,6 +258,12 @@ impl Cluster {
         for end in ends {
             self.cut(end, "partitioned");
         }
+    }
+
+    /// Makes node `i` hostile: every snapshot chunk it serves arrives with
+    /// a flipped byte.
+    pub fn corrupt_chunks_from(&mut self, i: usize) {
+        self.corrupt_chunks_from.insert(i);
     }
 
     /// Heals every partition.
@@ -412,7 +421,14 @@ impl Cluster {
         }
     }
 
-    fn send(&mut self, from: usize, peer: PeerId, channel: Channel, msg: Message) {
+    fn send(&mut self, from: usize, peer: PeerId, channel: Channel, mut msg: Message) {
+        if self.corrupt_chunks_from.contains(&from) {
+            if let Message::Chunk { bytes, .. } = &mut msg {
+                if let Some(b) = bytes.last_mut() {
+                    *b ^= 0xff;
+                }
+            }
+        }
         let Some(&(to, their_peer)) = self.links.get(&(from, peer)) else {
             return;
         };

@@ -148,6 +148,9 @@ pub enum Limit {
     Mempool,
     /// `max_forwarded_txs`.
     ForwardedTxs,
+    /// `buffer_max_bytes`: the oldest buffered vertices were dropped (the
+    /// replay fetches them again).
+    Buffer,
 }
 
 /// Something worth reporting.
@@ -290,6 +293,80 @@ pub enum Event {
         round: Round,
         /// Why.
         error: String,
+    },
+    /// A snapshot download started.
+    SnapshotSyncStarted {
+        /// Snapshot round.
+        round: Round,
+        /// Attested manifest root.
+        root: Hash,
+        /// Chunks to fetch.
+        chunks: usize,
+        /// Raw bytes to fetch.
+        raw_bytes: u64,
+        /// Peers serving it.
+        peers: usize,
+    },
+    /// Snapshot download progress.
+    SnapshotProgress {
+        /// Chunks verified and staged.
+        chunks_done: usize,
+        /// Chunks in the snapshot.
+        chunks_total: usize,
+        /// Raw bytes verified and staged.
+        bytes_done: u64,
+        /// Raw bytes in the snapshot.
+        bytes_total: u64,
+        /// Average rate since the download started.
+        bytes_per_sec: u64,
+        /// Estimated time to completion.
+        eta_ms: u64,
+    },
+    /// The downloaded snapshot became the live state.
+    SnapshotApplied {
+        /// Its round (the new last committed round).
+        round: Round,
+        /// Its manifest root.
+        root: Hash,
+        /// Objects.
+        objects: u64,
+        /// Transaction outcomes.
+        outcomes: u64,
+    },
+    /// Replay of the buffered gossip began.
+    ReplayStarted {
+        /// Buffered vertices.
+        vertices: usize,
+        /// Lowest buffered round.
+        from: Option<Round>,
+        /// Highest buffered round.
+        to: Option<Round>,
+    },
+    /// Replay of the buffered gossip ended.
+    ReplayFinished {
+        /// Vertices that joined the DAG (others wait for parents or were
+        /// already known).
+        inserted: usize,
+        /// Highest round now held.
+        current: Option<Round>,
+    },
+    /// After joining from a snapshot, this node's state at a later snapshot
+    /// round equals what a quorum of validators attested.
+    StateVerified {
+        /// The round compared.
+        round: Round,
+        /// The common root.
+        root: Hash,
+    },
+    /// After joining from a snapshot, this node's state differs from what a
+    /// quorum attested: the node must not be trusted.
+    StateMismatch {
+        /// The round compared.
+        round: Round,
+        /// Our root.
+        ours: Hash,
+        /// The quorum's root.
+        attested: Hash,
     },
     /// A request ran out of attempts; sync cannot proceed.
     SyncFailed {

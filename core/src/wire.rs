@@ -161,12 +161,16 @@ pub enum Message {
         /// Which snapshot.
         round: Option<Round>,
     },
-    /// A snapshot manifest (the receiver recomputes its root).
+    /// A snapshot manifest (the receiver recomputes its root), with the
+    /// vertices that attest it: the joiner's proof that a quorum of
+    /// validators vouches for this root.
     Manifest {
         /// Request id.
         request: RequestId,
         /// The manifest.
         manifest: Box<crate::snapshot::Manifest>,
+        /// Vertices whose attestation names this manifest's round and root.
+        attestations: Vec<Vertex>,
     },
     /// Asks for one chunk of a snapshot.
     GetChunk {

@@ -111,7 +111,73 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
             root.short()
         ),
         Event::SnapshotFailed { round, error } => tracing::warn!("[SNAPSHOT] round {round}: {error}"),
+        Event::SnapshotSyncStarted {
+            round,
+            root,
+            chunks,
+            raw_bytes,
+            peers,
+        } => {
+            tracing::info!(
+                "[SYNC] requesting snapshot round={round} root={} ({chunks} chunks, {}) from {peers} peer(s)",
+                root.short(),
+                mb(*raw_bytes)
+            );
+        }
+        Event::SnapshotProgress {
+            chunks_done,
+            chunks_total,
+            bytes_done,
+            bytes_total,
+            bytes_per_sec,
+            eta_ms,
+        } => {
+            let percent = bytes_done * 100 / (*bytes_total).max(1);
+            tracing::info!(
+                "[SYNC] downloading snapshot... {percent}% ({} / {}) chunks {chunks_done}/{chunks_total}, {}/s, ETA {:.1}s",
+                mb(*bytes_done),
+                mb(*bytes_total),
+                mb(*bytes_per_sec),
+                *eta_ms as f64 / 1000.0
+            );
+            if chunks_done == chunks_total {
+                tracing::info!("[SYNC] decompressing snapshot... done ({chunks_total} zstd chunks)");
+                tracing::info!("[SYNC] verifying checksum... every chunk matched its SHA-256 in the attested manifest");
+            }
+        }
+        Event::SnapshotApplied {
+            round,
+            root,
+            objects,
+            outcomes,
+        } => {
+            tracing::info!("[SYNC] applying snapshot: {objects} objects, {outcomes} tx outcomes, lastCommittedRound={round}");
+            tracing::info!("[SYNC] snapshot applied successfully (root {root})");
+        }
+        Event::ReplayStarted { vertices, from, to } => {
+            tracing::info!("[SYNC] buffer contains {vertices} vertices from gossip");
+            if let (Some(from), Some(to)) = (from, to) {
+                tracing::info!("[SYNC] replaying {vertices} vertices from round {from} to {to}...");
+            }
+        }
+        Event::ReplayFinished { inserted, current } => {
+            tracing::info!("[SYNC] replay complete: {inserted} vertices processed");
+            if let Some(r) = current {
+                tracing::info!("[SYNC] current round: {r}");
+            }
+        }
+        Event::StateVerified { round, root } => {
+            tracing::info!("[SYNC] state verification: OK (round {round}, root {} attested by a quorum)", root.short());
+        }
+        Event::StateMismatch { round, ours, attested } => tracing::error!(
+            "[SYNC] state verification FAILED at round {round}: our root {ours}, a quorum attested {attested}"
+        ),
         Event::SyncFailed { reason } => tracing::error!("[SYNC] failed: {reason}"),
         Event::StorageFailed { error } => tracing::error!("[STORE] {error}; the node stops"),
     }
+}
+
+/// Bytes as megabytes with one decimal, the way the sync plan prints them.
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
 }

@@ -47,6 +47,11 @@ pub struct Metrics {
     limit_hits: Family<LimitLabel, Counter>,
     snapshots_built: Counter,
     snapshot_round: Gauge,
+    sync_bytes_done: Gauge,
+    sync_bytes_total: Gauge,
+    sync_chunks_done: Gauge,
+    sync_chunks_total: Gauge,
+    sync_eta_seconds: Gauge,
 }
 
 impl Default for Metrics {
@@ -78,6 +83,11 @@ impl Metrics {
             limit_hits: Family::default(),
             snapshots_built: Counter::default(),
             snapshot_round: Gauge::default(),
+            sync_bytes_done: Gauge::default(),
+            sync_bytes_total: Gauge::default(),
+            sync_chunks_done: Gauge::default(),
+            sync_chunks_total: Gauge::default(),
+            sync_eta_seconds: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -166,6 +176,31 @@ impl Metrics {
             "Round of the latest servable snapshot",
             m.snapshot_round.clone(),
         );
+        registry.register(
+            "sync_bytes_done",
+            "Snapshot bytes verified and staged",
+            m.sync_bytes_done.clone(),
+        );
+        registry.register(
+            "sync_bytes_total",
+            "Snapshot bytes to fetch",
+            m.sync_bytes_total.clone(),
+        );
+        registry.register(
+            "sync_chunks_done",
+            "Snapshot chunks verified and staged",
+            m.sync_chunks_done.clone(),
+        );
+        registry.register(
+            "sync_chunks_total",
+            "Snapshot chunks to fetch",
+            m.sync_chunks_total.clone(),
+        );
+        registry.register(
+            "sync_eta_seconds",
+            "Estimated seconds until the snapshot is downloaded",
+            m.sync_eta_seconds.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -200,6 +235,22 @@ impl Metrics {
             Event::SnapshotBuilt { .. } => {
                 self.snapshots_built.inc();
             }
+            Event::SnapshotSyncStarted {
+                chunks, raw_bytes, ..
+            } => {
+                self.sync_chunks_total.set(*chunks as i64);
+                self.sync_bytes_total.set(*raw_bytes as i64);
+            }
+            Event::SnapshotProgress {
+                chunks_done,
+                bytes_done,
+                eta_ms,
+                ..
+            } => {
+                self.sync_chunks_done.set(*chunks_done as i64);
+                self.sync_bytes_done.set(*bytes_done as i64);
+                self.sync_eta_seconds.set((*eta_ms / 1000) as i64);
+            }
             Event::Equivocation { .. } => {
                 self.equivocations.inc();
             }
@@ -209,6 +260,7 @@ impl Metrics {
                     Limit::PendingVertices => "pending_vertices",
                     Limit::Mempool => "mempool",
                     Limit::ForwardedTxs => "forwarded_txs",
+                    Limit::Buffer => "buffer",
                 };
                 self.limit_hits.get_or_create(&LimitLabel { limit }).inc();
             }

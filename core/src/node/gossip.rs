@@ -48,7 +48,25 @@ impl<S: Store> Node<S> {
             }
         };
         self.wanted.remove(&hash);
+        if self.buffering() {
+            self.hold_vertex(v, hash);
+            return Ok(());
+        }
+        self.offer_verified(now, Some(peer), v, hash, source)
+    }
+
+    /// Offers a vertex whose stand-alone checks passed to consensus; a link
+    /// fault drops `from` (if it came from a peer).
+    pub(super) fn offer_verified(
+        &mut self,
+        now: Timestamp,
+        from: Option<PeerId>,
+        v: Vertex,
+        hash: Hash,
+        source: VertexSource,
+    ) -> Result<(), StoreError> {
         let round = v.round();
+        let chain = self.chain.as_mut().expect("offers need a chain");
         let offer = chain.consensus.offer(Arc::new(v), hash);
         match offer {
             Offer::Inserted {
@@ -58,9 +76,10 @@ impl<S: Store> Node<S> {
                 for pair in equivocations {
                     self.report_equivocation(pair);
                 }
-                self.on_inserted(now, Some(peer), &inserted, source)?;
+                self.on_inserted(now, from, &inserted, source)?;
             }
             Offer::Pending { missing } => {
+                let Some(peer) = from else { return Ok(()) };
                 let far = self.highest_round().is_none_or(|top| {
                     round > top.saturating_add(self.config.catch_up_threshold_rounds)
                 });
@@ -69,6 +88,7 @@ impl<S: Store> Node<S> {
                 }
             }
             Offer::Rejected(e) => {
+                let Some(peer) = from else { return Ok(()) };
                 let reason = format!("vertex {} round={round} rejected: {e}", hash.short());
                 self.emit(Event::VertexRejected {
                     peer,
@@ -112,6 +132,10 @@ impl<S: Store> Node<S> {
         }
         self.write(batch)?;
         let forward = self.phase == SyncPhase::Live;
+        for (hash, v) in &vertices {
+            self.note_attestation(v, *hash);
+        }
+        self.check_state_verification();
         for (i, (hash, v)) in vertices.iter().enumerate() {
             for tx in &v.body.txs {
                 let th = tx.hash();

@@ -21,6 +21,7 @@ mod gossip;
 mod handshake;
 mod produce;
 mod snapshots;
+mod snapsync;
 /// Transaction submission errors.
 pub mod produce_api {
     pub use super::produce::SubmitError;
@@ -155,12 +156,27 @@ pub struct Node<S: Store> {
     building: Option<Round>,
     /// A manifest root to attest in this node's next vertex.
     pending_attestation: Option<crate::vertex::Attestation>,
+    /// Attestations seen in accepted vertices: (round, root) → author →
+    /// vertex hash. At most `MAX_ATTESTED_SNAPSHOTS` keys.
+    attestations: BTreeMap<(Round, Hash), BTreeMap<PublicKey, Hash>>,
+    /// Snapshot sync in progress.
+    snap: Option<snapsync::SnapSync>,
+    /// Gossip held while a snapshot downloads.
+    buffer: crate::buffer::VertexBuffer,
+    /// The snapshot this node joined from, `(round, root)`.
+    applied: Option<(Round, Hash)>,
+    /// The round at which this node's own state was checked against a
+    /// quorum's attestation after joining from a snapshot.
+    verified: Option<Round>,
     /// When a vertex last joined the DAG (or a range fetch last started).
     last_progress_at: Timestamp,
 }
 
 /// Most equivocation pairs kept as evidence.
 const MAX_EVIDENCE: usize = 1024;
+
+/// Most distinct (round, root) attestation keys remembered.
+const MAX_ATTESTED_SNAPSHOTS: usize = 16;
 
 impl<S: Store> Node<S> {
     /// A node over `store`. If the store holds an adopted genesis, the node
@@ -201,7 +217,13 @@ impl<S: Store> Node<S> {
             snapshots: BTreeMap::new(),
             building: None,
             pending_attestation: None,
+            attestations: BTreeMap::new(),
+            snap: None,
+            buffer: crate::buffer::VertexBuffer::new(0),
+            applied: None,
+            verified: None,
         };
+        node.buffer = crate::buffer::VertexBuffer::new(node.config.buffer_max_bytes);
         node.restore_snapshots()?;
         node.own_last_round = read_meta(&node.store, MetaKey::OwnLastRound)?;
         if let Some(genesis) = read_meta::<Genesis>(&node.store, MetaKey::Genesis)? {
@@ -247,6 +269,7 @@ impl<S: Store> Node<S> {
                     continue; // re-read the cut round whole in the next batch
                 }
                 let hash = stored.vertex.hash();
+                self.note_attestation(&stored.vertex, hash);
                 if stored.committed_at.is_none() && stored.vertex.author() == self.key.public() {
                     self.own_uncommitted.insert((stored.vertex.round(), hash));
                 }
@@ -320,6 +343,29 @@ impl<S: Store> Node<S> {
     /// Equivocation evidence kept, `(first, second)`.
     pub fn evidence(&self) -> impl Iterator<Item = &(Hash, Hash)> {
         self.evidence.iter()
+    }
+
+    /// The snapshot this node joined from, `(round, root)`, if it did.
+    pub fn applied_snapshot(&self) -> Option<(Round, Hash)> {
+        self.applied
+    }
+
+    /// The round at which the state of a node that joined from a snapshot
+    /// was found equal to what a quorum of validators attested.
+    pub fn state_verified(&self) -> Option<Round> {
+        self.verified
+    }
+
+    /// Records an attestation carried by an accepted vertex.
+    fn note_attestation(&mut self, v: &crate::vertex::Vertex, hash: Hash) {
+        let Some(a) = &v.body.attestation else { return };
+        self.attestations
+            .entry((a.round, a.manifest_root))
+            .or_default()
+            .insert(v.author(), hash);
+        while self.attestations.len() > MAX_ATTESTED_SNAPSHOTS {
+            self.attestations.pop_first();
+        }
     }
 
     /// Why the node stopped, if it did.
@@ -553,10 +599,17 @@ impl<S: Store> Node<S> {
                 round,
                 index,
             } => self.serve_chunk(peer, request, round, index)?,
-            // This node asks for neither yet (the joining side of snapshot
-            // sync is not built): an answer is unsolicited and ignored, like
-            // a late one.
-            Message::Manifest { .. } | Message::Chunk { .. } => {}
+            Message::Manifest {
+                request,
+                manifest,
+                attestations,
+            } => self.on_manifest(now, peer, request, *manifest, attestations)?,
+            Message::Chunk {
+                request,
+                round,
+                index,
+                bytes,
+            } => self.on_chunk(now, peer, request, round, index, bytes)?,
             Message::NotAvailable { request, reason } => {
                 self.on_not_available(now, peer, request, &reason)?
             }

@@ -125,6 +125,7 @@ impl<S: Store> Node<S> {
             round,
             manifest_root: root,
         });
+        self.check_state_verification();
         Ok(())
     }
 
@@ -154,11 +155,19 @@ impl<S: Store> Node<S> {
         use crate::wire::Message;
         let found = match round {
             Some(r) => self.snapshots.get(&r),
-            None => self.snapshots.values().next_back(),
+            // The newest snapshot a quorum has attested, else the newest.
+            None => self
+                .snapshots
+                .values()
+                .rev()
+                .find(|s| self.attested_by_quorum(s))
+                .or_else(|| self.snapshots.values().next_back()),
         };
+        let found = found.cloned();
         let msg = match found {
             Some(s) => Message::Manifest {
                 request,
+                attestations: self.attestation_vertices(s.manifest.round, s.root),
                 manifest: Box::new((*s.manifest).clone()),
             },
             None => Message::NotAvailable {
@@ -167,6 +176,36 @@ impl<S: Store> Node<S> {
             },
         };
         self.send(peer, crate::interface::Channel::Request, msg);
+    }
+
+    fn attested_by_quorum(&self, s: &ServedSnapshot) -> bool {
+        let Some(chain) = &self.chain else {
+            return false;
+        };
+        let quorum = chain
+            .consensus
+            .meta()
+            .schedule
+            .set_for_round(s.manifest.round)
+            .quorum();
+        self.attestations
+            .get(&(s.manifest.round, s.root))
+            .is_some_and(|who| who.len() >= quorum)
+    }
+
+    /// The vertices attesting `(round, root)` that this node still holds.
+    fn attestation_vertices(&self, round: Round, root: Hash) -> Vec<crate::vertex::Vertex> {
+        let Some(who) = self.attestations.get(&(round, root)) else {
+            return Vec::new();
+        };
+        who.values()
+            .filter_map(
+                |h| match self.chain.as_ref().and_then(|c| c.consensus.dag().get(h)) {
+                    Some(dv) => Some((*dv.vertex).clone()),
+                    None => self.store.get_vertex(h).ok().flatten().map(|s| s.vertex),
+                },
+            )
+            .collect()
     }
 
     /// Answers a chunk request with the stored frame, unchanged.

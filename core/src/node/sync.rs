@@ -33,6 +33,15 @@ pub enum RequestKind {
         /// Last round.
         to: Round,
     },
+    /// The latest attested snapshot manifest.
+    Manifest,
+    /// One snapshot chunk.
+    Chunk {
+        /// Snapshot round.
+        round: Round,
+        /// Chunk index.
+        index: u32,
+    },
 }
 
 /// A request awaiting its answer.
@@ -68,6 +77,15 @@ impl<S: Store> Node<S> {
                 from: *from,
                 to: *to,
             },
+            RequestKind::Manifest => Message::GetManifest {
+                request: id,
+                round: None,
+            },
+            RequestKind::Chunk { round, index } => Message::GetChunk {
+                request: id,
+                round: *round,
+                index: *index,
+            },
         };
         self.requests.insert(
             id,
@@ -82,7 +100,7 @@ impl<S: Store> Node<S> {
     }
 
     /// Takes the request `id` if `peer` is the one it was sent to.
-    fn take_request(&mut self, peer: PeerId, id: RequestId) -> Option<InFlight> {
+    pub(super) fn take_request(&mut self, peer: PeerId, id: RequestId) -> Option<InFlight> {
         match self.requests.get(&id) {
             Some(r) if r.peer == peer => self.requests.remove(&id),
             _ => None,
@@ -299,6 +317,9 @@ impl<S: Store> Node<S> {
         let ready = self.peers.ready().count();
         if ready == 0 && !self.config.bootstrap_peers.is_empty() && self.phase != SyncPhase::Live {
             return Ok(());
+        }
+        if self.wants_snapshot_sync() {
+            return self.drive_snapshot_sync(now);
         }
         let ours = self.highest_round();
         let best = self.trusted_best_round();

@@ -1,0 +1,549 @@
+//! Joining from a snapshot: discovery, trust, download, apply, replay.
+//!
+//! A fresh node in `SyncMode::Snapshot` asks its peers (up to
+//! `max_sync_peers`) for their latest attested manifest. It accepts a root
+//! only with attestations — vertices signed by validators of the set in force
+//! at the snapshot round — from a quorum, never on one peer's word; a peer
+//! whose manifest is malformed or whose attestation vertices do not verify is
+//! dropped. It then downloads the chunks from every peer that offered the same
+//! root, `parallel_download_limit` at a time, checking each against the
+//! manifest before staging it: a bad chunk drops its sender at once and is
+//! asked again elsewhere. The committed vertices of the frontier are fetched
+//! by hash and checked against it too. When everything is in, the staged
+//! state, the frontier and the consensus cursor become live in one atomic
+//! step; then the gossip buffered since the first connection is replayed
+//! through normal validation, and the usual machinery (missing parents by
+//! hash, gaps by range) takes over.
+//!
+//! Limit, for now: attestations are checked against the validator set this
+//! node derives from its genesis. Registrations committed after genesis are
+//! not yet provable to a joiner (DESIGN §6.5, next issue).
+
+use super::Node;
+use crate::buffer::Buffered;
+use crate::consensus::Consensus;
+use crate::ids::{Hash, PeerId, PublicKey, Round, Timestamp};
+use crate::interface::{Event, Limit};
+use crate::node::sync::RequestKind;
+use crate::phase::SyncPhase;
+use crate::snapshot::{decompress_chunk, verify_chunk, ChunkKind, Manifest, OutcomeRecord};
+use crate::store::{Store, StoreError, WriteBatch, WriteOp};
+use crate::tx::Object;
+use crate::vertex::Vertex;
+use crate::wire::RequestId;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// Progress events are emitted at most every this many percent.
+const PROGRESS_STEP_PERCENT: u64 = 5;
+
+/// A snapshot download in progress.
+#[derive(Debug)]
+pub(super) struct Download {
+    root: Hash,
+    manifest: Arc<Manifest>,
+    /// Peers that offered this root.
+    sources: Vec<PeerId>,
+    next_source: usize,
+    /// Chunks not requested yet.
+    todo: BTreeSet<u32>,
+    done: BTreeSet<u32>,
+    bytes_done: u64,
+    frontier_missing: BTreeSet<Hash>,
+    frontier: BTreeMap<Hash, Vertex>,
+    started: Timestamp,
+    last_percent: u64,
+}
+
+/// Snapshot sync state.
+#[derive(Debug, Default)]
+pub(super) struct SnapSync {
+    /// Attested offers by root, with the peers that made them.
+    offers: BTreeMap<Hash, (Arc<Manifest>, BTreeSet<PeerId>)>,
+    asked: BTreeSet<PeerId>,
+    download: Option<Download>,
+}
+
+impl<S: Store> Node<S> {
+    /// Whether this node should join from a snapshot now.
+    pub(super) fn wants_snapshot_sync(&self) -> bool {
+        self.config.sync_mode == crate::config::SyncMode::Snapshot
+            && self.applied.is_none()
+            && self
+                .chain
+                .as_ref()
+                .is_some_and(|c| c.consensus.last_committed_round().is_none())
+    }
+
+    /// Whether gossip goes to the buffer rather than to consensus.
+    pub(super) fn buffering(&self) -> bool {
+        self.snap.is_some()
+    }
+
+    pub(super) fn drive_snapshot_sync(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        if self.snap.is_none() {
+            self.snap = Some(SnapSync::default());
+            if self.phase.can_become(SyncPhase::Discovery) {
+                self.set_phase(SyncPhase::Discovery);
+            }
+        }
+        if self.snap.as_ref().is_some_and(|s| s.download.is_some()) {
+            return self.top_up_download(now);
+        }
+        // Discovery: ask every ready peer not asked yet.
+        let asking = self
+            .requests
+            .values()
+            .any(|r| r.kind == RequestKind::Manifest);
+        let snap = self.snap.as_ref().expect("set above");
+        let fresh: Vec<PeerId> = self
+            .peers
+            .ready()
+            .filter(|p| !snap.asked.contains(&p.id))
+            .map(|p| p.id)
+            .take(self.config.max_sync_peers.saturating_sub(snap.asked.len()))
+            .collect();
+        for peer in fresh {
+            self.snap.as_mut().expect("set above").asked.insert(peer);
+            self.request(now, peer, RequestKind::Manifest);
+        }
+        if asking
+            || self
+                .requests
+                .values()
+                .any(|r| r.kind == RequestKind::Manifest)
+        {
+            return Ok(());
+        }
+        let best = self
+            .snap
+            .as_ref()
+            .expect("set above")
+            .offers
+            .iter()
+            .max_by_key(|(root, (m, peers))| (m.round, peers.len(), **root))
+            .map(|(root, (m, peers))| {
+                (*root, m.clone(), peers.iter().copied().collect::<Vec<_>>())
+            });
+        match best {
+            Some((root, manifest, sources)) => self.start_download(now, root, manifest, sources),
+            None => {
+                // Nobody had an attested snapshot yet (attestations trail a
+                // build by a round): ask everyone again later.
+                if let Some(s) = self.snap.as_mut() {
+                    if now.ms_since(self.last_progress_at) >= self.config.stall_timeout_ms {
+                        s.asked.clear();
+                        self.last_progress_at = now;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// A manifest answer: check it and its attestations.
+    pub(super) fn on_manifest(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        request: RequestId,
+        manifest: Manifest,
+        attestations: Vec<Vertex>,
+    ) -> Result<(), StoreError> {
+        if self.take_request(peer, request).is_none() || self.snap.is_none() {
+            return Ok(());
+        }
+        let Some(chain) = &self.chain else {
+            return Ok(());
+        };
+        if let Err(e) = manifest.check(&chain.chain_id) {
+            self.drop_peer(peer, &format!("served a false manifest: {e}"));
+            return Ok(());
+        }
+        let root = manifest.root();
+        match self.attesters(&manifest, root, &attestations) {
+            Err(fault) => self.drop_peer(peer, &format!("served a false attestation: {fault}")),
+            Ok(attesters) => {
+                let quorum = chain
+                    .consensus
+                    .meta()
+                    .schedule
+                    .set_for_round(manifest.round)
+                    .quorum();
+                if attesters.len() >= quorum {
+                    let snap = self.snap.as_mut().expect("checked");
+                    let entry = snap
+                        .offers
+                        .entry(root)
+                        .or_insert_with(|| (Arc::new(manifest), BTreeSet::new()));
+                    entry.1.insert(peer);
+                }
+            }
+        }
+        self.last_progress_at = now;
+        Ok(())
+    }
+
+    /// The distinct validators whose vertices attest `root` for the
+    /// manifest's round. A vertex that does not verify is a fault.
+    fn attesters(
+        &self,
+        manifest: &Manifest,
+        root: Hash,
+        attestations: &[Vertex],
+    ) -> Result<BTreeSet<PublicKey>, String> {
+        let chain = self.chain.as_ref().expect("sync implies a chain");
+        let set = chain
+            .consensus
+            .meta()
+            .schedule
+            .set_for_round(manifest.round);
+        let mut out = BTreeSet::new();
+        for v in attestations
+            .iter()
+            .take(2 * chain.genesis.params.max_validators as usize)
+        {
+            v.verify(&chain.chain_id, &chain.genesis.params)
+                .map_err(|e| e.to_string())?;
+            let a = v
+                .body
+                .attestation
+                .as_ref()
+                .ok_or("vertex carries no attestation")?;
+            if a.round != manifest.round || a.manifest_root != root {
+                return Err("attestation names another snapshot".into());
+            }
+            if set.contains(&v.author()) {
+                out.insert(v.author());
+            }
+        }
+        Ok(out)
+    }
+
+    fn start_download(
+        &mut self,
+        now: Timestamp,
+        root: Hash,
+        manifest: Arc<Manifest>,
+        sources: Vec<PeerId>,
+    ) -> Result<(), StoreError> {
+        self.store.begin_staging()?;
+        let total = manifest.chunks.len() as u32;
+        let bytes: u64 = manifest.raw_bytes;
+        self.emit(Event::SnapshotSyncStarted {
+            round: manifest.round,
+            root,
+            chunks: total as usize,
+            raw_bytes: bytes,
+            peers: sources.len(),
+        });
+        self.set_phase(SyncPhase::SnapshotFetch);
+        let download = Download {
+            root,
+            frontier_missing: manifest
+                .frontier
+                .committed
+                .iter()
+                .map(|(_, h)| *h)
+                .collect(),
+            manifest,
+            sources,
+            next_source: 0,
+            todo: (0..total).collect(),
+            done: BTreeSet::new(),
+            bytes_done: 0,
+            frontier: BTreeMap::new(),
+            started: now,
+            last_percent: 0,
+        };
+        self.snap
+            .as_mut()
+            .expect("discovery precedes download")
+            .download = Some(download);
+        self.top_up_download(now)
+    }
+
+    /// Keeps `parallel_download_limit` chunk requests in flight, asks for
+    /// missing frontier vertices, and applies once everything is in.
+    fn top_up_download(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        let in_flight = self
+            .requests
+            .values()
+            .filter(|r| matches!(r.kind, RequestKind::Chunk { .. }))
+            .count();
+        let asking_vertices = self
+            .requests
+            .values()
+            .any(|r| matches!(r.kind, RequestKind::Vertices { .. }));
+        let ready: BTreeSet<PeerId> = self.peers.ready().map(|p| p.id).collect();
+        let limit = self.config.max_fetch_hashes;
+        let d = self
+            .snap
+            .as_mut()
+            .and_then(|s| s.download.as_mut())
+            .expect("downloading");
+        d.sources.retain(|p| ready.contains(p));
+        if d.sources.is_empty() {
+            // Every source left: start over with whoever is connected.
+            self.snap = Some(SnapSync::default());
+            if self.phase.can_become(SyncPhase::Discovery) {
+                self.set_phase(SyncPhase::Discovery);
+            }
+            return Ok(());
+        }
+        let round = d.manifest.round;
+        let mut requests = Vec::new();
+        for _ in in_flight..self.config.parallel_download_limit {
+            let Some(index) = d.todo.pop_first() else {
+                break;
+            };
+            let peer = d.sources[d.next_source % d.sources.len()];
+            d.next_source += 1;
+            requests.push((peer, RequestKind::Chunk { round, index }));
+        }
+        if !asking_vertices && !d.frontier_missing.is_empty() {
+            let hashes: Vec<Hash> = d.frontier_missing.iter().take(limit).copied().collect();
+            requests.push((d.sources[0], RequestKind::Vertices { hashes }));
+        }
+        let complete = d.todo.is_empty()
+            && d.frontier_missing.is_empty()
+            && d.done.len() == d.manifest.chunks.len();
+        for (peer, kind) in requests {
+            self.request(now, peer, kind);
+        }
+        if complete {
+            self.apply_snapshot(now)?;
+        }
+        Ok(())
+    }
+
+    /// A chunk answer: verify it against the manifest before staging it.
+    pub(super) fn on_chunk(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        request: RequestId,
+        round: Round,
+        index: u32,
+        bytes: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let Some(req) = self.take_request(peer, request) else {
+            return Ok(());
+        };
+        let Some(d) = self.snap.as_mut().and_then(|s| s.download.as_mut()) else {
+            return Ok(());
+        };
+        let RequestKind::Chunk { round: r, index: i } = req.kind else {
+            return Ok(());
+        };
+        if (r, i) != (round, index) || round != d.manifest.round || d.done.contains(&index) {
+            return Ok(());
+        }
+        let info = d.manifest.chunks[index as usize].clone();
+        let checked = decompress_chunk(&bytes, info.raw_len).and_then(|raw| {
+            let mut batch = WriteBatch::new(false);
+            match info.kind {
+                ChunkKind::Objects => {
+                    for o in verify_chunk::<Object>(&info, &raw).map_err(|e| e.to_string())? {
+                        batch.push(WriteOp::PutStagedObject(o));
+                    }
+                }
+                ChunkKind::Outcomes => {
+                    for r in
+                        verify_chunk::<OutcomeRecord>(&info, &raw).map_err(|e| e.to_string())?
+                    {
+                        batch.push(WriteOp::PutStagedOutcome {
+                            hash: r.tx,
+                            outcome: r.outcome,
+                        });
+                    }
+                }
+            }
+            Ok(batch)
+        });
+        match checked {
+            Err(why) => {
+                d.todo.insert(index);
+                self.drop_peer(peer, &format!("served a corrupt chunk {index}: {why}"));
+            }
+            Ok(batch) => {
+                d.done.insert(index);
+                d.bytes_done += u64::from(info.raw_len);
+                self.write(batch)?;
+                self.report_progress(now);
+            }
+        }
+        self.last_progress_at = now;
+        self.top_up_download(now)
+    }
+
+    fn report_progress(&mut self, now: Timestamp) {
+        let Some(d) = self.snap.as_mut().and_then(|s| s.download.as_mut()) else {
+            return;
+        };
+        let total = d.manifest.raw_bytes.max(1);
+        let percent = d.bytes_done * 100 / total;
+        let finished = d.done.len() == d.manifest.chunks.len();
+        if percent < d.last_percent + PROGRESS_STEP_PERCENT && !finished {
+            return;
+        }
+        d.last_percent = percent;
+        let elapsed_ms = now.ms_since(d.started).max(1);
+        let rate = d.bytes_done * 1000 / elapsed_ms;
+        let eta_ms = (total - d.bytes_done.min(total)) * 1000 / rate.max(1);
+        let event = Event::SnapshotProgress {
+            chunks_done: d.done.len(),
+            chunks_total: d.manifest.chunks.len(),
+            bytes_done: d.bytes_done,
+            bytes_total: d.manifest.raw_bytes,
+            bytes_per_sec: rate,
+            eta_ms,
+        };
+        self.emit(event);
+    }
+
+    /// A vertex that arrived while syncing from a snapshot: a frontier
+    /// vertex we asked for, or gossip to buffer for the replay.
+    pub(super) fn hold_vertex(&mut self, v: Vertex, hash: Hash) {
+        if let Some(d) = self.snap.as_mut().and_then(|s| s.download.as_mut()) {
+            if d.frontier_missing.remove(&hash) {
+                d.frontier.insert(hash, v);
+                return;
+            }
+        }
+        let evicted = self.buffer.evicted;
+        if let Buffered::Equivocation { first } = self.buffer.add(Arc::new(v), hash) {
+            self.record_evidence((first, hash));
+        }
+        if self.buffer.evicted > evicted {
+            self.emit(Event::LimitHit {
+                limit: Limit::Buffer,
+            });
+        }
+    }
+
+    /// Everything is verified: make it live atomically, then replay.
+    fn apply_snapshot(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        let Some(d) = self.snap.take().and_then(|s| s.download) else {
+            return Ok(());
+        };
+        self.set_phase(SyncPhase::SnapshotApply);
+        let manifest = d.manifest;
+        let round = manifest.round;
+        let mut batch = WriteBatch::new(true);
+        batch.put_meta(crate::store::MetaKey::Consensus, &manifest.frontier.meta);
+        for (hash, v) in &d.frontier {
+            batch.push(WriteOp::PutVertex {
+                hash: *hash,
+                vertex: v.clone(),
+            });
+            batch.push(WriteOp::MarkCommitted {
+                hash: *hash,
+                anchor: round,
+            });
+        }
+        self.store.adopt_staging(batch)?;
+        let chain = self.chain.as_mut().expect("sync implies a chain");
+        let params = chain.genesis.params.clone();
+        let mut consensus = Consensus::new(
+            manifest.frontier.meta.clone(),
+            params.clone(),
+            self.config.max_pending_vertices,
+            self.config.max_rounds_ahead,
+        );
+        for (hash, v) in d.frontier {
+            consensus.restore(Arc::new(v), hash, Some(round));
+        }
+        consensus.prune_below(round.saturating_sub(params.gc_depth_rounds));
+        chain.consensus = consensus;
+        self.dag_txs.clear();
+        self.own_uncommitted.clear();
+        self.applied = Some((round, d.root));
+        self.emit(Event::SnapshotApplied {
+            round,
+            root: d.root,
+            objects: manifest.object_count,
+            outcomes: manifest.outcome_count,
+        });
+        self.set_phase(SyncPhase::Replay);
+        self.replay_buffer(now)
+    }
+
+    /// Offers every buffered vertex, in round order, through normal
+    /// validation; the commit rule decides what commits and when.
+    fn replay_buffer(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        let buffered = self.buffer.drain();
+        let rounds = buffered
+            .first()
+            .zip(buffered.last())
+            .map(|(a, b)| (a.1.round(), b.1.round()));
+        self.emit(Event::ReplayStarted {
+            vertices: buffered.len(),
+            from: rounds.map(|r| r.0),
+            to: rounds.map(|r| r.1),
+        });
+        let before = self.chain.as_ref().map_or(0, |c| c.consensus.dag().len());
+        for (hash, v) in buffered {
+            self.offer_verified(
+                now,
+                None,
+                Arc::try_unwrap(v).unwrap_or_else(|v| (*v).clone()),
+                hash,
+                crate::interface::VertexSource::Gossip,
+            )?;
+        }
+        let after = self.chain.as_ref().map_or(0, |c| c.consensus.dag().len());
+        self.emit(Event::ReplayFinished {
+            inserted: after.saturating_sub(before),
+            current: self.highest_round(),
+        });
+        Ok(())
+    }
+
+    /// Once this node has built a snapshot after the one it applied, compare
+    /// its root with what a quorum of validators attested for that round.
+    pub(super) fn check_state_verification(&mut self) {
+        let Some((applied, _)) = self.applied else {
+            return;
+        };
+        if self.verified.is_some() {
+            return;
+        }
+        let Some(chain) = &self.chain else { return };
+        for (round, served) in self.snapshots.iter().filter(|(r, _)| **r > applied) {
+            let quorum = chain
+                .consensus
+                .meta()
+                .schedule
+                .set_for_round(*round)
+                .quorum();
+            let for_root = |root: &Hash| {
+                self.attestations
+                    .get(&(*round, *root))
+                    .map_or(0, BTreeMap::len)
+            };
+            if for_root(&served.root) >= quorum {
+                self.verified = Some(*round);
+                self.emit(Event::StateVerified {
+                    round: *round,
+                    root: served.root,
+                });
+                return;
+            }
+            let other = self
+                .attestations
+                .iter()
+                .find(|((r, root), who)| r == round && *root != served.root && who.len() >= quorum)
+                .map(|((_, root), _)| *root);
+            if let Some(attested) = other {
+                self.verified = Some(*round);
+                self.emit(Event::StateMismatch {
+                    round: *round,
+                    ours: served.root,
+                    attested,
+                });
+                return;
+            }
+        }
+    }
+}

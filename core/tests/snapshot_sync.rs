@@ -1,0 +1,143 @@
+//! Joining from a snapshot, on the in-process harness.
+
+use bluepods_core::config::SyncMode;
+use bluepods_core::harness::{test_genesis, Cluster, Faults};
+use bluepods_core::tx::{Operation, TxBody};
+use bluepods_core::{ChainParams, Event, Genesis, Keypair, NodeConfig, Role, Round, SyncPhase};
+use std::collections::BTreeMap;
+
+fn params() -> ChainParams {
+    ChainParams {
+        snapshot_interval_rounds: 10,
+        ..ChainParams::default()
+    }
+}
+
+fn snapshot_joiner(via: &str) -> NodeConfig {
+    NodeConfig {
+        role: Role::Listener,
+        bootstrap_peers: vec![via.to_string()],
+        sync_mode: SyncMode::Snapshot,
+        ..NodeConfig::default()
+    }
+}
+
+/// Submits `n` create transactions, round-robin over the first `validators`.
+fn submit_load(c: &mut Cluster, genesis: &Genesis, validators: usize, first_nonce: u64, n: u64) {
+    submit_sized(c, genesis, validators, first_nonce, n, 8);
+}
+
+/// Like `submit_load`, each transaction creating an object of `bytes` bytes.
+fn submit_sized(
+    c: &mut Cluster,
+    genesis: &Genesis,
+    validators: usize,
+    first_nonce: u64,
+    n: u64,
+    bytes: usize,
+) {
+    let alice = Keypair::from_label("alice");
+    for k in 0..n {
+        let nonce = first_nonce + k;
+        let tx = TxBody {
+            chain_id: genesis.chain_id(),
+            sender: alice.public(),
+            nonce,
+            expiry: Round(100_000),
+            ops: vec![Operation::Create {
+                data: nonce
+                    .to_le_bytes()
+                    .iter()
+                    .copied()
+                    .cycle()
+                    .take(bytes)
+                    .collect(),
+            }],
+        }
+        .sign(&alice);
+        c.submit((nonce % validators as u64) as usize, tx).unwrap();
+    }
+}
+
+fn events(c: &Cluster, i: usize) -> impl Iterator<Item = &Event> {
+    c.nodes[i].events.iter().map(|(_, e)| e)
+}
+
+fn built_roots(c: &Cluster, i: usize) -> BTreeMap<Round, bluepods_core::Hash> {
+    events(c, i)
+        .filter_map(|e| match e {
+            Event::SnapshotBuilt { round, root, .. } => Some((*round, *root)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_joiner_syncs_from_a_snapshot_while_transactions_flow_and_verifies_its_state() {
+    let (genesis, keys) = test_genesis(1, params());
+    let mut c = Cluster::new(31, Faults::default());
+    c.add_validators(&genesis, &keys, 50);
+    for step in 0..10 {
+        submit_load(&mut c, &genesis, 1, step * 10, 10);
+        c.run_for(200);
+    }
+    let j = c.add_joiner("j0", Keypair::from_label("joiner"), snapshot_joiner("v0"));
+    for step in 10..20 {
+        submit_load(&mut c, &genesis, 1, step * 10, 10);
+        c.run_for(200);
+    }
+    let verified = c.run_until(10_000, |c| c.node(j).state_verified().is_some());
+    assert!(verified, "{:?}", events(&c, j).collect::<Vec<_>>());
+    let (applied, _) = c
+        .node(j)
+        .applied_snapshot()
+        .expect("joined from a snapshot");
+    assert!(applied > Round(0));
+    assert_eq!(c.node(j).phase(), SyncPhase::Live);
+    // Every later snapshot of the joiner has the validator's root.
+    let (ours, theirs) = (built_roots(&c, j), built_roots(&c, 0));
+    let common: Vec<_> = ours.keys().filter(|r| theirs.contains_key(r)).collect();
+    assert!(!common.is_empty());
+    for r in common {
+        assert_eq!(ours[r], theirs[r], "round {r}");
+    }
+    let mismatches = events(&c, j)
+        .filter(|e| matches!(e, Event::StateMismatch { .. }))
+        .count();
+    assert_eq!(mismatches, 0);
+    // All 200 transactions reached the joiner, none twice.
+    assert!(c.run_until(5_000, |c| c.node(j).store().objects().count() == 200));
+}
+
+#[test]
+fn a_corrupt_chunk_bans_its_sender_and_the_sync_completes_from_honest_peers() {
+    let (genesis, keys) = test_genesis(4, params());
+    let mut c = Cluster::new(
+        32,
+        Faults {
+            min_delay_ms: 1,
+            max_delay_ms: 30,
+            drop_per_mille: 0,
+        },
+    );
+    c.add_validators(&genesis, &keys, 50);
+    c.corrupt_chunks_from(3);
+    // About 6 MB of objects: several chunks, so every source gets asked.
+    for step in 0..10 {
+        submit_sized(&mut c, &genesis, 4, step * 150, 150, 4_000);
+        c.run_for(300);
+    }
+    let mut cfg = snapshot_joiner("v0");
+    cfg.bootstrap_peers = (0..4).map(|i| format!("v{i}")).collect();
+    let j = c.add_joiner("j0", Keypair::from_label("joiner"), cfg);
+    let verified = c.run_until(20_000, |c| c.node(j).state_verified().is_some());
+    assert!(verified, "{:?}", events(&c, j).collect::<Vec<_>>());
+    let banned = events(&c, j).any(
+        |e| matches!(e, Event::PeerRejected { reason, .. } if reason.contains("corrupt chunk")),
+    );
+    assert!(
+        banned,
+        "the hostile peer was never caught (it may not have been asked)"
+    );
+    assert!(c.node(j).store().objects().count() >= 1_000);
+}
