@@ -43,32 +43,42 @@ pub struct NodeProcess {
 
 impl NodeProcess {
     /// Starts `bluepods-node` with `args` plus `--data data`, logging to
-    /// `data.log`, and waits until it reports its addresses.
-    pub fn start(name: &str, data: &Path, args: &[&str], wants_http: bool) -> Result<Self, String> {
+    /// `data.log` and printing to `data.out`, without waiting for anything.
+    pub fn spawn(name: &str, data: &Path, args: &[&str]) -> Result<Self, String> {
         let log = data.with_extension("log");
         let file = std::fs::File::create(&log)
             .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let out_path = data.with_extension("out");
+        let out = std::fs::File::create(&out_path)
+            .map_err(|e| format!("cannot create {}: {e}", out_path.display()))?;
         let child = Command::new(node_binary()?)
             .args(args)
             .arg("--data")
             .arg(data)
             .env(
                 "RUST_LOG",
-                std::env::var("BLUEPODS_TEST_LOG").unwrap_or_else(|_| "info".into()),
+                std::env::var("BLUEPODS_TEST_LOG")
+                    .unwrap_or_else(|_| "info,quinn=warn,fjall=warn,lsm_tree=warn".into()),
             )
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(out)
             .stderr(file)
             .spawn()
             .map_err(|e| format!("cannot start bluepods-node: {e}"))?;
-        let mut p = NodeProcess {
+        Ok(NodeProcess {
             name: name.to_string(),
             child: Some(child),
             log,
             data: data.to_path_buf(),
             quic: String::new(),
             http: None,
-        };
+        })
+    }
+
+    /// Starts `bluepods-node` with `args` plus `--data data`, logging to
+    /// `data.log`, and waits until it reports its addresses.
+    pub fn start(name: &str, data: &Path, args: &[&str], wants_http: bool) -> Result<Self, String> {
+        let mut p = Self::spawn(name, data, args)?;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let text = p.log_text();
@@ -144,6 +154,28 @@ impl NodeProcess {
             ));
         }
         String::from_utf8(out.stdout).map_err(|e| e.to_string())
+    }
+
+    /// What the process printed on stdout so far.
+    pub fn stdout_text(&self) -> String {
+        std::fs::read_to_string(self.data.with_extension("out")).unwrap_or_default()
+    }
+
+    /// Waits up to `limit` for the process to exit by itself; its exit code,
+    /// or `None` if it is still running (it is then left running).
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        let child = self.child.as_mut()?;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status.code().unwrap_or(-1));
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// The whole log so far.

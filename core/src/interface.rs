@@ -344,8 +344,10 @@ pub enum Event {
     },
     /// Replay of the buffered gossip ended.
     ReplayFinished {
-        /// Vertices that joined the DAG (others wait for parents or were
-        /// already known).
+        /// Buffered vertices offered to consensus.
+        processed: usize,
+        /// Vertices that joined the DAG (others wait for parents, fetched
+        /// next, or were already part of the snapshot).
         inserted: usize,
         /// Highest round now held.
         current: Option<Round>,

@@ -86,7 +86,13 @@ fn a_joiner_syncs_from_a_snapshot_while_transactions_flow_and_verifies_its_state
         submit_load(&mut c, &genesis, 1, step * 10, 10);
         c.run_for(200);
     }
-    let verified = c.run_until(10_000, |c| c.node(j).state_verified().is_some());
+    let verified = c.run_until(10_000, |c| {
+        c.node(j).state_verification()
+            == Some((
+                c.node(j).state_verification().map_or(Round(0), |v| v.0),
+                true,
+            ))
+    });
     assert!(verified, "{:?}", events(&c, j).collect::<Vec<_>>());
     let (applied, _) = c
         .node(j)
@@ -130,7 +136,13 @@ fn a_corrupt_chunk_bans_its_sender_and_the_sync_completes_from_honest_peers() {
     let mut cfg = snapshot_joiner("v0");
     cfg.bootstrap_peers = (0..4).map(|i| format!("v{i}")).collect();
     let j = c.add_joiner("j0", Keypair::from_label("joiner"), cfg);
-    let verified = c.run_until(20_000, |c| c.node(j).state_verified().is_some());
+    let verified = c.run_until(20_000, |c| {
+        c.node(j).state_verification()
+            == Some((
+                c.node(j).state_verification().map_or(Round(0), |v| v.0),
+                true,
+            ))
+    });
     assert!(verified, "{:?}", events(&c, j).collect::<Vec<_>>());
     let banned = events(&c, j).any(
         |e| matches!(e, Event::PeerRejected { reason, .. } if reason.contains("corrupt chunk")),

@@ -48,6 +48,20 @@ pub struct NodeOptions {
     pub params: ChainParams,
     /// Synthetic objects in a new genesis (bootstrap only; testing aid).
     pub genesis_objects: u64,
+    /// When to stop on our own.
+    pub exit_when: ExitWhen,
+}
+
+/// One-shot sync modes stop by themselves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitWhen {
+    /// Run until stopped.
+    Never,
+    /// `--sync-snapshot`: once a snapshot is verified and applied.
+    SnapshotApplied,
+    /// `--sync-full`: once the state after replay is verified against a
+    /// quorum's attestation at a later snapshot round.
+    StateVerified,
 }
 
 /// The address other nodes should dial: the bound address, with an
@@ -174,11 +188,47 @@ pub async fn run(opts: NodeOptions) -> Result<(), String> {
         h.shutdown().await;
     });
 
-    let (exit, _node) = lp.run().await;
+    match opts.exit_when {
+        ExitWhen::Never => {}
+        ExitWhen::SnapshotApplied => lp.until(|n| n.applied_snapshot().is_some()),
+        ExitWhen::StateVerified => lp.until(|n| n.state_verification().is_some()),
+    }
+    let (exit, node) = lp.run().await;
     match exit {
-        Exit::Shutdown | Exit::Done => Ok(()),
+        Exit::Shutdown => Ok(()),
+        Exit::Done => report_sync(&node, opts.exit_when),
         Exit::Failed(why) => Err(why),
     }
+}
+
+/// What a one-shot sync prints on stdout when it is done.
+fn report_sync<S: bluepods_core::Store>(node: &Node<S>, mode: ExitWhen) -> Result<(), String> {
+    let s = node.status();
+    let (round, root) = node.applied_snapshot().ok_or("no snapshot was applied")?;
+    let objects = node
+        .store()
+        .objects_after(None, usize::MAX)
+        .map_err(|e| e.to_string())?
+        .len();
+    println!("snapshot_round {round}");
+    println!("manifest_root {root}");
+    println!("objects {objects}");
+    let committed = s.last_committed_round.map_or("-".into(), |r| r.to_string());
+    println!("last_committed_round {committed}");
+    if mode == ExitWhen::StateVerified {
+        match node.state_verification() {
+            Some((r, true)) => {
+                println!("state verification: OK (round {r})");
+                println!(
+                    "current round: {}",
+                    s.highest_round.map_or("-".into(), |r| r.to_string())
+                );
+            }
+            Some((r, false)) => return Err(format!("state verification FAILED at round {r}")),
+            None => return Err("stopped before the state could be verified".into()),
+        }
+    }
+    Ok(())
 }
 
 fn new_genesis(key: &bluepods_core::Keypair, addr: &str, params: ChainParams) -> Genesis {

@@ -160,8 +160,14 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
                 tracing::info!("[SYNC] replaying {vertices} vertices from round {from} to {to}...");
             }
         }
-        Event::ReplayFinished { inserted, current } => {
-            tracing::info!("[SYNC] replay complete: {inserted} vertices processed");
+        Event::ReplayFinished {
+            processed,
+            inserted,
+            current,
+        } => {
+            tracing::info!(
+                "[SYNC] replay complete: {processed} vertices processed ({inserted} joined the DAG; the rest wait for parents, fetched next)"
+            );
             if let Some(r) = current {
                 tracing::info!("[SYNC] current round: {r}");
             }

@@ -1,7 +1,7 @@
 //! `bluepods-node`: the BluePods node daemon.
 
 use bluepods_core::{ChainParams, Hash, NodeConfig};
-use bluepods_drivers::daemon::{self, Mode, NodeOptions};
+use bluepods_drivers::daemon::{self, ExitWhen, Mode, NodeOptions};
 use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -66,6 +66,22 @@ struct Args {
     )]
     genesis_objects: u64,
 
+    /// Join through --bootstrap-addr from an attested snapshot: fetch,
+    /// verify, apply, print the restored state (round, manifest root, object
+    /// count) and exit.
+    #[arg(long = "sync-snapshot", conflicts_with_all = ["bootstrap", "sync_full"], requires = "bootstrap_addr")]
+    sync_snapshot: bool,
+
+    /// Like --sync-snapshot, then replay the gossip buffered meanwhile and
+    /// follow until the node's own state is verified against a quorum's
+    /// attestation at a later snapshot ("state verification: OK"), and exit.
+    #[arg(
+        long = "sync-full",
+        conflicts_with = "bootstrap",
+        requires = "bootstrap_addr"
+    )]
+    sync_full: bool,
+
     /// Print the committed state of a stopped node (the one in --data) as
     /// sorted text and exit: last committed round, manifest root, then one
     /// object per line. Two nodes at the same round print the same bytes.
@@ -85,7 +101,8 @@ fn parse_addr(flag: &str, s: &str) -> Result<SocketAddr, String> {
 }
 
 fn options(args: Args) -> Result<NodeOptions, String> {
-    let mode = match (args.bootstrap, args.listener) {
+    let one_shot = args.sync_snapshot || args.sync_full;
+    let mode = match (args.bootstrap, args.listener || one_shot) {
         (true, _) => Mode::Bootstrap,
         (false, true) => Mode::Listener,
         (false, false) => Mode::Validator,
@@ -121,6 +138,16 @@ fn options(args: Args) -> Result<NodeOptions, String> {
     if let Some(ms) = args.round_interval_ms {
         config.round_interval_ms = ms;
     }
+    if one_shot {
+        config.sync_mode = bluepods_core::config::SyncMode::Snapshot;
+    }
+    let exit_when = if args.sync_full {
+        ExitWhen::StateVerified
+    } else if args.sync_snapshot {
+        ExitWhen::SnapshotApplied
+    } else {
+        ExitWhen::Never
+    };
     Ok(NodeOptions {
         mode,
         data_dir: args.data,
@@ -131,6 +158,7 @@ fn options(args: Args) -> Result<NodeOptions, String> {
         config,
         params: ChainParams::default(),
         genesis_objects: args.genesis_objects,
+        exit_when,
     })
 }
 

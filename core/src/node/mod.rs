@@ -165,9 +165,9 @@ pub struct Node<S: Store> {
     buffer: crate::buffer::VertexBuffer,
     /// The snapshot this node joined from, `(round, root)`.
     applied: Option<(Round, Hash)>,
-    /// The round at which this node's own state was checked against a
-    /// quorum's attestation after joining from a snapshot.
-    verified: Option<Round>,
+    /// After joining from a snapshot: the round at which this node's state
+    /// was compared with a quorum's attestation, and whether it matched.
+    verified: Option<(Round, bool)>,
     /// When a vertex last joined the DAG (or a range fetch last started).
     last_progress_at: Timestamp,
 }
@@ -350,9 +350,10 @@ impl<S: Store> Node<S> {
         self.applied
     }
 
-    /// The round at which the state of a node that joined from a snapshot
-    /// was found equal to what a quorum of validators attested.
-    pub fn state_verified(&self) -> Option<Round> {
+    /// After joining from a snapshot: the round at which this node's state
+    /// was compared with what a quorum of validators attested, and whether
+    /// it matched.
+    pub fn state_verification(&self) -> Option<(Round, bool)> {
         self.verified
     }
 

@@ -483,6 +483,7 @@ impl<S: Store> Node<S> {
             to: rounds.map(|r| r.1),
         });
         let before = self.chain.as_ref().map_or(0, |c| c.consensus.dag().len());
+        let processed = buffered.len();
         for (hash, v) in buffered {
             self.offer_verified(
                 now,
@@ -494,6 +495,7 @@ impl<S: Store> Node<S> {
         }
         let after = self.chain.as_ref().map_or(0, |c| c.consensus.dag().len());
         self.emit(Event::ReplayFinished {
+            processed,
             inserted: after.saturating_sub(before),
             current: self.highest_round(),
         });
@@ -523,7 +525,7 @@ impl<S: Store> Node<S> {
                     .map_or(0, BTreeMap::len)
             };
             if for_root(&served.root) >= quorum {
-                self.verified = Some(*round);
+                self.verified = Some((*round, true));
                 self.emit(Event::StateVerified {
                     round: *round,
                     root: served.root,
@@ -536,7 +538,7 @@ impl<S: Store> Node<S> {
                 .find(|((r, root), who)| r == round && *root != served.root && who.len() >= quorum)
                 .map(|((_, root), _)| *root);
             if let Some(attested) = other {
-                self.verified = Some(*round);
+                self.verified = Some((*round, false));
                 self.emit(Event::StateMismatch {
                     round: *round,
                     ours: served.root,

@@ -1,0 +1,139 @@
+//! Seed 000 phases 2 and 3, end to end, with real processes: a bootstrap run,
+//! stopped and restarted on its data directory; `--sync-snapshot`;
+//! `--sync-full` while transactions flow; then `--dump-state` of both data
+//! directories at the same round, compared byte for byte.
+
+use bluepods_core::Keypair;
+use bluepods_tests::*;
+use std::time::Duration;
+
+#[test]
+fn snapshot_sync_then_full_sync_end_with_the_bootstrap_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let boot_args = [
+        "--bootstrap",
+        "--quic",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--genesis-objects",
+        "20000",
+    ];
+    let mut boot =
+        NodeProcess::start("bootstrap", &dir.path().join("bootstrap"), &boot_args, true).unwrap();
+    let key = Keypair::from_label("e2e-snapshots");
+    let txs = create_txs(&boot, &key, 60);
+    for tx in &txs[..20] {
+        api(&boot).submit(tx).unwrap();
+    }
+    assert!(wait_committed(&boot, 6, Duration::from_secs(30)));
+    // Phase 2: stopped and restarted on its data directory.
+    boot.stop(Duration::from_secs(5));
+    drop(boot);
+    let boot = bootstrap(dir.path(), "bootstrap");
+    assert!(boot.log_text().contains("[SYNC] resuming chain"));
+
+    // --sync-snapshot: fetch, verify, apply, print, exit 0.
+    let mut snap = NodeProcess::spawn(
+        "snap",
+        &dir.path().join("snap"),
+        &["--sync-snapshot", "--bootstrap-addr", &boot.quic],
+    )
+    .unwrap();
+    let code = snap.wait_exit(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{}", tail(&snap.log_text(), 30));
+    let out = snap.stdout_text();
+    assert!(out.contains("objects 200"), "{out}");
+    let log = snap.log_text();
+    for line in [
+        "[SYNC] requesting snapshot",
+        "[SYNC] downloading snapshot... 100%",
+        "[SYNC] decompressing snapshot...",
+        "[SYNC] verifying checksum...",
+        "[SYNC] applying snapshot: ",
+        "[SYNC] snapshot applied successfully",
+    ] {
+        assert!(
+            log.contains(line),
+            "missing {line:?} in:\n{}",
+            tail(&log, 40)
+        );
+    }
+
+    // --sync-full while transactions keep coming.
+    let mut full = NodeProcess::spawn(
+        "full",
+        &dir.path().join("full"),
+        &["--sync-full", "--bootstrap-addr", &boot.quic],
+    )
+    .unwrap();
+    let mut code = None;
+    for tx in &txs[20..] {
+        api(&boot).submit(tx).unwrap();
+        code = full.wait_exit(Duration::from_millis(150));
+        if code.is_some() {
+            break;
+        }
+    }
+    let code = code.or_else(|| full.wait_exit(Duration::from_secs(60)));
+    assert_eq!(code, Some(0), "{}", tail(&full.log_text(), 40));
+    assert!(
+        full.stdout_text().contains("state verification: OK"),
+        "{}",
+        full.stdout_text()
+    );
+    for line in [
+        "[SYNC] buffer contains",
+        "[SYNC] replay complete:",
+        "[SYNC] state verification: OK",
+    ] {
+        assert!(full.log_text().contains(line), "missing {line:?}");
+    }
+
+    // Same round, same bytes: restart the synced node as a listener, let it
+    // follow to the bootstrap's last round, stop both, compare dumps.
+    let hashes: Vec<_> = txs.iter().map(|t| t.hash()).collect();
+    assert!(wait_until(Duration::from_secs(30), || hashes
+        .iter()
+        .all(|h| is_committed(&boot, h))));
+    let mut follower = NodeProcess::start(
+        "full",
+        &dir.path().join("full"),
+        &[
+            "--listener",
+            "--bootstrap-addr",
+            &boot.quic,
+            "--http",
+            "127.0.0.1:0",
+        ],
+        true,
+    )
+    .unwrap();
+    let now = api(&boot).status().unwrap().last_committed_round.unwrap().0;
+    assert!(
+        wait_committed(&follower, now, Duration::from_secs(30)),
+        "{}",
+        tail(&follower.log_text(), 20)
+    );
+    let mut boot = boot;
+    boot.stop(Duration::from_secs(5));
+    let boot_state = boot.dump_state().unwrap();
+    let final_round: u64 = boot_state
+        .lines()
+        .find_map(|l| l.strip_prefix("last_committed_round "))
+        .and_then(|r| r.parse().ok())
+        .unwrap();
+    assert!(
+        wait_committed(&follower, final_round, Duration::from_secs(30)),
+        "{}",
+        tail(&follower.log_text(), 20)
+    );
+    follower.stop(Duration::from_secs(5));
+    let follower_state = follower.dump_state().unwrap();
+    assert!(
+        boot_state.contains("objects 20060"),
+        "{}",
+        &boot_state[..300]
+    );
+    assert!(boot_state == follower_state, "dumps differ");
+}
