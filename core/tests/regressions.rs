@@ -150,3 +150,41 @@ fn a_listener_claiming_a_far_round_cannot_stop_a_validator_from_producing() {
         after.own_last_round
     );
 }
+
+/// Postmortem (property test, seed 2958320701037684764): a snapshot joiner
+/// connected before the validators had committed anything. Every peer
+/// answered "no such snapshot"; each answer was treated as a failed attempt
+/// and retried elsewhere at once, so five answers in 200 ms put the node in
+/// `Failed`. Fix: "not available" for a manifest is an answer, not a failure;
+/// discovery asks again after a pause.
+#[test]
+fn a_snapshot_joiner_that_asks_too_early_waits_instead_of_failing() {
+    use bluepods_core::config::SyncMode;
+    use bluepods_core::{NodeConfig, Role, SyncPhase};
+    let params = ChainParams {
+        snapshot_interval_rounds: 10,
+        ..ChainParams::default()
+    };
+    let (genesis, keys) = test_genesis(4, params);
+    let mut c = Cluster::new(
+        2_958_320_701_037_684_764,
+        Faults {
+            min_delay_ms: 1,
+            max_delay_ms: 33,
+            drop_per_mille: 22,
+        },
+    );
+    c.add_validators(&genesis, &keys, 50);
+    let cfg = NodeConfig {
+        role: Role::Listener,
+        bootstrap_peers: (0..4).map(|i| format!("v{i}")).collect(),
+        sync_mode: SyncMode::Snapshot,
+        ..NodeConfig::default()
+    };
+    let j = c.add_joiner("j0", Keypair::from_label("joiner"), cfg);
+    assert!(c.run_until(30_000, |c| matches!(
+        c.node(j).state_verification(),
+        Some((_, true))
+    )));
+    assert_eq!(c.node(j).phase(), SyncPhase::Live);
+}

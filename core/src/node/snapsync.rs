@@ -377,6 +377,17 @@ impl<S: Store> Node<S> {
         self.top_up_download(now)
     }
 
+    /// A source answered that it no longer has a chunk (it pruned the
+    /// snapshot): ask the others; with no source left, discovery restarts.
+    pub(super) fn chunk_unavailable(&mut self, peer: PeerId, index: u32) {
+        if let Some(d) = self.snap.as_mut().and_then(|s| s.download.as_mut()) {
+            d.sources.retain(|p| *p != peer);
+            if !d.done.contains(&index) {
+                d.todo.insert(index);
+            }
+        }
+    }
+
     fn report_progress(&mut self, now: Timestamp) {
         let Some(d) = self.snap.as_mut().and_then(|s| s.download.as_mut()) else {
             return;

@@ -181,8 +181,16 @@ impl<S: Store> Node<S> {
         id: RequestId,
         reason: &str,
     ) -> Result<(), StoreError> {
-        if let Some(r) = self.take_request(peer, id) {
-            self.retry(now, r, reason);
+        let Some(r) = self.take_request(peer, id) else {
+            return Ok(());
+        };
+        match r.kind {
+            // "No snapshot yet" is an answer, not a failure: discovery asks
+            // again later.
+            RequestKind::Manifest => {}
+            // The peer no longer serves that snapshot: stop asking it.
+            RequestKind::Chunk { index, .. } => self.chunk_unavailable(peer, index),
+            _ => self.retry(now, r, reason),
         }
         Ok(())
     }
