@@ -648,6 +648,19 @@ pub fn summary(msg: &Message) -> String {
             highest_round.map_or("-".into(), |r| r.to_string()),
             committed_round.map_or("-".into(), |r| r.to_string())
         ),
+        Message::Manifest {
+            manifest,
+            attestations,
+            ..
+        } => format!(
+            "manifest r={} root={} chunks={} attestations={}",
+            manifest.round,
+            &manifest.root().short()[..8],
+            manifest.chunks.len(),
+            attestations.len()
+        ),
+        Message::GetChunk { round, index, .. } => format!("get_chunk r={round} i={index}"),
+        Message::Chunk { round, index, .. } => format!("chunk r={round} i={index}"),
         other => other.kind().to_string(),
     }
 }
@@ -670,6 +683,15 @@ fn event_row(e: &Event) -> Option<String> {
             format!("snapshot r={round} root={} chunks={chunks} objects={objects}", &root.short()[..8])
         }
         Event::SyncFailed { reason } => format!("sync failed: {reason}"),
+        Event::SnapshotSyncStarted { round, root, chunks, peers, .. } => {
+            format!("snapshot sync r={round} root={} chunks={chunks} peers={peers}", &root.short()[..8])
+        }
+        Event::SnapshotApplied { round, objects, outcomes, .. } => {
+            format!("snapshot applied r={round} objects={objects} outcomes={outcomes}")
+        }
+        Event::ReplayStarted { vertices, .. } => format!("replay {vertices} buffered"),
+        Event::StateVerified { round, .. } => format!("state verified r={round}"),
+        Event::StateMismatch { round, .. } => format!("STATE MISMATCH r={round}"),
         _ => return None,
     })
 }
