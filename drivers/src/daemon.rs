@@ -204,15 +204,12 @@ pub async fn run(opts: NodeOptions) -> Result<(), String> {
 /// What a one-shot sync prints on stdout when it is done.
 fn report_sync<S: bluepods_core::Store>(node: &Node<S>, mode: ExitWhen) -> Result<(), String> {
     let s = node.status();
-    let (round, root) = node.applied_snapshot().ok_or("no snapshot was applied")?;
-    let objects = node
-        .store()
-        .objects_after(None, usize::MAX)
-        .map_err(|e| e.to_string())?
-        .len();
+    let applied = node.applied_snapshot().ok_or("no snapshot was applied")?;
+    let (round, root, objects) = (applied.round, applied.root, applied.objects);
     println!("snapshot_round {round}");
     println!("manifest_root {root}");
     println!("objects {objects}");
+    println!("tx_outcomes {}", applied.outcomes);
     let committed = s.last_committed_round.map_or("-".into(), |r| r.to_string());
     println!("last_committed_round {committed}");
     if mode == ExitWhen::StateVerified {

@@ -61,6 +61,16 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
+/// Memtable size per keyspace. fjall's default (64 MiB) lets a bulk write,
+/// such as staging a large snapshot, hold two such tables (active and
+/// flushing) in memory; a smaller one keeps a joiner's memory bounded at
+/// little cost in write speed.
+const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
+
+fn keyspace_options() -> KeyspaceCreateOptions {
+    KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+}
+
 /// Meta key of the live state generation (u64 big-endian).
 const GENERATION_KEY: &[u8] = b"state_generation";
 
@@ -99,10 +109,7 @@ impl FjallStore {
         let db = Database::builder(dir.join("db"))
             .open()
             .map_err(|e| fail(&e))?;
-        let ks = |name: &str| {
-            db.keyspace(name, KeyspaceCreateOptions::default)
-                .map_err(|e| fail(&e))
-        };
+        let ks = |name: &str| db.keyspace(name, keyspace_options).map_err(|e| fail(&e));
         let meta = ks("meta")?;
         let generation = match meta.get(GENERATION_KEY).map_err(|e| fail(&e))? {
             None => 0,
@@ -143,10 +150,7 @@ impl FjallStore {
             let name: &str = name.as_ref();
             let generational = name.starts_with("objects.") || name.starts_with("outcomes.");
             if generational && !keep.iter().any(|k| k == name) {
-                let handle = self
-                    .db
-                    .keyspace(name, KeyspaceCreateOptions::default)
-                    .map_err(io)?;
+                let handle = self.db.keyspace(name, keyspace_options).map_err(io)?;
                 self.db.delete_keyspace(handle).map_err(io)?;
             }
         }
@@ -341,18 +345,11 @@ impl Store for FjallStore {
         self.staging = None;
         for name in [objects_name(next), outcomes_name(next)] {
             if self.db.keyspace_exists(&name) {
-                let handle = self
-                    .db
-                    .keyspace(&name, KeyspaceCreateOptions::default)
-                    .map_err(io)?;
+                let handle = self.db.keyspace(&name, keyspace_options).map_err(io)?;
                 self.db.delete_keyspace(handle).map_err(io)?;
             }
         }
-        let open = |name: String| {
-            self.db
-                .keyspace(&name, KeyspaceCreateOptions::default)
-                .map_err(io)
-        };
+        let open = |name: String| self.db.keyspace(&name, keyspace_options).map_err(io);
         self.staging = Some((open(objects_name(next))?, open(outcomes_name(next))?));
         Ok(())
     }

@@ -60,6 +60,19 @@ pub struct Chain {
     pub consensus: Consensus,
 }
 
+/// A snapshot a node joined from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedSnapshot {
+    /// Its round.
+    pub round: Round,
+    /// Its manifest root.
+    pub root: Hash,
+    /// Objects it held.
+    pub objects: u64,
+    /// Transaction outcomes it held.
+    pub outcomes: u64,
+}
+
 /// A peer as the status API shows it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PeerStatus {
@@ -163,8 +176,8 @@ pub struct Node<S: Store> {
     snap: Option<snapsync::SnapSync>,
     /// Gossip held while a snapshot downloads.
     buffer: crate::buffer::VertexBuffer,
-    /// The snapshot this node joined from, `(round, root)`.
-    applied: Option<(Round, Hash)>,
+    /// The snapshot this node joined from.
+    applied: Option<AppliedSnapshot>,
     /// After joining from a snapshot: the round at which this node's state
     /// was compared with a quorum's attestation, and whether it matched.
     verified: Option<(Round, bool)>,
@@ -345,8 +358,8 @@ impl<S: Store> Node<S> {
         self.evidence.iter()
     }
 
-    /// The snapshot this node joined from, `(round, root)`, if it did.
-    pub fn applied_snapshot(&self) -> Option<(Round, Hash)> {
+    /// The snapshot this node joined from, if it did.
+    pub fn applied_snapshot(&self) -> Option<AppliedSnapshot> {
         self.applied
     }
 
@@ -669,6 +682,12 @@ impl<S: Store> Node<S> {
 /// once), then the consensus metadata and the genesis record last and durably,
 /// so an interrupted initialisation is simply redone.
 pub fn init_chain(store: &mut dyn Store, genesis: &Genesis) -> Result<(), StoreError> {
+    write_genesis_state(store, genesis)?;
+    init_chain_metadata(store, genesis)
+}
+
+/// Writes the genesis objects, in batches.
+fn write_genesis_state(store: &mut dyn Store, genesis: &Genesis) -> Result<(), StoreError> {
     const BATCH: u64 = 10_000;
     let mut batch = WriteBatch::new(false);
     for o in &genesis.objects {
@@ -685,6 +704,13 @@ pub fn init_chain(store: &mut dyn Store, genesis: &Genesis) -> Result<(), StoreE
         store.write(batch)?;
         i = end;
     }
+    Ok(())
+}
+
+/// Writes only the genesis record and the initial consensus metadata: for a
+/// node about to take its state from a snapshot, which would overwrite the
+/// genesis objects anyway.
+pub fn init_chain_metadata(store: &mut dyn Store, genesis: &Genesis) -> Result<(), StoreError> {
     let meta = ConsensusMeta {
         last_anchor: None,
         schedule: ValidatorSchedule::new(

@@ -469,7 +469,12 @@ impl<S: Store> Node<S> {
         chain.consensus = consensus;
         self.dag_txs.clear();
         self.own_uncommitted.clear();
-        self.applied = Some((round, d.root));
+        self.applied = Some(super::AppliedSnapshot {
+            round,
+            root: d.root,
+            objects: manifest.object_count,
+            outcomes: manifest.outcome_count,
+        });
         self.emit(Event::SnapshotApplied {
             round,
             root: d.root,
@@ -516,7 +521,7 @@ impl<S: Store> Node<S> {
     /// Once this node has built a snapshot after the one it applied, compare
     /// its root with what a quorum of validators attested for that round.
     pub(super) fn check_state_verification(&mut self) {
-        let Some((applied, _)) = self.applied else {
+        let Some(applied) = self.applied.map(|a| a.round) else {
             return;
         };
         if self.verified.is_some() {

@@ -233,7 +233,11 @@ impl<S: Store> Node<S> {
             self.drop_peer(peer, &format!("invalid genesis: {e}"));
             return Ok(());
         }
-        super::init_chain(&mut self.store, &genesis)?;
+        if self.config.sync_mode == crate::config::SyncMode::Snapshot {
+            super::init_chain_metadata(&mut self.store, &genesis)?;
+        } else {
+            super::init_chain(&mut self.store, &genesis)?;
+        }
         let meta: ConsensusMeta = read_meta(&self.store, MetaKey::Consensus)?
             .ok_or_else(|| StoreError::Corrupt("consensus metadata missing after init".into()))?;
         let consensus = Consensus::new(
