@@ -2,7 +2,8 @@
 //!
 //! From the first connection until the snapshot is applied, gossiped
 //! vertices that pass their stand-alone checks are kept here: deduplicated by
-//! hash, indexed by round, bounded in bytes. When the bound is hit the
+//! hash, indexed by round, bounded in bytes and in the span of rounds held.
+//! When a bound is hit the
 //! *oldest* rounds go first: the replay fills any gap by range fetch, while
 //! the newest vertices are the ones gossip will not bring again. Two vertices
 //! by one author for one round are kept both, as evidence.
@@ -34,17 +35,25 @@ pub struct VertexBuffer {
     authors: BTreeMap<(Round, PublicKey), Hash>,
     bytes: usize,
     max_bytes: usize,
-    /// Vertices evicted by the byte bound since creation.
+    max_rounds: u64,
+    /// Vertices evicted by a bound since creation.
     pub evicted: u64,
 }
 
 impl VertexBuffer {
-    /// An empty buffer holding at most `max_bytes` of encoded vertices.
-    pub fn new(max_bytes: usize) -> Self {
+    /// An empty buffer holding at most `max_bytes` of encoded vertices from
+    /// at most `max_rounds` consecutive rounds.
+    pub fn new(max_bytes: usize, max_rounds: u64) -> Self {
         VertexBuffer {
             max_bytes,
+            max_rounds,
             ..Self::default()
         }
+    }
+
+    fn over_bounds(&self) -> bool {
+        let span = self.rounds().map_or(0, |(lo, hi)| hi.0 - lo.0);
+        self.by_round.len() > 1 && (self.bytes > self.max_bytes || span >= self.max_rounds)
     }
 
     /// Vertices held.
@@ -84,7 +93,7 @@ impl VertexBuffer {
             }
         };
         self.by_round.insert((round, hash), vertex);
-        while self.bytes > self.max_bytes && self.by_round.len() > 1 {
+        while self.over_bounds() {
             let Some(((r, h), v)) = self.by_round.pop_first() else {
                 break;
             };
@@ -132,7 +141,7 @@ mod tests {
     #[test]
     fn dedups_detects_equivocation_and_drains_in_round_order() {
         let k = Keypair::from_label("a");
-        let mut b = VertexBuffer::new(1 << 20);
+        let mut b = VertexBuffer::new(1 << 20, 100);
         let (h3, v3) = vertex(&k, 3, 0);
         let (h1, v1) = vertex(&k, 1, 0);
         let (h1b, v1b) = vertex(&k, 1, 1);
@@ -151,7 +160,7 @@ mod tests {
         let k = Keypair::from_label("a");
         let (_, one) = vertex(&k, 0, 0);
         let size = one.encoded_len();
-        let mut b = VertexBuffer::new(size * 3);
+        let mut b = VertexBuffer::new(size * 3, 100);
         for r in 0..10 {
             let (h, v) = vertex(&k, r, 0);
             b.add(v, h);
@@ -160,5 +169,16 @@ mod tests {
         assert_eq!(b.rounds(), Some((Round(7), Round(9))));
         assert_eq!(b.evicted, 7);
         assert!(b.bytes() <= size * 3);
+    }
+
+    #[test]
+    fn the_round_bound_keeps_the_newest_rounds() {
+        let k = Keypair::from_label("a");
+        let mut b = VertexBuffer::new(1 << 30, 4);
+        for r in 0..10 {
+            let (h, v) = vertex(&k, r, 0);
+            b.add(v, h);
+        }
+        assert_eq!(b.rounds(), Some((Round(6), Round(9))));
     }
 }

@@ -79,6 +79,8 @@ pub struct NodeConfig {
     pub parallel_download_limit: usize,
     /// Bytes of gossiped vertices kept while a snapshot downloads.
     pub buffer_max_bytes: usize,
+    /// Span of rounds of gossiped vertices kept while a snapshot downloads.
+    pub buffer_max_rounds: u64,
     /// Largest response this node sends.
     pub max_response_bytes: usize,
     /// Largest frame this node accepts or sends.
@@ -114,6 +116,7 @@ impl Default for NodeConfig {
             max_sync_peers: 8,
             parallel_download_limit: 8,
             buffer_max_bytes: 64 * 1024 * 1024,
+            buffer_max_rounds: 2_000,
             max_response_bytes: 4 * 1024 * 1024,
             max_frame_bytes: 16 * 1024 * 1024,
         }

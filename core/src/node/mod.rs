@@ -232,11 +232,14 @@ impl<S: Store> Node<S> {
             pending_attestation: None,
             attestations: BTreeMap::new(),
             snap: None,
-            buffer: crate::buffer::VertexBuffer::new(0),
+            buffer: crate::buffer::VertexBuffer::default(),
             applied: None,
             verified: None,
         };
-        node.buffer = crate::buffer::VertexBuffer::new(node.config.buffer_max_bytes);
+        node.buffer = crate::buffer::VertexBuffer::new(
+            node.config.buffer_max_bytes,
+            node.config.buffer_max_rounds,
+        );
         node.restore_snapshots()?;
         node.own_last_round = read_meta(&node.store, MetaKey::OwnLastRound)?;
         if let Some(genesis) = read_meta::<Genesis>(&node.store, MetaKey::Genesis)? {
