@@ -162,6 +162,7 @@ fn a_corrupt_chunk_bans_its_sender_and_the_sync_completes_from_honest_peers() {
 fn a_vertex_uncommitted_at_the_snapshot_round_is_applied_exactly_once_on_the_joiner() {
     use bluepods_core::store::Store;
     let mut checked = 0;
+    let mut story = Vec::new();
     for seed in 40..60u64 {
         let (genesis, keys) = test_genesis(4, params());
         let mut c = Cluster::new(
@@ -173,7 +174,7 @@ fn a_vertex_uncommitted_at_the_snapshot_round_is_applied_exactly_once_on_the_joi
             },
         );
         c.add_validators(&genesis, &keys, 40);
-        for step in 0..8 {
+        for step in 0..16 {
             submit_load(&mut c, &genesis, 4, step * 20, 20);
             c.run_for(250);
         }
@@ -186,6 +187,9 @@ fn a_vertex_uncommitted_at_the_snapshot_round_is_applied_exactly_once_on_the_joi
         )));
         c.run_for(1_000);
         let r = c.node(j).applied_snapshot().unwrap().round;
+        if r == Round(0) {
+            continue; // the genesis-era snapshot proves little
+        }
         let late: Vec<_> = c
             .node(0)
             .store()
@@ -206,15 +210,23 @@ fn a_vertex_uncommitted_at_the_snapshot_round_is_applied_exactly_once_on_the_joi
                 on_joiner.committed_at, s.committed_at,
                 "committed by the same anchor"
             );
+            story.push(format!(
+                "seed {seed}: vertex {} of round {} (snapshot round {r}) committed by anchor {} on v0 and on the joiner, {} txs with equal outcomes",
+                &hash.short()[..8],
+                s.vertex.round(),
+                s.committed_at.unwrap(),
+                s.vertex.body.txs.len()
+            ));
             for tx in &s.vertex.body.txs {
                 assert_eq!(
                     c.node(j).store().tx_outcome(&tx.hash()).unwrap(),
                     c.node(0).store().tx_outcome(&tx.hash()).unwrap()
                 );
             }
-            checked += 1;
+            checked += usize::from(!s.vertex.body.txs.is_empty());
         }
         if checked >= 3 {
+            insta::assert_snapshot!(story.join("\n"));
             return;
         }
     }

@@ -1,8 +1,9 @@
 //! Joining and catching up: adopting a genesis from peers, fetching missing
 //! rounds by range, and the request table with its timeouts and retries.
 //!
-//! Every request has a deadline (`TimerKind::Request`). A request that times
-//! out, or whose peer leaves, is sent again to another ready peer; after
+//! Every request has a deadline (`TimerKind::Request`), longer with each
+//! attempt. A request that times out, or whose peer leaves, is sent again to
+//! another ready peer; after
 //! `retry_attempts` attempts the node reports `SyncFailed` naming what failed
 //! and from whom, and enters `Failed`.
 
@@ -92,7 +93,13 @@ impl<S: Store> Node<S> {
             InFlight {
                 peer,
                 kind,
-                deadline: now.plus_ms(self.config.request_timeout_ms),
+                // Each retry waits longer: a slow network gets more time
+                // instead of the same request again at the same pace.
+                deadline: now.plus_ms(
+                    self.config
+                        .request_timeout_ms
+                        .saturating_mul(u64::from(attempt)),
+                ),
                 attempt,
             },
         );
