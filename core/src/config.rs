@@ -49,6 +49,11 @@ pub struct NodeConfig {
     pub max_peers: usize,
     /// Most connections from listeners (nodes outside the validator set).
     pub max_listener_peers: usize,
+    /// How long a peer caught lying (bad chunk, false manifest, invalid
+    /// vertex, wrong genesis, malformed message) stays banned.
+    pub ban_duration_ms: u64,
+    /// Most banned keys remembered.
+    pub max_banned_peers: usize,
     /// Most vertices waiting for parents or for their epoch's set.
     pub max_pending_vertices: usize,
     /// Vertices further than this ahead of the last commit are dropped (and
@@ -103,6 +108,8 @@ impl Default for NodeConfig {
             status_interval_ms: 1_000,
             max_peers: 64,
             max_listener_peers: 32,
+            ban_duration_ms: 600_000,
+            max_banned_peers: 1_024,
             max_pending_vertices: 4_096,
             max_rounds_ahead: 1_000,
             max_mempool_txs: 50_000,

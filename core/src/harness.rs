@@ -672,6 +672,7 @@ fn event_row(e: &Event) -> Option<String> {
         Event::GenesisAdopted { chain_id, pinned, .. } => format!("genesis {} pinned={pinned}", &chain_id.short()[..8]),
         Event::PeerReady { key, role, .. } => format!("ready {} {role}", &key.short()[..8]),
         Event::PeerRejected { reason, .. } => format!("rejected: {reason}"),
+        Event::PeerBanned { key, .. } => format!("banned {}", &key.short()[..8]),
         Event::VertexProduced { round, hash, txs } => format!("produced r={round} h={} txs={txs}", &hash.short()[..8]),
         Event::VertexAccepted { round, hash, source, .. } => format!("accepted r={round} h={} {source:?}", &hash.short()[..8]),
         Event::Committed { round, anchor, vertices, txs_committed, txs_failed } => format!(

@@ -193,6 +193,17 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// A peer proved to lie was banned and dropped.
+    PeerBanned {
+        /// Handle.
+        peer: PeerId,
+        /// Its proven key.
+        key: PublicKey,
+        /// The fault.
+        reason: String,
+        /// Banned until.
+        until: crate::ids::Timestamp,
+    },
     /// A peer's connection ended.
     PeerGone {
         /// Handle.

@@ -96,6 +96,8 @@ pub struct PeerTable {
     pub peers: BTreeMap<PeerId, Peer>,
     /// Addresses to keep connected, by address.
     pub targets: BTreeMap<String, DialTarget>,
+    /// Banned node keys and until when.
+    banned: BTreeMap<PublicKey, Timestamp>,
 }
 
 impl PeerTable {
@@ -117,6 +119,28 @@ impl PeerTable {
     /// The highest round any ready peer reported.
     pub fn best_round(&self) -> Option<Round> {
         self.ready().filter_map(|p| p.highest_round).max()
+    }
+
+    /// Bans `key` until `until`, keeping at most `max` bans (the one that
+    /// ends first goes when full).
+    pub fn ban(&mut self, key: PublicKey, until: Timestamp, max: usize) {
+        self.banned.insert(key, until);
+        while self.banned.len() > max.max(1) {
+            let first = self.banned.iter().min_by_key(|(_, t)| **t).map(|(k, _)| *k);
+            if let Some(k) = first {
+                self.banned.remove(&k);
+            }
+        }
+    }
+
+    /// Until when `key` is banned, if it is at `now`.
+    pub fn banned_until(&self, key: &PublicKey, now: Timestamp) -> Option<Timestamp> {
+        self.banned.get(key).copied().filter(|t| *t > now)
+    }
+
+    /// Number of keys banned now.
+    pub fn banned_count(&self, now: Timestamp) -> usize {
+        self.banned.values().filter(|t| **t > now).count()
     }
 
     /// Adds an address to keep connected (no-op if known).

@@ -152,6 +152,18 @@ fn a_corrupt_chunk_bans_its_sender_and_the_sync_completes_from_honest_peers() {
         banned,
         "the hostile peer was never caught (it may not have been asked)"
     );
+    // Banned, not just dropped: it never becomes a ready peer again.
+    let hostile = keys[3].public();
+    let (ban_time, _) = c.nodes[j]
+        .events
+        .iter()
+        .find(|(_, e)| matches!(e, Event::PeerBanned { key, .. } if *key == hostile))
+        .expect("a PeerBanned event for the hostile key");
+    let back = c.nodes[j]
+        .events
+        .iter()
+        .any(|(t, e)| t > ban_time && matches!(e, Event::PeerReady { key, .. } if *key == hostile));
+    assert!(!back, "the banned peer came back");
     assert!(c.node(j).store().objects().count() >= 1_000);
 }
 

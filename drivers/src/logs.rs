@@ -44,6 +44,12 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
             tracing::debug!(%peer, key = %key.short(), role = %peer_role, %addr, "peer ready");
         }
         Event::PeerRejected { peer, reason } => tracing::warn!("[NET] peer {peer} dropped: {reason}"),
+        Event::PeerBanned {
+            peer,
+            key,
+            reason,
+            until,
+        } => tracing::warn!("[NET] peer {peer} ({}) banned until {until}: {reason}", key.short()),
         Event::PeerGone { peer, reason } => tracing::info!("[NET] peer {peer} disconnected: {reason}"),
         Event::VertexProduced { round, hash, txs } => {
             tracing::info!("[VALIDATOR] produced vertex round={round} txs={txs} hash={}", hash.short());

@@ -43,6 +43,7 @@ pub struct Metrics {
     txs_committed: Counter,
     txs_failed: Counter,
     peer_rejections: Counter,
+    peer_bans: Counter,
     equivocations: Counter,
     limit_hits: Family<LimitLabel, Counter>,
     snapshots_built: Counter,
@@ -79,6 +80,7 @@ impl Metrics {
             txs_committed: Counter::default(),
             txs_failed: Counter::default(),
             peer_rejections: Counter::default(),
+            peer_bans: Counter::default(),
             equivocations: Counter::default(),
             limit_hits: Family::default(),
             snapshots_built: Counter::default(),
@@ -157,6 +159,11 @@ impl Metrics {
             m.peer_rejections.clone(),
         );
         registry.register(
+            "peer_bans",
+            "Peers banned for a proven fault",
+            m.peer_bans.clone(),
+        );
+        registry.register(
             "equivocations",
             "Equivocations detected",
             m.equivocations.clone(),
@@ -231,6 +238,9 @@ impl Metrics {
             }
             Event::PeerRejected { .. } => {
                 self.peer_rejections.inc();
+            }
+            Event::PeerBanned { .. } => {
+                self.peer_bans.inc();
             }
             Event::SnapshotBuilt { .. } => {
                 self.snapshots_built.inc();

@@ -43,7 +43,7 @@ impl<S: Store> Node<S> {
                     peer,
                     reason: reason.clone(),
                 });
-                self.drop_peer(peer, &reason);
+                self.ban_peer(now, peer, &reason);
                 return Ok(());
             }
         };
@@ -94,7 +94,7 @@ impl<S: Store> Node<S> {
                     peer,
                     reason: reason.clone(),
                 });
-                self.drop_peer(peer, &reason);
+                self.ban_peer(now, peer, &reason);
             }
             Offer::Dropped => self.emit(Event::LimitHit {
                 limit: Limit::PendingVertices,

@@ -206,6 +206,34 @@ impl<S: Store> Node<S> {
         }
     }
 
+    /// Punishes a proven liar: its key is banned for `ban_duration_ms` (its
+    /// handshakes are refused, its address is not redialed), then it is
+    /// dropped. Only keys proven in the handshake are banned, so nobody can
+    /// get another node banned by claiming its key. A peer that is merely
+    /// slow or unlucky is never banned.
+    pub(super) fn ban_peer(&mut self, now: Timestamp, peer: PeerId, fault: &str) {
+        let Some(p) = self.peers.peers.get(&peer) else {
+            return;
+        };
+        if let Some(key) = p.key.filter(|_| p.is_ready()) {
+            let until = now.plus_ms(self.config.ban_duration_ms);
+            let addrs = [Some(p.addr.clone()), p.listen_addr.clone()];
+            self.peers.ban(key, until, self.config.max_banned_peers);
+            for addr in addrs.into_iter().flatten() {
+                if let Some(t) = self.peers.targets.get_mut(&addr) {
+                    t.next_attempt = t.next_attempt.max(until);
+                }
+            }
+            self.emit(Event::PeerBanned {
+                peer,
+                key,
+                reason: fault.to_string(),
+                until,
+            });
+        }
+        self.drop_peer(peer, fault);
+    }
+
     /// Refuses a peer for a protocol reason: event, disconnect, forget.
     pub(super) fn drop_peer(&mut self, peer: PeerId, reason: &str) {
         if !self.peers.peers.contains_key(&peer) {

@@ -521,7 +521,7 @@ impl<S: Store> Node<S> {
             Input::ConnectFailed { addr, reason } => self.on_connect_failed(now, &addr, &reason),
             Input::PeerDisconnected { peer, reason } => self.on_disconnected(now, peer, &reason)?,
             Input::MalformedMessage { peer, error } => {
-                self.drop_peer(peer, &format!("malformed message: {error}"));
+                self.ban_peer(now, peer, &format!("malformed message: {error}"));
             }
             Input::Message { peer, msg } => self.on_message(now, peer, msg)?,
             Input::SnapshotChunk {

@@ -323,7 +323,7 @@ impl<S: Store> Node<S> {
         match self.admit(now, tx, Some(peer)) {
             Err(SubmitError::Store(e)) => Err(e),
             Err(SubmitError::Invalid(e)) => {
-                self.drop_peer(peer, &format!("forwarded an invalid transaction: {e}"));
+                self.ban_peer(now, peer, &format!("forwarded an invalid transaction: {e}"));
                 Ok(())
             }
             _ => Ok(()),

@@ -157,12 +157,12 @@ impl<S: Store> Node<S> {
             return Ok(());
         };
         if let Err(e) = manifest.check(&chain.chain_id) {
-            self.drop_peer(peer, &format!("served a false manifest: {e}"));
+            self.ban_peer(now, peer, &format!("served a false manifest: {e}"));
             return Ok(());
         }
         let root = manifest.root();
         match self.attesters(&manifest, root, &attestations) {
-            Err(fault) => self.drop_peer(peer, &format!("served a false attestation: {fault}")),
+            Err(fault) => self.ban_peer(now, peer, &format!("served a false attestation: {fault}")),
             Ok(attesters) => {
                 let quorum = chain
                     .consensus
@@ -364,7 +364,7 @@ impl<S: Store> Node<S> {
         match checked {
             Err(why) => {
                 d.todo.insert(index);
-                self.drop_peer(peer, &format!("served a corrupt chunk {index}: {why}"));
+                self.ban_peer(now, peer, &format!("served a corrupt chunk {index}: {why}"));
             }
             Ok(batch) => {
                 d.done.insert(index);

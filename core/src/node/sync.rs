@@ -233,11 +233,11 @@ impl<S: Store> Node<S> {
             .or_else(|| self.peers.peers.get(&peer).and_then(|p| p.chain_id));
         let chain_id = genesis.chain_id();
         if Some(chain_id) != expected {
-            self.drop_peer(peer, "genesis does not hash to the announced chain id");
+            self.ban_peer(now, peer, "genesis does not hash to the announced chain id");
             return Ok(());
         }
         if let Err(e) = genesis.validate() {
-            self.drop_peer(peer, &format!("invalid genesis: {e}"));
+            self.ban_peer(now, peer, &format!("invalid genesis: {e}"));
             return Ok(());
         }
         if self.config.sync_mode == crate::config::SyncMode::Snapshot {
