@@ -673,6 +673,10 @@ fn event_row(e: &Event) -> Option<String> {
         Event::PeerReady { key, role, .. } => format!("ready {} {role}", &key.short()[..8]),
         Event::PeerRejected { reason, .. } => format!("rejected: {reason}"),
         Event::PeerBanned { key, .. } => format!("banned {}", &key.short()[..8]),
+        Event::RegistrationSubmitted { tx, .. } => format!("registration {}", &tx.short()[..8]),
+        Event::ValidatorSetChanged { epoch, size, includes_self } => {
+            format!("validator set epoch={epoch} size={size} self={includes_self}")
+        }
         Event::VertexProduced { round, hash, txs } => format!("produced r={round} h={} txs={txs}", &hash.short()[..8]),
         Event::VertexAccepted { round, hash, source, .. } => format!("accepted r={round} h={} {source:?}", &hash.short()[..8]),
         Event::Committed { round, anchor, vertices, txs_committed, txs_failed } => format!(

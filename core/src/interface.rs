@@ -204,6 +204,13 @@ pub enum Event {
         /// Banned until.
         until: crate::ids::Timestamp,
     },
+    /// This validator-mode node asked to join the validator set.
+    RegistrationSubmitted {
+        /// The registration transaction.
+        tx: Hash,
+        /// The address announced for other validators to dial.
+        address: String,
+    },
     /// A peer's connection ended.
     PeerGone {
         /// Handle.

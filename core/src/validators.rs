@@ -126,6 +126,15 @@ impl ValidatorSchedule {
         self.set_for_epoch(self.epoch_of(round))
     }
 
+    /// Whether `key` is a genesis validator or has a committed registration
+    /// (whatever epoch it takes effect in).
+    pub fn knows(&self, key: &PublicKey) -> bool {
+        self.genesis
+            .iter()
+            .chain(self.additions.values().flatten())
+            .any(|m| m.key == *key)
+    }
+
     /// Records a registration committed by the anchor of `anchor_round`.
     pub fn register(
         &mut self,

@@ -1,6 +1,7 @@
 //! Scenario tests on the in-process harness.
 
 use bluepods_core::harness::{test_genesis, validator_config, Cluster, Faults};
+use bluepods_core::store::Store;
 use bluepods_core::tx::{Operation, TxBody};
 use bluepods_core::{ChainParams, Keypair, NodeConfig, Role, Round, SyncPhase, TxStatus};
 
@@ -220,4 +221,67 @@ fn nodes_at_the_same_committed_round_dump_identical_state() {
     assert!(a.contains("objects 5"), "{a}");
     assert!(a.contains("outcomes 5"), "{a}");
     assert_eq!(a.lines().count(), 16, "{a}");
+}
+
+/// Seed 000 phase 4, test 1, in the harness: a node started in validator
+/// mode next to the bootstrap syncs, registers, joins the set at the epoch
+/// boundary and produces; both see each other's vertices and commits go on.
+#[test]
+fn a_validator_joins_by_registration_and_then_produces() {
+    use bluepods_core::{Event, PublicKey};
+    let (genesis, keys) = test_genesis(1, ChainParams::default());
+    let mut c = Cluster::new(51, Faults::default());
+    c.add_validators(&genesis, &keys, 100);
+    c.run_for(1_000);
+    let mut cfg = validator_config(100);
+    cfg.bootstrap_peers = vec!["v0".into()];
+    let j = c.add_joiner("v1", Keypair::from_label("new-validator"), cfg);
+    let me: PublicKey = c.node(j).public_key();
+    let joined = c.run_until(30_000, |c| c.node(j).status().own_last_round.is_some());
+    assert!(
+        joined,
+        "{:?}",
+        c.nodes[j].events.iter().rev().take(10).collect::<Vec<_>>()
+    );
+    let committed_before = c.node(0).last_committed_round().unwrap();
+    c.run_for(3_000);
+    assert!(c.node(j).status().is_member);
+    assert!(c.node(0).last_committed_round().unwrap() > committed_before.saturating_add(10));
+    assert!(c.nodes[j]
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, Event::RegistrationSubmitted { .. })));
+    // The bootstrap accepted vertices authored by the new validator.
+    let from_new = c.nodes[0]
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::VertexAccepted { author, .. } if *author == me))
+        .count();
+    assert!(
+        from_new >= 10,
+        "bootstrap saw {from_new} vertices from the new validator"
+    );
+    // And both commit the same sequence.
+    let v0 = c.node(0).last_committed_round().unwrap();
+    let v1 = c.node(j).last_committed_round().unwrap();
+    assert!(v0.0.abs_diff(v1.0) <= 4, "{v0} vs {v1}");
+    let sequence = |i: usize| {
+        let mut seq: Vec<_> = c
+            .node(i)
+            .store()
+            .vertices_in_rounds(Round(0), Round(u64::MAX), usize::MAX)
+            .unwrap()
+            .into_iter()
+            .filter_map(|s| {
+                s.committed_at
+                    .map(|a| (a, s.vertex.round(), s.vertex.hash()))
+            })
+            .collect();
+        seq.sort();
+        seq
+    };
+    let (a, b) = (sequence(0), sequence(j));
+    let n = a.len().min(b.len());
+    assert!(n > 50);
+    assert_eq!(a[..n], b[..n], "same commit sequence");
 }

@@ -50,6 +50,9 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
             reason,
             until,
         } => tracing::warn!("[NET] peer {peer} ({}) banned until {until}: {reason}", key.short()),
+        Event::RegistrationSubmitted { tx, address } => {
+            tracing::info!("[VALIDATOR] registering as a validator at {address} (tx {})", tx.short());
+        }
         Event::PeerGone { peer, reason } => tracing::info!("[NET] peer {peer} disconnected: {reason}"),
         Event::VertexProduced { round, hash, txs } => {
             tracing::info!("[VALIDATOR] produced vertex round={round} txs={txs} hash={}", hash.short());

@@ -163,6 +163,9 @@ pub struct Node<S: Store> {
     /// Own vertices not known to be committed, to re-inject their
     /// transactions if they fall out of the window uncommitted.
     own_uncommitted: BTreeSet<(Round, Hash)>,
+    /// This node's pending registration as a validator: transaction hash
+    /// and expiry round.
+    registration: Option<(Hash, Round)>,
     /// Servable snapshots by round (at most `snapshots_kept`).
     snapshots: BTreeMap<Round, ServedSnapshot>,
     /// The round of the snapshot being built, if any.
@@ -227,6 +230,7 @@ impl<S: Store> Node<S> {
             dag_txs: HashMap::new(),
             last_progress_at: now,
             own_uncommitted: BTreeSet::new(),
+            registration: None,
             snapshots: BTreeMap::new(),
             building: None,
             pending_attestation: None,
@@ -552,6 +556,7 @@ impl<S: Store> Node<S> {
 
     fn after_step_checked(&mut self, now: Timestamp) -> Result<(), StoreError> {
         self.drive_sync(now)?;
+        self.maybe_register(now)?;
         self.maybe_produce(now)?;
         Ok(())
     }

@@ -13,6 +13,9 @@ use crate::vertex::VertexBody;
 use crate::wire::{Message, Role};
 use std::sync::Arc;
 
+/// Rounds a registration may take to commit before it is sent again.
+const REGISTRATION_TTL_ROUNDS: u64 = 200;
+
 /// Room left in a vertex for everything but transactions.
 const VERTEX_OVERHEAD_BYTES: usize = 64 * 1024;
 
@@ -298,6 +301,56 @@ impl<S: Store> Node<S> {
                     let _ = self.mempool.insert(th, tx);
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// A validator-mode node that is caught up but not in the validator set
+    /// registers itself (once at a time; again if the attempt failed or
+    /// expired). It produces as soon as the set it joins takes effect.
+    pub(super) fn maybe_register(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        if self.config.role != Role::Validator || self.phase != SyncPhase::Live {
+            return Ok(());
+        }
+        let Some(address) = self.config.listen_addr.clone() else {
+            return Ok(());
+        };
+        let Some(chain) = &self.chain else {
+            return Ok(());
+        };
+        let me = self.key.public();
+        if chain.consensus.meta().schedule.knows(&me) {
+            return Ok(());
+        }
+        let committed = chain.consensus.last_committed_round().unwrap_or_default();
+        if let Some((tx, expiry)) = self.registration {
+            let failed = matches!(
+                self.store.tx_outcome(&tx)?,
+                Some(crate::tx::TxOutcome::Failed { .. })
+            );
+            if !failed && committed <= expiry {
+                return Ok(()); // still on its way
+            }
+        }
+        let expiry = committed.saturating_add(REGISTRATION_TTL_ROUNDS);
+        let tx = crate::tx::TxBody {
+            chain_id: chain.chain_id,
+            sender: me,
+            nonce: self.rng.next_u64(),
+            expiry,
+            ops: vec![crate::tx::Operation::RegisterValidator {
+                address: address.clone(),
+            }],
+        }
+        .sign(&self.key);
+        match self.admit(now, tx, None) {
+            Ok(hash) => {
+                self.registration = Some((hash, expiry));
+                self.emit(Event::RegistrationSubmitted { tx: hash, address });
+            }
+            // No validator reachable yet, or the pool is full: next step.
+            Err(SubmitError::Store(e)) => return Err(e),
+            Err(_) => {}
         }
         Ok(())
     }
