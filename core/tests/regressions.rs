@@ -188,3 +188,17 @@ fn a_snapshot_joiner_that_asks_too_early_waits_instead_of_failing() {
     )));
     assert_eq!(c.node(j).phase(), SyncPhase::Live);
 }
+
+/// Postmortem (property test, seed 7440174689869086834): validator 0's
+/// range request was lost, and so was the retry; each retry re-sent the
+/// original range (`0..=0`, planned when nobody was ahead) with a deadline
+/// that grew with every attempt, so after 30 s the node was still waiting,
+/// stuck at round 0 with a full pending set. Fix: a failed range request is
+/// not re-sent but planned afresh from the node's current position,
+/// preferably from another peer, at the normal timeout; only consecutive
+/// failures count towards giving up.
+#[test]
+fn a_lost_range_request_is_planned_afresh_not_resent() {
+    let (mut c, hash) = four_validators_with_one_tx(7_440_174_689_869_086_834, 8, 57);
+    assert!(c.run_until(30_000, |c| committed_everywhere(c, &hash)));
+}

@@ -163,6 +163,9 @@ pub struct Node<S: Store> {
     /// Own vertices not known to be committed, to re-inject their
     /// transactions if they fall out of the window uncommitted.
     own_uncommitted: BTreeSet<(Round, Hash)>,
+    /// Consecutive range requests that failed, and the last peer that failed.
+    range_failures: u32,
+    range_failed_peer: Option<PeerId>,
     /// This node's pending registration as a validator: transaction hash
     /// and expiry round.
     registration: Option<(Hash, Round)>,
@@ -230,6 +233,8 @@ impl<S: Store> Node<S> {
             dag_txs: HashMap::new(),
             last_progress_at: now,
             own_uncommitted: BTreeSet::new(),
+            range_failures: 0,
+            range_failed_peer: None,
             registration: None,
             snapshots: BTreeMap::new(),
             building: None,

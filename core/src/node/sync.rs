@@ -1,9 +1,10 @@
 //! Joining and catching up: adopting a genesis from peers, fetching missing
 //! rounds by range, and the request table with its timeouts and retries.
 //!
-//! Every request has a deadline (`TimerKind::Request`), longer with each
-//! attempt. A request that times out, or whose peer leaves, is sent again to
-//! another ready peer; after
+//! Every request has a deadline (`TimerKind::Request`). A request that times
+//! out, or whose peer leaves, is sent again to another ready peer (a range
+//! request is planned afresh instead, from the node's current position, and
+//! preferably from another peer); after
 //! `retry_attempts` attempts the node reports `SyncFailed` naming what failed
 //! and from whom, and enters `Failed`.
 
@@ -93,13 +94,7 @@ impl<S: Store> Node<S> {
             InFlight {
                 peer,
                 kind,
-                // Each retry waits longer: a slow network gets more time
-                // instead of the same request again at the same pace.
-                deadline: now.plus_ms(
-                    self.config
-                        .request_timeout_ms
-                        .saturating_mul(u64::from(attempt)),
-                ),
+                deadline: now.plus_ms(self.config.request_timeout_ms),
                 attempt,
             },
         );
@@ -121,6 +116,24 @@ impl<S: Store> Node<S> {
             // no need to insist on one peer.
             for h in hashes {
                 self.wanted.remove(h);
+            }
+            return;
+        }
+        if let RequestKind::Rounds { .. } = failed.kind {
+            // Re-sending the same range would repeat a stale plan: drive_sync
+            // plans the next one from where the node is now, avoiding the
+            // peer that failed. Only consecutive failures count.
+            self.range_failures += 1;
+            self.range_failed_peer = Some(failed.peer);
+            if self.range_failures >= self.config.retry_attempts {
+                let reason = format!(
+                    "range fetch failed {} times in a row (last peer {}: {why})",
+                    self.range_failures, failed.peer
+                );
+                self.emit(Event::SyncFailed { reason });
+                if self.phase.can_become(SyncPhase::Failed) {
+                    self.set_phase(SyncPhase::Failed);
+                }
             }
             return;
         }
@@ -286,6 +299,10 @@ impl<S: Store> Node<S> {
         }
         vertices.sort_by_key(|v| v.round());
         let got = vertices.len();
+        if matches!(req.kind, RequestKind::Rounds { .. }) {
+            self.range_failures = 0;
+            self.range_failed_peer = None;
+        }
         for v in vertices {
             if !self.peers.peers.contains_key(&peer) {
                 break; // the sender was dropped for a bad vertex
@@ -364,12 +381,17 @@ impl<S: Store> Node<S> {
             let from = ours.unwrap_or(Round(0));
             let best = best.expect("behind or stalled implies a best round");
             let to = best.min(from.saturating_add(self.config.range_fetch_rounds - 1));
-            let source = self
+            let able: Vec<PeerId> = self
                 .peers
                 .ready()
                 .filter(|p| p.highest_round.is_some_and(|r| r >= to))
                 .map(|p| p.id)
-                .next();
+                .collect();
+            let source = able
+                .iter()
+                .copied()
+                .find(|p| Some(*p) != self.range_failed_peer)
+                .or(able.first().copied());
             if let Some(peer) = source {
                 self.last_progress_at = now;
                 self.request(now, peer, RequestKind::Rounds { from, to });
