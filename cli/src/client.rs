@@ -54,6 +54,11 @@ impl Client {
         }
     }
 
+    /// `GET /v1/snapshots`.
+    pub fn snapshots(&self) -> Result<Vec<bluepods_drivers::event_loop::SnapshotInfo>, HttpError> {
+        get_json(&self.addr, "/v1/snapshots")
+    }
+
     /// `GET /metrics`.
     pub fn metrics(&self) -> Result<String, HttpError> {
         crate::http_client::get_text(&self.addr, "/metrics")

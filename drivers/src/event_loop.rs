@@ -72,8 +72,27 @@ pub enum Command {
     Object(ObjectId, oneshot::Sender<Result<Option<Object>, String>>),
     /// The committed state as `--dump-state` text.
     DumpState(oneshot::Sender<Result<String, String>>),
+    /// The servable snapshots.
+    Snapshots(oneshot::Sender<Vec<SnapshotInfo>>),
     /// Stop the node.
     Shutdown,
+}
+
+/// A servable snapshot as the API lists it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotInfo {
+    /// Round.
+    pub round: bluepods_core::Round,
+    /// Manifest root.
+    pub root: Hash,
+    /// Objects.
+    pub objects: u64,
+    /// Transaction outcomes.
+    pub outcomes: u64,
+    /// Chunks.
+    pub chunks: usize,
+    /// Raw bytes.
+    pub raw_bytes: u64,
 }
 
 /// A cloneable handle to send commands to a running event loop.
@@ -112,6 +131,11 @@ impl NodeHandle {
     /// An object.
     pub async fn object(&self, id: ObjectId) -> Result<Result<Option<Object>, String>, Stopped> {
         self.ask(|r| Command::Object(id, r)).await
+    }
+
+    /// The servable snapshots.
+    pub async fn snapshots(&self) -> Result<Vec<SnapshotInfo>, Stopped> {
+        self.ask(Command::Snapshots).await
     }
 
     /// The committed state as text (see `snapshot::dump_state`).
@@ -276,6 +300,21 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                     .map(|()| String::from_utf8_lossy(&out).into_owned())
                     .map_err(|e| e.to_string());
                 let _ = r.send(result);
+            }
+            Command::Snapshots(r) => {
+                let list = self
+                    .node
+                    .snapshots()
+                    .map(|s| SnapshotInfo {
+                        round: s.manifest.round,
+                        root: s.root,
+                        objects: s.manifest.object_count,
+                        outcomes: s.manifest.outcome_count,
+                        chunks: s.manifest.chunks.len(),
+                        raw_bytes: s.manifest.raw_bytes,
+                    })
+                    .collect();
+                let _ = r.send(list);
             }
             Command::Shutdown => {}
         }

@@ -7,6 +7,7 @@
 //! | GET | `/v1/objects/{id}` | the object (JSON) or 404 |
 //! | GET | `/v1/tx/{hash}` | `{"status": "pending" \| "committed" \| "failed" \| "unknown", …}` |
 //! | GET | `/v1/state` | the committed state as `--dump-state` text |
+//! | GET | `/v1/snapshots` | the servable snapshots: round, manifest root, sizes |
 //! | GET | `/metrics` | Prometheus text format |
 //!
 //! Errors are JSON `{"error": "…"}` with a 4xx status for bad input and 503
@@ -67,6 +68,7 @@ pub fn router(node: NodeHandle, metrics: Arc<Metrics>) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/objects/{id}", get(object))
         .route("/v1/state", get(state_text))
+        .route("/v1/snapshots", get(snapshots))
         .route("/metrics", get(metrics_text))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(AppState { node, metrics })
@@ -133,6 +135,13 @@ async fn object(State(s): State<AppState>, Path(id): Path<String>) -> Response {
         Ok(Ok(Some(o))) => Json(o).into_response(),
         Ok(Ok(None)) => error(StatusCode::NOT_FOUND, "no such object"),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+async fn snapshots(State(s): State<AppState>) -> Response {
+    match s.node.snapshots().await {
+        Ok(list) => Json(list).into_response(),
+        Err(_) => stopped(),
     }
 }
 

@@ -51,6 +51,12 @@ struct Args {
     #[arg(long = "round-interval-ms", value_name = "MS")]
     round_interval_ms: Option<u64>,
 
+    /// How a node with no state of its own joins: `range` fetches every
+    /// round from genesis (a listener then logs every vertex), `snapshot`
+    /// downloads an attested snapshot and replays what came after.
+    #[arg(long = "sync-mode", value_name = "MODE", value_parser = ["range", "snapshot"])]
+    sync_mode: Option<String>,
+
     /// TOML file with node configuration overrides (see README).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -137,6 +143,11 @@ fn options(args: Args) -> Result<NodeOptions, String> {
     };
     if let Some(ms) = args.round_interval_ms {
         config.round_interval_ms = ms;
+    }
+    match args.sync_mode.as_deref() {
+        Some("snapshot") => config.sync_mode = bluepods_core::config::SyncMode::Snapshot,
+        Some(_) => config.sync_mode = bluepods_core::config::SyncMode::Range,
+        None => {}
     }
     if one_shot {
         config.sync_mode = bluepods_core::config::SyncMode::Snapshot;
