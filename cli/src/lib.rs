@@ -8,3 +8,4 @@ pub mod demo;
 pub mod http_client;
 pub mod load;
 pub mod procs;
+pub mod watch;

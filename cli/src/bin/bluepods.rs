@@ -47,6 +47,14 @@ enum Cmd {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Keep a progress line up to date (phase, snapshot download bytes
+        /// and chunks, rate, ETA, rounds, peers) until Ctrl-C or until the
+        /// node stops answering.
+        #[arg(long, conflicts_with = "json")]
+        watch: bool,
+        /// Refresh interval for --watch.
+        #[arg(long, default_value_t = 500)]
+        interval_ms: u64,
     },
     /// Show an object.
     Object {
@@ -285,7 +293,38 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("{}", serde_json::to_string_pretty(&st).unwrap_or_default());
             Ok(())
         }
-        Cmd::Status { http, json } => {
+        Cmd::Status {
+            watch: true,
+            http,
+            interval_ms,
+            ..
+        } => {
+            use std::io::{IsTerminal, Write};
+            let client = Client::new(&http);
+            let tty = std::io::stdout().is_terminal();
+            let mut seen = false;
+            loop {
+                let s = match client.status() {
+                    Ok(s) => s,
+                    // Before the first answer the node may still be starting.
+                    Err(e) if seen => return Err(e.to_string()),
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(interval_ms.max(50)));
+                        continue;
+                    }
+                };
+                seen = true;
+                let line = bluepods_cli::watch::progress_line(&s);
+                if tty {
+                    print!("\r\x1b[2K{line}");
+                    let _ = std::io::stdout().flush();
+                } else {
+                    println!("{line}");
+                }
+                std::thread::sleep(Duration::from_millis(interval_ms.max(50)));
+            }
+        }
+        Cmd::Status { http, json, .. } => {
             let s = Client::new(&http).status().map_err(|e| e.to_string())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());

@@ -73,6 +73,25 @@ pub struct AppliedSnapshot {
     pub outcomes: u64,
 }
 
+/// A snapshot download as the status API shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownloadStatus {
+    /// Snapshot round.
+    pub round: Round,
+    /// Chunks verified and staged.
+    pub chunks_done: usize,
+    /// Chunks in the snapshot.
+    pub chunks_total: usize,
+    /// Raw bytes verified and staged.
+    pub bytes_done: u64,
+    /// Raw bytes in the snapshot.
+    pub bytes_total: u64,
+    /// Milliseconds since the download started.
+    pub elapsed_ms: u64,
+    /// Peers serving it.
+    pub peers: usize,
+}
+
 /// A peer as the status API shows it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PeerStatus {
@@ -127,6 +146,8 @@ pub struct NodeStatus {
     pub peers: Vec<PeerStatus>,
     /// Latest servable snapshot: round and manifest root.
     pub snapshot: Option<(Round, Hash)>,
+    /// A snapshot download under way.
+    pub download: Option<DownloadStatus>,
     /// Why the node stopped, if it did.
     pub halted: Option<String>,
 }
@@ -449,6 +470,7 @@ impl<S: Store> Node<S> {
                 })
                 .collect(),
             snapshot: self.snapshots.iter().next_back().map(|(r, s)| (*r, s.root)),
+            download: self.download_status(),
             halted: self.halted.clone(),
         }
     }

@@ -75,6 +75,20 @@ impl<S: Store> Node<S> {
                 .is_some_and(|c| c.consensus.last_committed_round().is_none())
     }
 
+    /// The download under way, for the status API.
+    pub(super) fn download_status(&self) -> Option<super::DownloadStatus> {
+        let d = self.snap.as_ref()?.download.as_ref()?;
+        Some(super::DownloadStatus {
+            round: d.manifest.round,
+            chunks_done: d.done.len(),
+            chunks_total: d.manifest.chunks.len(),
+            bytes_done: d.bytes_done,
+            bytes_total: d.manifest.raw_bytes,
+            elapsed_ms: self.last_progress_at.ms_since(d.started),
+            peers: d.sources.len(),
+        })
+    }
+
     /// Whether gossip goes to the buffer rather than to consensus.
     pub(super) fn buffering(&self) -> bool {
         self.snap.is_some()
