@@ -71,6 +71,8 @@ pub struct NodeConfig {
     /// A node whose DAG has not grown for this long asks a peer that is as
     /// far or further for the range (gossip never repeats old vertices).
     pub stall_timeout_ms: u64,
+    /// Most requests of this node awaiting an answer at once.
+    pub max_requests_in_flight: usize,
     /// Most hashes in one `GetVertices`.
     pub max_fetch_hashes: usize,
     /// Snapshots kept servable (the newest never breaks a download of the
@@ -117,6 +119,7 @@ impl Default for NodeConfig {
             range_fetch_rounds: 64,
             catch_up_threshold_rounds: 4,
             stall_timeout_ms: 1_000,
+            max_requests_in_flight: 256,
             max_fetch_hashes: 256,
             snapshots_kept: 2,
             sync_mode: SyncMode::Range,

@@ -49,6 +49,9 @@ pub struct TransportConfig {
     pub max_outgoing_streams: usize,
     /// Streams a peer may have open towards us at once.
     pub max_incoming_streams: u32,
+    /// Request/response frames waiting for a stream to one peer before that
+    /// peer is disconnected.
+    pub max_queued_requests: usize,
     /// A silent connection is closed after this long.
     pub idle_timeout_ms: u64,
     /// Keep-alive interval (must be below the idle timeout).
@@ -62,6 +65,7 @@ impl Default for TransportConfig {
             gossip_queue_frames: 4096,
             max_outgoing_streams: 64,
             max_incoming_streams: 256,
+            max_queued_requests: 256,
             idle_timeout_ms: 10_000,
             keep_alive_ms: 2_000,
         }
@@ -249,6 +253,8 @@ struct PeerConn {
     gossip: mpsc::Sender<Vec<u8>>,
     gossip_writer: tokio::task::JoinHandle<()>,
     streams: Arc<Semaphore>,
+    /// Request/response frames waiting for a stream.
+    queued: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Connections and the tasks that serve them.
@@ -365,6 +371,7 @@ impl Transport {
                 conn,
                 gossip: gossip_tx,
                 gossip_writer,
+                queued: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
                 streams: Arc::new(Semaphore::new(self.cfg.max_outgoing_streams)),
             },
         );
@@ -388,10 +395,22 @@ impl Transport {
                 }
             }
             Channel::Request => {
+                // Frames waiting for a stream are held in memory: a peer that
+                // asks faster than it reads is cut off rather than buffered.
+                let queued = p.queued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if queued >= self.cfg.max_queued_requests {
+                    p.queued.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(%peer, "too many responses queued: disconnecting a peer that asks faster than it reads");
+                    self.disconnect(peer, "too many requests outstanding");
+                    return;
+                }
                 let conn = p.conn.clone();
                 let streams = p.streams.clone();
+                let counter = p.queued.clone();
                 tokio::spawn(async move {
-                    let Ok(_permit) = streams.acquire_owned().await else {
+                    let permit = streams.acquire_owned().await;
+                    counter.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    let Ok(_permit) = permit else {
                         return;
                     };
                     if let Ok(mut s) = conn.open_uni().await {

@@ -196,7 +196,8 @@ impl<S: Store> Node<S> {
             .filter(|h| !self.wanted.contains(h))
             .take(self.config.max_fetch_hashes)
             .collect();
-        if hashes.is_empty() {
+        if hashes.is_empty() || self.requests.len() >= self.config.max_requests_in_flight {
+            // Over the limit the pending set's sweep asks later.
             return;
         }
         self.wanted.extend(hashes.iter().copied());
