@@ -696,6 +696,9 @@ fn event_row(e: &Event) -> Option<String> {
         }
         Event::ReplayStarted { vertices, .. } => format!("replay {vertices} buffered"),
         Event::StateVerified { round, .. } => format!("state verified r={round}"),
+        Event::SnapshotResumed { round, chunks_done, chunks_total } => {
+            format!("snapshot resumed r={round} {chunks_done}/{chunks_total}")
+        }
         Event::StateMismatch { round, .. } => format!("STATE MISMATCH r={round}"),
         _ => return None,
     })

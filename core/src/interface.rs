@@ -325,6 +325,15 @@ pub enum Event {
         /// Peers serving it.
         peers: usize,
     },
+    /// An interrupted snapshot download continues where it stopped.
+    SnapshotResumed {
+        /// Snapshot round.
+        round: Round,
+        /// Chunks already verified and staged.
+        chunks_done: usize,
+        /// Chunks in the snapshot.
+        chunks_total: usize,
+    },
     /// Snapshot download progress.
     SnapshotProgress {
         /// Chunks verified and staged.

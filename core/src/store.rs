@@ -35,6 +35,9 @@ pub enum MetaKey {
     Consensus,
     /// The last round this node produced a vertex for (borsh `Round`).
     OwnLastRound,
+    /// The snapshot being downloaded (borsh `DownloadRecord`), so that a
+    /// restarted node resumes it.
+    SnapshotDownload,
 }
 
 impl MetaKey {
@@ -44,6 +47,7 @@ impl MetaKey {
             MetaKey::Genesis => b"genesis",
             MetaKey::Consensus => b"consensus",
             MetaKey::OwnLastRound => b"own_last_round",
+            MetaKey::SnapshotDownload => b"snapshot_download",
         }
     }
 }
@@ -112,6 +116,8 @@ pub enum WriteOp {
         /// Outcome.
         outcome: TxOutcome,
     },
+    /// Remove a metadata record.
+    DeleteMeta(MetaKey),
     /// Replace a metadata record.
     PutMeta {
         /// Which record.
@@ -186,6 +192,9 @@ pub trait Store {
     /// Discards any staging area and starts an empty one, into which
     /// `PutStagedObject` and `PutStagedOutcome` write.
     fn begin_staging(&mut self) -> Result<(), StoreError>;
+    /// Reopens the staging area left by an interrupted download, keeping
+    /// what it holds; `false` if there is none (then call `begin_staging`).
+    fn resume_staging(&mut self) -> Result<bool, StoreError>;
     /// Makes the staged objects and outcomes the live ones, replacing the
     /// old, and applies `batch`, atomically and durably: after a crash either
     /// the old state or the whole new one is live.
@@ -339,6 +348,9 @@ impl Store for MemStore {
                 WriteOp::PutMeta { key, value } => {
                     self.meta.insert(key, value);
                 }
+                WriteOp::DeleteMeta(key) => {
+                    self.meta.remove(&key);
+                }
                 WriteOp::PutSnapshotChunk {
                     round,
                     index,
@@ -373,6 +385,10 @@ impl Store for MemStore {
     fn begin_staging(&mut self) -> Result<(), StoreError> {
         self.staging = Some(Default::default());
         Ok(())
+    }
+
+    fn resume_staging(&mut self) -> Result<bool, StoreError> {
+        Ok(self.staging.is_some())
     }
 
     fn adopt_staging(&mut self, batch: WriteBatch) -> Result<(), StoreError> {

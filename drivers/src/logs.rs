@@ -133,6 +133,13 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
                 mb(*raw_bytes)
             );
         }
+        Event::SnapshotResumed {
+            round,
+            chunks_done,
+            chunks_total,
+        } => tracing::info!(
+            "[SYNC] resuming snapshot download round={round}: {chunks_done} of {chunks_total} chunks already verified"
+        ),
         Event::SnapshotProgress {
             chunks_done,
             chunks_total,

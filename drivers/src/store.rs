@@ -142,9 +142,13 @@ impl FjallStore {
     /// of a staging area abandoned by a crash, or of the state a snapshot
     /// replaced.
     fn drop_other_generations(&self) -> Result<(), StoreError> {
+        // The next generation is a staging area a restarted download may
+        // resume (`resume_staging`); `begin_staging` wipes it otherwise.
         let keep = [
             objects_name(self.generation),
             outcomes_name(self.generation),
+            objects_name(self.generation + 1),
+            outcomes_name(self.generation + 1),
         ];
         for name in self.db.list_keyspace_names() {
             let name: &str = name.as_ref();
@@ -203,6 +207,7 @@ impl FjallStore {
                 WriteOp::PutMeta { key, value } => {
                     b.insert(&self.meta, key.as_bytes().to_vec(), value)
                 }
+                WriteOp::DeleteMeta(key) => b.remove(&self.meta, key.as_bytes().to_vec()),
                 WriteOp::PutSnapshotChunk {
                     round,
                     index,
@@ -352,6 +357,17 @@ impl Store for FjallStore {
         let open = |name: String| self.db.keyspace(&name, keyspace_options).map_err(io);
         self.staging = Some((open(objects_name(next))?, open(outcomes_name(next))?));
         Ok(())
+    }
+
+    fn resume_staging(&mut self) -> Result<bool, StoreError> {
+        let next = self.generation + 1;
+        let (o, t) = (objects_name(next), outcomes_name(next));
+        if !(self.db.keyspace_exists(&o) && self.db.keyspace_exists(&t)) {
+            return Ok(false);
+        }
+        let open = |name: String| self.db.keyspace(&name, keyspace_options).map_err(io);
+        self.staging = Some((open(o)?, open(t)?));
+        Ok(true)
     }
 
     fn adopt_staging(&mut self, batch: WriteBatch) -> Result<(), StoreError> {

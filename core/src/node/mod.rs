@@ -201,6 +201,8 @@ pub struct Node<S: Store> {
     attestations: BTreeMap<(Round, Hash), BTreeMap<PublicKey, Hash>>,
     /// Snapshot sync in progress.
     snap: Option<snapsync::SnapSync>,
+    /// An interrupted snapshot download found at start, to resume.
+    resume: Option<snapsync::DownloadRecord>,
     /// Gossip held while a snapshot downloads.
     buffer: crate::buffer::VertexBuffer,
     /// The snapshot this node joined from.
@@ -262,6 +264,7 @@ impl<S: Store> Node<S> {
             pending_attestation: None,
             attestations: BTreeMap::new(),
             snap: None,
+            resume: None,
             buffer: crate::buffer::VertexBuffer::default(),
             applied: None,
             verified: None,
@@ -271,6 +274,7 @@ impl<S: Store> Node<S> {
             node.config.buffer_max_rounds,
         );
         node.restore_snapshots()?;
+        node.resume = read_meta(&node.store, MetaKey::SnapshotDownload)?;
         node.own_last_round = read_meta(&node.store, MetaKey::OwnLastRound)?;
         if let Some(genesis) = read_meta::<Genesis>(&node.store, MetaKey::Genesis)? {
             node.restore_chain(genesis)?;

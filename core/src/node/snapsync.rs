@@ -27,7 +27,7 @@ use crate::interface::{Event, Limit};
 use crate::node::sync::RequestKind;
 use crate::phase::SyncPhase;
 use crate::snapshot::{decompress_chunk, verify_chunk, ChunkKind, Manifest, OutcomeRecord};
-use crate::store::{Store, StoreError, WriteBatch, WriteOp};
+use crate::store::{MetaKey, Store, StoreError, WriteBatch, WriteOp};
 use crate::tx::Object;
 use crate::vertex::Vertex;
 use crate::wire::RequestId;
@@ -36,6 +36,15 @@ use std::sync::Arc;
 
 /// Progress events are emitted at most every this many percent.
 const PROGRESS_STEP_PERCENT: u64 = 5;
+
+/// What survives a restart of a snapshot download: the attested manifest
+/// and which chunks are verified and staged.
+#[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
+pub(super) struct DownloadRecord {
+    pub(super) root: Hash,
+    pub(super) manifest: Manifest,
+    pub(super) done: Vec<u32>,
+}
 
 /// A snapshot download in progress.
 #[derive(Debug)]
@@ -108,7 +117,7 @@ impl<S: Store> Node<S> {
         let asking = self
             .requests
             .values()
-            .any(|r| r.kind == RequestKind::Manifest);
+            .any(|r| matches!(r.kind, RequestKind::Manifest { .. }));
         let snap = self.snap.as_ref().expect("set above");
         let fresh: Vec<PeerId> = self
             .peers
@@ -117,30 +126,49 @@ impl<S: Store> Node<S> {
             .map(|p| p.id)
             .take(self.config.max_sync_peers.saturating_sub(snap.asked.len()))
             .collect();
+        // A node that was interrupted mid-download asks for the same
+        // snapshot first, to resume it.
+        let round = self.resume.as_ref().map(|r| r.manifest.round);
         for peer in fresh {
             self.snap.as_mut().expect("set above").asked.insert(peer);
-            self.request(now, peer, RequestKind::Manifest);
+            self.request(now, peer, RequestKind::Manifest { round });
         }
         if asking
             || self
                 .requests
                 .values()
-                .any(|r| r.kind == RequestKind::Manifest)
+                .any(|r| matches!(r.kind, RequestKind::Manifest { .. }))
         {
             return Ok(());
         }
-        let best = self
-            .snap
+        let offers = &self.snap.as_ref().expect("set above").offers;
+        let resumable = self
+            .resume
             .as_ref()
-            .expect("set above")
-            .offers
-            .iter()
-            .max_by_key(|(root, (m, peers))| (m.round, peers.len(), **root))
+            .and_then(|r| offers.get_key_value(&r.root));
+        let best = resumable
+            .or_else(|| {
+                offers
+                    .iter()
+                    .max_by_key(|(root, (m, peers))| (m.round, peers.len(), **root))
+            })
             .map(|(root, (m, peers))| {
                 (*root, m.clone(), peers.iter().copied().collect::<Vec<_>>())
             });
         match best {
             Some((root, manifest, sources)) => self.start_download(now, root, manifest, sources),
+            None if self.resume.is_some() => {
+                // Nobody serves the interrupted snapshot any more: forget it
+                // and take a newer one.
+                self.resume = None;
+                let mut batch = WriteBatch::new(false);
+                batch.push(WriteOp::DeleteMeta(MetaKey::SnapshotDownload));
+                self.write(batch)?;
+                if let Some(s) = self.snap.as_mut() {
+                    s.asked.clear();
+                }
+                Ok(())
+            }
             None => {
                 // Nobody had an attested snapshot yet (attestations trail a
                 // build by a round): ask everyone again later.
@@ -241,17 +269,46 @@ impl<S: Store> Node<S> {
         manifest: Arc<Manifest>,
         sources: Vec<PeerId>,
     ) -> Result<(), StoreError> {
-        self.store.begin_staging()?;
+        // Resume an interrupted download of the same root: its verified
+        // chunks are still staged, and the record says which.
+        let done: BTreeSet<u32> = match self.resume.take() {
+            Some(r) if r.root == root && self.store.resume_staging()? => {
+                r.done.into_iter().collect()
+            }
+            _ => {
+                self.store.begin_staging()?;
+                BTreeSet::new()
+            }
+        };
         let total = manifest.chunks.len() as u32;
-        let bytes: u64 = manifest.raw_bytes;
+        let bytes_done: u64 = done
+            .iter()
+            .filter_map(|i| manifest.chunks.get(*i as usize))
+            .map(|c| u64::from(c.raw_len))
+            .sum();
         self.emit(Event::SnapshotSyncStarted {
             round: manifest.round,
             root,
             chunks: total as usize,
-            raw_bytes: bytes,
+            raw_bytes: manifest.raw_bytes,
             peers: sources.len(),
         });
+        if !done.is_empty() {
+            self.emit(Event::SnapshotResumed {
+                round: manifest.round,
+                chunks_done: done.len(),
+                chunks_total: total as usize,
+            });
+        }
         self.set_phase(SyncPhase::SnapshotFetch);
+        let record = DownloadRecord {
+            root,
+            manifest: (*manifest).clone(),
+            done: done.iter().copied().collect(),
+        };
+        let mut batch = WriteBatch::new(false);
+        batch.put_meta(MetaKey::SnapshotDownload, &record);
+        self.write(batch)?;
         let download = Download {
             root,
             frontier_missing: manifest
@@ -260,12 +317,12 @@ impl<S: Store> Node<S> {
                 .iter()
                 .map(|(_, h)| *h)
                 .collect(),
+            todo: (0..total).filter(|i| !done.contains(i)).collect(),
             manifest,
             sources,
             next_source: 0,
-            todo: (0..total).collect(),
-            done: BTreeSet::new(),
-            bytes_done: 0,
+            done,
+            bytes_done,
             frontier: BTreeMap::new(),
             started: now,
             last_percent: 0,
@@ -380,9 +437,17 @@ impl<S: Store> Node<S> {
                 d.todo.insert(index);
                 self.ban_peer(now, peer, &format!("served a corrupt chunk {index}: {why}"));
             }
-            Ok(batch) => {
+            Ok(mut batch) => {
                 d.done.insert(index);
                 d.bytes_done += u64::from(info.raw_len);
+                // The chunk's records and the mark that it is done land in
+                // one batch: a restart never trusts a half-staged chunk.
+                let record = DownloadRecord {
+                    root: d.root,
+                    manifest: (*d.manifest).clone(),
+                    done: d.done.iter().copied().collect(),
+                };
+                batch.put_meta(MetaKey::SnapshotDownload, &record);
                 self.write(batch)?;
                 self.report_progress(now);
             }
@@ -456,7 +521,8 @@ impl<S: Store> Node<S> {
         let manifest = d.manifest;
         let round = manifest.round;
         let mut batch = WriteBatch::new(true);
-        batch.put_meta(crate::store::MetaKey::Consensus, &manifest.frontier.meta);
+        batch.put_meta(MetaKey::Consensus, &manifest.frontier.meta);
+        batch.push(WriteOp::DeleteMeta(MetaKey::SnapshotDownload));
         for (hash, v) in &d.frontier {
             batch.push(WriteOp::PutVertex {
                 hash: *hash,

@@ -35,8 +35,11 @@ pub enum RequestKind {
         /// Last round.
         to: Round,
     },
-    /// The latest attested snapshot manifest.
-    Manifest,
+    /// A snapshot manifest: of a round, or the latest attested one.
+    Manifest {
+        /// Which snapshot.
+        round: Option<Round>,
+    },
     /// One snapshot chunk.
     Chunk {
         /// Snapshot round.
@@ -79,9 +82,9 @@ impl<S: Store> Node<S> {
                 from: *from,
                 to: *to,
             },
-            RequestKind::Manifest => Message::GetManifest {
+            RequestKind::Manifest { round } => Message::GetManifest {
                 request: id,
-                round: None,
+                round: *round,
             },
             RequestKind::Chunk { round, index } => Message::GetChunk {
                 request: id,
@@ -207,7 +210,7 @@ impl<S: Store> Node<S> {
         match r.kind {
             // "No snapshot yet" is an answer, not a failure: discovery asks
             // again later.
-            RequestKind::Manifest => {}
+            RequestKind::Manifest { .. } => {}
             // The peer no longer serves that snapshot: stop asking it.
             RequestKind::Chunk { index, .. } => self.chunk_unavailable(peer, index),
             _ => self.retry(now, r, reason),
