@@ -251,7 +251,14 @@ fn a_vertex_uncommitted_at_the_snapshot_round_is_applied_exactly_once_on_the_joi
 fn a_joiner_restarted_mid_download_resumes_without_refetching_verified_chunks() {
     let (mut genesis, keys) = test_genesis(1, params());
     genesis.synthetic_objects = 30_000;
-    let mut c = Cluster::new(61, Faults { min_delay_ms: 10, max_delay_ms: 10, drop_per_mille: 0 });
+    let mut c = Cluster::new(
+        61,
+        Faults {
+            min_delay_ms: 10,
+            max_delay_ms: 10,
+            drop_per_mille: 0,
+        },
+    );
     c.add_validators(&genesis, &keys, 50);
     c.run_for(1_000);
     let mut cfg = snapshot_joiner("v0");
@@ -259,7 +266,10 @@ fn a_joiner_restarted_mid_download_resumes_without_refetching_verified_chunks() 
     let j = c.add_joiner("j0", Keypair::from_label("joiner"), cfg);
     c.enable_trace();
     let midway = c.run_until(10_000, |c| {
-        c.node(j).status().download.is_some_and(|d| d.chunks_done >= 2 && d.chunks_done + 1 < d.chunks_total)
+        c.node(j)
+            .status()
+            .download
+            .is_some_and(|d| d.chunks_done >= 2 && d.chunks_done + 1 < d.chunks_total)
     });
     assert!(midway, "never caught the download midway");
     let d = c.node(j).status().download.unwrap();
@@ -267,16 +277,33 @@ fn a_joiner_restarted_mid_download_resumes_without_refetching_verified_chunks() 
     c.run_for(200);
     let restart_row = c.trace.len();
     c.start(j);
-    assert!(c.run_until(20_000, |c| matches!(c.node(j).state_verification(), Some((_, true)))));
+    assert!(c.run_until(20_000, |c| matches!(
+        c.node(j).state_verification(),
+        Some((_, true))
+    )));
     let resumed = c.nodes[j].events.iter().any(|(_, e)| {
         matches!(e, Event::SnapshotResumed { chunks_done, .. } if *chunks_done == d.chunks_done)
     });
-    assert!(resumed, "{:?}", c.nodes[j].events.iter().filter(|(_, e)| matches!(e, Event::SnapshotSyncStarted { .. } | Event::SnapshotResumed { .. })).collect::<Vec<_>>());
+    assert!(
+        resumed,
+        "{:?}",
+        c.nodes[j]
+            .events
+            .iter()
+            .filter(|(_, e)| matches!(
+                e,
+                Event::SnapshotSyncStarted { .. } | Event::SnapshotResumed { .. }
+            ))
+            .collect::<Vec<_>>()
+    );
     let refetched = c.trace[restart_row..]
         .iter()
         .filter(|r| r.contains(" j0 ") && r.contains("-> v0 get_chunk"))
         .count();
     // At most the chunks not yet verified, plus the one that was in flight.
-    assert!(refetched <= d.chunks_total - d.chunks_done + 1, "{refetched} chunk requests after restart");
+    assert!(
+        refetched <= d.chunks_total - d.chunks_done + 1,
+        "{refetched} chunk requests after restart"
+    );
     assert!(c.run_until(5_000, |c| c.node(j).store().objects().count() == 30_000));
 }
