@@ -4,7 +4,7 @@ use bluepods_core::config::SyncMode;
 use bluepods_core::harness::{test_genesis, Cluster, Faults};
 use bluepods_core::tx::{Operation, TxBody};
 use bluepods_core::{ChainParams, Event, Genesis, Keypair, NodeConfig, Role, Round, SyncPhase};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 fn params() -> ChainParams {
     ChainParams {
@@ -306,4 +306,50 @@ fn a_joiner_restarted_mid_download_resumes_without_refetching_verified_chunks() 
         "{refetched} chunk requests after restart"
     );
     assert!(c.run_until(5_000, |c| c.node(j).store().objects().count() == 30_000));
+}
+
+/// The last chunk still in flight is asked of a second source as well, so
+/// one slow peer cannot hold up the end of a download.
+#[test]
+fn the_tail_of_a_download_is_hedged_with_a_second_source() {
+    let (mut genesis, keys) = test_genesis(2, params());
+    genesis.synthetic_objects = 20_000;
+    let mut c = Cluster::new(
+        62,
+        Faults {
+            min_delay_ms: 5,
+            max_delay_ms: 60,
+            drop_per_mille: 0,
+        },
+    );
+    c.add_validators(&genesis, &keys, 50);
+    c.run_for(3_000);
+    let mut cfg = snapshot_joiner("v0");
+    cfg.bootstrap_peers = vec!["v0".into(), "v1".into()];
+    let j = c.add_joiner("j0", Keypair::from_label("joiner"), cfg);
+    c.enable_trace();
+    assert!(c.run_until(20_000, |c| matches!(
+        c.node(j).state_verification(),
+        Some((_, true))
+    )));
+    let mut asked: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for row in c
+        .trace
+        .iter()
+        .filter(|r| r.contains(" j0 ") && r.contains(" get_chunk "))
+    {
+        let mut words = row.split_whitespace();
+        let to = words.nth(3).unwrap_or_default().to_string();
+        let chunk = row
+            .split("get_chunk ")
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        asked.entry(chunk).or_default().insert(to);
+    }
+    assert!(
+        asked.values().any(|peers| peers.len() == 2),
+        "no chunk was asked of two sources: {asked:?}"
+    );
+    assert_eq!(c.node(j).store().objects().count(), 20_000);
 }

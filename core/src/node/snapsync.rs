@@ -34,6 +34,9 @@ use crate::wire::RequestId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+/// The tail hedged with a second source: the last 1/20 (5%) of the chunks.
+const HEDGE_TAIL_DIVISOR: usize = 20;
+
 /// Progress events are emitted at most every this many percent.
 const PROGRESS_STEP_PERCENT: u64 = 5;
 
@@ -62,6 +65,8 @@ pub(super) struct Download {
     frontier: BTreeMap<Hash, Vertex>,
     started: Timestamp,
     last_percent: u64,
+    /// Chunks already asked of a second source.
+    hedged: BTreeSet<u32>,
 }
 
 /// Snapshot sync state.
@@ -326,6 +331,7 @@ impl<S: Store> Node<S> {
             frontier: BTreeMap::new(),
             started: now,
             last_percent: 0,
+            hedged: BTreeSet::new(),
         };
         self.snap
             .as_mut()
@@ -337,11 +343,15 @@ impl<S: Store> Node<S> {
     /// Keeps `parallel_download_limit` chunk requests in flight, asks for
     /// missing frontier vertices, and applies once everything is in.
     fn top_up_download(&mut self, now: Timestamp) -> Result<(), StoreError> {
-        let in_flight = self
+        let chunks_in_flight: Vec<(u32, PeerId)> = self
             .requests
             .values()
-            .filter(|r| matches!(r.kind, RequestKind::Chunk { .. }))
-            .count();
+            .filter_map(|r| match r.kind {
+                RequestKind::Chunk { index, .. } => Some((index, r.peer)),
+                _ => None,
+            })
+            .collect();
+        let in_flight = chunks_in_flight.len();
         let asking_vertices = self
             .requests
             .values()
@@ -371,6 +381,25 @@ impl<S: Store> Node<S> {
             let peer = d.sources[d.next_source % d.sources.len()];
             d.next_source += 1;
             requests.push((peer, RequestKind::Chunk { round, index }));
+        }
+        // Hedge the tail: once what is left is within the last ~5% of the
+        // chunks, ask a second source for each chunk still in flight, so one
+        // slow peer cannot hold up the end. The first good answer wins.
+        let tail = (d.manifest.chunks.len() / HEDGE_TAIL_DIVISOR).max(1);
+        if d.todo.is_empty() && d.sources.len() > 1 && in_flight <= tail {
+            for (index, asked) in &chunks_in_flight {
+                if d.hedged.insert(*index) {
+                    if let Some(other) = d.sources.iter().copied().find(|p| p != asked) {
+                        requests.push((
+                            other,
+                            RequestKind::Chunk {
+                                round,
+                                index: *index,
+                            },
+                        ));
+                    }
+                }
+            }
         }
         if !asking_vertices && !d.frontier_missing.is_empty() {
             let hashes: Vec<Hash> = d.frontier_missing.iter().take(limit).copied().collect();
