@@ -22,6 +22,7 @@ mod handshake;
 mod produce;
 mod snapshots;
 mod snapsync;
+mod status;
 /// Transaction submission errors.
 pub mod produce_api {
     pub use super::produce::SubmitError;
@@ -41,12 +42,12 @@ use crate::rng::DetRng;
 use crate::store::{read_meta, MetaKey, Store, StoreError, WriteBatch, WriteOp};
 use crate::tx::TxStatus;
 use crate::validators::ValidatorSchedule;
-use crate::wire::{Message, Role};
-use serde::{Deserialize, Serialize};
+use crate::wire::Message;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 pub use snapshots::ServedSnapshot;
+pub use status::{AppliedSnapshot, DownloadStatus, NodeStatus, PeerStatus};
 pub use sync::RequestKind;
 
 /// The chain this node follows, once it has a genesis.
@@ -58,98 +59,6 @@ pub struct Chain {
     pub chain_id: Hash,
     /// DAG, pending set, commit cursor.
     pub consensus: Consensus,
-}
-
-/// A snapshot a node joined from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AppliedSnapshot {
-    /// Its round.
-    pub round: Round,
-    /// Its manifest root.
-    pub root: Hash,
-    /// Objects it held.
-    pub objects: u64,
-    /// Transaction outcomes it held.
-    pub outcomes: u64,
-}
-
-/// A snapshot download as the status API shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DownloadStatus {
-    /// Snapshot round.
-    pub round: Round,
-    /// Chunks verified and staged.
-    pub chunks_done: usize,
-    /// Chunks in the snapshot.
-    pub chunks_total: usize,
-    /// Raw bytes verified and staged.
-    pub bytes_done: u64,
-    /// Raw bytes in the snapshot.
-    pub bytes_total: u64,
-    /// Milliseconds since the download started.
-    pub elapsed_ms: u64,
-    /// Peers serving it.
-    pub peers: usize,
-}
-
-/// A peer as the status API shows it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PeerStatus {
-    /// Handle.
-    pub id: u64,
-    /// Address.
-    pub addr: String,
-    /// Proven key, once ready.
-    pub key: Option<PublicKey>,
-    /// Role.
-    pub role: Role,
-    /// Handshake complete.
-    pub ready: bool,
-    /// Highest round it reported.
-    pub highest_round: Option<Round>,
-    /// Last committed round it reported.
-    pub committed_round: Option<Round>,
-}
-
-/// A snapshot of the node's state for the status API and the CLI.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct NodeStatus {
-    /// Validator or listener.
-    pub role: Role,
-    /// Sync phase.
-    pub phase: SyncPhase,
-    /// This node's key.
-    pub node_key: PublicKey,
-    /// Chain id, once known.
-    pub chain_id: Option<Hash>,
-    /// Highest DAG round held.
-    pub highest_round: Option<Round>,
-    /// Last committed anchor round.
-    pub last_committed_round: Option<Round>,
-    /// Last round this node produced.
-    pub own_last_round: Option<Round>,
-    /// Validators in the set of the current round.
-    pub validators: usize,
-    /// Whether this node is in that set.
-    pub is_member: bool,
-    /// Vertices committed since genesis.
-    pub committed_vertices: u64,
-    /// Transactions executed since genesis.
-    pub executed_txs: u64,
-    /// Transactions in the mempool.
-    pub mempool_txs: usize,
-    /// Vertices waiting for parents.
-    pub pending_vertices: usize,
-    /// Vertices in the in-memory DAG window.
-    pub dag_vertices: usize,
-    /// Connections.
-    pub peers: Vec<PeerStatus>,
-    /// Latest servable snapshot: round and manifest root.
-    pub snapshot: Option<(Round, Hash)>,
-    /// A snapshot download under way.
-    pub download: Option<DownloadStatus>,
-    /// Why the node stopped, if it did.
-    pub halted: Option<String>,
 }
 
 /// The BluePods node state machine. See the module docs for the contract.
@@ -437,46 +346,6 @@ impl<S: Store> Node<S> {
         } else {
             TxStatus::Unknown
         })
-    }
-
-    /// A full status snapshot.
-    pub fn status(&self) -> NodeStatus {
-        let chain = self.chain.as_ref();
-        let round = self.highest_round().unwrap_or(Round(0));
-        let set = chain.map(|c| c.consensus.meta().schedule.set_for_round(round));
-        NodeStatus {
-            role: self.config.role,
-            phase: self.phase,
-            node_key: self.key.public(),
-            chain_id: self.chain_id(),
-            highest_round: self.highest_round(),
-            last_committed_round: self.last_committed_round(),
-            own_last_round: self.own_last_round,
-            validators: set.as_ref().map_or(0, |s| s.len()),
-            is_member: set.as_ref().is_some_and(|s| s.contains(&self.key.public())),
-            committed_vertices: chain.map_or(0, |c| c.consensus.meta().committed_vertices),
-            executed_txs: chain.map_or(0, |c| c.consensus.meta().executed_txs),
-            mempool_txs: self.mempool.len(),
-            pending_vertices: chain.map_or(0, |c| c.consensus.pending_len()),
-            dag_vertices: chain.map_or(0, |c| c.consensus.dag().len()),
-            peers: self
-                .peers
-                .peers
-                .values()
-                .map(|p| PeerStatus {
-                    id: p.id.0,
-                    addr: p.addr.clone(),
-                    key: p.key,
-                    role: p.role,
-                    ready: p.is_ready(),
-                    highest_round: p.highest_round,
-                    committed_round: p.committed_round,
-                })
-                .collect(),
-            snapshot: self.snapshots.iter().next_back().map(|(r, s)| (*r, s.root)),
-            download: self.download_status(),
-            halted: self.halted.clone(),
-        }
     }
 
     // ----- outputs -------------------------------------------------------
