@@ -68,6 +68,9 @@ pub struct NodeConfig {
     /// A node more than this many rounds behind its best peer fetches by
     /// range instead of waiting for gossip.
     pub catch_up_threshold_rounds: u64,
+    /// In `SyncMode::Snapshot`, a node more than this many rounds behind
+    /// joins again from a snapshot instead of fetching every round.
+    pub strategy_switch_threshold_rounds: u64,
     /// A node whose DAG has not grown for this long asks a peer that is as
     /// far or further for the range (gossip never repeats old vertices).
     pub stall_timeout_ms: u64,
@@ -118,6 +121,7 @@ impl Default for NodeConfig {
             max_forwarded_txs: 50_000,
             range_fetch_rounds: 64,
             catch_up_threshold_rounds: 4,
+            strategy_switch_threshold_rounds: 400,
             stall_timeout_ms: 1_000,
             max_requests_in_flight: 256,
             max_fetch_hashes: 256,

@@ -353,3 +353,53 @@ fn the_tail_of_a_download_is_hedged_with_a_second_source() {
     );
     assert_eq!(c.node(j).store().objects().count(), 20_000);
 }
+
+/// Past `strategy_switch_threshold_rounds` behind, a snapshot-mode node joins
+/// again from a snapshot instead of fetching every round; a range-mode node
+/// in the same situation fetches the rounds.
+#[test]
+fn a_node_far_behind_switches_to_a_snapshot_and_a_range_node_does_not() {
+    let (genesis, keys) = test_genesis(1, params());
+    let mut c = Cluster::new(71, Faults::default());
+    c.add_validators(&genesis, &keys, 50);
+    c.run_for(1_000);
+    let mut snap_cfg = snapshot_joiner("v0");
+    snap_cfg.strategy_switch_threshold_rounds = 30;
+    let s = c.add_joiner("s0", Keypair::from_label("snapshot-follower"), snap_cfg);
+    let mut range_cfg = snapshot_joiner("v0");
+    range_cfg.sync_mode = SyncMode::Range;
+    let r = c.add_joiner("r0", Keypair::from_label("range-follower"), range_cfg);
+    assert!(c.run_until(10_000, |c| c.node(s).phase() == SyncPhase::Live
+        && c.node(r).phase() == SyncPhase::Live));
+    // Cut both off for about 100 rounds, then heal.
+    c.partition(0, s);
+    c.partition(0, r);
+    for step in 0..5 {
+        submit_load(&mut c, &genesis, 1, step * 10, 10);
+        c.run_for(1_000);
+    }
+    c.heal();
+    let target = c.node(0).last_committed_round().unwrap();
+    assert!(c.run_until(20_000, |c| {
+        [s, r].iter().all(|&i| {
+            c.node(i)
+                .last_committed_round()
+                .is_some_and(|x| x >= target)
+        })
+    }));
+    let applied = |i: usize| {
+        c.nodes[i]
+            .events
+            .iter()
+            .filter(|(_, e)| matches!(e, Event::SnapshotApplied { .. }))
+            .count()
+    };
+    assert_eq!(
+        applied(s),
+        2,
+        "joined from a snapshot, then switched to one when far behind"
+    );
+    assert_eq!(applied(r), 0, "range mode never takes snapshots");
+    assert_eq!(c.node(s).store().objects().count(), 50);
+    assert_eq!(c.node(r).store().objects().count(), 50);
+}

@@ -112,6 +112,8 @@ pub struct Node<S: Store> {
     snap: Option<snapsync::SnapSync>,
     /// An interrupted snapshot download found at start, to resume.
     resume: Option<snapsync::DownloadRecord>,
+    /// No snapshot sync is started for falling behind before this time.
+    snapshot_cooldown_until: Timestamp,
     /// Gossip held while a snapshot downloads.
     buffer: crate::buffer::VertexBuffer,
     /// The snapshot this node joined from.
@@ -174,6 +176,7 @@ impl<S: Store> Node<S> {
             attestations: BTreeMap::new(),
             snap: None,
             resume: None,
+            snapshot_cooldown_until: Timestamp(0),
             buffer: crate::buffer::VertexBuffer::default(),
             applied: None,
             verified: None,

@@ -37,6 +37,10 @@ use std::sync::Arc;
 /// The tail hedged with a second source: the last 1/20 (5%) of the chunks.
 const HEDGE_TAIL_DIVISOR: usize = 20;
 
+/// After a snapshot sync found nothing useful, range catch-up only for this
+/// long before snapshots are considered again.
+const SNAPSHOT_RETRY_COOLDOWN_MS: u64 = 30_000;
+
 /// Progress events are emitted at most every this many percent.
 const PROGRESS_STEP_PERCENT: u64 = 5;
 
@@ -80,13 +84,33 @@ pub(super) struct SnapSync {
 
 impl<S: Store> Node<S> {
     /// Whether this node should join from a snapshot now.
-    pub(super) fn wants_snapshot_sync(&self) -> bool {
-        self.config.sync_mode == crate::config::SyncMode::Snapshot
-            && self.applied.is_none()
-            && self
-                .chain
-                .as_ref()
-                .is_some_and(|c| c.consensus.last_committed_round().is_none())
+    ///
+    /// In `SyncMode::Snapshot`: a node with no state of its own, or one that
+    /// fell more than `strategy_switch_threshold_rounds` behind the network
+    /// (replaying that many rounds would take longer than a download). Once
+    /// started, a snapshot sync runs to its end (hysteresis: the node does
+    /// not flap back to range catch-up when the gap briefly narrows); if no
+    /// useful snapshot is on offer it gives up and the node catches up by
+    /// range, not trying snapshots again before a cool-down.
+    pub(super) fn wants_snapshot_sync(&self, now: Timestamp) -> bool {
+        let Some(chain) = &self.chain else {
+            return false;
+        };
+        if self.config.sync_mode != crate::config::SyncMode::Snapshot {
+            return false;
+        }
+        if self.snap.is_some() {
+            return true;
+        }
+        let fresh = self.applied.is_none() && chain.consensus.last_committed_round().is_none();
+        let ours = chain.consensus.dag().highest_round().unwrap_or_default();
+        let far_behind = self.trusted_best_round().is_some_and(|best| {
+            best.0
+                > ours
+                    .0
+                    .saturating_add(self.config.strategy_switch_threshold_rounds)
+        });
+        fresh || (far_behind && now >= self.snapshot_cooldown_until)
     }
 
     /// The download under way, for the status API.
@@ -174,6 +198,21 @@ impl<S: Store> Node<S> {
                 }
                 Ok(())
             }
+            None if self
+                .chain
+                .as_ref()
+                .is_some_and(|c| c.consensus.last_committed_round().is_some()) =>
+            {
+                // A node with state of its own found no snapshot ahead of
+                // it: catch up by range, and do not try again for a while.
+                self.snap = None;
+                self.buffer.drain();
+                self.snapshot_cooldown_until = now.plus_ms(SNAPSHOT_RETRY_COOLDOWN_MS);
+                if self.phase.can_become(SyncPhase::CatchUp) {
+                    self.set_phase(SyncPhase::CatchUp);
+                }
+                Ok(())
+            }
             None => {
                 // Nobody had an attested snapshot yet (attestations trail a
                 // build by a round): ask everyone again later.
@@ -217,7 +256,12 @@ impl<S: Store> Node<S> {
                     .schedule
                     .set_for_round(manifest.round)
                     .quorum();
-                if attesters.len() >= quorum {
+                // A snapshot at or behind our own commits would take us back.
+                let useful = chain
+                    .consensus
+                    .last_committed_round()
+                    .is_none_or(|ours| manifest.round > ours);
+                if attesters.len() >= quorum && useful {
                     let snap = self.snap.as_mut().expect("checked");
                     let entry = snap
                         .offers
@@ -578,6 +622,9 @@ impl<S: Store> Node<S> {
         chain.consensus = consensus;
         self.dag_txs.clear();
         self.own_uncommitted.clear();
+        self.wanted.clear();
+        // A node that re-synced verifies its new state again.
+        self.verified = None;
         self.applied = Some(super::AppliedSnapshot {
             round,
             root: d.root,

@@ -357,7 +357,7 @@ impl<S: Store> Node<S> {
         if ready == 0 && !self.config.bootstrap_peers.is_empty() && self.phase != SyncPhase::Live {
             return Ok(());
         }
-        if self.wants_snapshot_sync() {
+        if self.wants_snapshot_sync(now) {
             return self.drive_snapshot_sync(now);
         }
         let ours = self.highest_round();
