@@ -87,16 +87,7 @@ fn is_member(api: &Client) -> bool {
 }
 
 fn run_in(dir: &Path, opts: &DemoOptions) -> Result<(), String> {
-    let boot_args = [
-        "--bootstrap",
-        "--quic",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--round-interval-ms",
-        ROUND_MS,
-    ];
-    let boot = NodeProcess::start("bootstrap", &dir.join("bootstrap"), &boot_args, true)?;
+    let boot = NodeProcess::bootstrap_with(dir, "bootstrap", &["--round-interval-ms", ROUND_MS])?;
     let via = boot.quic.clone();
     println!("[DEMO] bootstrap up: QUIC {via}, HTTP {}", boot.http());
     let mut nodes = vec![boot];

@@ -107,13 +107,19 @@ impl NodeProcess {
 
     /// Starts a bootstrap validator in `dir/name` on free loopback ports.
     pub fn bootstrap(dir: &Path, name: &str) -> Result<Self, String> {
-        let args = [
+        Self::bootstrap_with(dir, name, &[])
+    }
+
+    /// Like [`NodeProcess::bootstrap`], with more flags.
+    pub fn bootstrap_with(dir: &Path, name: &str, extra: &[&str]) -> Result<Self, String> {
+        let mut args = vec![
             "--bootstrap",
             "--quic",
             "127.0.0.1:0",
             "--http",
             "127.0.0.1:0",
         ];
+        args.extend_from_slice(extra);
         Self::start(name, &dir.join(name), &args, true)
     }
 

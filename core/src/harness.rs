@@ -615,6 +615,23 @@ impl Cluster {
     }
 }
 
+/// The commit sequence recorded in a store: committed vertices sorted by
+/// (anchor round, round, hash), which is exactly the order they were applied.
+pub fn commit_sequence(store: &MemStore) -> Vec<(Round, Round, crate::ids::Hash)> {
+    use crate::store::Store;
+    let mut seq: Vec<_> = store
+        .vertices_in_rounds(Round(0), Round(u64::MAX), usize::MAX)
+        .expect("memory store cannot fail")
+        .into_iter()
+        .filter_map(|s| {
+            s.committed_at
+                .map(|a| (a, s.vertex.round(), s.vertex.hash()))
+        })
+        .collect();
+    seq.sort();
+    seq
+}
+
 /// A one-line summary of a message: kind, rounds, short hashes, no payloads.
 pub fn summary(msg: &Message) -> String {
     match msg {

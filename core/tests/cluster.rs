@@ -1,7 +1,6 @@
 //! Scenario tests on the in-process harness.
 
-use bluepods_core::harness::{test_genesis, validator_config, Cluster, Faults};
-use bluepods_core::store::Store;
+use bluepods_core::harness::{commit_sequence, test_genesis, validator_config, Cluster, Faults};
 use bluepods_core::tx::{Operation, TxBody};
 use bluepods_core::{ChainParams, Keypair, NodeConfig, Role, Round, SyncPhase, TxStatus};
 
@@ -265,22 +264,10 @@ fn a_validator_joins_by_registration_and_then_produces() {
     let v0 = c.node(0).last_committed_round().unwrap();
     let v1 = c.node(j).last_committed_round().unwrap();
     assert!(v0.0.abs_diff(v1.0) <= 4, "{v0} vs {v1}");
-    let sequence = |i: usize| {
-        let mut seq: Vec<_> = c
-            .node(i)
-            .store()
-            .vertices_in_rounds(Round(0), Round(u64::MAX), usize::MAX)
-            .unwrap()
-            .into_iter()
-            .filter_map(|s| {
-                s.committed_at
-                    .map(|a| (a, s.vertex.round(), s.vertex.hash()))
-            })
-            .collect();
-        seq.sort();
-        seq
-    };
-    let (a, b) = (sequence(0), sequence(j));
+    let (a, b) = (
+        commit_sequence(c.node(0).store()),
+        commit_sequence(c.node(j).store()),
+    );
     let n = a.len().min(b.len());
     assert!(n > 50);
     assert_eq!(a[..n], b[..n], "same commit sequence");

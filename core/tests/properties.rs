@@ -1,27 +1,10 @@
 //! Property tests: whatever the delivery order, delays and losses, validators
 //! commit the same vertex sequence and end with the same state.
 
-use bluepods_core::harness::{test_genesis, Cluster, Faults};
-use bluepods_core::store::Store;
+use bluepods_core::harness::{commit_sequence, test_genesis, Cluster, Faults};
 use bluepods_core::tx::{Operation, TxBody};
-use bluepods_core::{ChainParams, Hash, Keypair, MemStore, Round};
+use bluepods_core::{ChainParams, Keypair, Round};
 use proptest::prelude::*;
-
-/// The commit sequence recorded in a store: committed vertices sorted by
-/// (anchor round, round, hash), which is exactly the order they were applied.
-fn commit_sequence(store: &MemStore) -> Vec<(Round, Round, Hash)> {
-    let mut seq: Vec<_> = store
-        .vertices_in_rounds(Round(0), Round(u64::MAX), usize::MAX)
-        .unwrap()
-        .into_iter()
-        .filter_map(|s| {
-            s.committed_at
-                .map(|a| (a, s.vertex.round(), s.vertex.hash()))
-        })
-        .collect();
-    seq.sort();
-    seq
-}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]

@@ -261,7 +261,11 @@ impl Store for FjallStore {
         after: Option<&ObjectId>,
         limit: usize,
     ) -> Result<Vec<Object>, StoreError> {
-        decode_objects(self.objects.range::<Vec<u8>, _>(keys_from(after)), limit)
+        decode_objects(
+            self.objects
+                .range::<Vec<u8>, _>(keys_from(after.map(ObjectId::as_bytes))),
+            limit,
+        )
     }
 
     fn get_vertex(&self, hash: &Hash) -> Result<Option<StoredVertex>, StoreError> {
@@ -317,9 +321,9 @@ impl Store for FjallStore {
         after: Option<&Hash>,
         limit: usize,
     ) -> Result<Vec<(Hash, TxOutcome)>, StoreError> {
-        let lower = after.map(|h| ObjectId(h.0));
         decode_outcomes(
-            self.outcomes.range::<Vec<u8>, _>(keys_from(lower.as_ref())),
+            self.outcomes
+                .range::<Vec<u8>, _>(keys_from(after.map(Hash::as_bytes))),
             limit,
         )
     }
@@ -424,10 +428,10 @@ impl Store for FjallStore {
 }
 
 /// The key range strictly after a 32-byte key.
-fn keys_from(after: Option<&ObjectId>) -> (std::ops::Bound<Vec<u8>>, std::ops::Bound<Vec<u8>>) {
+fn keys_from(after: Option<&[u8; 32]>) -> (std::ops::Bound<Vec<u8>>, std::ops::Bound<Vec<u8>>) {
     use std::ops::Bound;
     let lower = match after {
-        Some(id) => Bound::Excluded(id.as_bytes().to_vec()),
+        Some(key) => Bound::Excluded(key.to_vec()),
         None => Bound::Unbounded,
     };
     (lower, Bound::Unbounded)
@@ -484,10 +488,9 @@ impl StateSource for FjallView {
         after: Option<&Hash>,
         limit: usize,
     ) -> Result<Vec<(Hash, TxOutcome)>, StoreError> {
-        let lower = after.map(|h| ObjectId(h.0));
         decode_outcomes(
             self.snapshot
-                .range::<Vec<u8>, _>(&self.outcomes, keys_from(lower.as_ref())),
+                .range::<Vec<u8>, _>(&self.outcomes, keys_from(after.map(Hash::as_bytes))),
             limit,
         )
     }
@@ -499,7 +502,7 @@ impl StateSource for FjallView {
     ) -> Result<Vec<Object>, StoreError> {
         let range = self
             .snapshot
-            .range::<Vec<u8>, _>(&self.objects, keys_from(after));
+            .range::<Vec<u8>, _>(&self.objects, keys_from(after.map(ObjectId::as_bytes)));
         decode_objects(range, limit)
     }
 }

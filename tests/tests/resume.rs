@@ -7,16 +7,9 @@ use std::time::Duration;
 #[test]
 fn a_joiner_killed_five_times_mid_download_resumes_and_ends_with_the_attested_state() {
     let dir = tempfile::tempdir().unwrap();
-    let args = [
-        "--bootstrap",
-        "--quic",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--genesis-objects",
-        "300000",
-    ];
-    let boot = NodeProcess::start("bootstrap", &dir.path().join("bootstrap"), &args, true).unwrap();
+    let boot =
+        NodeProcess::bootstrap_with(dir.path(), "bootstrap", &["--genesis-objects", "300000"])
+            .unwrap();
     assert!(wait_until(Duration::from_secs(60), || {
         api(&boot).snapshots().is_ok_and(|s| !s.is_empty())
     }));

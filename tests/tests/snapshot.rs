@@ -10,17 +10,9 @@ use std::time::Duration;
 #[test]
 fn snapshot_sync_then_full_sync_end_with_the_bootstrap_state() {
     let dir = tempfile::tempdir().unwrap();
-    let boot_args = [
-        "--bootstrap",
-        "--quic",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--genesis-objects",
-        "20000",
-    ];
     let mut boot =
-        NodeProcess::start("bootstrap", &dir.path().join("bootstrap"), &boot_args, true).unwrap();
+        NodeProcess::bootstrap_with(dir.path(), "bootstrap", &["--genesis-objects", "20000"])
+            .unwrap();
     let key = Keypair::from_label("e2e-snapshots");
     let txs = create_txs(&boot, &key, 60);
     for tx in &txs[..20] {
