@@ -16,6 +16,18 @@ pub enum SyncMode {
     Range,
     /// Download an attested snapshot, then replay what came after it.
     Snapshot,
+    /// The default: join by range while the network is young (its best
+    /// round within `strategy_switch_threshold` of genesis: every vertex,
+    /// little to fetch), by snapshot past that; a live node that falls that
+    /// far behind joins again from a snapshot.
+    Auto,
+}
+
+impl SyncMode {
+    /// Whether this mode ever takes snapshots.
+    pub fn uses_snapshots(self) -> bool {
+        self != SyncMode::Range
+    }
 }
 
 /// Everything a node is told at construction, except its key and store.
@@ -33,16 +45,10 @@ pub struct NodeConfig {
     pub trusted_chain_id: Option<Hash>,
     /// Minimum time between two vertices of this node.
     pub round_interval_ms: u64,
-    /// A peer must complete the handshake within this time.
-    pub handshake_timeout_ms: u64,
-    /// A request without answer by then is retried elsewhere.
-    pub request_timeout_ms: u64,
     /// First reconnect delay; doubles per failure up to the maximum.
     pub reconnect_backoff_ms_base: u64,
     /// Longest reconnect delay.
     pub reconnect_backoff_ms_max: u64,
-    /// Attempts per request before the node gives up on it.
-    pub retry_attempts: u32,
     /// How often a node tells its peers how far it is.
     pub status_interval_ms: u64,
     /// Most connections at once.
@@ -63,14 +69,6 @@ pub struct NodeConfig {
     pub max_mempool_txs: usize,
     /// Most forwarded transactions remembered as pending (listeners).
     pub max_forwarded_txs: usize,
-    /// Rounds asked for in one range request.
-    pub range_fetch_rounds: u64,
-    /// A node more than this many rounds behind its best peer fetches by
-    /// range instead of waiting for gossip.
-    pub catch_up_threshold_rounds: u64,
-    /// In `SyncMode::Snapshot`, a node more than this many rounds behind
-    /// joins again from a snapshot instead of fetching every round.
-    pub strategy_switch_threshold_rounds: u64,
     /// A node whose DAG has not grown for this long asks a peer that is as
     /// far or further for the range (gossip never repeats old vertices).
     pub stall_timeout_ms: u64,
@@ -81,20 +79,19 @@ pub struct NodeConfig {
     /// Snapshots kept servable (the newest never breaks a download of the
     /// previous one).
     pub snapshots_kept: usize,
-    /// How a fresh node joins.
-    pub sync_mode: SyncMode,
-    /// Peers asked for a manifest during discovery.
-    pub max_sync_peers: usize,
-    /// Chunk requests in flight at once during a snapshot download.
-    pub parallel_download_limit: usize,
-    /// Bytes of gossiped vertices kept while a snapshot downloads.
-    pub buffer_max_bytes: usize,
-    /// Span of rounds of gossiped vertices kept while a snapshot downloads.
-    pub buffer_max_rounds: u64,
     /// Largest response this node sends.
     pub max_response_bytes: usize,
     /// Largest frame this node accepts or sends.
     pub max_frame_bytes: usize,
+    /// Messages kept from a peer whose handshake proof has not arrived yet
+    /// (its requests may overtake the proof); one more drops the peer.
+    pub max_early_messages: usize,
+    /// Bytes per second this node sends in answers to requests (snapshot
+    /// chunks, ranges), per connection; 0 for no limit. Serving peers keep
+    /// bandwidth for consensus this way. Enforced by the driver.
+    pub max_upload_bandwidth: u64,
+    /// Synchronization: how this node joins and catches up.
+    pub sync: SyncConfig,
 }
 
 impl Default for NodeConfig {
@@ -105,11 +102,8 @@ impl Default for NodeConfig {
             bootstrap_peers: Vec::new(),
             trusted_chain_id: None,
             round_interval_ms: 250,
-            handshake_timeout_ms: 5_000,
-            request_timeout_ms: 5_000,
             reconnect_backoff_ms_base: 250,
             reconnect_backoff_ms_max: 8_000,
-            retry_attempts: 5,
             status_interval_ms: 1_000,
             max_peers: 64,
             max_listener_peers: 32,
@@ -119,20 +113,85 @@ impl Default for NodeConfig {
             max_rounds_ahead: 1_000,
             max_mempool_txs: 50_000,
             max_forwarded_txs: 50_000,
-            range_fetch_rounds: 64,
-            catch_up_threshold_rounds: 4,
-            strategy_switch_threshold_rounds: 400,
             stall_timeout_ms: 1_000,
             max_requests_in_flight: 256,
             max_fetch_hashes: 256,
             snapshots_kept: 2,
-            sync_mode: SyncMode::Range,
-            max_sync_peers: 8,
-            parallel_download_limit: 8,
-            buffer_max_bytes: 64 * 1024 * 1024,
-            buffer_max_rounds: 2_000,
             max_response_bytes: 4 * 1024 * 1024,
             max_frame_bytes: 16 * 1024 * 1024,
+            max_early_messages: 16,
+            max_upload_bandwidth: 0,
+            sync: SyncConfig::default(),
+        }
+    }
+}
+
+/// How a node joins and catches up: the fields of seed 001's `SyncConfig`
+/// that apply to a DAG of rounds (blocks are rounds here; durations are in
+/// milliseconds). `peer_rotation_interval` has no counterpart: sources are
+/// re-ranked on every request by their measured goodput and RTT.
+/// `validation_pipeline_size` neither: chunks are verified as they land.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncConfig {
+    /// How a node with no state of its own joins.
+    pub default_strategy: SyncMode,
+    /// Unless in `SyncMode::Range`, a node more than this many rounds
+    /// behind joins (again) from a snapshot instead of fetching every
+    /// round.
+    pub strategy_switch_threshold: u64,
+    /// A node more than this many rounds behind its best peer stops
+    /// producing and fetches by range (`CatchUp`).
+    #[serde(alias = "max_behind_blocks")]
+    pub max_behind_rounds: u64,
+    /// Peers asked for a manifest during discovery.
+    pub max_sync_peers: usize,
+    /// A request without answer by then is sent again elsewhere, and the
+    /// peer loses weight.
+    pub peer_timeout_ms: u64,
+    /// A peer must complete the handshake within this time.
+    pub connection_timeout_ms: u64,
+    /// Chunk requests in flight at once, over all peers.
+    pub parallel_download_limit: usize,
+    /// Chunk requests in flight at once to one peer (halved per recent
+    /// timeout of that peer).
+    pub peer_download_window: usize,
+    /// Rounds asked for in one range request.
+    #[serde(alias = "block_batch_size")]
+    pub range_fetch_rounds: u64,
+    /// Range requests in flight at once during catch-up, each to another
+    /// peer.
+    pub parallel_range_fetches: usize,
+    /// Attempts per request before the node gives up on it.
+    pub retry_attempts: u32,
+    /// Least time between two download progress reports.
+    pub progress_report_interval_ms: u64,
+    /// Bytes of gossiped vertices kept while a snapshot downloads.
+    pub buffer_max_bytes: usize,
+    /// Span of rounds of gossiped vertices kept while a snapshot downloads.
+    pub buffer_max_rounds: u64,
+    /// Addresses accepted from one peer-exchange answer.
+    pub max_peer_exchange: usize,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            default_strategy: SyncMode::Auto,
+            strategy_switch_threshold: 400,
+            max_behind_rounds: 4,
+            max_sync_peers: 8,
+            peer_timeout_ms: 5_000,
+            connection_timeout_ms: 5_000,
+            parallel_download_limit: 16,
+            peer_download_window: 8,
+            range_fetch_rounds: 64,
+            parallel_range_fetches: 4,
+            retry_attempts: 5,
+            progress_report_interval_ms: 1_000,
+            buffer_max_bytes: 64 * 1024 * 1024,
+            buffer_max_rounds: 2_000,
+            max_peer_exchange: 32,
         }
     }
 }

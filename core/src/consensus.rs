@@ -369,10 +369,14 @@ impl Consensus {
         inserted
     }
 
-    /// The hashes of pending vertices' parents that are not in the DAG.
-    pub fn missing_parents(&self, limit: usize) -> Vec<Hash> {
+    /// The hashes of pending vertices' parents that are not in the DAG,
+    /// for pending vertices of rounds up to `child_round_at_most`.
+    pub fn missing_parents(&self, limit: usize, child_round_at_most: Round) -> Vec<Hash> {
         let mut out = BTreeSet::new();
         for v in self.pending.values() {
+            if v.round() > child_round_at_most {
+                continue;
+            }
             for p in &v.body.parents {
                 if !self.dag.contains(p) && !self.is_pending(p) {
                     out.insert(*p);

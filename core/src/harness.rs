@@ -102,6 +102,8 @@ pub struct Cluster {
     partitioned: BTreeSet<(usize, usize)>,
     /// Nodes whose snapshot chunks are corrupted on the way out (hostile).
     corrupt_chunks_from: BTreeSet<usize>,
+    /// Extra delay on everything a node sends.
+    slow: BTreeMap<usize, u64>,
     next_conn: u64,
     /// Consecutive timer firings that left a timer due (spin detector).
     spins: u32,
@@ -151,6 +153,7 @@ impl Cluster {
             spins: 0,
             trace: Vec::new(),
             tracing: false,
+            slow: BTreeMap::new(),
         }
     }
 
@@ -264,6 +267,12 @@ impl Cluster {
     /// a flipped byte.
     pub fn corrupt_chunks_from(&mut self, i: usize) {
         self.corrupt_chunks_from.insert(i);
+    }
+
+    /// Makes node `i` slow: everything it sends arrives `extra_ms` later
+    /// (an overloaded or far-away peer, honest but slow).
+    pub fn slow_down(&mut self, i: usize, extra_ms: u64) {
+        self.slow.insert(i, extra_ms);
     }
 
     /// Heals every partition.
@@ -443,7 +452,8 @@ impl Cluster {
             let row = format!("-> {} {}", self.nodes[to].name, summary(&msg));
             self.row(from, "  ", &row);
         }
-        let mut at = self.now.plus_ms(self.delay());
+        let extra = self.slow.get(&from).copied().unwrap_or(0);
+        let mut at = self.now.plus_ms(self.delay() + extra);
         if channel == Channel::Gossip {
             let tail = self.gossip_tail.entry((from, peer)).or_default();
             at = at.max(*tail);

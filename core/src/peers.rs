@@ -4,7 +4,7 @@
 use crate::crypto::{self, Domain};
 use crate::ids::{Hash, PeerId, PublicKey, Round, Signature, Timestamp};
 use crate::interface::Direction;
-use crate::wire::{Hello, Role};
+use crate::wire::{Hello, Message, Role};
 use std::collections::BTreeMap;
 
 /// Handshake progress of one connection.
@@ -45,6 +45,14 @@ pub struct Peer {
     pub highest_round: Option<Round>,
     /// Last committed round the peer reported.
     pub committed_round: Option<Round>,
+    /// Latest snapshot round the peer announced or offered.
+    pub snapshot_round: Option<Round>,
+    /// What this node measured about the peer's answers.
+    pub stats: PeerStats,
+    /// Messages that arrived before the peer's proof: a request travels on
+    /// its own stream and may overtake the proof on the gossip stream.
+    /// Handled once the proof verifies.
+    pub early: Vec<Message>,
 }
 
 impl Peer {
@@ -56,6 +64,97 @@ impl Peer {
     /// Raises the known highest round.
     pub fn saw_round(&mut self, round: Round) {
         self.highest_round = Some(self.highest_round.map_or(round, |r| r.max(round)));
+    }
+}
+
+/// Weight of a new sample in the moving averages: 1/8, as TCP's smoothed
+/// RTT, so one slow answer moves the estimate but does not define it.
+const EWMA_SHIFT: u32 = 3;
+
+/// What this node measured about one peer's answers. Scheduling prefers
+/// peers that answer fast and deliver much; a slow peer only loses weight
+/// (lying is what gets a peer banned, never slowness).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerStats {
+    /// Smoothed time from request to answer for small requests.
+    pub rtt_ms: Option<u64>,
+    /// Useful bytes received in answers.
+    pub bytes_received: u64,
+    /// Milliseconds during which at least one request to the peer was
+    /// outstanding: goodput is bytes over *busy* time, so a peer is not
+    /// blamed for the time nobody asked it anything.
+    pub busy_ms: u64,
+    /// Requests answered.
+    pub answers: u64,
+    /// Requests that timed out, since the connection opened.
+    pub failures: u32,
+    /// Recent failures: one more per timeout, one less per answer. Each
+    /// strike halves the peer's request window.
+    pub strikes: u32,
+    /// Requests outstanding now.
+    pub in_flight: u32,
+    busy_since: Option<Timestamp>,
+}
+
+impl PeerStats {
+    /// A request went out.
+    pub fn on_sent(&mut self, now: Timestamp) {
+        if self.in_flight == 0 {
+            self.busy_since = Some(now);
+        }
+        self.in_flight += 1;
+    }
+
+    fn settle(&mut self, now: Timestamp) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if let Some(since) = self.busy_since {
+            self.busy_ms += now.ms_since(since);
+            self.busy_since = (self.in_flight > 0).then_some(now);
+        }
+    }
+
+    /// An answer of `bytes` useful bytes arrived `elapsed_ms` after its
+    /// request. `small` answers (no bulk payload) also sample the RTT.
+    pub fn on_answer(&mut self, now: Timestamp, elapsed_ms: u64, bytes: u64, small: bool) {
+        self.settle(now);
+        self.answers += 1;
+        self.bytes_received += bytes;
+        self.strikes = self.strikes.saturating_sub(1);
+        if small {
+            self.rtt_ms = Some(match self.rtt_ms {
+                None => elapsed_ms,
+                Some(old) => old - (old >> EWMA_SHIFT) + (elapsed_ms >> EWMA_SHIFT),
+            });
+        }
+    }
+
+    /// A request failed (timed out, or the peer could not serve it).
+    pub fn on_failure(&mut self, now: Timestamp) {
+        self.settle(now);
+        self.failures += 1;
+        self.strikes = (self.strikes + 1).min(8);
+    }
+
+    /// Bytes per second while busy, once anything was received.
+    pub fn goodput_bps(&self) -> Option<u64> {
+        (self.bytes_received > 0).then(|| self.bytes_received * 1000 / self.busy_ms.max(1))
+    }
+
+    /// How many bulk requests the peer may have outstanding: `window`
+    /// halved per strike, never below one.
+    pub fn window(&self, window: usize) -> usize {
+        (window >> self.strikes.min(16)).max(1)
+    }
+
+    /// The ranking key among peers serving the same thing: fewer strikes,
+    /// then higher goodput, then lower RTT. Unmeasured peers rank as if
+    /// fast, so every source gets tried.
+    pub fn rank(&self) -> (std::cmp::Reverse<u32>, u64, std::cmp::Reverse<u64>) {
+        (
+            std::cmp::Reverse(self.strikes),
+            self.goodput_bps().unwrap_or(u64::MAX),
+            std::cmp::Reverse(self.rtt_ms.unwrap_or(0)),
+        )
     }
 }
 
@@ -181,5 +280,50 @@ impl PeerTable {
             .filter(|p| !p.is_ready())
             .map(|p| p.handshake_deadline)
             .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn goodput_counts_only_busy_time_and_rtt_is_smoothed() {
+        let mut s = PeerStats::default();
+        // Two overlapping requests: busy from 0 to 200 ms.
+        s.on_sent(Timestamp(0));
+        s.on_sent(Timestamp(100));
+        s.on_answer(Timestamp(150), 150, 100_000, false);
+        s.on_answer(Timestamp(200), 100, 100_000, false);
+        // Idle for a second: not counted.
+        s.on_sent(Timestamp(1_200));
+        s.on_answer(Timestamp(1_300), 100, 0, true);
+        assert_eq!(s.busy_ms, 300);
+        assert_eq!(s.goodput_bps(), Some(200_000 * 1000 / 300));
+        assert_eq!(s.rtt_ms, Some(100), "bulk answers do not sample the RTT");
+        s.on_sent(Timestamp(2_000));
+        s.on_answer(Timestamp(2_900), 900, 0, true);
+        assert_eq!(s.rtt_ms, Some(100 - 12 + 112), "one slow answer moves 1/8");
+    }
+
+    #[test]
+    fn timeouts_halve_the_window_and_answers_earn_it_back() {
+        let mut s = PeerStats::default();
+        assert_eq!(s.window(8), 8);
+        s.on_sent(Timestamp(0));
+        s.on_failure(Timestamp(5_000));
+        s.on_sent(Timestamp(5_000));
+        s.on_failure(Timestamp(10_000));
+        assert_eq!((s.failures, s.window(8)), (2, 2));
+        let slow = s.rank();
+        s.on_sent(Timestamp(10_000));
+        s.on_answer(Timestamp(10_010), 10, 1_000, false);
+        assert_eq!(s.window(8), 4);
+        assert!(s.rank() > slow, "an answer ranks the peer higher");
+        for _ in 0..20 {
+            s.on_failure(Timestamp(11_000));
+        }
+        assert_eq!(s.window(8), 1, "never below one");
+        assert_eq!(s.in_flight, 0);
     }
 }

@@ -66,7 +66,7 @@ proptest! {
         max_delay in 1u64..80,
         drop_per_mille in 0u64..30,
     ) {
-        use bluepods_core::config::SyncMode;
+        use bluepods_core::config::{SyncConfig, SyncMode};
         use bluepods_core::{Event, NodeConfig, Role};
         use std::collections::BTreeMap;
         let params = ChainParams { snapshot_interval_rounds: 10, ..ChainParams::default() };
@@ -89,7 +89,10 @@ proptest! {
         let cfg = NodeConfig {
             role: Role::Listener,
             bootstrap_peers: (0..4).map(|i| format!("v{i}")).collect(),
-            sync_mode: SyncMode::Snapshot,
+            sync: SyncConfig {
+                default_strategy: SyncMode::Snapshot,
+                ..SyncConfig::default()
+            },
             ..NodeConfig::default()
         };
         let j = c.add_joiner("j0", Keypair::from_label("joiner"), cfg);

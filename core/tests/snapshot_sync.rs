@@ -1,6 +1,6 @@
 //! Joining from a snapshot, on the in-process harness.
 
-use bluepods_core::config::SyncMode;
+use bluepods_core::config::{SyncConfig, SyncMode};
 use bluepods_core::harness::{test_genesis, Cluster, Faults};
 use bluepods_core::tx::{Operation, TxBody};
 use bluepods_core::{ChainParams, Event, Genesis, Keypair, NodeConfig, Role, Round, SyncPhase};
@@ -17,7 +17,10 @@ fn snapshot_joiner(via: &str) -> NodeConfig {
     NodeConfig {
         role: Role::Listener,
         bootstrap_peers: vec![via.to_string()],
-        sync_mode: SyncMode::Snapshot,
+        sync: SyncConfig {
+            default_strategy: SyncMode::Snapshot,
+            ..SyncConfig::default()
+        },
         ..NodeConfig::default()
     }
 }
@@ -262,7 +265,7 @@ fn a_joiner_restarted_mid_download_resumes_without_refetching_verified_chunks() 
     c.add_validators(&genesis, &keys, 50);
     c.run_for(1_000);
     let mut cfg = snapshot_joiner("v0");
-    cfg.parallel_download_limit = 1;
+    cfg.sync.parallel_download_limit = 1;
     let j = c.add_joiner("j0", Keypair::from_label("joiner"), cfg);
     c.enable_trace();
     let midway = c.run_until(10_000, |c| {
@@ -364,10 +367,10 @@ fn a_node_far_behind_switches_to_a_snapshot_and_a_range_node_does_not() {
     c.add_validators(&genesis, &keys, 50);
     c.run_for(1_000);
     let mut snap_cfg = snapshot_joiner("v0");
-    snap_cfg.strategy_switch_threshold_rounds = 30;
+    snap_cfg.sync.strategy_switch_threshold = 30;
     let s = c.add_joiner("s0", Keypair::from_label("snapshot-follower"), snap_cfg);
     let mut range_cfg = snapshot_joiner("v0");
-    range_cfg.sync_mode = SyncMode::Range;
+    range_cfg.sync.default_strategy = SyncMode::Range;
     let r = c.add_joiner("r0", Keypair::from_label("range-follower"), range_cfg);
     assert!(c.run_until(10_000, |c| c.node(s).phase() == SyncPhase::Live
         && c.node(r).phase() == SyncPhase::Live));

@@ -50,7 +50,7 @@ fn rows_of(trace: &[String], node: &str, until: &str) -> String {
 }
 
 fn snapshot_cluster(seed: u64, hostile: Option<usize>) -> Cluster {
-    use bluepods_core::config::SyncMode;
+    use bluepods_core::config::{SyncConfig, SyncMode};
     use bluepods_core::tx::{Operation, TxBody};
     use bluepods_core::Round;
     let params = ChainParams {
@@ -93,7 +93,10 @@ fn snapshot_cluster(seed: u64, hostile: Option<usize>) -> Cluster {
     let joiner = NodeConfig {
         role: Role::Listener,
         bootstrap_peers: vec!["v0".into(), "v1".into()],
-        sync_mode: SyncMode::Snapshot,
+        sync: SyncConfig {
+            default_strategy: SyncMode::Snapshot,
+            ..SyncConfig::default()
+        },
         ..NodeConfig::default()
     };
     c.add_joiner("j0", Keypair::from_label("joiner"), joiner);

@@ -53,8 +53,10 @@ struct Args {
 
     /// How a node with no state of its own joins: `range` fetches every
     /// round from genesis (a listener then logs every vertex), `snapshot`
-    /// downloads an attested snapshot and replays what came after.
-    #[arg(long = "sync-mode", value_name = "MODE", value_parser = ["range", "snapshot"])]
+    /// downloads an attested snapshot and replays what came after, `auto`
+    /// (the default) takes a range while the network is younger than
+    /// `strategy_switch_threshold` rounds and a snapshot past that.
+    #[arg(long = "sync-mode", value_name = "MODE", value_parser = ["range", "snapshot", "auto"])]
     sync_mode: Option<String>,
 
     /// TOML file with node configuration overrides (see README).
@@ -145,12 +147,15 @@ fn options(args: Args) -> Result<NodeOptions, String> {
         config.round_interval_ms = ms;
     }
     match args.sync_mode.as_deref() {
-        Some("snapshot") => config.sync_mode = bluepods_core::config::SyncMode::Snapshot,
-        Some(_) => config.sync_mode = bluepods_core::config::SyncMode::Range,
+        Some("snapshot") => {
+            config.sync.default_strategy = bluepods_core::config::SyncMode::Snapshot
+        }
+        Some("range") => config.sync.default_strategy = bluepods_core::config::SyncMode::Range,
+        Some(_) => config.sync.default_strategy = bluepods_core::config::SyncMode::Auto,
         None => {}
     }
     if one_shot {
-        config.sync_mode = bluepods_core::config::SyncMode::Snapshot;
+        config.sync.default_strategy = bluepods_core::config::SyncMode::Snapshot;
     }
     let exit_when = if args.sync_full {
         ExitWhen::StateVerified

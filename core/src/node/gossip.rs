@@ -81,7 +81,7 @@ impl<S: Store> Node<S> {
             Offer::Pending { missing } => {
                 let Some(peer) = from else { return Ok(()) };
                 let far = self.highest_round().is_none_or(|top| {
-                    round > top.saturating_add(self.config.catch_up_threshold_rounds)
+                    round > top.saturating_add(self.config.sync.max_behind_rounds)
                 });
                 if !far {
                     self.fetch_missing(now, peer, missing);
@@ -247,7 +247,7 @@ impl<S: Store> Node<S> {
     ) -> Result<(), StoreError> {
         let have = self.highest_round();
         let to = to
-            .min(from.saturating_add(self.config.range_fetch_rounds.saturating_sub(1)))
+            .min(from.saturating_add(self.config.sync.range_fetch_rounds.saturating_sub(1)))
             .min(have.unwrap_or(Round(0)));
         let max_per_round = self
             .chain

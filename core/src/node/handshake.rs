@@ -58,13 +58,16 @@ impl<S: Store> Node<S> {
                 direction,
                 stage: Stage::AwaitingHello,
                 our_nonce: nonce,
-                handshake_deadline: now.plus_ms(self.config.handshake_timeout_ms),
+                handshake_deadline: now.plus_ms(self.config.sync.connection_timeout_ms),
                 key: None,
                 role: Role::Listener,
                 listen_addr: None,
                 chain_id: None,
                 highest_round: None,
                 committed_round: None,
+                snapshot_round: None,
+                stats: Default::default(),
+                early: Vec::new(),
             },
         );
         if self.phase == SyncPhase::Connecting {
@@ -165,6 +168,7 @@ impl<S: Store> Node<S> {
         p.chain_id = hello.chain_id;
         p.highest_round = hello.highest_round;
         p.committed_round = hello.committed_round;
+        p.snapshot_round = hello.snapshot_round;
         let (addr, outbound) = (p.addr.clone(), p.direction == Direction::Outbound);
         self.emit(Event::PeerReady {
             peer,
@@ -173,7 +177,13 @@ impl<S: Store> Node<S> {
             addr,
             outbound,
         });
-        let _ = now;
+        let early = std::mem::take(&mut self.peers.peers.get_mut(&peer).expect("ready").early);
+        for msg in early {
+            if !self.peers.peers.contains_key(&peer) {
+                break; // dropped for one of them
+            }
+            self.on_message(now, peer, msg)?;
+        }
         Ok(())
     }
 

@@ -17,6 +17,7 @@
 //! (genesis adoption, catch-up, request timeouts) and `produce` (vertex
 //! production, commit execution, transactions).
 
+mod download;
 mod gossip;
 mod handshake;
 mod produce;
@@ -111,7 +112,7 @@ pub struct Node<S: Store> {
     /// Snapshot sync in progress.
     snap: Option<snapsync::SnapSync>,
     /// An interrupted snapshot download found at start, to resume.
-    resume: Option<snapsync::DownloadRecord>,
+    resume: Option<download::DownloadRecord>,
     /// No snapshot sync is started for falling behind before this time.
     snapshot_cooldown_until: Timestamp,
     /// Gossip held while a snapshot downloads.
@@ -182,8 +183,8 @@ impl<S: Store> Node<S> {
             verified: None,
         };
         node.buffer = crate::buffer::VertexBuffer::new(
-            node.config.buffer_max_bytes,
-            node.config.buffer_max_rounds,
+            node.config.sync.buffer_max_bytes,
+            node.config.sync.buffer_max_rounds,
         );
         node.restore_snapshots()?;
         node.resume = read_meta(&node.store, MetaKey::SnapshotDownload)?;
@@ -489,7 +490,25 @@ impl<S: Store> Node<S> {
                 });
                 self.forget_peer(now, peer);
             }
-            _ if !ready => self.drop_peer(peer, "message before handshake completed"),
+            _ if !ready => {
+                // The other side may finish first and ask at once; its
+                // request can overtake its proof. Keep a few for later.
+                // Only small requests qualify: nothing bulky is held for a
+                // peer that has not proven its key.
+                let limit = self.config.max_early_messages;
+                let request = matches!(
+                    msg,
+                    Message::GetGenesis { .. }
+                        | Message::GetVertices { .. }
+                        | Message::GetRounds { .. }
+                        | Message::GetManifest { .. }
+                        | Message::GetChunk { .. }
+                );
+                match self.peers.peers.get_mut(&peer) {
+                    Some(p) if request && p.early.len() < limit => p.early.push(msg),
+                    _ => self.drop_peer(peer, "too many messages before handshake completed"),
+                }
+            }
             Message::GetGenesis { request } => self.serve_genesis(peer, request),
             Message::Genesis { request, genesis } => {
                 self.on_genesis(now, peer, request, genesis)?

@@ -19,74 +19,49 @@
 //! node derives from its genesis. Registrations committed after genesis are
 //! not yet provable to a joiner (DESIGN §6.5, next issue).
 
+use super::download::Download;
 use super::Node;
 use crate::buffer::Buffered;
 use crate::consensus::Consensus;
-use crate::ids::{Hash, PeerId, PublicKey, Round, Timestamp};
+use crate::ids::{Hash, PeerId, PublicKey, Timestamp};
 use crate::interface::{Event, Limit};
 use crate::node::sync::RequestKind;
 use crate::phase::SyncPhase;
-use crate::snapshot::{decompress_chunk, verify_chunk, ChunkKind, Manifest, OutcomeRecord};
+use crate::snapshot::Manifest;
 use crate::store::{MetaKey, Store, StoreError, WriteBatch, WriteOp};
-use crate::tx::Object;
 use crate::vertex::Vertex;
 use crate::wire::RequestId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-/// The tail hedged with a second source: the last 1/20 (5%) of the chunks.
-const HEDGE_TAIL_DIVISOR: usize = 20;
+/// Discovery waits for answers from this many peers (or every known one,
+/// if fewer) before choosing, unless `connection_timeout_ms` passes first:
+/// one peer's offer is a poor basis for a choice (seed 003).
+const MIN_DISCOVERY_PEERS: usize = 3;
 
 /// After a snapshot sync found nothing useful, range catch-up only for this
 /// long before snapshots are considered again.
 const SNAPSHOT_RETRY_COOLDOWN_MS: u64 = 30_000;
 
-/// Progress events are emitted at most every this many percent.
-const PROGRESS_STEP_PERCENT: u64 = 5;
-
-/// What survives a restart of a snapshot download: the attested manifest
-/// and which chunks are verified and staged.
-#[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
-pub(super) struct DownloadRecord {
-    pub(super) root: Hash,
-    pub(super) manifest: Manifest,
-    pub(super) done: Vec<u32>,
-}
-
-/// A snapshot download in progress.
-#[derive(Debug)]
-pub(super) struct Download {
-    root: Hash,
-    manifest: Arc<Manifest>,
-    /// Peers that offered this root.
-    sources: Vec<PeerId>,
-    next_source: usize,
-    /// Chunks not requested yet.
-    todo: BTreeSet<u32>,
-    done: BTreeSet<u32>,
-    bytes_done: u64,
-    frontier_missing: BTreeSet<Hash>,
-    frontier: BTreeMap<Hash, Vertex>,
-    started: Timestamp,
-    last_percent: u64,
-    /// Chunks already asked of a second source.
-    hedged: BTreeSet<u32>,
-}
-
 /// Snapshot sync state.
 #[derive(Debug, Default)]
 pub(super) struct SnapSync {
     /// Attested offers by root, with the peers that made them.
-    offers: BTreeMap<Hash, (Arc<Manifest>, BTreeSet<PeerId>)>,
-    asked: BTreeSet<PeerId>,
-    download: Option<Download>,
+    pub(super) offers: BTreeMap<Hash, (Arc<Manifest>, BTreeSet<PeerId>)>,
+    /// Peers asked for a manifest (during the download: for the chosen
+    /// one, to add them as sources).
+    pub(super) asked: BTreeSet<PeerId>,
+    pub(super) download: Option<Download>,
+    /// When discovery began.
+    pub(super) since: Timestamp,
 }
 
 impl<S: Store> Node<S> {
     /// Whether this node should join from a snapshot now.
     ///
-    /// In `SyncMode::Snapshot`: a node with no state of its own, or one that
-    /// fell more than `strategy_switch_threshold_rounds` behind the network
+    /// In `SyncMode::Snapshot`, a node with no state of its own; in
+    /// `Snapshot` and `Auto`, one (fresh or not) that is more than
+    /// `strategy_switch_threshold` rounds behind the network
     /// (replaying that many rounds would take longer than a download). Once
     /// started, a snapshot sync runs to its end (hysteresis: the node does
     /// not flap back to range catch-up when the gap briefly narrows); if no
@@ -96,7 +71,8 @@ impl<S: Store> Node<S> {
         let Some(chain) = &self.chain else {
             return false;
         };
-        if self.config.sync_mode != crate::config::SyncMode::Snapshot {
+        let mode = self.config.sync.default_strategy;
+        if !mode.uses_snapshots() {
             return false;
         }
         if self.snap.is_some() {
@@ -108,8 +84,9 @@ impl<S: Store> Node<S> {
             best.0
                 > ours
                     .0
-                    .saturating_add(self.config.strategy_switch_threshold_rounds)
+                    .saturating_add(self.config.sync.strategy_switch_threshold)
         });
+        let fresh = fresh && mode == crate::config::SyncMode::Snapshot;
         fresh || (far_behind && now >= self.snapshot_cooldown_until)
     }
 
@@ -134,7 +111,10 @@ impl<S: Store> Node<S> {
 
     pub(super) fn drive_snapshot_sync(&mut self, now: Timestamp) -> Result<(), StoreError> {
         if self.snap.is_none() {
-            self.snap = Some(SnapSync::default());
+            self.snap = Some(SnapSync {
+                since: now,
+                ..SnapSync::default()
+            });
             if self.phase.can_become(SyncPhase::Discovery) {
                 self.set_phase(SyncPhase::Discovery);
             }
@@ -153,7 +133,12 @@ impl<S: Store> Node<S> {
             .ready()
             .filter(|p| !snap.asked.contains(&p.id))
             .map(|p| p.id)
-            .take(self.config.max_sync_peers.saturating_sub(snap.asked.len()))
+            .take(
+                self.config
+                    .sync
+                    .max_sync_peers
+                    .saturating_sub(snap.asked.len()),
+            )
             .collect();
         // A node that was interrupted mid-download asks for the same
         // snapshot first, to resume it.
@@ -169,6 +154,16 @@ impl<S: Store> Node<S> {
                 .any(|r| matches!(r.kind, RequestKind::Manifest { .. }))
         {
             return Ok(());
+        }
+        let snap = self.snap.as_ref().expect("set above");
+        let known = self.peers.targets.len().max(self.peers.ready().count());
+        let wanted = known
+            .min(MIN_DISCOVERY_PEERS)
+            .min(self.config.sync.max_sync_peers);
+        if snap.asked.len() < wanted
+            && now.ms_since(snap.since) < self.config.sync.connection_timeout_ms
+        {
+            return Ok(()); // more peers are still connecting
         }
         let offers = &self.snap.as_ref().expect("set above").offers;
         let resumable = self
@@ -236,7 +231,7 @@ impl<S: Store> Node<S> {
         manifest: Manifest,
         attestations: Vec<Vertex>,
     ) -> Result<(), StoreError> {
-        if self.take_request(peer, request).is_none() || self.snap.is_none() {
+        if self.take_request(now, peer, request, 0).is_none() || self.snap.is_none() {
             return Ok(());
         }
         let Some(chain) = &self.chain else {
@@ -261,8 +256,17 @@ impl<S: Store> Node<S> {
                     .consensus
                     .last_committed_round()
                     .is_none_or(|ours| manifest.round > ours);
-                if attesters.len() >= quorum && useful {
-                    let snap = self.snap.as_mut().expect("checked");
+                if let Some(p) = self.peers.peers.get_mut(&peer) {
+                    p.snapshot_round = p.snapshot_round.max(Some(manifest.round));
+                }
+                let snap = self.snap.as_mut().expect("checked");
+                if let Some(d) = snap.download.as_mut().filter(|d| d.root == root) {
+                    // A peer met during the download serves the same
+                    // snapshot: one more source.
+                    if !d.sources.contains(&peer) {
+                        d.sources.push(peer);
+                    }
+                } else if attesters.len() >= quorum && useful && snap.download.is_none() {
                     let entry = snap
                         .offers
                         .entry(root)
@@ -311,260 +315,6 @@ impl<S: Store> Node<S> {
         Ok(out)
     }
 
-    fn start_download(
-        &mut self,
-        now: Timestamp,
-        root: Hash,
-        manifest: Arc<Manifest>,
-        sources: Vec<PeerId>,
-    ) -> Result<(), StoreError> {
-        // Resume an interrupted download of the same root: its verified
-        // chunks are still staged, and the record says which.
-        let done: BTreeSet<u32> = match self.resume.take() {
-            Some(r) if r.root == root && self.store.resume_staging()? => {
-                r.done.into_iter().collect()
-            }
-            _ => {
-                self.store.begin_staging()?;
-                BTreeSet::new()
-            }
-        };
-        let total = manifest.chunks.len() as u32;
-        let bytes_done: u64 = done
-            .iter()
-            .filter_map(|i| manifest.chunks.get(*i as usize))
-            .map(|c| u64::from(c.raw_len))
-            .sum();
-        self.emit(Event::SnapshotSyncStarted {
-            round: manifest.round,
-            root,
-            chunks: total as usize,
-            raw_bytes: manifest.raw_bytes,
-            peers: sources.len(),
-        });
-        if !done.is_empty() {
-            self.emit(Event::SnapshotResumed {
-                round: manifest.round,
-                chunks_done: done.len(),
-                chunks_total: total as usize,
-            });
-        }
-        self.set_phase(SyncPhase::SnapshotFetch);
-        let record = DownloadRecord {
-            root,
-            manifest: (*manifest).clone(),
-            done: done.iter().copied().collect(),
-        };
-        let mut batch = WriteBatch::new(false);
-        batch.put_meta(MetaKey::SnapshotDownload, &record);
-        self.write(batch)?;
-        let download = Download {
-            root,
-            frontier_missing: manifest
-                .frontier
-                .committed
-                .iter()
-                .map(|(_, h)| *h)
-                .collect(),
-            todo: (0..total).filter(|i| !done.contains(i)).collect(),
-            manifest,
-            sources,
-            next_source: 0,
-            done,
-            bytes_done,
-            frontier: BTreeMap::new(),
-            started: now,
-            last_percent: 0,
-            hedged: BTreeSet::new(),
-        };
-        self.snap
-            .as_mut()
-            .expect("discovery precedes download")
-            .download = Some(download);
-        self.top_up_download(now)
-    }
-
-    /// Keeps `parallel_download_limit` chunk requests in flight, asks for
-    /// missing frontier vertices, and applies once everything is in.
-    fn top_up_download(&mut self, now: Timestamp) -> Result<(), StoreError> {
-        let chunks_in_flight: Vec<(u32, PeerId)> = self
-            .requests
-            .values()
-            .filter_map(|r| match r.kind {
-                RequestKind::Chunk { index, .. } => Some((index, r.peer)),
-                _ => None,
-            })
-            .collect();
-        let in_flight = chunks_in_flight.len();
-        let asking_vertices = self
-            .requests
-            .values()
-            .any(|r| matches!(r.kind, RequestKind::Vertices { .. }));
-        let ready: BTreeSet<PeerId> = self.peers.ready().map(|p| p.id).collect();
-        let limit = self.config.max_fetch_hashes;
-        let d = self
-            .snap
-            .as_mut()
-            .and_then(|s| s.download.as_mut())
-            .expect("downloading");
-        d.sources.retain(|p| ready.contains(p));
-        if d.sources.is_empty() {
-            // Every source left: start over with whoever is connected.
-            self.snap = Some(SnapSync::default());
-            if self.phase.can_become(SyncPhase::Discovery) {
-                self.set_phase(SyncPhase::Discovery);
-            }
-            return Ok(());
-        }
-        let round = d.manifest.round;
-        let mut requests = Vec::new();
-        for _ in in_flight..self.config.parallel_download_limit {
-            let Some(index) = d.todo.pop_first() else {
-                break;
-            };
-            let peer = d.sources[d.next_source % d.sources.len()];
-            d.next_source += 1;
-            requests.push((peer, RequestKind::Chunk { round, index }));
-        }
-        // Hedge the tail: once what is left is within the last ~5% of the
-        // chunks, ask a second source for each chunk still in flight, so one
-        // slow peer cannot hold up the end. The first good answer wins.
-        let tail = (d.manifest.chunks.len() / HEDGE_TAIL_DIVISOR).max(1);
-        if d.todo.is_empty() && d.sources.len() > 1 && in_flight <= tail {
-            for (index, asked) in &chunks_in_flight {
-                if d.hedged.insert(*index) {
-                    if let Some(other) = d.sources.iter().copied().find(|p| p != asked) {
-                        requests.push((
-                            other,
-                            RequestKind::Chunk {
-                                round,
-                                index: *index,
-                            },
-                        ));
-                    }
-                }
-            }
-        }
-        if !asking_vertices && !d.frontier_missing.is_empty() {
-            let hashes: Vec<Hash> = d.frontier_missing.iter().take(limit).copied().collect();
-            requests.push((d.sources[0], RequestKind::Vertices { hashes }));
-        }
-        let complete = d.todo.is_empty()
-            && d.frontier_missing.is_empty()
-            && d.done.len() == d.manifest.chunks.len();
-        for (peer, kind) in requests {
-            self.request(now, peer, kind);
-        }
-        if complete {
-            self.apply_snapshot(now)?;
-        }
-        Ok(())
-    }
-
-    /// A chunk answer: verify it against the manifest before staging it.
-    pub(super) fn on_chunk(
-        &mut self,
-        now: Timestamp,
-        peer: PeerId,
-        request: RequestId,
-        round: Round,
-        index: u32,
-        bytes: Vec<u8>,
-    ) -> Result<(), StoreError> {
-        let Some(req) = self.take_request(peer, request) else {
-            return Ok(());
-        };
-        let Some(d) = self.snap.as_mut().and_then(|s| s.download.as_mut()) else {
-            return Ok(());
-        };
-        let RequestKind::Chunk { round: r, index: i } = req.kind else {
-            return Ok(());
-        };
-        if (r, i) != (round, index) || round != d.manifest.round || d.done.contains(&index) {
-            return Ok(());
-        }
-        let info = d.manifest.chunks[index as usize].clone();
-        let checked = decompress_chunk(&bytes, info.raw_len).and_then(|raw| {
-            let mut batch = WriteBatch::new(false);
-            match info.kind {
-                ChunkKind::Objects => {
-                    for o in verify_chunk::<Object>(&info, &raw).map_err(|e| e.to_string())? {
-                        batch.push(WriteOp::PutStagedObject(o));
-                    }
-                }
-                ChunkKind::Outcomes => {
-                    for r in
-                        verify_chunk::<OutcomeRecord>(&info, &raw).map_err(|e| e.to_string())?
-                    {
-                        batch.push(WriteOp::PutStagedOutcome {
-                            hash: r.tx,
-                            outcome: r.outcome,
-                        });
-                    }
-                }
-            }
-            Ok(batch)
-        });
-        match checked {
-            Err(why) => {
-                d.todo.insert(index);
-                self.ban_peer(now, peer, &format!("served a corrupt chunk {index}: {why}"));
-            }
-            Ok(mut batch) => {
-                d.done.insert(index);
-                d.bytes_done += u64::from(info.raw_len);
-                // The chunk's records and the mark that it is done land in
-                // one batch: a restart never trusts a half-staged chunk.
-                let record = DownloadRecord {
-                    root: d.root,
-                    manifest: (*d.manifest).clone(),
-                    done: d.done.iter().copied().collect(),
-                };
-                batch.put_meta(MetaKey::SnapshotDownload, &record);
-                self.write(batch)?;
-                self.report_progress(now);
-            }
-        }
-        self.last_progress_at = now;
-        self.top_up_download(now)
-    }
-
-    /// A source answered that it no longer has a chunk (it pruned the
-    /// snapshot): ask the others; with no source left, discovery restarts.
-    pub(super) fn chunk_unavailable(&mut self, peer: PeerId, index: u32) {
-        if let Some(d) = self.snap.as_mut().and_then(|s| s.download.as_mut()) {
-            d.sources.retain(|p| *p != peer);
-            if !d.done.contains(&index) {
-                d.todo.insert(index);
-            }
-        }
-    }
-
-    fn report_progress(&mut self, now: Timestamp) {
-        let Some(d) = self.snap.as_mut().and_then(|s| s.download.as_mut()) else {
-            return;
-        };
-        let total = d.manifest.raw_bytes.max(1);
-        let percent = d.bytes_done * 100 / total;
-        let finished = d.done.len() == d.manifest.chunks.len();
-        if percent < d.last_percent + PROGRESS_STEP_PERCENT && !finished {
-            return;
-        }
-        d.last_percent = percent;
-        let elapsed_ms = now.ms_since(d.started).max(1);
-        let rate = d.bytes_done * 1000 / elapsed_ms;
-        let eta_ms = (total - d.bytes_done.min(total)) * 1000 / rate.max(1);
-        let event = Event::SnapshotProgress {
-            chunks_done: d.done.len(),
-            chunks_total: d.manifest.chunks.len(),
-            bytes_done: d.bytes_done,
-            bytes_total: d.manifest.raw_bytes,
-            bytes_per_sec: rate,
-            eta_ms,
-        };
-        self.emit(event);
-    }
-
     /// A vertex that arrived while syncing from a snapshot: a frontier
     /// vertex we asked for, or gossip to buffer for the replay.
     pub(super) fn hold_vertex(&mut self, v: Vertex, hash: Hash) {
@@ -586,7 +336,7 @@ impl<S: Store> Node<S> {
     }
 
     /// Everything is verified: make it live atomically, then replay.
-    fn apply_snapshot(&mut self, now: Timestamp) -> Result<(), StoreError> {
+    pub(super) fn apply_snapshot(&mut self, now: Timestamp) -> Result<(), StoreError> {
         let Some(d) = self.snap.take().and_then(|s| s.download) else {
             return Ok(());
         };

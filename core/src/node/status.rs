@@ -57,6 +57,21 @@ pub struct PeerStatus {
     pub highest_round: Option<Round>,
     /// Last committed round it reported.
     pub committed_round: Option<Round>,
+    /// Latest snapshot round it announced or offered.
+    pub snapshot_round: Option<Round>,
+    /// Smoothed request round-trip time.
+    pub rtt_ms: Option<u64>,
+    /// Useful bytes per second while it had requests outstanding.
+    pub goodput_bps: Option<u64>,
+    /// Useful bytes received from it.
+    pub bytes_received: u64,
+    /// Requests it answered.
+    pub answers: u64,
+    /// Requests to it that timed out.
+    pub failures: u32,
+    /// Recent timeouts not yet made up for by answers (each halves its
+    /// request window).
+    pub strikes: u32,
 }
 
 /// A snapshot of the node's state for the status API and the CLI.
@@ -133,6 +148,13 @@ impl<S: Store> Node<S> {
                     ready: p.is_ready(),
                     highest_round: p.highest_round,
                     committed_round: p.committed_round,
+                    snapshot_round: p.snapshot_round,
+                    rtt_ms: p.stats.rtt_ms,
+                    goodput_bps: p.stats.goodput_bps(),
+                    bytes_received: p.stats.bytes_received,
+                    answers: p.stats.answers,
+                    failures: p.stats.failures,
+                    strikes: p.stats.strikes,
                 })
                 .collect(),
             snapshot: self.snapshots.iter().next_back().map(|(r, s)| (*r, s.root)),

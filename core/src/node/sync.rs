@@ -60,6 +60,8 @@ pub struct InFlight {
     pub deadline: Timestamp,
     /// Attempts so far, this one included.
     pub attempt: u32,
+    /// When it was sent (for the peer's RTT and goodput).
+    pub sent: Timestamp,
 }
 
 impl<S: Store> Node<S> {
@@ -97,19 +99,47 @@ impl<S: Store> Node<S> {
             InFlight {
                 peer,
                 kind,
-                deadline: now.plus_ms(self.config.request_timeout_ms),
+                deadline: now.plus_ms(self.config.sync.peer_timeout_ms),
                 attempt,
+                sent: now,
             },
         );
+        if let Some(p) = self.peers.peers.get_mut(&peer) {
+            p.stats.on_sent(now);
+        }
         self.send(peer, Channel::Request, msg);
     }
 
-    /// Takes the request `id` if `peer` is the one it was sent to.
-    pub(super) fn take_request(&mut self, peer: PeerId, id: RequestId) -> Option<InFlight> {
-        match self.requests.get(&id) {
-            Some(r) if r.peer == peer => self.requests.remove(&id),
-            _ => None,
+    /// Takes the request `id` if `peer` is the one it was sent to, and
+    /// credits the peer with an answer of `bytes` useful bytes.
+    pub(super) fn take_request(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        id: RequestId,
+        bytes: u64,
+    ) -> Option<InFlight> {
+        let r = match self.requests.get(&id) {
+            Some(r) if r.peer == peer => self.requests.remove(&id)?,
+            _ => return None,
+        };
+        if let Some(p) = self.peers.peers.get_mut(&peer) {
+            let small = !matches!(
+                r.kind,
+                RequestKind::Chunk { .. } | RequestKind::Rounds { .. }
+            );
+            p.stats.on_answer(now, now.ms_since(r.sent), bytes, small);
         }
+        Some(r)
+    }
+
+    /// Takes the request `id` of `peer` as failed: the peer loses weight.
+    fn fail_request(&mut self, now: Timestamp, id: RequestId) -> Option<InFlight> {
+        let r = self.requests.remove(&id)?;
+        if let Some(p) = self.peers.peers.get_mut(&r.peer) {
+            p.stats.on_failure(now);
+        }
+        Some(r)
     }
 
     /// Sends a failed request again to another peer, or gives up.
@@ -122,13 +152,17 @@ impl<S: Store> Node<S> {
             }
             return;
         }
+        if let RequestKind::Chunk { index, .. } = failed.kind {
+            self.chunk_timed_out(index);
+            return;
+        }
         if let RequestKind::Rounds { .. } = failed.kind {
             // Re-sending the same range would repeat a stale plan: drive_sync
             // plans the next one from where the node is now, avoiding the
             // peer that failed. Only consecutive failures count.
             self.range_failures += 1;
             self.range_failed_peer = Some(failed.peer);
-            if self.range_failures >= self.config.retry_attempts {
+            if self.range_failures >= self.config.sync.retry_attempts {
                 let reason = format!(
                     "range fetch failed {} times in a row (last peer {}: {why})",
                     self.range_failures, failed.peer
@@ -140,7 +174,7 @@ impl<S: Store> Node<S> {
             }
             return;
         }
-        if failed.attempt >= self.config.retry_attempts {
+        if failed.attempt >= self.config.sync.retry_attempts {
             let reason = format!(
                 "{:?} failed after {} attempts (last peer {}: {why})",
                 failed.kind, failed.attempt, failed.peer
@@ -171,7 +205,7 @@ impl<S: Store> Node<S> {
             .map(|(id, _)| *id)
             .collect();
         for id in late {
-            if let Some(r) = self.requests.remove(&id) {
+            if let Some(r) = self.fail_request(now, id) {
                 self.retry(now, r, "timed out");
             }
         }
@@ -204,7 +238,7 @@ impl<S: Store> Node<S> {
         id: RequestId,
         reason: &str,
     ) -> Result<(), StoreError> {
-        let Some(r) = self.take_request(peer, id) else {
+        let Some(r) = self.take_request(now, peer, id, 0) else {
             return Ok(());
         };
         match r.kind {
@@ -240,7 +274,7 @@ impl<S: Store> Node<S> {
         id: RequestId,
         genesis: Genesis,
     ) -> Result<(), StoreError> {
-        if self.take_request(peer, id).is_none() || self.chain.is_some() {
+        if self.take_request(now, peer, id, 0).is_none() || self.chain.is_some() {
             return Ok(());
         }
         let expected = self
@@ -256,7 +290,7 @@ impl<S: Store> Node<S> {
             self.ban_peer(now, peer, &format!("invalid genesis: {e}"));
             return Ok(());
         }
-        if self.config.sync_mode == crate::config::SyncMode::Snapshot {
+        if self.config.sync.default_strategy == crate::config::SyncMode::Snapshot {
             super::init_chain_metadata(&mut self.store, &genesis)?;
         } else {
             super::init_chain(&mut self.store, &genesis)?;
@@ -292,7 +326,11 @@ impl<S: Store> Node<S> {
         mut vertices: Vec<Vertex>,
         through: Option<Round>,
     ) -> Result<(), StoreError> {
-        let Some(req) = self.take_request(peer, id) else {
+        let bytes = vertices
+            .iter()
+            .map(|v| borsh::object_length(v).unwrap_or(0) as u64)
+            .sum();
+        let Some(req) = self.take_request(now, peer, id, bytes) else {
             return Ok(()); // late or unsolicited: ignore
         };
         if let RequestKind::Vertices { hashes } = &req.kind {
@@ -365,7 +403,7 @@ impl<S: Store> Node<S> {
         let behind = match (ours, best) {
             (_, None) => false,
             (None, Some(_)) => true,
-            (Some(o), Some(b)) => b > o.saturating_add(self.config.catch_up_threshold_rounds),
+            (Some(o), Some(b)) => b > o.saturating_add(self.config.sync.max_behind_rounds),
         };
         self.fetch_pending_parents(now);
         let ranging = self
@@ -380,25 +418,9 @@ impl<S: Store> Node<S> {
         if behind && self.phase != SyncPhase::CatchUp && self.phase.can_become(SyncPhase::CatchUp) {
             self.set_phase(SyncPhase::CatchUp);
         }
-        if (behind || stalled) && !ranging {
-            let from = ours.unwrap_or(Round(0));
+        if behind || stalled {
             let best = best.expect("behind or stalled implies a best round");
-            let to = best.min(from.saturating_add(self.config.range_fetch_rounds - 1));
-            let able: Vec<PeerId> = self
-                .peers
-                .ready()
-                .filter(|p| p.highest_round.is_some_and(|r| r >= to))
-                .map(|p| p.id)
-                .collect();
-            let source = able
-                .iter()
-                .copied()
-                .find(|p| Some(*p) != self.range_failed_peer)
-                .or(able.first().copied());
-            if let Some(peer) = source {
-                self.last_progress_at = now;
-                self.request(now, peer, RequestKind::Rounds { from, to });
-            }
+            self.plan_ranges(now, ours.unwrap_or(Round(0)), best);
         } else if !behind
             && !ranging
             && self.phase != SyncPhase::Live
@@ -409,24 +431,81 @@ impl<S: Store> Node<S> {
         Ok(())
     }
 
+    /// Range catch-up: keeps up to `parallel_range_fetches` consecutive
+    /// windows of `range_fetch_rounds` in flight, from `from` towards
+    /// `best`, each from another peer that claims to hold it — the best
+    /// ranked first, the one that failed last only if nobody else can.
+    /// Windows that arrive ahead of a missing one wait in the pending set
+    /// until it lands.
+    fn plan_ranges(&mut self, now: Timestamp, from: Round, best: Round) {
+        let span = self.config.sync.range_fetch_rounds.max(1);
+        let mut in_flight: Vec<(Round, Round, PeerId)> = self
+            .requests
+            .values()
+            .filter_map(|r| match r.kind {
+                RequestKind::Rounds { from, to } => Some((from, to, r.peer)),
+                _ => None,
+            })
+            .collect();
+        let mut from = from;
+        while in_flight.len() < self.config.sync.parallel_range_fetches && from <= best {
+            let to = best.min(from.saturating_add(span - 1));
+            if let Some(end) = in_flight
+                .iter()
+                .filter(|(a, b, _)| *a <= to && *b >= from)
+                .map(|(_, b, _)| *b)
+                .max()
+            {
+                from = end.saturating_add(1);
+                continue;
+            }
+            let source = self
+                .peers
+                .ready()
+                .filter(|p| p.highest_round.is_some_and(|r| r >= to))
+                .filter(|p| !in_flight.iter().any(|(_, _, q)| *q == p.id))
+                .max_by_key(|p| {
+                    (
+                        Some(p.id) != self.range_failed_peer,
+                        p.stats.rank(),
+                        std::cmp::Reverse(p.id),
+                    )
+                })
+                .map(|p| p.id);
+            let Some(peer) = source else { break };
+            self.last_progress_at = now;
+            self.request(now, peer, RequestKind::Rounds { from, to });
+            in_flight.push((from, to, peer));
+            from = to.saturating_add(1);
+        }
+    }
+
     /// Asks for the missing parents of pending vertices, one request at a
     /// time, from the most advanced peer. This is what unblocks the pending
     /// set when the request made on a vertex's arrival was lost.
     fn fetch_pending_parents(&mut self, now: Timestamp) {
-        // A range fetch under way will bring the parents anyway.
-        let asking = self.requests.values().any(|r| {
-            matches!(
-                r.kind,
-                RequestKind::Vertices { .. } | RequestKind::Rounds { .. }
-            )
-        });
+        let asking = self
+            .requests
+            .values()
+            .any(|r| matches!(r.kind, RequestKind::Vertices { .. }));
+        // A range fetch under way brings the parents of its own rounds;
+        // parents below the lowest range in flight it never will.
+        let below = self
+            .requests
+            .values()
+            .filter_map(|r| match r.kind {
+                RequestKind::Rounds { from, .. } => Some(from),
+                _ => None,
+            })
+            .min()
+            .unwrap_or(Round(u64::MAX));
         let Some(chain) = &self.chain else { return };
         if asking || chain.consensus.pending_len() == 0 {
             return;
         }
         let hashes: Vec<Hash> = chain
             .consensus
-            .missing_parents(self.config.max_fetch_hashes)
+            .missing_parents(self.config.max_fetch_hashes, below)
             .into_iter()
             .filter(|h| !self.wanted.contains(h))
             .collect();

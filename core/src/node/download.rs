@@ -1,0 +1,369 @@
+//! The snapshot download: chunks from every peer that offered the attested
+//! root, scheduled by how well each peer serves.
+//!
+//! Each source has a request window (`peer_download_window`, halved per
+//! recent timeout); a free slot goes to the least loaded source, ties to the
+//! better ranked one (fewer strikes, higher goodput, lower RTT). Because a
+//! slot frees when its answer lands, a fast peer is asked again sooner and
+//! carries more of the download; a slow one loses weight but is never
+//! banned for slowness. A timed-out chunk goes back to the queue for the
+//! next free slot. The last ~5% of the chunks are hedged with a second
+//! source. Every verified chunk is staged together with the download
+//! record, so a restart resumes without fetching it again.
+
+use super::snapsync::SnapSync;
+use super::Node;
+use crate::ids::{Hash, PeerId, Round, Timestamp};
+use crate::interface::Event;
+use crate::node::sync::RequestKind;
+use crate::phase::SyncPhase;
+use crate::snapshot::{decompress_chunk, verify_chunk, ChunkKind, Manifest, OutcomeRecord};
+use crate::store::{MetaKey, Store, StoreError, WriteBatch, WriteOp};
+use crate::tx::Object;
+use crate::vertex::Vertex;
+use crate::wire::RequestId;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// The tail hedged with a second source: the last 1/20 (5%) of the chunks.
+const HEDGE_TAIL_DIVISOR: usize = 20;
+
+/// What survives a restart of a snapshot download: the attested manifest
+/// and which chunks are verified and staged.
+#[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
+pub(super) struct DownloadRecord {
+    pub(super) root: Hash,
+    pub(super) manifest: Manifest,
+    pub(super) done: Vec<u32>,
+}
+
+/// A snapshot download in progress.
+#[derive(Debug)]
+pub(super) struct Download {
+    pub(super) root: Hash,
+    pub(super) manifest: Arc<Manifest>,
+    /// Peers that offered this root.
+    pub(super) sources: Vec<PeerId>,
+    /// Chunks not requested yet.
+    pub(super) todo: BTreeSet<u32>,
+    pub(super) done: BTreeSet<u32>,
+    pub(super) bytes_done: u64,
+    pub(super) frontier_missing: BTreeSet<Hash>,
+    pub(super) frontier: BTreeMap<Hash, Vertex>,
+    pub(super) started: Timestamp,
+    pub(super) last_report: Timestamp,
+    /// Chunks already asked of a second source.
+    pub(super) hedged: BTreeSet<u32>,
+    /// Peers asked whether they serve this snapshot.
+    pub(super) asked: BTreeSet<PeerId>,
+}
+
+impl<S: Store> Node<S> {
+    pub(super) fn start_download(
+        &mut self,
+        now: Timestamp,
+        root: Hash,
+        manifest: Arc<Manifest>,
+        sources: Vec<PeerId>,
+    ) -> Result<(), StoreError> {
+        // Resume an interrupted download of the same root: its verified
+        // chunks are still staged, and the record says which.
+        let done: BTreeSet<u32> = match self.resume.take() {
+            Some(r) if r.root == root && self.store.resume_staging()? => {
+                r.done.into_iter().collect()
+            }
+            _ => {
+                self.store.begin_staging()?;
+                BTreeSet::new()
+            }
+        };
+        let total = manifest.chunks.len() as u32;
+        let bytes_done: u64 = done
+            .iter()
+            .filter_map(|i| manifest.chunks.get(*i as usize))
+            .map(|c| u64::from(c.raw_len))
+            .sum();
+        self.emit(Event::SnapshotSyncStarted {
+            round: manifest.round,
+            root,
+            chunks: total as usize,
+            raw_bytes: manifest.raw_bytes,
+            peers: sources.len(),
+        });
+        if !done.is_empty() {
+            self.emit(Event::SnapshotResumed {
+                round: manifest.round,
+                chunks_done: done.len(),
+                chunks_total: total as usize,
+            });
+        }
+        self.set_phase(SyncPhase::SnapshotFetch);
+        let record = DownloadRecord {
+            root,
+            manifest: (*manifest).clone(),
+            done: done.iter().copied().collect(),
+        };
+        let mut batch = WriteBatch::new(false);
+        batch.put_meta(MetaKey::SnapshotDownload, &record);
+        self.write(batch)?;
+        let download = Download {
+            root,
+            frontier_missing: manifest
+                .frontier
+                .committed
+                .iter()
+                .map(|(_, h)| *h)
+                .collect(),
+            todo: (0..total).filter(|i| !done.contains(i)).collect(),
+            manifest,
+            sources,
+            done,
+            bytes_done,
+            frontier: BTreeMap::new(),
+            started: now,
+            last_report: now,
+            hedged: BTreeSet::new(),
+            asked: BTreeSet::new(),
+        };
+        self.snap
+            .as_mut()
+            .expect("discovery precedes download")
+            .download = Some(download);
+        self.top_up_download(now)
+    }
+
+    /// Keeps `parallel_download_limit` chunk requests in flight, asks for
+    /// missing frontier vertices, and applies once everything is in.
+    pub(super) fn top_up_download(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        let chunks_in_flight: Vec<(u32, PeerId)> = self
+            .requests
+            .values()
+            .filter_map(|r| match r.kind {
+                RequestKind::Chunk { index, .. } => Some((index, r.peer)),
+                _ => None,
+            })
+            .collect();
+        let in_flight = chunks_in_flight.len();
+        let asking_vertices = self
+            .requests
+            .values()
+            .any(|r| matches!(r.kind, RequestKind::Vertices { .. }));
+        let window = self.config.sync.peer_download_window;
+        // Per ready peer: its ranking key and its window.
+        let standing: BTreeMap<PeerId, (_, usize)> = self
+            .peers
+            .ready()
+            .map(|p| (p.id, (p.stats.rank(), p.stats.window(window))))
+            .collect();
+        let limit = self.config.max_fetch_hashes;
+        let total_limit = self.config.sync.parallel_download_limit;
+        let d = self
+            .snap
+            .as_mut()
+            .and_then(|s| s.download.as_mut())
+            .expect("downloading");
+        d.sources.retain(|p| standing.contains_key(p));
+        if d.sources.is_empty() {
+            // Every source left: start over with whoever is connected.
+            self.snap = Some(SnapSync {
+                since: now,
+                ..SnapSync::default()
+            });
+            if self.phase.can_become(SyncPhase::Discovery) {
+                self.set_phase(SyncPhase::Discovery);
+            }
+            return Ok(());
+        }
+        // Best ranked first: ties in load go to the better peer.
+        d.sources
+            .sort_by_key(|p| std::cmp::Reverse(standing.get(p).map(|s| s.0)));
+        let mut load: BTreeMap<PeerId, usize> = d.sources.iter().map(|p| (*p, 0)).collect();
+        for (_, peer) in &chunks_in_flight {
+            if let Some(n) = load.get_mut(peer) {
+                *n += 1;
+            }
+        }
+        let round = d.manifest.round;
+        let mut requests = Vec::new();
+        // Peers that were not asked about this snapshot (met since
+        // discovery, or without a snapshot then) may serve it: ask them
+        // once; a matching answer makes them a source.
+        let newcomers: Vec<PeerId> = standing
+            .keys()
+            .filter(|p| !d.sources.contains(p) && !d.asked.contains(p))
+            .take(
+                self.config
+                    .sync
+                    .max_sync_peers
+                    .saturating_sub(d.sources.len() + d.asked.len()),
+            )
+            .copied()
+            .collect();
+        for peer in newcomers {
+            d.asked.insert(peer);
+            requests.push((peer, RequestKind::Manifest { round: Some(round) }));
+        }
+        for _ in in_flight..total_limit {
+            let free = d
+                .sources
+                .iter()
+                .filter(|p| load[*p] < standing[*p].1)
+                .min_by_key(|p| load[*p])
+                .copied();
+            let Some(peer) = free else { break };
+            let Some(index) = d.todo.pop_first() else {
+                break;
+            };
+            *load.get_mut(&peer).expect("a source") += 1;
+            requests.push((peer, RequestKind::Chunk { round, index }));
+        }
+        // Hedge the tail: once what is left is within the last ~5% of the
+        // chunks, ask a second source for each chunk still in flight, so one
+        // slow peer cannot hold up the end. The first good answer wins.
+        let tail = (d.manifest.chunks.len() / HEDGE_TAIL_DIVISOR).max(1);
+        if d.todo.is_empty() && d.sources.len() > 1 && in_flight <= tail {
+            for (index, asked) in &chunks_in_flight {
+                if d.hedged.insert(*index) {
+                    if let Some(other) = d.sources.iter().copied().find(|p| p != asked) {
+                        requests.push((
+                            other,
+                            RequestKind::Chunk {
+                                round,
+                                index: *index,
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        if !asking_vertices && !d.frontier_missing.is_empty() {
+            let hashes: Vec<Hash> = d.frontier_missing.iter().take(limit).copied().collect();
+            requests.push((d.sources[0], RequestKind::Vertices { hashes }));
+        }
+        let complete = d.todo.is_empty()
+            && d.frontier_missing.is_empty()
+            && d.done.len() == d.manifest.chunks.len();
+        for (peer, kind) in requests {
+            self.request(now, peer, kind);
+        }
+        if complete {
+            self.apply_snapshot(now)?;
+        }
+        Ok(())
+    }
+
+    /// A chunk request timed out: back to the queue, for whichever source
+    /// has a free slot next (the slow peer already lost a strike).
+    pub(super) fn chunk_timed_out(&mut self, index: u32) {
+        if let Some(d) = self.snap.as_mut().and_then(|s| s.download.as_mut()) {
+            if !d.done.contains(&index) {
+                d.todo.insert(index);
+                d.hedged.remove(&index);
+            }
+        }
+    }
+
+    /// A chunk answer: verify it against the manifest before staging it.
+    pub(super) fn on_chunk(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        request: RequestId,
+        round: Round,
+        index: u32,
+        bytes: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let Some(req) = self.take_request(now, peer, request, bytes.len() as u64) else {
+            return Ok(());
+        };
+        let Some(d) = self.snap.as_mut().and_then(|s| s.download.as_mut()) else {
+            return Ok(());
+        };
+        let RequestKind::Chunk { round: r, index: i } = req.kind else {
+            return Ok(());
+        };
+        if (r, i) != (round, index) || round != d.manifest.round || d.done.contains(&index) {
+            return Ok(());
+        }
+        let info = d.manifest.chunks[index as usize].clone();
+        let checked = decompress_chunk(&bytes, info.raw_len).and_then(|raw| {
+            let mut batch = WriteBatch::new(false);
+            match info.kind {
+                ChunkKind::Objects => {
+                    for o in verify_chunk::<Object>(&info, &raw).map_err(|e| e.to_string())? {
+                        batch.push(WriteOp::PutStagedObject(o));
+                    }
+                }
+                ChunkKind::Outcomes => {
+                    for r in
+                        verify_chunk::<OutcomeRecord>(&info, &raw).map_err(|e| e.to_string())?
+                    {
+                        batch.push(WriteOp::PutStagedOutcome {
+                            hash: r.tx,
+                            outcome: r.outcome,
+                        });
+                    }
+                }
+            }
+            Ok(batch)
+        });
+        match checked {
+            Err(why) => {
+                d.todo.insert(index);
+                self.ban_peer(now, peer, &format!("served a corrupt chunk {index}: {why}"));
+            }
+            Ok(mut batch) => {
+                d.done.insert(index);
+                d.bytes_done += u64::from(info.raw_len);
+                // The chunk's records and the mark that it is done land in
+                // one batch: a restart never trusts a half-staged chunk.
+                let record = DownloadRecord {
+                    root: d.root,
+                    manifest: (*d.manifest).clone(),
+                    done: d.done.iter().copied().collect(),
+                };
+                batch.put_meta(MetaKey::SnapshotDownload, &record);
+                self.write(batch)?;
+                self.report_progress(now);
+            }
+        }
+        self.last_progress_at = now;
+        self.top_up_download(now)
+    }
+
+    /// A source answered that it no longer has a chunk (it pruned the
+    /// snapshot): ask the others; with no source left, discovery restarts.
+    pub(super) fn chunk_unavailable(&mut self, peer: PeerId, index: u32) {
+        if let Some(d) = self.snap.as_mut().and_then(|s| s.download.as_mut()) {
+            d.sources.retain(|p| *p != peer);
+            if !d.done.contains(&index) {
+                d.todo.insert(index);
+            }
+        }
+    }
+
+    pub(super) fn report_progress(&mut self, now: Timestamp) {
+        let Some(d) = self.snap.as_mut().and_then(|s| s.download.as_mut()) else {
+            return;
+        };
+        let total = d.manifest.raw_bytes.max(1);
+        let finished = d.done.len() == d.manifest.chunks.len();
+        let due = now.ms_since(d.last_report) >= self.config.sync.progress_report_interval_ms;
+        if !due && !finished {
+            return;
+        }
+        d.last_report = now;
+        let elapsed_ms = now.ms_since(d.started).max(1);
+        let rate = d.bytes_done * 1000 / elapsed_ms;
+        let eta_ms = (total - d.bytes_done.min(total)) * 1000 / rate.max(1);
+        let event = Event::SnapshotProgress {
+            chunks_done: d.done.len(),
+            chunks_total: d.manifest.chunks.len(),
+            bytes_done: d.bytes_done,
+            bytes_total: d.manifest.raw_bytes,
+            bytes_per_sec: rate,
+            eta_ms,
+        };
+        self.emit(event);
+    }
+}

@@ -1,0 +1,122 @@
+//! Peer management: slow peers lose weight but are not banned, the join
+//! strategy follows the network's age, and addresses spread by peer
+//! exchange.
+
+use bluepods_core::config::{SyncConfig, SyncMode};
+use bluepods_core::harness::{test_genesis, Cluster, Faults};
+use bluepods_core::{ChainParams, Event, Keypair, NodeConfig, Role, SyncPhase};
+use std::collections::BTreeMap;
+
+fn params() -> ChainParams {
+    ChainParams {
+        snapshot_interval_rounds: 10,
+        ..ChainParams::default()
+    }
+}
+
+fn joiner(peers: &[&str], mode: SyncMode) -> NodeConfig {
+    NodeConfig {
+        role: Role::Listener,
+        bootstrap_peers: peers.iter().map(|p| p.to_string()).collect(),
+        sync: SyncConfig {
+            default_strategy: mode,
+            ..SyncConfig::default()
+        },
+        ..NodeConfig::default()
+    }
+}
+
+fn applied_snapshots(c: &Cluster, i: usize) -> usize {
+    c.nodes[i]
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::SnapshotApplied { .. }))
+        .count()
+}
+
+/// Four peers serve the snapshot; one answers 30 ms later than the others (about three times their delay). The download
+/// completes, the slow peer carries the smallest share, and it is not
+/// banned: slowness costs weight, only lying costs the connection.
+#[test]
+fn a_slow_source_carries_less_of_the_download_and_is_not_banned() {
+    let (mut genesis, keys) = test_genesis(4, params());
+    genesis.synthetic_objects = 150_000;
+    let mut c = Cluster::new(81, Faults::default());
+    c.add_validators(&genesis, &keys, 50);
+    c.run_for(3_000);
+    c.slow_down(3, 30);
+    // Small windows, so that the 26 chunks are spread by how fast each
+    // source answers rather than by the first wave of requests.
+    let mut cfg = joiner(&["v0", "v1", "v2", "v3"], SyncMode::Snapshot);
+    cfg.sync.peer_download_window = 2;
+    cfg.sync.parallel_download_limit = 4;
+    let j = c.add_joiner("j0", Keypair::from_label("joiner"), cfg);
+    c.enable_trace();
+    assert!(c.run_until(30_000, |c| c.node(j).store().objects().count() == 150_000));
+    let mut served: BTreeMap<String, usize> = BTreeMap::new();
+    for row in c.trace.iter() {
+        let words: Vec<&str> = row.split_whitespace().collect();
+        if words.get(1) != Some(&"j0")
+            || words.get(2) != Some(&"->")
+            || words.get(4) != Some(&"get_chunk")
+        {
+            continue;
+        }
+        let to = words[3].to_string();
+        *served.entry(to).or_default() += 1;
+    }
+    let slow = served.get("v3").copied().unwrap_or(0);
+    let fastest = ["v0", "v1", "v2"]
+        .iter()
+        .map(|v| served.get(*v).copied().unwrap_or(0))
+        .min()
+        .unwrap();
+    assert!(slow < fastest, "chunk requests per peer: {served:?}");
+    let banned = c.nodes[j]
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, Event::PeerBanned { .. }));
+    assert!(!banned, "a slow peer must not be banned");
+    // The measurements behind that choice are in the status.
+    let peers = c.node(j).status().peers;
+    let v3 = c.node(3).status().node_key;
+    let slow_rtt = peers
+        .iter()
+        .find(|p| p.key == Some(v3))
+        .and_then(|p| p.rtt_ms);
+    let fast_rtt = peers
+        .iter()
+        .filter(|p| p.key != Some(v3))
+        .filter_map(|p| p.rtt_ms)
+        .max();
+    assert!(
+        slow_rtt.zip(fast_rtt).is_some_and(|(s, f)| s > f),
+        "rtt: slow {slow_rtt:?}, fast {fast_rtt:?}"
+    );
+}
+
+/// `Auto`, the default: a node joining a young network fetches every
+/// round (no snapshot); one joining a network older than
+/// `strategy_switch_threshold` rounds takes a snapshot.
+#[test]
+fn auto_mode_joins_a_young_network_by_range_and_an_old_one_by_snapshot() {
+    let (genesis, keys) = test_genesis(1, params());
+    let mut c = Cluster::new(82, Faults::default());
+    c.add_validators(&genesis, &keys, 50);
+    c.run_for(1_000);
+    let mut young = joiner(&["v0"], SyncMode::Auto);
+    young.sync.strategy_switch_threshold = 60;
+    let y = c.add_joiner("y0", Keypair::from_label("young"), young.clone());
+    assert!(c.run_until(10_000, |c| c.node(y).phase() == SyncPhase::Live));
+    c.run_for(4_000);
+    let o = c.add_joiner("o0", Keypair::from_label("old"), young);
+    let target = c.node(0).last_committed_round().unwrap();
+    assert!(c.run_until(20_000, |c| {
+        c.node(o).phase() == SyncPhase::Live
+            && c.node(o)
+                .last_committed_round()
+                .is_some_and(|r| r >= target)
+    }));
+    assert_eq!(applied_snapshots(&c, y), 0, "young network: by range");
+    assert_eq!(applied_snapshots(&c, o), 1, "old network: by snapshot");
+}
