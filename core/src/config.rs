@@ -170,8 +170,12 @@ pub struct SyncConfig {
     pub buffer_max_bytes: usize,
     /// Span of rounds of gossiped vertices kept while a snapshot downloads.
     pub buffer_max_rounds: u64,
-    /// Addresses accepted from one peer-exchange answer.
+    /// Addresses accepted from one peer-exchange answer (and sent in one).
     pub max_peer_exchange: usize,
+    /// Connections a node outside the validator set opens beyond its
+    /// bootstrap peers: to this many validators of the set, and up to as
+    /// many more addresses learned by peer exchange.
+    pub target_peers: usize,
 }
 
 impl Default for SyncConfig {
@@ -192,6 +196,7 @@ impl Default for SyncConfig {
             buffer_max_bytes: 64 * 1024 * 1024,
             buffer_max_rounds: 2_000,
             max_peer_exchange: 32,
+            target_peers: 4,
         }
     }
 }

@@ -688,6 +688,7 @@ pub fn summary(msg: &Message) -> String {
         ),
         Message::GetChunk { round, index, .. } => format!("get_chunk r={round} i={index}"),
         Message::Chunk { round, index, .. } => format!("chunk r={round} i={index}"),
+        Message::Peers { peers, .. } => format!("peers n={}", peers.len()),
         other => other.kind().to_string(),
     }
 }

@@ -192,6 +192,31 @@ pub enum Message {
         /// The zstd frame.
         bytes: Vec<u8>,
     },
+    /// Asks for the addresses of nodes the receiver is connected to (peer
+    /// exchange).
+    GetPeers {
+        /// Request id.
+        request: RequestId,
+    },
+    /// Addresses of nodes the sender is connected to, validators first; a
+    /// receiver reads at most its `max_peer_exchange` of them.
+    Peers {
+        /// Request id.
+        request: RequestId,
+        /// The nodes.
+        peers: Vec<PeerAddress>,
+    },
+}
+
+/// A node another node can dial, as told in peer exchange.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct PeerAddress {
+    /// Its proven node key.
+    pub key: PublicKey,
+    /// Its role.
+    pub role: Role,
+    /// The address it announced in its handshake.
+    pub addr: String,
 }
 
 impl Message {
@@ -214,6 +239,8 @@ impl Message {
             Message::Manifest { .. } => "manifest",
             Message::GetChunk { .. } => "get_chunk",
             Message::Chunk { .. } => "chunk",
+            Message::GetPeers { .. } => "get_peers",
+            Message::Peers { .. } => "peers",
         }
     }
 }

@@ -145,7 +145,10 @@ fn a_listener_joins_through_another_listener_which_relays_everything() {
     c.run_for(500);
     c.add_joiner("l0", Keypair::from_label("l0"), listener_config("v0"));
     c.run_for(500);
-    let l1 = c.add_joiner("l1", Keypair::from_label("l1"), listener_config("l0"));
+    // No connections beyond the bootstrap peer: l0 must relay everything.
+    let mut cfg = listener_config("l0");
+    cfg.sync.target_peers = 0;
+    let l1 = c.add_joiner("l1", Keypair::from_label("l1"), cfg);
     c.run_for(1_500);
     let top = c.node(0).highest_round();
     assert_eq!(c.node(l1).phase(), SyncPhase::Live);

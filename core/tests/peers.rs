@@ -120,3 +120,49 @@ fn auto_mode_joins_a_young_network_by_range_and_an_old_one_by_snapshot() {
     assert_eq!(applied_snapshots(&c, y), 0, "young network: by range");
     assert_eq!(applied_snapshots(&c, o), 1, "old network: by snapshot");
 }
+
+/// A listener told only of another listener learns the validators from the
+/// set and, by peer exchange, the other listeners; it connects to them, up
+/// to its targets, and never to itself.
+#[test]
+fn a_listener_learns_validators_from_the_set_and_listeners_by_peer_exchange() {
+    let (genesis, keys) = test_genesis(2, params());
+    let mut c = Cluster::new(83, Faults::default());
+    c.add_validators(&genesis, &keys, 50);
+    c.run_for(500);
+    let l0 = c.add_joiner(
+        "l0",
+        Keypair::from_label("l0"),
+        joiner(&["v0"], SyncMode::Range),
+    );
+    let l1 = c.add_joiner(
+        "l1",
+        Keypair::from_label("l1"),
+        joiner(&["v1"], SyncMode::Range),
+    );
+    c.run_for(1_000);
+    let l2 = c.add_joiner(
+        "l2",
+        Keypair::from_label("l2"),
+        joiner(&["l0"], SyncMode::Range),
+    );
+    c.run_for(2_000);
+    let keys_of = |i: usize| {
+        c.node(i)
+            .status()
+            .peers
+            .iter()
+            .filter(|p| p.ready)
+            .filter_map(|p| p.key)
+            .collect::<Vec<_>>()
+    };
+    let known = keys_of(l2);
+    for other in [0, 1, l0, l1] {
+        assert!(
+            known.contains(&c.node(other).status().node_key),
+            "l2 is not connected to node {other}"
+        );
+    }
+    assert!(!known.contains(&c.node(l2).status().node_key));
+    assert_eq!(c.node(l2).phase(), SyncPhase::Live);
+}

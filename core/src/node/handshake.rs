@@ -177,6 +177,7 @@ impl<S: Store> Node<S> {
             addr,
             outbound,
         });
+        self.maybe_ask_for_peers(now, peer);
         let early = std::mem::take(&mut self.peers.peers.get_mut(&peer).expect("ready").early);
         for msg in early {
             if !self.peers.peers.contains_key(&peer) {
@@ -336,30 +337,5 @@ impl<S: Store> Node<S> {
             }
             self.push(Action::Connect { addr });
         }
-    }
-
-    /// Adds the addresses of current validators with a larger key than ours
-    /// as dial targets (the smaller key dials, so each pair connects once).
-    pub(super) fn connect_to_validators(&mut self, now: Timestamp) {
-        let Some(chain) = &self.chain else {
-            return;
-        };
-        if self.config.role == Role::Listener {
-            return;
-        }
-        let round = chain.consensus.dag().highest_round().unwrap_or_default();
-        let set = chain.consensus.meta().schedule.set_for_round(round);
-        let me = self.key.public();
-        let own_addr = self.config.listen_addr.clone();
-        let addrs: Vec<String> = set
-            .members()
-            .iter()
-            .filter(|m| m.key > me && Some(&m.address) != own_addr.as_ref())
-            .map(|m| m.address.clone())
-            .collect();
-        for addr in addrs {
-            self.peers.add_target(&addr, now);
-        }
-        self.dial_due(now);
     }
 }

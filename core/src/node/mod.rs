@@ -18,6 +18,7 @@
 //! production, commit execution, transactions).
 
 mod download;
+mod exchange;
 mod gossip;
 mod handshake;
 mod produce;
@@ -503,6 +504,7 @@ impl<S: Store> Node<S> {
                         | Message::GetRounds { .. }
                         | Message::GetManifest { .. }
                         | Message::GetChunk { .. }
+                        | Message::GetPeers { .. }
                 );
                 match self.peers.peers.get_mut(&peer) {
                     Some(p) if request && p.early.len() < limit => p.early.push(msg),
@@ -557,6 +559,8 @@ impl<S: Store> Node<S> {
             Message::NotAvailable { request, reason } => {
                 self.on_not_available(now, peer, request, &reason)?
             }
+            Message::GetPeers { request } => self.serve_peers(peer, request),
+            Message::Peers { request, peers } => self.on_peers(now, peer, request, peers),
         }
         Ok(())
     }

@@ -40,6 +40,8 @@ pub enum RequestKind {
         /// Which snapshot.
         round: Option<Round>,
     },
+    /// Addresses of other nodes.
+    Peers,
     /// One snapshot chunk.
     Chunk {
         /// Snapshot round.
@@ -88,6 +90,7 @@ impl<S: Store> Node<S> {
                 request: id,
                 round: *round,
             },
+            RequestKind::Peers => Message::GetPeers { request: id },
             RequestKind::Chunk { round, index } => Message::GetChunk {
                 request: id,
                 round: *round,
@@ -151,6 +154,9 @@ impl<S: Store> Node<S> {
                 self.wanted.remove(h);
             }
             return;
+        }
+        if failed.kind == RequestKind::Peers {
+            return; // addresses are a nicety: no retry
         }
         if let RequestKind::Chunk { index, .. } = failed.kind {
             self.chunk_timed_out(index);
