@@ -89,6 +89,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), String> {
     }
     let cfg = TransportConfig {
         max_frame_bytes: opts.config.max_frame_bytes,
+        max_upload_bytes_per_sec: opts.config.max_upload_bandwidth,
         ..TransportConfig::default()
     };
     let endpoint = bind_endpoint(opts.quic, &cfg)?;

@@ -21,6 +21,19 @@ struct SourceLabel {
     source: &'static str,
 }
 
+/// A peer, by the first 16 hex digits of its node key: stable across
+/// reconnections, bounded by the connection limit.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerLabel {
+    peer: String,
+}
+
+fn peer_label(key: &bluepods_core::PublicKey) -> PeerLabel {
+    PeerLabel {
+        peer: key.to_string().chars().take(16).collect(),
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LimitLabel {
     limit: &'static str,
@@ -53,6 +66,15 @@ pub struct Metrics {
     sync_chunks_done: Gauge,
     sync_chunks_total: Gauge,
     sync_eta_seconds: Gauge,
+    replay_rounds_done: Gauge,
+    replay_rounds_total: Gauge,
+    buffer_bytes: Gauge,
+    buffer_vertices: Gauge,
+    peer_goodput: Family<PeerLabel, Gauge>,
+    peer_rtt_ms: Family<PeerLabel, Gauge>,
+    peer_timeouts: Family<PeerLabel, Gauge>,
+    peer_bytes_received: Family<PeerLabel, Gauge>,
+    peer_faults: Family<PeerLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -90,6 +112,15 @@ impl Metrics {
             sync_chunks_done: Gauge::default(),
             sync_chunks_total: Gauge::default(),
             sync_eta_seconds: Gauge::default(),
+            replay_rounds_done: Gauge::default(),
+            replay_rounds_total: Gauge::default(),
+            buffer_bytes: Gauge::default(),
+            buffer_vertices: Gauge::default(),
+            peer_goodput: Family::default(),
+            peer_rtt_ms: Family::default(),
+            peer_timeouts: Family::default(),
+            peer_bytes_received: Family::default(),
+            peer_faults: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -208,6 +239,51 @@ impl Metrics {
             "Estimated seconds until the snapshot is downloaded",
             m.sync_eta_seconds.clone(),
         );
+        registry.register(
+            "replay_rounds_done",
+            "Rounds replayed or fetched since replay or catch-up began",
+            m.replay_rounds_done.clone(),
+        );
+        registry.register(
+            "replay_rounds_total",
+            "Rounds to replay or fetch in all, since replay or catch-up began",
+            m.replay_rounds_total.clone(),
+        );
+        registry.register(
+            "buffer_bytes",
+            "Bytes of gossip buffered while a snapshot downloads",
+            m.buffer_bytes.clone(),
+        );
+        registry.register(
+            "buffer_vertices",
+            "Vertices of gossip buffered while a snapshot downloads",
+            m.buffer_vertices.clone(),
+        );
+        registry.register(
+            "peer_goodput_bytes_per_second",
+            "Useful bytes per second a peer delivered while it had requests outstanding",
+            m.peer_goodput.clone(),
+        );
+        registry.register(
+            "peer_rtt_ms",
+            "Smoothed round-trip time of small requests to a peer",
+            m.peer_rtt_ms.clone(),
+        );
+        registry.register(
+            "peer_timeouts",
+            "Requests to a peer that timed out on the current connection",
+            m.peer_timeouts.clone(),
+        );
+        registry.register(
+            "peer_bytes_received",
+            "Useful bytes received from a peer on the current connection",
+            m.peer_bytes_received.clone(),
+        );
+        registry.register(
+            "peer_faults",
+            "Proven faults by peer (each one bans it)",
+            m.peer_faults.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -239,8 +315,9 @@ impl Metrics {
             Event::PeerRejected { .. } => {
                 self.peer_rejections.inc();
             }
-            Event::PeerBanned { .. } => {
+            Event::PeerBanned { key, .. } => {
                 self.peer_bans.inc();
+                self.peer_faults.get_or_create(&peer_label(key)).inc();
             }
             Event::SnapshotBuilt { .. } => {
                 self.snapshots_built.inc();
@@ -296,6 +373,43 @@ impl Metrics {
         self.dag_vertices.set(s.dag_vertices as i64);
         self.validators.set(s.validators as i64);
         self.snapshot_round.set(round(s.snapshot.map(|(r, _)| r)));
+        let (done, total) = s.catch_up.map_or((0, 0), |c| {
+            (
+                c.through.0.saturating_sub(c.from.0),
+                c.target.0.saturating_sub(c.from.0),
+            )
+        });
+        self.replay_rounds_done.set(done as i64);
+        self.replay_rounds_total.set(total as i64);
+        self.buffer_bytes.set(s.buffer_bytes as i64);
+        self.buffer_vertices.set(s.buffer_vertices as i64);
+        if let Some(d) = &s.download {
+            self.sync_chunks_done.set(d.chunks_done as i64);
+            self.sync_bytes_done.set(d.bytes_done as i64);
+            self.sync_chunks_total.set(d.chunks_total as i64);
+            self.sync_bytes_total.set(d.bytes_total as i64);
+        }
+        // Peers come and go: export the connected ones only.
+        self.peer_goodput.clear();
+        self.peer_rtt_ms.clear();
+        self.peer_timeouts.clear();
+        self.peer_bytes_received.clear();
+        for p in s.peers.iter().filter(|p| p.ready) {
+            let Some(key) = &p.key else { continue };
+            let label = peer_label(key);
+            if let Some(g) = p.goodput_bps {
+                self.peer_goodput.get_or_create(&label).set(g as i64);
+            }
+            if let Some(r) = p.rtt_ms {
+                self.peer_rtt_ms.get_or_create(&label).set(r as i64);
+            }
+            self.peer_timeouts
+                .get_or_create(&label)
+                .set(i64::from(p.failures));
+            self.peer_bytes_received
+                .get_or_create(&label)
+                .set(p.bytes_received as i64);
+        }
     }
 
     /// The Prometheus text exposition.
@@ -325,5 +439,62 @@ mod tests {
         let text = m.render();
         assert!(text.contains("bluepods_txs_committed_total 5"), "{text}");
         assert!(text.contains("bluepods_commits_total 1"), "{text}");
+    }
+
+    #[test]
+    fn per_peer_gauges_follow_the_connected_peers() {
+        use bluepods_core::store::MemStore;
+        use bluepods_core::{Keypair, Node, NodeConfig, PeerStatus, Role, Timestamp};
+        let node = Node::new(
+            NodeConfig::default(),
+            Keypair::from_label("metrics"),
+            MemStore::new(),
+            1,
+            Timestamp(0),
+        )
+        .unwrap();
+        let mut status = node.status();
+        let key = Keypair::from_label("peer").public();
+        status.peers.push(PeerStatus {
+            id: 1,
+            addr: "127.0.0.1:9000".into(),
+            key: Some(key),
+            role: Role::Validator,
+            ready: true,
+            highest_round: None,
+            committed_round: None,
+            snapshot_round: None,
+            rtt_ms: Some(12),
+            goodput_bps: Some(5_000_000),
+            bytes_received: 10_000_000,
+            answers: 10,
+            failures: 2,
+            strikes: 1,
+        });
+        let m = Metrics::new();
+        m.update(&status);
+        let label = &key.to_string()[..16];
+        let text = m.render();
+        for line in [
+            format!("bluepods_peer_goodput_bytes_per_second{{peer=\"{label}\"}} 5000000"),
+            format!("bluepods_peer_rtt_ms{{peer=\"{label}\"}} 12"),
+            format!("bluepods_peer_timeouts{{peer=\"{label}\"}} 2"),
+        ] {
+            assert!(text.contains(&line), "{line} missing in {text}");
+        }
+        status.peers.clear();
+        m.update(&status);
+        assert!(!m.render().contains(label), "a gone peer is not exported");
+        m.observe(&Event::PeerBanned {
+            peer: bluepods_core::PeerId(1),
+            key,
+            reason: "served a corrupt chunk".into(),
+            until: Timestamp(1),
+        });
+        let text = m.render();
+        assert!(
+            text.contains(&format!("bluepods_peer_faults_total{{peer=\"{label}\"}} 1")),
+            "{text}"
+        );
     }
 }

@@ -56,6 +56,9 @@ pub struct TransportConfig {
     pub idle_timeout_ms: u64,
     /// Keep-alive interval (must be below the idle timeout).
     pub keep_alive_ms: u64,
+    /// Bytes per second of responses (request streams) to one peer; 0 for
+    /// no limit. Gossip is never paced.
+    pub max_upload_bytes_per_sec: u64,
 }
 
 impl Default for TransportConfig {
@@ -68,6 +71,7 @@ impl Default for TransportConfig {
             max_queued_requests: 256,
             idle_timeout_ms: 10_000,
             keep_alive_ms: 2_000,
+            max_upload_bytes_per_sec: 0,
         }
     }
 }
@@ -255,6 +259,27 @@ struct PeerConn {
     streams: Arc<Semaphore>,
     /// Request/response frames waiting for a stream.
     queued: Arc<std::sync::atomic::AtomicUsize>,
+    /// Paces responses when an upload limit is set.
+    pacer: Option<Arc<Pacer>>,
+}
+
+/// A leaky bucket for one connection's responses: each frame is released
+/// when a link of `bytes_per_sec` would have finished carrying it after the
+/// frames before it, so the average never exceeds the limit.
+struct Pacer {
+    bytes_per_sec: u64,
+    next: std::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Pacer {
+    /// When a frame of `bytes` may go.
+    fn reserve(&self, bytes: usize) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let cost = Duration::from_secs_f64(bytes as f64 / self.bytes_per_sec as f64);
+        *next = (*next).max(now) + cost;
+        *next
+    }
 }
 
 /// Connections and the tasks that serve them.
@@ -373,6 +398,12 @@ impl Transport {
                 gossip_writer,
                 queued: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
                 streams: Arc::new(Semaphore::new(self.cfg.max_outgoing_streams)),
+                pacer: (self.cfg.max_upload_bytes_per_sec > 0).then(|| {
+                    Arc::new(Pacer {
+                        bytes_per_sec: self.cfg.max_upload_bytes_per_sec,
+                        next: std::sync::Mutex::new(tokio::time::Instant::now()),
+                    })
+                }),
             },
         );
     }
@@ -407,7 +438,11 @@ impl Transport {
                 let conn = p.conn.clone();
                 let streams = p.streams.clone();
                 let counter = p.queued.clone();
+                let release = p.pacer.as_ref().map(|pacer| pacer.reserve(frame.len()));
                 tokio::spawn(async move {
+                    if let Some(at) = release {
+                        tokio::time::sleep_until(at).await;
+                    }
                     let permit = streams.acquire_owned().await;
                     counter.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     let Ok(_permit) = permit else {
@@ -529,5 +564,24 @@ async fn read_stream(
         if events.send(NetEvent::Frame { peer, result }).await.is_err() || bad {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_pacer_spaces_frames_by_their_size_over_the_rate() {
+        let start = tokio::time::Instant::now();
+        let pacer = Pacer {
+            bytes_per_sec: 1_000_000,
+            next: std::sync::Mutex::new(start),
+        };
+        let first = pacer.reserve(500_000);
+        let second = pacer.reserve(1_000_000);
+        assert!(first >= start + Duration::from_millis(500));
+        assert!(second >= first + Duration::from_millis(1_000));
+        assert!(second < start + Duration::from_millis(1_600));
     }
 }

@@ -49,7 +49,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 pub use snapshots::ServedSnapshot;
-pub use status::{AppliedSnapshot, DownloadStatus, NodeStatus, PeerStatus};
+pub use status::{AppliedSnapshot, CatchUpStatus, DownloadStatus, NodeStatus, PeerStatus};
 pub use sync::RequestKind;
 
 /// The chain this node follows, once it has a genesis.
@@ -116,6 +116,8 @@ pub struct Node<S: Store> {
     resume: Option<download::DownloadRecord>,
     /// No snapshot sync is started for falling behind before this time.
     snapshot_cooldown_until: Timestamp,
+    /// Highest round held when replay or catch-up began (for progress).
+    catching_up_from: Option<Round>,
     /// Gossip held while a snapshot downloads.
     buffer: crate::buffer::VertexBuffer,
     /// The snapshot this node joined from.
@@ -179,6 +181,7 @@ impl<S: Store> Node<S> {
             snap: None,
             resume: None,
             snapshot_cooldown_until: Timestamp(0),
+            catching_up_from: None,
             buffer: crate::buffer::VertexBuffer::default(),
             applied: None,
             verified: None,
@@ -596,6 +599,11 @@ impl<S: Store> Node<S> {
             return;
         }
         self.phase = to;
+        if matches!(to, SyncPhase::Replay | SyncPhase::CatchUp) && self.catching_up_from.is_none() {
+            self.catching_up_from = Some(self.highest_round().unwrap_or_default());
+        } else if to == SyncPhase::Live {
+            self.catching_up_from = None;
+        }
         self.emit(Event::PhaseChanged { from, to });
     }
 

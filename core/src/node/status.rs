@@ -40,6 +40,17 @@ pub struct DownloadStatus {
     pub peers: usize,
 }
 
+/// Replay or catch-up progress, in rounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatchUpStatus {
+    /// Highest round held when it began.
+    pub from: Round,
+    /// Highest round held now.
+    pub through: Round,
+    /// Highest round a trusted peer reported.
+    pub target: Round,
+}
+
 /// A peer as the status API shows it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PeerStatus {
@@ -111,6 +122,13 @@ pub struct NodeStatus {
     pub snapshot: Option<(Round, Hash)>,
     /// A snapshot download under way.
     pub download: Option<DownloadStatus>,
+    /// Replay or range catch-up under way: the round it started from, the
+    /// highest round held now and the round it is heading for.
+    pub catch_up: Option<CatchUpStatus>,
+    /// Gossip buffered while a snapshot downloads: vertices and bytes.
+    pub buffer_vertices: usize,
+    /// See `buffer_vertices`.
+    pub buffer_bytes: usize,
     /// Why the node stopped, if it did.
     pub halted: Option<String>,
 }
@@ -159,6 +177,16 @@ impl<S: Store> Node<S> {
                 .collect(),
             snapshot: self.snapshots.iter().next_back().map(|(r, s)| (*r, s.root)),
             download: self.download_status(),
+            catch_up: self.catching_up_from.map(|from| {
+                let through = self.highest_round().unwrap_or_default();
+                CatchUpStatus {
+                    from,
+                    through,
+                    target: self.trusted_best_round().unwrap_or(through).max(through),
+                }
+            }),
+            buffer_vertices: self.buffer.len(),
+            buffer_bytes: self.buffer.bytes(),
             halted: self.halted.clone(),
         }
     }
