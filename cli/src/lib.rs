@@ -4,8 +4,10 @@
 
 pub mod bench;
 pub mod client;
+pub mod config_file;
 pub mod demo;
 pub mod http_client;
 pub mod load;
+pub mod plan;
 pub mod procs;
 pub mod watch;

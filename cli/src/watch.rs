@@ -2,7 +2,7 @@
 
 use bluepods_core::NodeStatus;
 
-fn mb(bytes: u64) -> String {
+pub(crate) fn mb(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
 }
 
@@ -34,6 +34,22 @@ pub fn progress_line(s: &NodeStatus) -> String {
             d.chunks_total,
             mb(rate),
             d.peers
+        ));
+    }
+    if let Some(c) = &s.catch_up {
+        let done = c.through.0.saturating_sub(c.from.0);
+        let total = c.target.0.saturating_sub(c.from.0);
+        line.push_str(&format!(
+            " rounds {} {done}/{total} (to {}) |",
+            bar(done, total, 20),
+            c.target
+        ));
+    }
+    if s.buffer_vertices > 0 {
+        line.push_str(&format!(
+            " buffered {} vertices ({}) |",
+            s.buffer_vertices,
+            mb(s.buffer_bytes as u64)
         ));
     }
     line.push_str(&format!(
@@ -78,6 +94,9 @@ mod tests {
                 peers: 2,
             }),
             halted: None,
+            catch_up: None,
+            buffer_vertices: 0,
+            buffer_bytes: 0,
         }
     }
 
@@ -94,5 +113,19 @@ mod tests {
         live.download = None;
         live.phase = SyncPhase::Live;
         assert!(!progress_line(&live).contains("snapshot"));
+        live.phase = SyncPhase::Replay;
+        live.catch_up = Some(bluepods_core::node::CatchUpStatus {
+            from: Round(40),
+            through: Round(50),
+            target: Round(60),
+        });
+        live.buffer_vertices = 12;
+        live.buffer_bytes = 3_000_000;
+        let line = progress_line(&live);
+        assert!(
+            line.contains("[##########..........] 10/20 (to 60)"),
+            "{line}"
+        );
+        assert!(line.contains("buffered 12 vertices (3.0 MB)"), "{line}");
     }
 }

@@ -92,6 +92,10 @@ pub struct NodeConfig {
     pub max_upload_bandwidth: u64,
     /// Synchronization: how this node joins and catches up.
     pub sync: SyncConfig,
+    /// Stop before downloading: choose the snapshot as a joiner would,
+    /// probe each serving peer with one chunk and report a `SyncPlan`
+    /// (`bluepods sync-plan`).
+    pub plan_only: bool,
 }
 
 impl Default for NodeConfig {
@@ -122,6 +126,7 @@ impl Default for NodeConfig {
             max_early_messages: 16,
             max_upload_bandwidth: 0,
             sync: SyncConfig::default(),
+            plan_only: false,
         }
     }
 }

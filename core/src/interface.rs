@@ -312,6 +312,15 @@ pub enum Event {
         /// Why.
         error: String,
     },
+    /// A `plan_only` node made its plan (see `Node::sync_plan`).
+    SyncPlanned {
+        /// Snapshot round.
+        round: Round,
+        /// Attested manifest root.
+        root: Hash,
+        /// Peers serving it.
+        peers: usize,
+    },
     /// A snapshot download started.
     SnapshotSyncStarted {
         /// Snapshot round.

@@ -65,7 +65,7 @@ pub use genesis::{ChainParams, Genesis, ValidatorInfo};
 pub use ids::{Epoch, Hash, ObjectId, PeerId, PublicKey, Round, Signature, Timestamp};
 pub use interface::{Action, Channel, Direction, Event, Input, TimerKind, VertexSource};
 pub use node::produce_api::SubmitError;
-pub use node::{init_chain, AppliedSnapshot, Node, NodeStatus, PeerStatus};
+pub use node::{init_chain, AppliedSnapshot, Node, NodeStatus, PeerStatus, PlanPeer, SyncPlan};
 pub use phase::SyncPhase;
 pub use store::{MemStore, Store, StoreError};
 pub use tx::{Object, Operation, Transaction, TxBody, TxStatus};

@@ -166,3 +166,45 @@ fn a_listener_learns_validators_from_the_set_and_listeners_by_peer_exchange() {
     assert!(!known.contains(&c.node(l2).status().node_key));
     assert_eq!(c.node(l2).phase(), SyncPhase::Live);
 }
+
+/// `plan_only`: the node chooses the snapshot as a joiner would, probes
+/// each serving peer with one verified chunk, stores nothing, and reports
+/// the plan; a peer whose probe is corrupt is banned and left out.
+#[test]
+fn a_plan_names_the_attested_snapshot_its_peers_and_an_estimate_without_storing_it() {
+    let (mut genesis, keys) = test_genesis(4, params());
+    genesis.synthetic_objects = 10_000;
+    let mut c = Cluster::new(84, Faults::default());
+    c.add_validators(&genesis, &keys, 50);
+    c.run_for(2_000);
+    c.corrupt_chunks_from(2);
+    let mut cfg = joiner(&["v0", "v1", "v2", "v3"], SyncMode::Snapshot);
+    cfg.plan_only = true;
+    let p = c.add_joiner("p0", Keypair::from_label("planner"), cfg);
+    assert!(c.run_until(10_000, |c| c.node(p).sync_plan().is_some()));
+    let plan = c.node(p).sync_plan().unwrap().clone();
+    let served = c.node(0).status().snapshot.expect("v0 serves a snapshot");
+    assert!(plan.round <= served.0 && plan.round.0 > 0);
+    assert_eq!((plan.quorum, plan.validators), (3, 4));
+    assert_eq!(plan.objects, 10_000);
+    assert!(plan.raw_bytes > 0 && plan.download_bytes < plan.raw_bytes);
+    let liar = c.node(2).status().node_key;
+    assert!(plan.peers.iter().all(|peer| peer.key != liar));
+    assert!(plan.peers.len() >= 2, "{plan:?}");
+    assert!(plan.eta_ms.is_some());
+    assert!(plan
+        .peers
+        .iter()
+        .all(|peer| peer.probe_bytes_per_sec.is_some()));
+    let banned = c.nodes[p]
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, Event::PeerBanned { key, .. } if *key == liar));
+    assert!(banned);
+    assert_eq!(
+        c.node(p).store().objects().count(),
+        0,
+        "nothing staged or stored"
+    );
+    assert_eq!(c.node(p).phase(), SyncPhase::Discovery);
+}

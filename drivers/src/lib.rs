@@ -21,5 +21,6 @@ pub mod http;
 pub mod keys;
 pub mod logs;
 pub mod metrics;
+pub mod plan;
 pub mod store;
 pub mod transport;

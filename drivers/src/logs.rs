@@ -120,6 +120,12 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
             root.short()
         ),
         Event::SnapshotFailed { round, error } => tracing::warn!("[SNAPSHOT] round {round}: {error}"),
+        Event::SyncPlanned { round, root, peers } => {
+            tracing::info!(
+                "[SYNC] plan ready: snapshot round={round} root={} served by {peers} peer(s)",
+                root.short()
+            );
+        }
         Event::SnapshotSyncStarted {
             round,
             root,

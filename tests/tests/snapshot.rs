@@ -52,6 +52,36 @@ fn snapshot_sync_then_full_sync_end_with_the_bootstrap_state() {
         );
     }
 
+    // `bluepods sync-plan`: the same snapshot, its size and peers, a disk
+    // check and an estimate, with nothing written.
+    let client = bluepods_cli::procs::node_binary()
+        .unwrap()
+        .with_file_name("bluepods");
+    let plan_dir = dir.path().join("plan");
+    let out = std::process::Command::new(&client)
+        .args(["sync-plan", "--json", "--timeout-secs", "30"])
+        .args(["--bootstrap-addr", &boot.quic])
+        .arg("--data")
+        .arg(&plan_dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for field in [
+        "\"objects\": 200",
+        "\"quorum\": 1",
+        "\"probe_bytes_per_sec\": ",
+        "\"eta_ms\": ",
+        "\"free_bytes\": ",
+    ] {
+        assert!(text.contains(field), "missing {field} in {text}");
+    }
+    assert!(!plan_dir.exists(), "sync-plan writes nothing");
+
     // --sync-full while transactions keep coming.
     let mut full = NodeProcess::spawn(
         "full",

@@ -136,11 +136,7 @@ fn options(args: Args) -> Result<NodeOptions, String> {
         None => None,
     };
     let mut config = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            toml::from_str::<NodeConfig>(&text).map_err(|e| format!("{}: {e}", path.display()))?
-        }
+        Some(path) => bluepods_cli::config_file::read(path)?,
         None => NodeConfig::default(),
     };
     if let Some(ms) = args.round_interval_ms {

@@ -92,6 +92,32 @@ enum Cmd {
         #[arg(long, default_value_t = 200)]
         txs_per_vertex: u64,
     },
+    /// Before joining: connect to the network, choose the snapshot a
+    /// joiner would take (attested by a quorum), and print its round, size,
+    /// object count, the peers serving it, a free-disk check and an
+    /// estimated download time. Downloads one verified probe chunk per
+    /// peer, stores nothing. Exits non-zero if the disk is too small.
+    SyncPlan {
+        /// QUIC address of a node of the network (repeatable).
+        #[arg(long = "bootstrap-addr", value_name = "HOST:PORT", required = true)]
+        bootstrap_addr: Vec<String>,
+        /// Chain id to expect (without it, the peers' chain is trusted on
+        /// first use).
+        #[arg(long = "chain-id", value_name = "HEX")]
+        chain_id: Option<String>,
+        /// Data directory the node would use (for the free-disk check).
+        #[arg(long, value_name = "DIR", default_value = "./data")]
+        data: PathBuf,
+        /// TOML node configuration (same format as `bluepods-node --config`).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout_secs: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Generate a key file.
     Keygen {
         /// Where to write it (refuses to overwrite).
@@ -409,6 +435,30 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!("[BENCH] {r}");
             }
             Ok(())
+        }
+        Cmd::SyncPlan {
+            bootstrap_addr,
+            chain_id,
+            data,
+            config,
+            timeout_secs,
+            json,
+        } => {
+            let chain_id = match chain_id {
+                Some(s) => Some(Hash::from_hex(&s).map_err(|e| format!("--chain-id: {e}"))?),
+                None => None,
+            };
+            let config = match config {
+                Some(path) => bluepods_cli::config_file::read(&path)?,
+                None => bluepods_core::NodeConfig::default(),
+            };
+            let opts = bluepods_drivers::plan::PlanOptions {
+                bootstrap_addrs: bootstrap_addr,
+                chain_id,
+                config,
+                timeout: Duration::from_secs(timeout_secs),
+            };
+            bluepods_cli::plan::run(opts, &data, json)
         }
         Cmd::Keygen { out } => {
             let key = keys::create_key(&out)?;

@@ -255,6 +255,10 @@ impl<S: Store> Node<S> {
     /// A chunk request timed out: back to the queue, for whichever source
     /// has a free slot next (the slow peer already lost a strike).
     pub(super) fn chunk_timed_out(&mut self, index: u32) {
+        if self.probing() {
+            self.probe_answered();
+            return;
+        }
         if let Some(d) = self.snap.as_mut().and_then(|s| s.download.as_mut()) {
             if !d.done.contains(&index) {
                 d.todo.insert(index);
@@ -276,6 +280,10 @@ impl<S: Store> Node<S> {
         let Some(req) = self.take_request(now, peer, request, bytes.len() as u64) else {
             return Ok(());
         };
+        if self.probing() {
+            self.on_probe_chunk(now, peer, index, &bytes);
+            return Ok(());
+        }
         let Some(d) = self.snap.as_mut().and_then(|s| s.download.as_mut()) else {
             return Ok(());
         };
@@ -334,6 +342,10 @@ impl<S: Store> Node<S> {
     /// A source answered that it no longer has a chunk (it pruned the
     /// snapshot): ask the others; with no source left, discovery restarts.
     pub(super) fn chunk_unavailable(&mut self, peer: PeerId, index: u32) {
+        if self.probing() {
+            self.probe_answered();
+            return;
+        }
         if let Some(d) = self.snap.as_mut().and_then(|s| s.download.as_mut()) {
             d.sources.retain(|p| *p != peer);
             if !d.done.contains(&index) {

@@ -21,6 +21,7 @@ mod download;
 mod exchange;
 mod gossip;
 mod handshake;
+mod plan;
 mod produce;
 mod snapshots;
 mod snapsync;
@@ -48,6 +49,7 @@ use crate::wire::Message;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
+pub use plan::{PlanPeer, SyncPlan};
 pub use snapshots::ServedSnapshot;
 pub use status::{AppliedSnapshot, CatchUpStatus, DownloadStatus, NodeStatus, PeerStatus};
 pub use sync::RequestKind;
@@ -118,6 +120,9 @@ pub struct Node<S: Store> {
     snapshot_cooldown_until: Timestamp,
     /// Highest round held when replay or catch-up began (for progress).
     catching_up_from: Option<Round>,
+    /// `plan_only`: the probes under way, then the plan.
+    probe: Option<plan::Probe>,
+    plan: Option<plan::SyncPlan>,
     /// Gossip held while a snapshot downloads.
     buffer: crate::buffer::VertexBuffer,
     /// The snapshot this node joined from.
@@ -182,6 +187,8 @@ impl<S: Store> Node<S> {
             resume: None,
             snapshot_cooldown_until: Timestamp(0),
             catching_up_from: None,
+            probe: None,
+            plan: None,
             buffer: crate::buffer::VertexBuffer::default(),
             applied: None,
             verified: None,

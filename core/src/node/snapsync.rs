@@ -180,6 +180,12 @@ impl<S: Store> Node<S> {
                 (*root, m.clone(), peers.iter().copied().collect::<Vec<_>>())
             });
         match best {
+            Some((root, manifest, sources)) if self.config.plan_only => {
+                if !self.probing() && self.plan.is_none() {
+                    self.start_probe(now, root, manifest, sources);
+                }
+                Ok(())
+            }
             Some((root, manifest, sources)) => self.start_download(now, root, manifest, sources),
             None if self.resume.is_some() => {
                 // Nobody serves the interrupted snapshot any more: forget it

@@ -1,0 +1,217 @@
+//! Planning a snapshot sync without doing it (`bluepods sync-plan`).
+//!
+//! With `plan_only`, a node runs discovery as usual — every check of the
+//! manifest and of its attestation quorum included — and then, instead of
+//! staging anything, asks each peer serving the chosen snapshot for one
+//! chunk. The chunk is verified against the manifest like any other (a
+//! liar is banned) and thrown away; what it measures is how fast each peer
+//! delivers, which gives the download estimate. The result is a
+//! [`SyncPlan`], kept by the node and announced by `Event::SyncPlanned`.
+
+use super::Node;
+use crate::ids::{Hash, PeerId, PublicKey, Round, Timestamp};
+use crate::interface::Event;
+use crate::node::sync::RequestKind;
+use crate::snapshot::{decompress_chunk, verify_chunk, ChunkKind, Manifest, OutcomeRecord};
+use crate::store::Store;
+use crate::tx::Object;
+use crate::wire::Role;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A peer serving the planned snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanPeer {
+    /// Its node key.
+    pub key: PublicKey,
+    /// Its address.
+    pub addr: String,
+    /// Its role.
+    pub role: Role,
+    /// Smoothed RTT of the small requests so far.
+    pub rtt_ms: Option<u64>,
+    /// Compressed bytes per second of its probe chunk, if it answered.
+    pub probe_bytes_per_sec: Option<u64>,
+}
+
+/// What a snapshot sync would fetch, from whom, and how long it would take.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncPlan {
+    /// The chain.
+    pub chain_id: Hash,
+    /// Snapshot round.
+    pub round: Round,
+    /// Attested manifest root.
+    pub root: Hash,
+    /// Validators whose attestation a joiner requires at that round.
+    pub quorum: usize,
+    /// Validators in the set at that round.
+    pub validators: usize,
+    /// Chunks.
+    pub chunks: usize,
+    /// Raw (uncompressed) bytes.
+    pub raw_bytes: u64,
+    /// Estimated bytes on the wire, from the probes' compression ratio.
+    pub download_bytes: u64,
+    /// Objects.
+    pub objects: u64,
+    /// Transaction outcomes.
+    pub outcomes: u64,
+    /// Highest round a peer reported: what replay has to reach.
+    pub network_round: Option<Round>,
+    /// Peers serving it.
+    pub peers: Vec<PlanPeer>,
+    /// Estimated download time with every peer at its probe rate.
+    pub eta_ms: Option<u64>,
+}
+
+/// Probes under way.
+#[derive(Debug)]
+pub(super) struct Probe {
+    root: Hash,
+    manifest: Arc<Manifest>,
+    /// Per source: compressed and raw bytes of its probe, once answered;
+    /// `None` while waiting or after a failure.
+    results: BTreeMap<PeerId, Option<(u64, u64)>>,
+    pending: usize,
+}
+
+impl<S: Store> Node<S> {
+    /// The plan, once a `plan_only` node has made it.
+    pub fn sync_plan(&self) -> Option<&SyncPlan> {
+        self.plan.as_ref()
+    }
+
+    /// Discovery chose `root`: probe each source with one chunk.
+    pub(super) fn start_probe(
+        &mut self,
+        now: Timestamp,
+        root: Hash,
+        manifest: Arc<Manifest>,
+        sources: Vec<PeerId>,
+    ) {
+        let round = manifest.round;
+        let chunks = manifest.chunks.len().max(1);
+        self.probe = Some(Probe {
+            root,
+            manifest,
+            results: sources.iter().map(|p| (*p, None)).collect(),
+            pending: sources.len(),
+        });
+        for (i, peer) in sources.into_iter().enumerate() {
+            let index = (i % chunks) as u32;
+            self.request(now, peer, RequestKind::Chunk { round, index });
+        }
+        self.finish_probe_if_done();
+    }
+
+    /// Whether chunk answers go to the probe.
+    pub(super) fn probing(&self) -> bool {
+        self.probe.is_some()
+    }
+
+    /// A probe chunk arrived: verify it, note its size, discard it.
+    pub(super) fn on_probe_chunk(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        index: u32,
+        bytes: &[u8],
+    ) {
+        let Some(p) = self.probe.as_ref() else { return };
+        let Some(info) = p.manifest.chunks.get(index as usize).cloned() else {
+            return;
+        };
+        let checked = decompress_chunk(bytes, info.raw_len).and_then(|raw| match info.kind {
+            ChunkKind::Objects => verify_chunk::<Object>(&info, &raw)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            ChunkKind::Outcomes => verify_chunk::<OutcomeRecord>(&info, &raw)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        });
+        match checked {
+            Ok(()) => {
+                let result = (bytes.len() as u64, u64::from(info.raw_len));
+                if let Some(slot) = self.probe.as_mut().and_then(|p| p.results.get_mut(&peer)) {
+                    *slot = Some(result);
+                }
+            }
+            Err(why) => self.ban_peer(now, peer, &format!("served a corrupt chunk {index}: {why}")),
+        }
+        self.probe_answered();
+    }
+
+    /// A probe request failed (timeout, disconnect, not available).
+    pub(super) fn probe_answered(&mut self) {
+        if let Some(p) = self.probe.as_mut() {
+            p.pending = p.pending.saturating_sub(1);
+        }
+        self.finish_probe_if_done();
+    }
+
+    fn finish_probe_if_done(&mut self) {
+        if self.probe.as_ref().is_none_or(|p| p.pending > 0) {
+            return;
+        }
+        let Some(p) = self.probe.take() else { return };
+        let Some(chain) = &self.chain else { return };
+        let set = chain
+            .consensus
+            .meta()
+            .schedule
+            .set_for_round(p.manifest.round);
+        let mut peers = Vec::new();
+        let (mut wire, mut raw, mut rate) = (0u64, 0u64, 0u64);
+        for (id, result) in &p.results {
+            let Some(peer) = self.peers.peers.get(id) else {
+                continue;
+            };
+            let Some(key) = peer.key else { continue };
+            let probe_rate = result.and_then(|_| peer.stats.goodput_bps());
+            if let Some((w, r)) = result {
+                wire += w;
+                raw += r;
+            }
+            rate += probe_rate.unwrap_or(0);
+            peers.push(PlanPeer {
+                key,
+                addr: peer
+                    .listen_addr
+                    .clone()
+                    .unwrap_or_else(|| peer.addr.clone()),
+                role: peer.role,
+                rtt_ms: peer.stats.rtt_ms,
+                probe_bytes_per_sec: probe_rate,
+            });
+        }
+        let m = &p.manifest;
+        let download_bytes = if raw > 0 {
+            (u128::from(m.raw_bytes) * u128::from(wire) / u128::from(raw)) as u64
+        } else {
+            m.raw_bytes
+        };
+        let plan = SyncPlan {
+            chain_id: chain.chain_id,
+            round: m.round,
+            root: p.root,
+            quorum: set.quorum(),
+            validators: set.len(),
+            chunks: m.chunks.len(),
+            raw_bytes: m.raw_bytes,
+            download_bytes,
+            objects: m.object_count,
+            outcomes: m.outcome_count,
+            network_round: self.trusted_best_round(),
+            peers,
+            eta_ms: (rate > 0).then(|| download_bytes.saturating_mul(1000) / rate),
+        };
+        self.emit(Event::SyncPlanned {
+            round: plan.round,
+            root: plan.root,
+            peers: plan.peers.len(),
+        });
+        self.plan = Some(plan);
+    }
+}
