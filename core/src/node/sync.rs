@@ -439,8 +439,9 @@ impl<S: Store> Node<S> {
 
     /// Range catch-up: keeps up to `parallel_range_fetches` consecutive
     /// windows of `range_fetch_rounds` in flight, from `from` towards
-    /// `best`, each from another peer that claims to hold it — the best
-    /// ranked first, the one that failed last only if nobody else can.
+    /// `best`, each to the least loaded peer that claims to hold it (ties
+    /// to the better ranked; the one that failed last only if nobody else
+    /// can). Several peers share the work; a single one is pipelined.
     /// Windows that arrive ahead of a missing one wait in the pending set
     /// until it lands.
     fn plan_ranges(&mut self, now: Timestamp, from: Round, best: Round) {
@@ -465,14 +466,15 @@ impl<S: Store> Node<S> {
                 from = end.saturating_add(1);
                 continue;
             }
+            let load = |id: PeerId| in_flight.iter().filter(|(_, _, q)| *q == id).count();
             let source = self
                 .peers
                 .ready()
                 .filter(|p| p.highest_round.is_some_and(|r| r >= to))
-                .filter(|p| !in_flight.iter().any(|(_, _, q)| *q == p.id))
                 .max_by_key(|p| {
                     (
                         Some(p.id) != self.range_failed_peer,
+                        std::cmp::Reverse(load(p.id)),
                         p.stats.rank(),
                         std::cmp::Reverse(p.id),
                     )
