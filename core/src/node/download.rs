@@ -51,7 +51,8 @@ pub(super) struct Download {
     pub(super) frontier_missing: BTreeSet<Hash>,
     pub(super) frontier: BTreeMap<Hash, Vertex>,
     pub(super) started: Timestamp,
-    pub(super) last_report: Timestamp,
+    /// When progress was last reported (the first chunk always is).
+    pub(super) last_report: Option<Timestamp>,
     /// Chunks already asked of a second source.
     pub(super) hedged: BTreeSet<u32>,
     /// Peers asked whether they serve this snapshot.
@@ -121,7 +122,7 @@ impl<S: Store> Node<S> {
             bytes_done,
             frontier: BTreeMap::new(),
             started: now,
-            last_report: now,
+            last_report: None,
             hedged: BTreeSet::new(),
             asked: BTreeSet::new(),
         };
@@ -360,11 +361,13 @@ impl<S: Store> Node<S> {
         };
         let total = d.manifest.raw_bytes.max(1);
         let finished = d.done.len() == d.manifest.chunks.len();
-        let due = now.ms_since(d.last_report) >= self.config.sync.progress_report_interval_ms;
+        let due = d
+            .last_report
+            .is_none_or(|t| now.ms_since(t) >= self.config.sync.progress_report_interval_ms);
         if !due && !finished {
             return;
         }
-        d.last_report = now;
+        d.last_report = Some(now);
         let elapsed_ms = now.ms_since(d.started).max(1);
         let rate = d.bytes_done * 1000 / elapsed_ms;
         let eta_ms = (total - d.bytes_done.min(total)) * 1000 / rate.max(1);
