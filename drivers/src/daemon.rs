@@ -159,6 +159,20 @@ pub async fn run(opts: NodeOptions) -> Result<(), String> {
     let seed: u64 = rand::random();
     let node = Node::new(config, key, store, seed, bluepods_core::Timestamp(0))
         .map_err(|e| e.to_string())?;
+    if opts.exit_when != ExitWhen::Never && node.has_own_state() {
+        // A one-shot sync on a directory that already holds a synced state
+        // has nothing to do: say so rather than follow the network forever.
+        let s = node.status();
+        println!(
+            "already synced: last_committed_round {}",
+            s.last_committed_round.map_or("-".into(), |r| r.to_string())
+        );
+        if let Some((round, root)) = s.snapshot {
+            println!("snapshot_round {round}");
+            println!("manifest_root {root}");
+        }
+        return Ok(());
+    }
     if let Some(c) = node.chain_id() {
         tracing::info!("[SYNC] chain id {c}");
     }

@@ -52,6 +52,22 @@ fn snapshot_sync_then_full_sync_end_with_the_bootstrap_state() {
         );
     }
 
+    // Run again on the synced directory: nothing to do, said so, exit 0.
+    let mut again = NodeProcess::spawn(
+        "snap-again",
+        &dir.path().join("snap"),
+        &["--sync-snapshot", "--bootstrap-addr", &boot.quic],
+    )
+    .unwrap();
+    assert_eq!(again.wait_exit(Duration::from_secs(20)), Some(0));
+    assert!(
+        again
+            .stdout_text()
+            .contains("already synced: last_committed_round "),
+        "{}",
+        again.stdout_text()
+    );
+
     // `bluepods sync-plan`: the same snapshot, its size and peers, a disk
     // check and an estimate, with nothing written.
     let client = bluepods_cli::procs::node_binary()

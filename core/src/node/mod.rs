@@ -324,6 +324,12 @@ impl<S: Store> Node<S> {
         self.applied
     }
 
+    /// Whether this node started on state of its own: committed rounds
+    /// and no interrupted snapshot download to finish.
+    pub fn has_own_state(&self) -> bool {
+        self.resume.is_none() && self.last_committed_round().is_some()
+    }
+
     /// After joining from a snapshot: the round at which this node's state
     /// was compared with what a quorum of validators attested, and whether
     /// it matched.
