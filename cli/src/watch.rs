@@ -83,6 +83,7 @@ mod tests {
             pending_vertices: 0,
             dag_vertices: 0,
             peers: vec![],
+            bans: vec![],
             snapshot: None,
             download: Some(DownloadStatus {
                 round: Round(40),

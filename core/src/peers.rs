@@ -146,6 +146,12 @@ impl PeerStats {
         (window >> self.strikes.min(16)).max(1)
     }
 
+    /// One number for operators: goodput halved per strike (0 until
+    /// anything was received). Scheduling uses [`PeerStats::rank`].
+    pub fn score(&self) -> u64 {
+        self.goodput_bps().unwrap_or(0) >> self.strikes.min(63)
+    }
+
     /// The ranking key among peers serving the same thing: fewer strikes,
     /// then higher goodput, then lower RTT. Unmeasured peers rank as if
     /// fast, so every source gets tried.
@@ -235,6 +241,11 @@ impl PeerTable {
     /// Until when `key` is banned, if it is at `now`.
     pub fn banned_until(&self, key: &PublicKey, now: Timestamp) -> Option<Timestamp> {
         self.banned.get(key).copied().filter(|t| *t > now)
+    }
+
+    /// Keys banned at `now`, with until when.
+    pub fn bans(&self, now: Timestamp) -> impl Iterator<Item = (&PublicKey, &Timestamp)> {
+        self.banned.iter().filter(move |(_, t)| **t > now)
     }
 
     /// Number of keys banned now.

@@ -201,6 +201,11 @@ fn a_plan_names_the_attested_snapshot_its_peers_and_an_estimate_without_storing_
         .iter()
         .any(|(_, e)| matches!(e, Event::PeerBanned { key, .. } if *key == liar));
     assert!(banned);
+    let bans = c.node(p).status().bans;
+    assert!(
+        bans.iter().any(|b| b.key == liar && b.until_ms > c.now().0),
+        "{bans:?}"
+    );
     assert_eq!(
         c.node(p).store().objects().count(),
         0,

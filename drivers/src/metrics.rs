@@ -470,6 +470,7 @@ mod tests {
             answers: 10,
             failures: 2,
             strikes: 1,
+            score: 2_500_000,
         });
         let m = Metrics::new();
         m.update(&status);

@@ -51,7 +51,9 @@ use std::sync::Arc;
 
 pub use plan::{PlanPeer, SyncPlan};
 pub use snapshots::ServedSnapshot;
-pub use status::{AppliedSnapshot, CatchUpStatus, DownloadStatus, NodeStatus, PeerStatus};
+pub use status::{
+    AppliedSnapshot, BanStatus, CatchUpStatus, DownloadStatus, NodeStatus, PeerStatus,
+};
 pub use sync::RequestKind;
 
 /// The chain this node follows, once it has a genesis.
@@ -120,6 +122,8 @@ pub struct Node<S: Store> {
     snapshot_cooldown_until: Timestamp,
     /// Highest round held when replay or catch-up began (for progress).
     catching_up_from: Option<Round>,
+    /// The time of the last input (for the status API's ban list).
+    last_now: Timestamp,
     /// `plan_only`: the probes under way, then the plan.
     probe: Option<plan::Probe>,
     plan: Option<plan::SyncPlan>,
@@ -187,6 +191,7 @@ impl<S: Store> Node<S> {
             resume: None,
             snapshot_cooldown_until: Timestamp(0),
             catching_up_from: None,
+            last_now: now,
             probe: None,
             plan: None,
             buffer: crate::buffer::VertexBuffer::default(),
@@ -470,6 +475,7 @@ impl<S: Store> Node<S> {
     }
 
     fn after_step(&mut self, now: Timestamp) {
+        self.last_now = now;
         if let Err(e) = self.after_step_checked(now) {
             self.halt(e);
         }

@@ -83,6 +83,17 @@ pub struct PeerStatus {
     /// Recent timeouts not yet made up for by answers (each halves its
     /// request window).
     pub strikes: u32,
+    /// Goodput halved per strike.
+    pub score: u64,
+}
+
+/// A banned key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BanStatus {
+    /// The key.
+    pub key: PublicKey,
+    /// Banned until this node time (ms).
+    pub until_ms: u64,
 }
 
 /// A snapshot of the node's state for the status API and the CLI.
@@ -118,6 +129,8 @@ pub struct NodeStatus {
     pub dag_vertices: usize,
     /// Connections.
     pub peers: Vec<PeerStatus>,
+    /// Keys banned now.
+    pub bans: Vec<BanStatus>,
     /// Latest servable snapshot: round and manifest root.
     pub snapshot: Option<(Round, Hash)>,
     /// A snapshot download under way.
@@ -173,6 +186,15 @@ impl<S: Store> Node<S> {
                     answers: p.stats.answers,
                     failures: p.stats.failures,
                     strikes: p.stats.strikes,
+                    score: p.stats.score(),
+                })
+                .collect(),
+            bans: self
+                .peers
+                .bans(self.last_now)
+                .map(|(key, until)| BanStatus {
+                    key: *key,
+                    until_ms: until.0,
                 })
                 .collect(),
             snapshot: self.snapshots.iter().next_back().map(|(r, s)| (*r, s.root)),
