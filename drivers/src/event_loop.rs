@@ -180,6 +180,9 @@ pub struct EventLoop<S: Store, C: Clock> {
     observers: Vec<Observer>,
     last_failure: Option<String>,
     until: Option<DoneCheck<S>>,
+    /// Build snapshots on the loop itself (see `build_snapshots_inline`).
+    inline_builds: bool,
+    inline_inputs: std::collections::VecDeque<Input>,
 }
 
 impl<S: Store + Send, C: Clock> EventLoop<S, C> {
@@ -207,6 +210,8 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
             observers: Vec::new(),
             last_failure: None,
             until: None,
+            inline_builds: false,
+            inline_inputs: std::collections::VecDeque::new(),
         };
         (lp, NodeHandle { tx })
     }
@@ -214,6 +219,15 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
     /// Adds an event observer.
     pub fn observe(&mut self, observer: Observer) {
         self.observers.push(observer);
+    }
+
+    /// Builds snapshots on the loop, between two inputs, instead of on a
+    /// blocking thread: the node pauses while it builds, but the order of
+    /// its inputs no longer depends on thread scheduling. The simulator
+    /// uses this for reproducible runs; production keeps building in the
+    /// background.
+    pub fn build_snapshots_inline(&mut self) {
+        self.inline_builds = true;
     }
 
     /// Makes `run` return `Exit::Done` once `done(node)` holds.
@@ -360,6 +374,10 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                 Action::Send { peer, channel, msg } => self.transport.send(peer, channel, &msg),
                 Action::Connect { addr } => self.transport.connect(addr),
                 Action::Disconnect { peer, reason } => self.transport.disconnect(peer, &reason),
+                Action::BuildSnapshot(job) if self.inline_builds => {
+                    let queue = &mut self.inline_inputs;
+                    bluepods_core::snapshot::run_job(job, |input| queue.push_back(input));
+                }
                 Action::BuildSnapshot(job) => {
                     let tx = self.local_tx.clone();
                     let round = job.round;
@@ -386,6 +404,12 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                     }
                 }
             }
+        }
+        // Results of inline snapshot builds, fed back like any input.
+        while let Some(input) = self.inline_inputs.pop_front() {
+            let now = self.clock.now();
+            self.node.handle(now, input);
+            self.drain();
         }
     }
 }

@@ -145,6 +145,21 @@ pub fn self_signed_cert() -> Result<(CertificateDer<'static>, PrivateKeyDer<'sta
     Ok((ck.cert.der().clone(), key))
 }
 
+/// A self-signed ed25519 certificate: its signatures have a fixed length,
+/// so a handshake sends the same number of bytes every time (the
+/// simulator's runs are reproducible only if packet sizes are).
+pub fn self_signed_cert_ed25519() -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), String>
+{
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(|e| e.to_string())?;
+    let cert = rcgen::CertificateParams::new(vec![SERVER_NAME.to_string()])
+        .and_then(|p| p.self_signed(&key))
+        .map_err(|e| e.to_string())?;
+    Ok((
+        cert.der().clone(),
+        PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    ))
+}
+
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -240,6 +255,24 @@ impl ServerCertVerifier for AnyCertificate {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// An endpoint over any socket and runtime (the simulator's), with QUIC's
+/// own randomness (connection ids, tokens) drawn from `rng_seed`.
+pub fn endpoint_over(
+    socket: Arc<dyn quinn::AsyncUdpSocket>,
+    runtime: Arc<dyn quinn::Runtime>,
+    rng_seed: [u8; 32],
+    cfg: &TransportConfig,
+) -> Result<Endpoint, String> {
+    let (cert, key) = self_signed_cert_ed25519()?;
+    let server = server_config(cert, key, cfg)?;
+    let mut config = quinn::EndpointConfig::default();
+    config.rng_seed(Some(rng_seed));
+    let mut endpoint = Endpoint::new_with_abstract_socket(config, Some(server), socket, runtime)
+        .map_err(|e| e.to_string())?;
+    endpoint.set_default_client_config(client_config(cfg)?);
+    Ok(endpoint)
 }
 
 /// Binds a production endpoint on a UDP socket (tokio runtime).

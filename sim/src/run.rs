@@ -1,0 +1,497 @@
+//! Running one scenario: hosts, workload, faults, heal, invariants.
+
+use crate::net::{SimRuntime, SimSocket};
+use crate::store::{SharedDisk, SimStore};
+use crate::{Scenario, SimOptions};
+use bluepods_core::config::{SyncConfig, SyncMode};
+use bluepods_core::crypto::Domain;
+use bluepods_core::rng::DetRng;
+use bluepods_core::tx::{Operation, TxBody, TxStatus};
+use bluepods_core::{
+    ChainParams, Event, Genesis, Hash, Keypair, Node, NodeConfig, Role, Round, SyncPhase,
+    Timestamp, ValidatorInfo,
+};
+use bluepods_drivers::event_loop::{EventLoop, NodeHandle, TokioClock};
+use bluepods_drivers::transport::{endpoint_over, Resolver, Transport, TransportConfig};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Every node listens on this port of its own host.
+const PORT: u16 = 9000;
+
+/// Rows of the trace kept for a failure report.
+const TAIL_ROWS: usize = 40;
+
+/// What a run found.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The run.
+    pub options: SimOptions,
+    /// SHA-256 of the trace (every event of every node, in order, with its
+    /// simulated time).
+    pub trace_hash: String,
+    /// Trace rows.
+    pub events: u64,
+    /// Invariants that did not hold (empty: the run passed).
+    pub violations: Vec<String>,
+    /// Transactions the nodes accepted.
+    pub accepted_txs: usize,
+    /// Per node at the end: last committed round.
+    pub committed: BTreeMap<String, Option<Round>>,
+    /// The last rows of the trace.
+    pub tail: Vec<String>,
+    /// Wall-clock milliseconds the run took.
+    pub wall_ms: u128,
+}
+
+impl Report {
+    /// Whether every invariant held.
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// What the observers and clients share.
+#[derive(Default)]
+struct Shared {
+    hasher: Sha256,
+    events: u64,
+    tail: std::collections::VecDeque<String>,
+    /// Committed anchor per round, and who saw it first.
+    anchors: BTreeMap<Round, (Hash, String)>,
+    /// Snapshot root per round, and who built it first.
+    roots: BTreeMap<Round, (Hash, String)>,
+    violations: Vec<String>,
+    handles: BTreeMap<String, NodeHandle>,
+    accepted: Vec<Hash>,
+    finals: BTreeMap<String, Option<Round>>,
+}
+
+type SharedRef = Arc<Mutex<Shared>>;
+
+fn lock(s: &SharedRef) -> std::sync::MutexGuard<'_, Shared> {
+    s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    fn observe(&mut self, node: &str, e: &Event) {
+        let t = turmoil::sim_elapsed().unwrap_or_default().as_millis();
+        let row = format!("{t:>7} {node:<4} {e:?}");
+        self.hasher.update(row.as_bytes());
+        self.hasher.update(b"\n");
+        self.events += 1;
+        self.tail.push_back(row);
+        if self.tail.len() > TAIL_ROWS {
+            self.tail.pop_front();
+        }
+        match e {
+            Event::Committed { round, anchor, .. } => {
+                let first = self
+                    .anchors
+                    .entry(*round)
+                    .or_insert((*anchor, node.into()));
+                if first.0 != *anchor {
+                    let v = format!(
+                        "round {round}: {node} committed anchor {}, {} committed {}",
+                        anchor.short(),
+                        first.1,
+                        first.0.short()
+                    );
+                    self.violations.push(v);
+                }
+            }
+            Event::SnapshotBuilt { round, root, .. } => {
+                let first = self.roots.entry(*round).or_insert((*root, node.into()));
+                if first.0 != *root {
+                    let v = format!(
+                        "round {round}: {node} has state root {}, {} has {}",
+                        root.short(),
+                        first.1,
+                        first.0.short()
+                    );
+                    self.violations.push(v);
+                }
+            }
+            Event::StateMismatch { round, .. } => {
+                self.violations
+                    .push(format!("{node}: state mismatch at round {round}"));
+            }
+            Event::StorageFailed { error } => {
+                self.violations
+                    .push(format!("{node}: storage failed: {error}"));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A node of the run: everything needed to (re)start its host.
+#[derive(Clone)]
+struct NodeSpec {
+    name: String,
+    key: Keypair,
+    config: NodeConfig,
+    genesis: Option<Genesis>,
+    disk: SharedDisk,
+    seed: u64,
+}
+
+fn resolver() -> Resolver {
+    Arc::new(|addr: String| {
+        Box::pin(async move {
+            let (host, port) = addr
+                .rsplit_once(':')
+                .ok_or_else(|| std::io::Error::other(format!("{addr}: no port")))?;
+            let port: u16 = port
+                .parse()
+                .map_err(|_| std::io::Error::other(format!("{addr}: bad port")))?;
+            Ok(SocketAddr::new(turmoil::lookup(host), port))
+        })
+    })
+}
+
+/// Registers `spec` as a turmoil host; turmoil calls the closure again on
+/// every restart, and the node comes back from its disk.
+fn add_host(sim: &mut turmoil::Sim<'_>, spec: NodeSpec, shared: SharedRef) {
+    let name = spec.name.clone();
+    sim.host(name.as_str(), move || {
+        let spec = spec.clone();
+        let shared = shared.clone();
+        async move {
+            let mut store = SimStore::recover(&spec.disk);
+            if let Some(g) = &spec.genesis {
+                if bluepods_core::store::read_meta::<Genesis>(
+                    &store,
+                    bluepods_core::store::MetaKey::Genesis,
+                )?
+                .is_none()
+                {
+                    bluepods_core::init_chain(&mut store, g)?;
+                }
+            }
+            let node = Node::new(
+                spec.config.clone(),
+                spec.key.clone(),
+                store,
+                spec.seed,
+                Timestamp(0),
+            )?;
+            let cfg = TransportConfig::default();
+            let socket = SimSocket::bind(PORT).await?;
+            let mut quic_seed = [0u8; 32];
+            quic_seed[..8].copy_from_slice(&spec.seed.to_le_bytes());
+            let endpoint = endpoint_over(socket, Arc::new(SimRuntime), quic_seed, &cfg)?;
+            let (net_tx, net_rx) = tokio::sync::mpsc::channel(4096);
+            let transport = Transport::new(endpoint, net_tx, resolver(), cfg);
+            let (mut lp, handle) = EventLoop::new(node, transport, net_rx, TokioClock::new());
+            lp.build_snapshots_inline();
+            let (obs, who) = (shared.clone(), spec.name.clone());
+            lp.observe(Box::new(move |e| lock(&obs).observe(&who, e)));
+            lock(&shared).handles.insert(spec.name.clone(), handle);
+            let (exit, _node) = lp.run().await;
+            Err(format!("{} stopped: {exit:?}", spec.name).into())
+        }
+    });
+}
+
+fn genesis(validators: usize) -> (Genesis, Vec<Keypair>) {
+    let keys: Vec<Keypair> = (0..validators)
+        .map(|i| Keypair::from_label(&format!("sim-validator-{i}")))
+        .collect();
+    let genesis = Genesis {
+        chain_name: "sim".into(),
+        created_unix_ms: 0,
+        params: ChainParams {
+            snapshot_interval_rounds: 20,
+            ..ChainParams::default()
+        },
+        validators: keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| ValidatorInfo {
+                key: k.public(),
+                address: format!("v{i}:{PORT}"),
+            })
+            .collect(),
+        objects: Vec::new(),
+        synthetic_objects: 2_000,
+    };
+    (genesis, keys)
+}
+
+fn node_seed(seed: u64, name: &str) -> u64 {
+    let h = bluepods_core::crypto::hash(Domain::Vertex, name.as_bytes());
+    seed ^ u64::from_le_bytes(h.0[..8].try_into().expect("8 bytes"))
+}
+
+/// Scheduled faults and joins, decided from the seed before the run.
+enum Action {
+    Join(NodeSpec),
+    Partition(String, String),
+    Repair(String, String),
+    Crash(String),
+    Restart(String),
+}
+
+/// Runs one scenario to its end and checks the invariants.
+pub fn run(opts: &SimOptions) -> Report {
+    let wall = std::time::Instant::now();
+    let mut rng = DetRng::new(opts.seed);
+    let (genesis, keys) = genesis(opts.validators.max(1));
+    let chain_id = genesis.chain_id();
+    let total = opts.duration_s + opts.heal_s;
+    let latency_max = 5 + rng.below(45);
+    let mut builder = turmoil::Builder::new();
+    builder
+        .rng_seed(opts.seed)
+        .simulation_duration(Duration::from_secs(total + 120))
+        .tick_duration(Duration::from_millis(1))
+        .min_message_latency(Duration::from_millis(1))
+        .max_message_latency(Duration::from_millis(latency_max))
+        .udp_capacity(1 << 16);
+    if opts.scenario == Scenario::Partition {
+        builder.fail_rate(0.0005 * (1 + rng.below(4)) as f64).repair_rate(0.3);
+    }
+    let mut sim = builder.build();
+    let shared: SharedRef = Arc::new(Mutex::new(Shared::default()));
+
+    let validator_names: Vec<String> = (0..keys.len()).map(|i| format!("v{i}")).collect();
+    for (i, key) in keys.iter().enumerate() {
+        let name = validator_names[i].clone();
+        let config = NodeConfig {
+            role: Role::Validator,
+            listen_addr: Some(format!("{name}:{PORT}")),
+            round_interval_ms: 100,
+            ..NodeConfig::default()
+        };
+        add_host(
+            &mut sim,
+            NodeSpec {
+                seed: node_seed(opts.seed, &name),
+                name,
+                key: key.clone(),
+                config,
+                genesis: Some(genesis.clone()),
+                disk: SharedDisk::default(),
+            },
+            shared.clone(),
+        );
+    }
+
+    // The schedule: (time in ms, action), decided now from the seed.
+    let mut schedule: Vec<(u64, Action)> = Vec::new();
+    let span = opts.duration_s * 1000;
+    let mut all_names = validator_names.clone();
+    if opts.scenario != Scenario::Steady {
+        for j in 0..opts.joiners {
+            let name = format!("j{j}");
+            let validator = rng.below(3) == 0;
+            let strategy = [SyncMode::Range, SyncMode::Snapshot, SyncMode::Auto]
+                [rng.below(3) as usize];
+            let via = &validator_names[rng.below(validator_names.len() as u64) as usize];
+            let config = NodeConfig {
+                role: if validator { Role::Validator } else { Role::Listener },
+                listen_addr: Some(format!("{name}:{PORT}")),
+                bootstrap_peers: vec![format!("{via}:{PORT}")],
+                trusted_chain_id: Some(chain_id),
+                round_interval_ms: 100,
+                sync: SyncConfig {
+                    default_strategy: strategy,
+                    // A short threshold so that "auto" and the strategy
+                    // switch get exercised in a short run.
+                    strategy_switch_threshold: 60,
+                    ..SyncConfig::default()
+                },
+                ..NodeConfig::default()
+            };
+            let at = 1_000 + rng.below(span.saturating_sub(1_000).max(1));
+            schedule.push((
+                at,
+                Action::Join(NodeSpec {
+                    seed: node_seed(opts.seed, &name),
+                    name: name.clone(),
+                    key: Keypair::from_label(&format!("sim-joiner-{j}-{}", opts.seed)),
+                    config,
+                    genesis: None,
+                    disk: SharedDisk::default(),
+                }),
+            ));
+            all_names.push(name);
+        }
+    }
+    match opts.scenario {
+        Scenario::Partition => {
+            for _ in 0..3 {
+                let a = all_names[rng.below(all_names.len() as u64) as usize].clone();
+                let b = all_names[rng.below(all_names.len() as u64) as usize].clone();
+                if a == b {
+                    continue;
+                }
+                let at = 2_000 + rng.below(span.saturating_sub(4_000).max(1));
+                let len = 1_000 + rng.below(5_000);
+                schedule.push((at, Action::Partition(a.clone(), b.clone())));
+                schedule.push(((at + len).min(span), Action::Repair(a, b)));
+            }
+        }
+        Scenario::Crash => {
+            for _ in 0..3 {
+                let who = all_names[rng.below(all_names.len() as u64) as usize].clone();
+                let at = 2_000 + rng.below(span.saturating_sub(4_000).max(1));
+                let down = 500 + rng.below(4_000);
+                schedule.push((at, Action::Crash(who.clone())));
+                schedule.push(((at + down).min(span), Action::Restart(who)));
+            }
+        }
+        Scenario::Steady | Scenario::Join => {}
+    }
+    schedule.sort_by_key(|(t, _)| *t);
+
+    // Load: one transaction every 200 ms to a validator of the genesis,
+    // until the heal phase.
+    {
+        let shared = shared.clone();
+        let validators = validator_names.clone();
+        let mut load_rng = DetRng::new(opts.seed ^ 0x10ad);
+        let span_ms = span;
+        sim.client("load", async move {
+            let user = Keypair::from_label("sim-user");
+            let mut nonce = 0u64;
+            while turmoil::sim_elapsed().unwrap_or_default().as_millis() < u128::from(span_ms) {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let to = &validators[load_rng.below(validators.len() as u64) as usize];
+                let handle = lock(&shared).handles.get(to).cloned();
+                let Some(handle) = handle else { continue };
+                let tx = TxBody {
+                    chain_id,
+                    sender: user.public(),
+                    nonce,
+                    expiry: Round(1_000_000),
+                    ops: vec![Operation::Create {
+                        data: nonce.to_le_bytes().to_vec(),
+                    }],
+                }
+                .sign(&user);
+                nonce += 1;
+                if let Ok(Ok(hash)) = handle.submit(tx).await {
+                    lock(&shared).accepted.push(hash);
+                }
+            }
+            Ok(())
+        });
+    }
+
+    // The check, at the end of the heal phase.
+    {
+        let shared = shared.clone();
+        let end_ms = total * 1000;
+        sim.client("check", async move {
+            tokio::time::sleep(Duration::from_millis(end_ms)).await;
+            let (handles, accepted) = {
+                let s = lock(&shared);
+                (s.handles.clone(), s.accepted.clone())
+            };
+            let mut statuses: BTreeMap<Hash, (String, TxStatus)> = BTreeMap::new();
+            let mut problems = Vec::new();
+            for (name, h) in &handles {
+                let Ok(status) = h.status().await else {
+                    problems.push(format!("{name}: not running at the end"));
+                    continue;
+                };
+                lock(&shared)
+                    .finals
+                    .insert(name.clone(), status.last_committed_round);
+                if status.phase != SyncPhase::Live {
+                    problems.push(format!("{name}: {} at the end, not live", status.phase));
+                }
+                if status.buffer_bytes > SyncConfig::default().buffer_max_bytes {
+                    problems.push(format!("{name}: buffer over its bound"));
+                }
+                if status.pending_vertices > NodeConfig::default().max_pending_vertices {
+                    problems.push(format!("{name}: pending set over its bound"));
+                }
+                for hash in &accepted {
+                    let st = h.tx_status(*hash).await.ok().and_then(Result::ok);
+                    match st {
+                        Some(s @ TxStatus::Committed { .. }) => {
+                            let first = statuses.entry(*hash).or_insert((name.clone(), s.clone()));
+                            if first.1 != s {
+                                problems.push(format!(
+                                    "tx {}: {name} has {s:?}, {} has {:?}",
+                                    hash.short(),
+                                    first.0,
+                                    first.1
+                                ));
+                            }
+                        }
+                        other => problems.push(format!(
+                            "tx {}: {other:?} on {name} after the heal",
+                            hash.short()
+                        )),
+                    }
+                }
+            }
+            lock(&shared).violations.extend(problems);
+            Ok(())
+        });
+    }
+
+    let mut next = 0;
+    let mut host_errors = Vec::new();
+    // Faults only touch hosts that exist (a joiner may not have joined yet).
+    let mut hosts: std::collections::BTreeSet<String> = validator_names.iter().cloned().collect();
+    loop {
+        let now = sim.elapsed().as_millis() as u64;
+        while next < schedule.len() && schedule[next].0 <= now {
+            match &schedule[next].1 {
+                Action::Join(spec) => {
+                    hosts.insert(spec.name.clone());
+                    add_host(&mut sim, spec.clone(), shared.clone());
+                }
+                Action::Partition(a, b) if hosts.contains(a) && hosts.contains(b) => {
+                    sim.partition(a.as_str(), b.as_str())
+                }
+                Action::Repair(a, b) if hosts.contains(a) && hosts.contains(b) => {
+                    sim.repair(a.as_str(), b.as_str())
+                }
+                Action::Partition(..) | Action::Repair(..) => {}
+                Action::Crash(who) => {
+                    if hosts.contains(who) && sim.is_host_running(who.as_str()) {
+                        lock(&shared).handles.remove(who);
+                        sim.crash(who.as_str());
+                    }
+                }
+                Action::Restart(who) => {
+                    if hosts.contains(who) && !sim.is_host_running(who.as_str()) {
+                        sim.bounce(who.as_str());
+                    }
+                }
+            }
+            next += 1;
+        }
+        match sim.step() {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) => {
+                host_errors.push(format!("{e}"));
+                break;
+            }
+        }
+    }
+
+    let s = lock(&shared);
+    let mut violations = host_errors;
+    violations.extend(s.violations.iter().cloned());
+    Report {
+        options: opts.clone(),
+        trace_hash: hex::encode(s.hasher.clone().finalize()),
+        events: s.events,
+        violations,
+        accepted_txs: s.accepted.len(),
+        committed: s.finals.clone(),
+        tail: s.tail.iter().cloned().collect(),
+        wall_ms: wall.elapsed().as_millis(),
+    }
+}
