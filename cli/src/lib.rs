@@ -10,4 +10,5 @@ pub mod http_client;
 pub mod load;
 pub mod plan;
 pub mod procs;
+pub mod sim_cmd;
 pub mod watch;

@@ -148,8 +148,8 @@ pub fn self_signed_cert() -> Result<(CertificateDer<'static>, PrivateKeyDer<'sta
 /// A self-signed ed25519 certificate: its signatures have a fixed length,
 /// so a handshake sends the same number of bytes every time (the
 /// simulator's runs are reproducible only if packet sizes are).
-pub fn self_signed_cert_ed25519() -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), String>
-{
+pub fn self_signed_cert_ed25519(
+) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), String> {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(|e| e.to_string())?;
     let cert = rcgen::CertificateParams::new(vec![SERVER_NAME.to_string()])
         .and_then(|p| p.self_signed(&key))

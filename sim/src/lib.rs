@@ -98,6 +98,9 @@ pub struct SimOptions {
     /// Simulated seconds of the heal phase (the bound within which every
     /// node must be live and every transaction committed).
     pub heal_s: u64,
+    /// Keep every trace row in the report (for `--trace`), not only the
+    /// last ones.
+    pub keep_trace: bool,
 }
 
 impl SimOptions {
@@ -111,14 +114,20 @@ impl SimOptions {
             joiners: if scenario == Scenario::Steady { 0 } else { 3 },
             duration_s: 20,
             heal_s: 25,
+            keep_trace: false,
         }
     }
 
     /// How to run it again.
     pub fn reproduce(&self) -> String {
         format!(
-            "bluepods sim --scenario {} --seed {} --validators {} --joiners {} --duration {}",
-            self.scenario, self.seed, self.validators, self.joiners, self.duration_s
+            "bluepods sim --scenario {} --seed {} --nodes {} --validators {} --duration {} --heal {}",
+            self.scenario,
+            self.seed,
+            self.validators + self.joiners,
+            self.validators,
+            self.duration_s,
+            self.heal_s
         )
     }
 }

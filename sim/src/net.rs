@@ -91,7 +91,8 @@ impl AsyncUdpSocket for SimSocket {
                 Err(e) => return Poll::Ready(Err(e)),
             }
             let socket = self.socket.clone();
-            let fut = readable.get_or_insert_with(|| Box::pin(async move { socket.readable().await }));
+            let fut =
+                readable.get_or_insert_with(|| Box::pin(async move { socket.readable().await }));
             match fut.as_mut().poll(cx) {
                 Poll::Ready(result) => {
                     *readable = None;

@@ -39,6 +39,9 @@ pub struct Report {
     pub violations: Vec<String>,
     /// Transactions the nodes accepted.
     pub accepted_txs: usize,
+    /// Of those, lost with the mempool of a node that crashed after
+    /// accepting them (allowed).
+    pub lost_in_crash: usize,
     /// Per node at the end: last committed round.
     pub committed: BTreeMap<String, Option<Round>>,
     /// The last rows of the trace.
@@ -57,6 +60,8 @@ impl Report {
 /// What the observers and clients share.
 #[derive(Default)]
 struct Shared {
+    /// Rows kept (`TAIL_ROWS`, or all with `keep_trace`).
+    keep: usize,
     hasher: Sha256,
     events: u64,
     tail: std::collections::VecDeque<String>,
@@ -66,7 +71,12 @@ struct Shared {
     roots: BTreeMap<Round, (Hash, String)>,
     violations: Vec<String>,
     handles: BTreeMap<String, NodeHandle>,
-    accepted: Vec<Hash>,
+    /// Accepted transactions: hash, the node that accepted it, when (ms).
+    accepted: Vec<(Hash, String, u64)>,
+    /// Crash times (ms) per node.
+    crashes: BTreeMap<String, Vec<u64>>,
+    /// Accepted transactions lost with a crashed node's mempool.
+    lost_in_crash: usize,
     finals: BTreeMap<String, Option<Round>>,
 }
 
@@ -84,15 +94,12 @@ impl Shared {
         self.hasher.update(b"\n");
         self.events += 1;
         self.tail.push_back(row);
-        if self.tail.len() > TAIL_ROWS {
+        if self.tail.len() > self.keep.max(TAIL_ROWS) {
             self.tail.pop_front();
         }
         match e {
             Event::Committed { round, anchor, .. } => {
-                let first = self
-                    .anchors
-                    .entry(*round)
-                    .or_insert((*anchor, node.into()));
+                let first = self.anchors.entry(*round).or_insert((*anchor, node.into()));
                 if first.0 != *anchor {
                     let v = format!(
                         "round {round}: {node} committed anchor {}, {} committed {}",
@@ -229,7 +236,7 @@ fn node_seed(seed: u64, name: &str) -> u64 {
 
 /// Scheduled faults and joins, decided from the seed before the run.
 enum Action {
-    Join(NodeSpec),
+    Join(Box<NodeSpec>),
     Partition(String, String),
     Repair(String, String),
     Crash(String),
@@ -253,10 +260,19 @@ pub fn run(opts: &SimOptions) -> Report {
         .max_message_latency(Duration::from_millis(latency_max))
         .udp_capacity(1 << 16);
     if opts.scenario == Scenario::Partition {
-        builder.fail_rate(0.0005 * (1 + rng.below(4)) as f64).repair_rate(0.3);
+        builder
+            .fail_rate(0.0005 * (1 + rng.below(4)) as f64)
+            .repair_rate(0.3);
     }
     let mut sim = builder.build();
-    let shared: SharedRef = Arc::new(Mutex::new(Shared::default()));
+    let shared: SharedRef = Arc::new(Mutex::new(Shared {
+        keep: if opts.keep_trace {
+            usize::MAX
+        } else {
+            TAIL_ROWS
+        },
+        ..Shared::default()
+    }));
 
     let validator_names: Vec<String> = (0..keys.len()).map(|i| format!("v{i}")).collect();
     for (i, key) in keys.iter().enumerate() {
@@ -289,11 +305,15 @@ pub fn run(opts: &SimOptions) -> Report {
         for j in 0..opts.joiners {
             let name = format!("j{j}");
             let validator = rng.below(3) == 0;
-            let strategy = [SyncMode::Range, SyncMode::Snapshot, SyncMode::Auto]
-                [rng.below(3) as usize];
+            let strategy =
+                [SyncMode::Range, SyncMode::Snapshot, SyncMode::Auto][rng.below(3) as usize];
             let via = &validator_names[rng.below(validator_names.len() as u64) as usize];
             let config = NodeConfig {
-                role: if validator { Role::Validator } else { Role::Listener },
+                role: if validator {
+                    Role::Validator
+                } else {
+                    Role::Listener
+                },
                 listen_addr: Some(format!("{name}:{PORT}")),
                 bootstrap_peers: vec![format!("{via}:{PORT}")],
                 trusted_chain_id: Some(chain_id),
@@ -310,14 +330,14 @@ pub fn run(opts: &SimOptions) -> Report {
             let at = 1_000 + rng.below(span.saturating_sub(1_000).max(1));
             schedule.push((
                 at,
-                Action::Join(NodeSpec {
+                Action::Join(Box::new(NodeSpec {
                     seed: node_seed(opts.seed, &name),
                     name: name.clone(),
                     key: Keypair::from_label(&format!("sim-joiner-{j}-{}", opts.seed)),
                     config,
                     genesis: None,
                     disk: SharedDisk::default(),
-                }),
+                })),
             ));
             all_names.push(name);
         }
@@ -376,7 +396,8 @@ pub fn run(opts: &SimOptions) -> Report {
                 .sign(&user);
                 nonce += 1;
                 if let Ok(Ok(hash)) = handle.submit(tx).await {
-                    lock(&shared).accepted.push(hash);
+                    let at = turmoil::sim_elapsed().unwrap_or_default().as_millis() as u64;
+                    lock(&shared).accepted.push((hash, to.clone(), at));
                 }
             }
             Ok(())
@@ -393,7 +414,7 @@ pub fn run(opts: &SimOptions) -> Report {
                 let s = lock(&shared);
                 (s.handles.clone(), s.accepted.clone())
             };
-            let mut statuses: BTreeMap<Hash, (String, TxStatus)> = BTreeMap::new();
+            let mut seen: BTreeMap<Hash, Vec<(String, Option<TxStatus>)>> = BTreeMap::new();
             let mut problems = Vec::new();
             for (name, h) in &handles {
                 let Ok(status) = h.status().await else {
@@ -412,28 +433,51 @@ pub fn run(opts: &SimOptions) -> Report {
                 if status.pending_vertices > NodeConfig::default().max_pending_vertices {
                     problems.push(format!("{name}: pending set over its bound"));
                 }
-                for hash in &accepted {
+                for (hash, _, _) in &accepted {
                     let st = h.tx_status(*hash).await.ok().and_then(Result::ok);
-                    match st {
-                        Some(s @ TxStatus::Committed { .. }) => {
-                            let first = statuses.entry(*hash).or_insert((name.clone(), s.clone()));
-                            if first.1 != s {
-                                problems.push(format!(
-                                    "tx {}: {name} has {s:?}, {} has {:?}",
-                                    hash.short(),
-                                    first.0,
-                                    first.1
-                                ));
-                            }
-                        }
-                        other => problems.push(format!(
-                            "tx {}: {other:?} on {name} after the heal",
+                    seen.entry(*hash).or_default().push((name.clone(), st));
+                }
+            }
+            // A transaction committed anywhere must be committed, at the
+            // same round, everywhere. One committed nowhere was lost: only
+            // allowed if the node that accepted it crashed afterwards (its
+            // mempool is memory; clients resubmit).
+            let crashes = lock(&shared).crashes.clone();
+            let mut lost_in_crash = 0;
+            for (hash, via, at) in &accepted {
+                let views = seen.remove(hash).unwrap_or_default();
+                let committed: Vec<&TxStatus> = views
+                    .iter()
+                    .filter_map(|(_, s)| s.as_ref())
+                    .filter(|s| matches!(s, TxStatus::Committed { .. } | TxStatus::Failed { .. }))
+                    .collect();
+                if committed.is_empty() {
+                    let crashed_after = crashes
+                        .get(via)
+                        .is_some_and(|ts| ts.iter().any(|t| t >= at));
+                    if crashed_after {
+                        lost_in_crash += 1;
+                    } else {
+                        problems.push(format!(
+                            "tx {} accepted by {via} at {at} ms is committed nowhere",
                             hash.short()
-                        )),
+                        ));
+                    }
+                    continue;
+                }
+                for (name, st) in &views {
+                    if st.as_ref() != Some(committed[0]) {
+                        problems.push(format!(
+                            "tx {}: {name} has {st:?}, another node {:?}",
+                            hash.short(),
+                            committed[0]
+                        ));
                     }
                 }
             }
-            lock(&shared).violations.extend(problems);
+            let mut s = lock(&shared);
+            s.lost_in_crash = lost_in_crash;
+            s.violations.extend(problems);
             Ok(())
         });
     }
@@ -448,7 +492,7 @@ pub fn run(opts: &SimOptions) -> Report {
             match &schedule[next].1 {
                 Action::Join(spec) => {
                     hosts.insert(spec.name.clone());
-                    add_host(&mut sim, spec.clone(), shared.clone());
+                    add_host(&mut sim, (**spec).clone(), shared.clone());
                 }
                 Action::Partition(a, b) if hosts.contains(a) && hosts.contains(b) => {
                     sim.partition(a.as_str(), b.as_str())
@@ -459,7 +503,10 @@ pub fn run(opts: &SimOptions) -> Report {
                 Action::Partition(..) | Action::Repair(..) => {}
                 Action::Crash(who) => {
                     if hosts.contains(who) && sim.is_host_running(who.as_str()) {
-                        lock(&shared).handles.remove(who);
+                        let mut s = lock(&shared);
+                        s.handles.remove(who);
+                        s.crashes.entry(who.clone()).or_default().push(now);
+                        drop(s);
                         sim.crash(who.as_str());
                     }
                 }
@@ -490,6 +537,7 @@ pub fn run(opts: &SimOptions) -> Report {
         events: s.events,
         violations,
         accepted_txs: s.accepted.len(),
+        lost_in_crash: s.lost_in_crash,
         committed: s.finals.clone(),
         tail: s.tail.iter().cloned().collect(),
         wall_ms: wall.elapsed().as_millis(),

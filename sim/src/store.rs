@@ -170,6 +170,9 @@ mod tests {
         s.write(meta(3, false)).unwrap();
         assert_eq!(s.get_meta(MetaKey::OwnLastRound).unwrap(), Some(vec![3]));
         let after = SimStore::recover(&disk);
-        assert_eq!(after.get_meta(MetaKey::OwnLastRound).unwrap(), Some(vec![2]));
+        assert_eq!(
+            after.get_meta(MetaKey::OwnLastRound).unwrap(),
+            Some(vec![2])
+        );
     }
 }

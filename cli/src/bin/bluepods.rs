@@ -118,6 +118,40 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run the deterministic simulator: nodes on a simulated network
+    /// (turmoil) running the production event loop and QUIC transport,
+    /// with a transaction load, joins and faults from the seed, then a heal
+    /// phase and the invariant checks. The same seed gives the same trace.
+    /// Exits non-zero if any run breaks an invariant.
+    Sim {
+        /// steady, join, partition or crash (default: all, for a sweep).
+        #[arg(long)]
+        scenario: Option<String>,
+        /// One seed.
+        #[arg(long, conflicts_with = "seeds")]
+        seed: Option<u64>,
+        /// A sweep over seeds A..B (inclusive), with a summary.
+        #[arg(long, value_name = "A..B")]
+        seeds: Option<String>,
+        /// Nodes in all (validators plus nodes that join during the run).
+        #[arg(long, default_value_t = 7)]
+        nodes: usize,
+        /// Of which genesis validators.
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        /// Simulated seconds of load and faults.
+        #[arg(long, default_value_t = 20)]
+        duration: u64,
+        /// Simulated seconds of heal before the checks.
+        #[arg(long, default_value_t = 25)]
+        heal: u64,
+        /// Run each seed twice and require the same trace hash.
+        #[arg(long)]
+        twice: bool,
+        /// Print every trace row (single run).
+        #[arg(long)]
+        trace: bool,
+    },
     /// Generate a key file.
     Keygen {
         /// Where to write it (refuses to overwrite).
@@ -459,6 +493,37 @@ fn run(cli: Cli) -> Result<(), String> {
                 timeout: Duration::from_secs(timeout_secs),
             };
             bluepods_cli::plan::run(opts, &data, json)
+        }
+        Cmd::Sim {
+            scenario,
+            seed,
+            seeds,
+            nodes,
+            validators,
+            duration,
+            heal,
+            twice,
+            trace,
+        } => {
+            let scenarios = match scenario {
+                Some(s) => vec![s.parse()?],
+                None => bluepods_sim::Scenario::ALL.to_vec(),
+            };
+            let seeds = match (seed, seeds) {
+                (Some(s), _) => (s, s),
+                (None, Some(s)) => bluepods_cli::sim_cmd::parse_seeds(&s)?,
+                (None, None) => (1, 1),
+            };
+            bluepods_cli::sim_cmd::main(&bluepods_cli::sim_cmd::SimArgs {
+                scenarios,
+                seeds,
+                nodes,
+                validators,
+                duration_s: duration,
+                heal_s: heal,
+                twice,
+                trace,
+            })
         }
         Cmd::Keygen { out } => {
             let key = keys::create_key(&out)?;
