@@ -43,6 +43,7 @@ pub mod consensus;
 pub mod crypto;
 pub mod dag;
 pub mod exec;
+pub mod fuzzing;
 pub mod genesis;
 pub mod harness;
 pub mod ids;

@@ -32,9 +32,22 @@ impl<S: Store> Node<S> {
         v: Vertex,
         source: VertexSource,
     ) -> Result<(), StoreError> {
+        let buffering = self.buffering();
         let Some(chain) = self.chain.as_mut() else {
             return Ok(()); // no genesis yet: nothing to validate against
         };
+        // A copy of a vertex already held (gossip brings one per peer) is
+        // not verified again: hashing the body is cheap, checking its
+        // signatures is what a node spends its time on. Its bytes are
+        // those of the verified one, so nothing is lost; while a snapshot
+        // downloads, the buffer's own dedup handles copies instead.
+        if !buffering {
+            let hash = v.hash();
+            if chain.consensus.dag().contains(&hash) || chain.consensus.is_pending(&hash) {
+                self.wanted.remove(&hash);
+                return Ok(());
+            }
+        }
         let hash = match v.verify(&chain.chain_id, &chain.genesis.params) {
             Ok(h) => h,
             Err(e) => {
