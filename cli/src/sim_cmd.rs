@@ -56,13 +56,14 @@ fn options(args: &SimArgs, scenario: Scenario, seed: u64) -> SimOptions {
 fn describe(r: &Report) -> String {
     let verdict = if r.passed() { "PASS" } else { "FAIL" };
     format!(
-        "{:<9} {:>6} {verdict}  nodes {:>2}  events {:>7}  txs {:>4} (lost in crashes {:>2})  trace {}  {:>6} ms",
+        "{:<9} {:>6} {verdict}  nodes {:>2}  events {:>7}  txs {:>4} (lost in crashes {:>2})  bans {:>2}  trace {}  {:>6} ms",
         r.options.scenario,
         r.options.seed,
         r.options.validators + r.options.joiners,
         r.events,
         r.accepted_txs,
         r.lost_in_crash,
+        r.bans,
         &r.trace_hash[..16],
         r.wall_ms
     )

@@ -24,7 +24,7 @@ use quinn::{ClientConfig, Connection, ConnectionError, Endpoint, ServerConfig, V
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -319,10 +319,16 @@ impl Pacer {
 pub struct Transport {
     endpoint: Endpoint,
     events: mpsc::Sender<NetEvent>,
-    peers: HashMap<PeerId, PeerConn>,
+    peers: BTreeMap<PeerId, PeerConn>,
     resolver: Resolver,
     cfg: TransportConfig,
+    tamper: Option<Tamper>,
 }
+
+/// Rewrites what a node sends: the simulator's hostile peers (corrupt
+/// chunks, false manifests, equivocation, floods) run the honest node with
+/// one of these on its transport. Production never sets one.
+pub type Tamper = Box<dyn FnMut(PeerId, Channel, Message) -> Vec<(Channel, Message)> + Send>;
 
 /// A readable description of why a connection ended.
 pub fn describe_close(e: &ConnectionError) -> String {
@@ -347,10 +353,17 @@ impl Transport {
         Transport {
             endpoint,
             events,
-            peers: HashMap::new(),
+            peers: BTreeMap::new(),
             resolver,
             cfg,
+            tamper: None,
         }
+    }
+
+    /// Makes this a hostile transport (see [`Tamper`]).
+    pub fn tamper_with(mut self, tamper: Tamper) -> Self {
+        self.tamper = Some(tamper);
+        self
     }
 
     /// The bound address.
@@ -443,6 +456,17 @@ impl Transport {
 
     /// Sends a message; drops the peer if its gossip queue is full.
     pub fn send(&mut self, peer: PeerId, channel: Channel, msg: &Message) {
+        if let Some(mut tamper) = self.tamper.take() {
+            for (channel, msg) in tamper(peer, channel, msg.clone()) {
+                self.send_frame(peer, channel, &msg);
+            }
+            self.tamper = Some(tamper);
+            return;
+        }
+        self.send_frame(peer, channel, msg);
+    }
+
+    fn send_frame(&mut self, peer: PeerId, channel: Channel, msg: &Message) {
         let Some(p) = self.peers.get(&peer) else {
             return;
         };
@@ -509,7 +533,9 @@ impl Transport {
     /// and the endpoint. Closing at once would discard what is queued, such
     /// as the last vertex produced.
     pub async fn shutdown(&mut self, grace: Duration) {
-        let peers: Vec<PeerConn> = self.peers.drain().map(|(_, p)| p).collect();
+        // In handle order: a simulated run closes connections in the same
+        // order every time.
+        let peers: Vec<PeerConn> = std::mem::take(&mut self.peers).into_values().collect();
         let mut writers = Vec::new();
         let mut conns = Vec::new();
         for p in peers {

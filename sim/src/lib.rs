@@ -18,6 +18,7 @@
 //! lost, none applied twice); every node is live at the end; buffers and
 //! pending sets stayed within their limits; no node failed or panicked.
 
+pub mod hostile;
 pub mod net;
 mod run;
 pub mod store;
@@ -40,15 +41,20 @@ pub enum Scenario {
     /// Join, plus crashes and restarts of random nodes (joiners included,
     /// so some crash mid-sync).
     Crash,
+    /// Join, with one validator lying (corrupt chunks, false manifests, a
+    /// forged genesis) or equivocating, a flooding listener, and a slow
+    /// validator; the invariants are checked on the honest nodes.
+    Hostile,
 }
 
 impl Scenario {
     /// Every scenario, for sweeps.
-    pub const ALL: [Scenario; 4] = [
+    pub const ALL: [Scenario; 5] = [
         Scenario::Steady,
         Scenario::Join,
         Scenario::Partition,
         Scenario::Crash,
+        Scenario::Hostile,
     ];
 
     /// Its name on the command line.
@@ -58,6 +64,7 @@ impl Scenario {
             Scenario::Join => "join",
             Scenario::Partition => "partition",
             Scenario::Crash => "crash",
+            Scenario::Hostile => "hostile",
         }
     }
 }

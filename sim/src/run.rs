@@ -1,5 +1,6 @@
 //! Running one scenario: hosts, workload, faults, heal, invariants.
 
+use crate::hostile::{tamper, Hostility};
 use crate::net::{SimRuntime, SimSocket};
 use crate::store::{SharedDisk, SimStore};
 use crate::{Scenario, SimOptions};
@@ -42,6 +43,8 @@ pub struct Report {
     /// Of those, lost with the mempool of a node that crashed after
     /// accepting them (allowed).
     pub lost_in_crash: usize,
+    /// Peers banned by honest nodes for a proven fault.
+    pub bans: u64,
     /// Per node at the end: last committed round.
     pub committed: BTreeMap<String, Option<Round>>,
     /// The last rows of the trace.
@@ -77,6 +80,10 @@ struct Shared {
     crashes: BTreeMap<String, Vec<u64>>,
     /// Accepted transactions lost with a crashed node's mempool.
     lost_in_crash: usize,
+    /// Bans by honest nodes.
+    bans: u64,
+    /// Hostile nodes (left out of the checks).
+    hostile: std::collections::BTreeSet<String>,
     finals: BTreeMap<String, Option<Round>>,
 }
 
@@ -87,7 +94,7 @@ fn lock(s: &SharedRef) -> std::sync::MutexGuard<'_, Shared> {
 }
 
 impl Shared {
-    fn observe(&mut self, node: &str, e: &Event) {
+    fn observe(&mut self, node: &str, honest: bool, e: &Event) {
         let t = turmoil::sim_elapsed().unwrap_or_default().as_millis();
         let row = format!("{t:>7} {node:<4} {e:?}");
         self.hasher.update(row.as_bytes());
@@ -96,6 +103,12 @@ impl Shared {
         self.tail.push_back(row);
         if self.tail.len() > self.keep.max(TAIL_ROWS) {
             self.tail.pop_front();
+        }
+        if !honest {
+            return; // only honest nodes are held to the invariants
+        }
+        if let Event::PeerBanned { .. } = e {
+            self.bans += 1;
         }
         match e {
             Event::Committed { round, anchor, .. } => {
@@ -144,6 +157,7 @@ struct NodeSpec {
     genesis: Option<Genesis>,
     disk: SharedDisk,
     seed: u64,
+    hostile: Option<Hostility>,
 }
 
 fn resolver() -> Resolver {
@@ -192,13 +206,26 @@ fn add_host(sim: &mut turmoil::Sim<'_>, spec: NodeSpec, shared: SharedRef) {
             quic_seed[..8].copy_from_slice(&spec.seed.to_le_bytes());
             let endpoint = endpoint_over(socket, Arc::new(SimRuntime), quic_seed, &cfg)?;
             let (net_tx, net_rx) = tokio::sync::mpsc::channel(4096);
-            let transport = Transport::new(endpoint, net_tx, resolver(), cfg);
+            let mut transport = Transport::new(endpoint, net_tx, resolver(), cfg);
+            if let Some(h) = spec.hostile {
+                transport = transport.tamper_with(tamper(h, spec.key.clone()));
+            }
             let (mut lp, handle) = EventLoop::new(node, transport, net_rx, TokioClock::new());
             lp.build_snapshots_inline();
-            let (obs, who) = (shared.clone(), spec.name.clone());
-            lp.observe(Box::new(move |e| lock(&obs).observe(&who, e)));
-            lock(&shared).handles.insert(spec.name.clone(), handle);
+            let (obs, who, honest) = (shared.clone(), spec.name.clone(), spec.hostile.is_none());
+            lp.observe(Box::new(move |e| lock(&obs).observe(&who, honest, e)));
+            let mut s = lock(&shared);
+            s.handles.insert(spec.name.clone(), handle);
+            if !honest {
+                s.hostile.insert(spec.name.clone());
+            }
+            drop(s);
             let (exit, _node) = lp.run().await;
+            if spec.hostile.is_some() {
+                // A hostile node may well be cut off and give up: its
+                // business, not a violation.
+                return Ok(());
+            }
             Err(format!("{} stopped: {exit:?}", spec.name).into())
         }
     });
@@ -275,6 +302,15 @@ pub fn run(opts: &SimOptions) -> Report {
     }));
 
     let validator_names: Vec<String> = (0..keys.len()).map(|i| format!("v{i}")).collect();
+    // Hostile: the last validator lies or equivocates (from the seed).
+    let hostile = (opts.scenario == Scenario::Hostile && keys.len() >= 4).then(|| {
+        let how = if rng.below(2) == 0 {
+            Hostility::Liar
+        } else {
+            Hostility::Equivocator
+        };
+        (validator_names[keys.len() - 1].clone(), how)
+    });
     for (i, key) in keys.iter().enumerate() {
         let name = validator_names[i].clone();
         let config = NodeConfig {
@@ -292,10 +328,19 @@ pub fn run(opts: &SimOptions) -> Report {
                 config,
                 genesis: Some(genesis.clone()),
                 disk: SharedDisk::default(),
+                hostile: hostile
+                    .as_ref()
+                    .filter(|(h, _)| *h == validator_names[i])
+                    .map(|(_, how)| *how),
             },
             shared.clone(),
         );
     }
+    let honest_validators: Vec<String> = validator_names
+        .iter()
+        .filter(|v| hostile.as_ref().is_none_or(|(h, _)| h != *v))
+        .cloned()
+        .collect();
 
     // The schedule: (time in ms, action), decided now from the seed.
     let mut schedule: Vec<(u64, Action)> = Vec::new();
@@ -307,7 +352,19 @@ pub fn run(opts: &SimOptions) -> Report {
             let validator = rng.below(3) == 0;
             let strategy =
                 [SyncMode::Range, SyncMode::Snapshot, SyncMode::Auto][rng.below(3) as usize];
+            // Among hostile peers, joiners download snapshots: that is where
+            // a liar's chunks and manifests can hurt.
+            let strategy = if hostile.is_some() {
+                SyncMode::Snapshot
+            } else {
+                strategy
+            };
             let via = &validator_names[rng.below(validator_names.len() as u64) as usize];
+            let mut bootstrap_peers = vec![format!("{via}:{PORT}")];
+            if let Some((h, _)) = &hostile {
+                // Every joiner meets the hostile validator first.
+                bootstrap_peers.insert(0, format!("{h}:{PORT}"));
+            }
             let config = NodeConfig {
                 role: if validator {
                     Role::Validator
@@ -315,7 +372,7 @@ pub fn run(opts: &SimOptions) -> Report {
                     Role::Listener
                 },
                 listen_addr: Some(format!("{name}:{PORT}")),
-                bootstrap_peers: vec![format!("{via}:{PORT}")],
+                bootstrap_peers,
                 trusted_chain_id: Some(chain_id),
                 round_interval_ms: 100,
                 sync: SyncConfig {
@@ -337,9 +394,47 @@ pub fn run(opts: &SimOptions) -> Report {
                     config,
                     genesis: None,
                     disk: SharedDisk::default(),
+                    hostile: None,
                 })),
             ));
             all_names.push(name);
+        }
+    }
+    if opts.scenario == Scenario::Hostile {
+        // A listener that floods, from the start.
+        let name = "f0".to_string();
+        schedule.push((
+            500,
+            Action::Join(Box::new(NodeSpec {
+                seed: node_seed(opts.seed, &name),
+                key: Keypair::from_label("sim-flooder"),
+                config: NodeConfig {
+                    role: Role::Listener,
+                    listen_addr: Some(format!("{name}:{PORT}")),
+                    bootstrap_peers: honest_validators
+                        .iter()
+                        .map(|v| format!("{v}:{PORT}"))
+                        .collect(),
+                    trusted_chain_id: Some(chain_id),
+                    status_interval_ms: 200,
+                    ..NodeConfig::default()
+                },
+                name,
+                genesis: None,
+                disk: SharedDisk::default(),
+                hostile: Some(Hostility::Flooder),
+            })),
+        ));
+        // And a slow validator: its links take up to 200 ms.
+        if honest_validators.len() >= 2 {
+            let slow = &honest_validators[0];
+            for other in validator_names.iter().filter(|v| *v != slow) {
+                sim.set_link_max_message_latency(
+                    slow.as_str(),
+                    other.as_str(),
+                    Duration::from_millis(200),
+                );
+            }
         }
     }
     match opts.scenario {
@@ -365,7 +460,7 @@ pub fn run(opts: &SimOptions) -> Report {
                 schedule.push(((at + down).min(span), Action::Restart(who)));
             }
         }
-        Scenario::Steady | Scenario::Join => {}
+        Scenario::Steady | Scenario::Join | Scenario::Hostile => {}
     }
     schedule.sort_by_key(|(t, _)| *t);
 
@@ -373,7 +468,7 @@ pub fn run(opts: &SimOptions) -> Report {
     // until the heal phase.
     {
         let shared = shared.clone();
-        let validators = validator_names.clone();
+        let validators = honest_validators.clone();
         let mut load_rng = DetRng::new(opts.seed ^ 0x10ad);
         let span_ms = span;
         sim.client("load", async move {
@@ -416,7 +511,8 @@ pub fn run(opts: &SimOptions) -> Report {
             };
             let mut seen: BTreeMap<Hash, Vec<(String, Option<TxStatus>)>> = BTreeMap::new();
             let mut problems = Vec::new();
-            for (name, h) in &handles {
+            let hostile = lock(&shared).hostile.clone();
+            for (name, h) in handles.iter().filter(|(n, _)| !hostile.contains(*n)) {
                 let Ok(status) = h.status().await else {
                     problems.push(format!("{name}: not running at the end"));
                     continue;
@@ -425,7 +521,22 @@ pub fn run(opts: &SimOptions) -> Report {
                     .finals
                     .insert(name.clone(), status.last_committed_round);
                 if status.phase != SyncPhase::Live {
-                    problems.push(format!("{name}: {} at the end, not live", status.phase));
+                    let peers: Vec<String> = status
+                        .peers
+                        .iter()
+                        .filter(|p| p.ready)
+                        .map(|p| format!("{}@{:?}", p.addr, p.highest_round.map(|r| r.0)))
+                        .collect();
+                    problems.push(format!(
+                        "{name}: {} at the end, not live (highest {:?}, committed {:?}, \
+                         pending {}, dag {}, peers {})",
+                        status.phase,
+                        status.highest_round.map(|r| r.0),
+                        status.last_committed_round.map(|r| r.0),
+                        status.pending_vertices,
+                        status.dag_vertices,
+                        peers.join(" ")
+                    ));
                 }
                 if status.buffer_bytes > SyncConfig::default().buffer_max_bytes {
                     problems.push(format!("{name}: buffer over its bound"));
@@ -538,6 +649,7 @@ pub fn run(opts: &SimOptions) -> Report {
         violations,
         accepted_txs: s.accepted.len(),
         lost_in_crash: s.lost_in_crash,
+        bans: s.bans,
         committed: s.finals.clone(),
         tail: s.tail.iter().cloned().collect(),
         wall_ms: wall.elapsed().as_millis(),

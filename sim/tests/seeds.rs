@@ -5,8 +5,8 @@
 
 use bluepods_sim::{run, Scenario, SimOptions};
 
-/// Seeds per scenario in CI: 4 scenarios × 13 = 52 seeds, each run twice.
-const SEEDS_PER_SCENARIO: u64 = 13;
+/// Seeds per scenario in CI: 5 scenarios × 11 = 55 seeds, each run twice.
+const SEEDS_PER_SCENARIO: u64 = 11;
 
 fn sweep(scenario: Scenario) {
     let mut failures = Vec::new();
@@ -55,4 +55,9 @@ fn partition_seeds() {
 #[test]
 fn crash_seeds() {
     sweep(Scenario::Crash);
+}
+
+#[test]
+fn hostile_seeds() {
+    sweep(Scenario::Hostile);
 }
