@@ -214,12 +214,13 @@ fn add_host(sim: &mut turmoil::Sim<'_>, spec: NodeSpec, shared: SharedRef) {
             lp.build_snapshots_inline();
             let (obs, who, honest) = (shared.clone(), spec.name.clone(), spec.hostile.is_none());
             lp.observe(Box::new(move |e| lock(&obs).observe(&who, honest, e)));
-            let mut s = lock(&shared);
-            s.handles.insert(spec.name.clone(), handle);
-            if !honest {
-                s.hostile.insert(spec.name.clone());
+            {
+                let mut s = lock(&shared);
+                s.handles.insert(spec.name.clone(), handle);
+                if !honest {
+                    s.hostile.insert(spec.name.clone());
+                }
             }
-            drop(s);
             let (exit, _node) = lp.run().await;
             if spec.hostile.is_some() {
                 // A hostile node may well be cut off and give up: its
