@@ -47,6 +47,10 @@ pub struct Peer {
     pub committed_round: Option<Round>,
     /// Latest snapshot round the peer announced or offered.
     pub snapshot_round: Option<Round>,
+    /// The peer answered a range below this round with nothing: its
+    /// history starts later (it joined from a snapshot). Range fetches
+    /// below it go elsewhere.
+    pub history_floor: Option<Round>,
     /// What this node measured about the peer's answers.
     pub stats: PeerStats,
     /// Messages that arrived before the peer's proof: a request travels on
@@ -135,9 +139,11 @@ impl PeerStats {
         self.strikes = (self.strikes + 1).min(8);
     }
 
-    /// Bytes per second while busy, once anything was received.
+    /// Bytes per second while busy, once the peer answered anything (a
+    /// peer whose answers were all empty measures 0, not "unknown": it must
+    /// not keep the benefit of the doubt that unmeasured peers get).
     pub fn goodput_bps(&self) -> Option<u64> {
-        (self.bytes_received > 0).then(|| self.bytes_received * 1000 / self.busy_ms.max(1))
+        (self.answers > 0).then(|| self.bytes_received * 1000 / self.busy_ms.max(1))
     }
 
     /// How many bulk requests the peer may have outstanding: `window`
@@ -315,6 +321,23 @@ mod tests {
         s.on_sent(Timestamp(2_000));
         s.on_answer(Timestamp(2_900), 900, 0, true);
         assert_eq!(s.rtt_ms, Some(100 - 12 + 112), "one slow answer moves 1/8");
+    }
+
+    /// Found by the 50-node simulation (see `sim/tests/regressions.rs`):
+    /// peers that only ever answered ranges with nothing stayed
+    /// "unmeasured", which ranks first, and kept being asked.
+    #[test]
+    fn a_peer_whose_answers_were_all_empty_measures_zero_and_ranks_last() {
+        let mut empty = PeerStats::default();
+        let unmeasured = PeerStats::default();
+        empty.on_sent(Timestamp(0));
+        empty.on_answer(Timestamp(10), 10, 0, false);
+        let mut useful = PeerStats::default();
+        useful.on_sent(Timestamp(0));
+        useful.on_answer(Timestamp(10), 10, 5_000, false);
+        assert_eq!(empty.goodput_bps(), Some(0));
+        assert!(unmeasured.rank() > useful.rank(), "untried peers get tried");
+        assert!(useful.rank() > empty.rank());
     }
 
     #[test]

@@ -35,7 +35,7 @@ fn applied_snapshots(c: &Cluster, i: usize) -> usize {
 }
 
 /// Four peers serve the snapshot; one answers 30 ms later than the others (about three times their delay). The download
-/// completes, the slow peer carries the smallest share, and it is not
+/// completes, the slow peer carries less than the average fast one, and it is not
 /// banned: slowness costs weight, only lying costs the connection.
 #[test]
 fn a_slow_source_carries_less_of_the_download_and_is_not_banned() {
@@ -66,12 +66,13 @@ fn a_slow_source_carries_less_of_the_download_and_is_not_banned() {
         *served.entry(to).or_default() += 1;
     }
     let slow = served.get("v3").copied().unwrap_or(0);
-    let fastest = ["v0", "v1", "v2"]
+    let fast: usize = ["v0", "v1", "v2"]
         .iter()
         .map(|v| served.get(*v).copied().unwrap_or(0))
-        .min()
-        .unwrap();
-    assert!(slow < fastest, "chunk requests per peer: {served:?}");
+        .sum();
+    // Less than the average fast peer (26 chunks are too few for a finer
+    // claim: which peer gets the first wave depends on handshake order).
+    assert!(slow * 3 < fast, "chunk requests per peer: {served:?}");
     let banned = c.nodes[j]
         .events
         .iter()

@@ -66,6 +66,7 @@ impl<S: Store> Node<S> {
                 highest_round: None,
                 committed_round: None,
                 snapshot_round: None,
+                history_floor: None,
                 stats: Default::default(),
                 early: Vec::new(),
             },

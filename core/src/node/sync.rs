@@ -359,10 +359,14 @@ impl<S: Store> Node<S> {
         if let (RequestKind::Rounds { to, .. }, Some(p)) =
             (&req.kind, self.peers.peers.get_mut(&peer))
         {
-            // A peer that answers a range with nothing (or short) does not
-            // hold more: stop expecting more from it.
-            let held = through.unwrap_or(Round(0));
-            if got == 0 || held < *to {
+            if got == 0 {
+                // Nothing at all in a range it claimed to be past: its
+                // history starts later (it joined from a snapshot). Do not
+                // ask it for these rounds again.
+                let floor = to.next();
+                p.history_floor = Some(p.history_floor.map_or(floor, |f| f.max(floor)));
+            } else if let Some(held) = through.filter(|h| h < to) {
+                // A short answer: it does not hold more than that yet.
                 p.highest_round = Some(p.highest_round.map_or(held, |r| r.min(held)));
             }
         }
@@ -471,6 +475,7 @@ impl<S: Store> Node<S> {
                 .peers
                 .ready()
                 .filter(|p| p.highest_round.is_some_and(|r| r >= to))
+                .filter(|p| p.history_floor.is_none_or(|f| f <= from))
                 .max_by_key(|p| {
                     (
                         Some(p.id) != self.range_failed_peer,
