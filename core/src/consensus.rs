@@ -19,6 +19,14 @@
 //! honest nodes commit different sequences. The order is thus a pure function
 //! of the hash links, whatever order vertices arrive in.
 //!
+//! An equivocating anchor author can leave two versions of its anchor
+//! reachable from a later anchor. Two quorums share an honest voter, who
+//! cites one version only, so at most one version ever has a quorum of
+//! votes: walking back, that version is taken (found by the simulator,
+//! hostile seed 4). This protects every node that holds those votes when it
+//! walks back; one that does not could still take the other version. Full
+//! protection needs certified vertices (reliable broadcast), not built yet.
+//!
 //! Vertices whose parents are missing wait in a bounded pending set; vertices
 //! of an epoch whose validator set is not yet decided wait there too.
 
@@ -445,12 +453,24 @@ impl Consensus {
         while r >= lowest.saturating_add(2) {
             r = r.saturating_sub(2);
             let author = self.meta.schedule.set_for_round(r).anchor_author(r);
+            let quorum = self.meta.schedule.set_for_round(r.next()).quorum();
             let mut candidates: Vec<Hash> = self.dag.by_author(r, &author).to_vec();
             candidates.sort();
-            if let Some(c) = candidates
+            let reachable: Vec<Hash> = candidates
                 .into_iter()
-                .find(|c| self.dag.has_path(&current, c, r))
-            {
+                .filter(|c| self.dag.has_path(&current, c, r))
+                .collect();
+            // An equivocating author can leave several versions reachable.
+            // The one with a quorum of votes at r + 1 is the only one any
+            // node can have committed directly (two quorums share an honest
+            // voter, and honest voters cite one version), so it wins;
+            // otherwise the smallest hash.
+            let pick = reachable
+                .iter()
+                .copied()
+                .find(|c| self.dag.supporters(r.next(), c) >= quorum)
+                .or_else(|| reachable.first().copied());
+            if let Some(c) = pick {
                 chain.push((r, c));
                 current = c;
             }

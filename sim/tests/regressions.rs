@@ -32,3 +32,28 @@ fn fifty_nodes_join_seed_1_every_joiner_catches_up() {
         o.reproduce()
     );
 }
+
+/// `bluepods sim --scenario hostile --seed 4 --nodes 6 --validators 4
+/// --duration 12 --heal 20`: a safety violation. Validator v3 equivocated on
+/// its anchor of round 62 (version A to some peers, B to others). The live
+/// validators saw a quorum of round-63 votes for one version and committed
+/// it directly; joiner j1, catching up, committed a later anchor first and
+/// walked back, where both versions were reachable, and took the smaller
+/// hash — the other one. Now the walk back takes the version with a quorum
+/// of votes, the only one anyone can have committed directly.
+#[test]
+fn hostile_seed_4_an_equivocated_anchor_is_committed_alike_everywhere() {
+    let o = SimOptions {
+        joiners: 2,
+        duration_s: 12,
+        heal_s: 20,
+        ..SimOptions::new(Scenario::Hostile, 4)
+    };
+    let r = run(&o);
+    assert!(
+        r.passed(),
+        "{}\nreproduce: {}",
+        r.violations.join("\n"),
+        o.reproduce()
+    );
+}
