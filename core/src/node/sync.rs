@@ -343,6 +343,17 @@ impl<S: Store> Node<S> {
             for h in hashes {
                 self.wanted.remove(h);
             }
+            // None of the parents asked for: this peer does not hold the
+            // rounds they sit in (it joined from a snapshot after them).
+            let lowest = self
+                .chain
+                .as_ref()
+                .and_then(|c| c.consensus.lowest_pending_round());
+            if let (true, Some(floor), Some(p)) =
+                (vertices.is_empty(), lowest, self.peers.peers.get_mut(&peer))
+            {
+                p.history_floor = Some(p.history_floor.map_or(floor, |f| f.max(floor)));
+            }
         }
         vertices.sort_by_key(|v| v.round());
         let got = vertices.len();
@@ -522,10 +533,23 @@ impl<S: Store> Node<S> {
             .into_iter()
             .filter(|h| !self.wanted.contains(h))
             .collect();
+        // The parents sit just below the lowest pending round: ask the most
+        // advanced peer that may hold them (not one whose history starts
+        // later: a node that joined from a snapshot answers with nothing).
+        let needed = chain
+            .consensus
+            .lowest_pending_round()
+            .map_or(Round(0), |r| Round(r.0.saturating_sub(1)));
         let best = self
             .peers
             .ready()
-            .max_by_key(|p| (p.highest_round, std::cmp::Reverse(p.id)))
+            .max_by_key(|p| {
+                (
+                    p.history_floor.is_none_or(|f| f <= needed),
+                    p.highest_round,
+                    std::cmp::Reverse(p.id),
+                )
+            })
             .map(|p| p.id);
         if let (false, Some(peer)) = (hashes.is_empty(), best) {
             self.wanted.extend(hashes.iter().copied());
