@@ -11,7 +11,11 @@ use bluepods_sim::{run, Scenario, SimOptions};
 /// them, while gossip far ahead filled the pending set and the later
 /// windows were dropped. Fixed by history floors (an empty range answer
 /// stops requests below it to that peer) and by measuring empty answers as
-/// zero goodput (`core/src/peers.rs` has the unit test). About ten minutes
+/// zero goodput (`core/src/peers.rs` has the unit test). The next run showed
+/// the same pattern for parents fetched by hash (j28 stalled 13 simulated
+/// seconds at round 63, then at 304): they went to the most advanced peer,
+/// often one without early history; now they go to a peer whose history
+/// floor allows, and an empty answer sets that floor. About ten minutes
 /// in release, so not in the default run: `cargo test --release -p
 /// bluepods-sim --test regressions -- --ignored`.
 #[test]
