@@ -247,7 +247,15 @@ impl Consensus {
 
     fn park(&mut self, vertex: Arc<Vertex>, hash: Hash, outcome: Offer) -> Offer {
         if self.pending.len() >= self.max_pending {
-            return Offer::Dropped;
+            // Full: the vertex furthest ahead makes room for a lower one.
+            // Refusing low rounds would deadlock a node catching up, whose
+            // pending set fills with gossip far ahead: the low rounds are
+            // what releases everything above them, and what is evicted
+            // comes back with a later range fetch.
+            match self.pending.last_key_value().map(|(k, _)| *k) {
+                Some(top) if top.0 > vertex.round() => self.unpark(&top),
+                _ => return Offer::Dropped,
+            }
         }
         self.pending.insert((vertex.round(), hash), vertex);
         self.pending_hashes.insert(hash);
