@@ -15,7 +15,10 @@ use bluepods_sim::{run, Scenario, SimOptions};
 /// the same pattern for parents fetched by hash (j28 stalled 13 simulated
 /// seconds at round 63, then at 304): they went to the most advanced peer,
 /// often one without early history; now they go to a peer whose history
-/// floor allows, and an empty answer sets that floor. About ten minutes
+/// floor allows, and an empty answer sets that floor. That did not change
+/// the trace: j28 was waiting for range windows whose vertices a full
+/// pending set had refused. A full pending set now evicts the vertex
+/// furthest ahead for a lower one, and the run passes (942 s). About ten minutes
 /// in release, so not in the default run: `cargo test --release -p
 /// bluepods-sim --test regressions -- --ignored`.
 #[test]
@@ -60,4 +63,27 @@ fn hostile_seed_4_an_equivocated_anchor_is_committed_alike_everywhere() {
         r.violations.join("\n"),
         o.reproduce()
     );
+}
+
+/// `bluepods sim --scenario hostile --seed 6 --nodes 6 --validators 4
+/// --duration 12 --heal 20 --twice`: two runs of one seed gave two traces.
+/// The flooder's node gave up and shut its transport down, which closed its
+/// connections in `HashMap` order — random per process. The transport keeps
+/// its peers in a `BTreeMap` now.
+#[test]
+fn hostile_seed_6_gives_the_same_trace_twice() {
+    let o = SimOptions {
+        joiners: 2,
+        duration_s: 12,
+        heal_s: 20,
+        ..SimOptions::new(Scenario::Hostile, 6)
+    };
+    let (a, b) = (run(&o), run(&o));
+    assert_eq!(
+        a.trace_hash,
+        b.trace_hash,
+        "reproduce: {} --twice",
+        o.reproduce()
+    );
+    assert!(a.passed(), "{}", a.violations.join("\n"));
 }
