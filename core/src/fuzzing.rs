@@ -96,6 +96,18 @@ fn drain(node: &mut Node<MemStore>) -> bool {
     ready
 }
 
+/// Bytes from `peer` as the driver would hand them over: a message, or a
+/// malformed one.
+fn decoded(peer: PeerId, bytes: &[u8]) -> Input {
+    match wire::decode(bytes, MAX_FRAME) {
+        Ok(msg) => Input::Message { peer, msg },
+        Err(e) => Input::MalformedMessage {
+            peer,
+            error: e.to_string(),
+        },
+    }
+}
+
 /// Length-prefixed messages (one length byte, then that many bytes, or
 /// two when the first is 255) from an unproven inbound peer.
 pub fn handshake(data: &[u8]) {
@@ -118,14 +130,7 @@ pub fn handshake(data: &[u8]) {
             len += usize::from(b.u8()) << 8;
         }
         now += 1;
-        let input = match wire::decode(b.take(len), MAX_FRAME) {
-            Ok(msg) => Input::Message { peer, msg },
-            Err(e) => Input::MalformedMessage {
-                peer,
-                error: e.to_string(),
-            },
-        };
-        node.handle(Timestamp(now), input);
+        node.handle(Timestamp(now), decoded(peer, b.take(len)));
         assert!(
             !drain(&mut node),
             "an unproven peer completed the handshake"
@@ -195,14 +200,7 @@ pub fn node_inputs(data: &[u8]) {
             }
             2 => {
                 let len = usize::from(b.u8());
-                let input = match wire::decode(b.take(len), MAX_FRAME) {
-                    Ok(msg) => Input::Message { peer, msg },
-                    Err(e) => Input::MalformedMessage {
-                        peer,
-                        error: e.to_string(),
-                    },
-                };
-                node.handle(Timestamp(now), input);
+                node.handle(Timestamp(now), decoded(peer, b.take(len)));
             }
             3 => {
                 let msg = crafted(&mut b);

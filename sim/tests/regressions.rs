@@ -2,6 +2,16 @@
 
 use bluepods_sim::{run, Scenario, SimOptions};
 
+/// A hostile seed as CI's sweep runs it (`sim/tests/seeds.rs`).
+fn ci_hostile(seed: u64) -> SimOptions {
+    SimOptions {
+        joiners: 2,
+        duration_s: 12,
+        heal_s: 20,
+        ..SimOptions::new(Scenario::Hostile, seed)
+    }
+}
+
 /// `bluepods sim --scenario join --seed 1 --nodes 50 --validators 10
 /// --duration 20 --heal 25`: joiner j17 (by range, late) sat at round 63 in
 /// catch-up with a full pending set. Most of its peers had joined from
@@ -50,12 +60,7 @@ fn fifty_nodes_join_seed_1_every_joiner_catches_up() {
 /// of votes, the only one anyone can have committed directly.
 #[test]
 fn hostile_seed_4_an_equivocated_anchor_is_committed_alike_everywhere() {
-    let o = SimOptions {
-        joiners: 2,
-        duration_s: 12,
-        heal_s: 20,
-        ..SimOptions::new(Scenario::Hostile, 4)
-    };
+    let o = ci_hostile(4);
     let r = run(&o);
     assert!(
         r.passed(),
@@ -72,12 +77,7 @@ fn hostile_seed_4_an_equivocated_anchor_is_committed_alike_everywhere() {
 /// its peers in a `BTreeMap` now.
 #[test]
 fn hostile_seed_6_gives_the_same_trace_twice() {
-    let o = SimOptions {
-        joiners: 2,
-        duration_s: 12,
-        heal_s: 20,
-        ..SimOptions::new(Scenario::Hostile, 6)
-    };
+    let o = ci_hostile(6);
     let (a, b) = (run(&o), run(&o));
     assert_eq!(
         a.trace_hash,

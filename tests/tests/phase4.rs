@@ -17,20 +17,7 @@ fn transactions_flow_while_a_validator_joins_and_the_listener_sees_every_vertex(
     let mut boot = bootstrap(dir.path(), "bootstrap");
     assert!(wait_committed(&boot, 4, Duration::from_secs(20)));
     let mut lis = listener(dir.path(), "listener", &boot.quic.clone());
-    let mut node2 = NodeProcess::start(
-        "node2",
-        &dir.path().join("node2"),
-        &[
-            "--bootstrap-addr",
-            &boot.quic,
-            "--quic",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-        ],
-        true,
-    )
-    .unwrap();
+    let mut node2 = validator(dir.path(), "node2", &boot.quic);
 
     // 30 seconds of transactions, round robin over the three nodes, while
     // node2 syncs, registers and starts producing.

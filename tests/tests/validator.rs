@@ -11,20 +11,7 @@ fn a_second_validator_joins_and_both_keep_committing() {
     let dir = tempfile::tempdir().unwrap();
     let boot = bootstrap(dir.path(), "bootstrap");
     assert!(wait_committed(&boot, 4, Duration::from_secs(20)));
-    let node2 = NodeProcess::start(
-        "node2",
-        &dir.path().join("node2"),
-        &[
-            "--bootstrap-addr",
-            &boot.quic,
-            "--quic",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-        ],
-        true,
-    )
-    .unwrap();
+    let node2 = validator(dir.path(), "node2", &boot.quic);
     let member = wait_until(Duration::from_secs(60), || {
         api(&node2)
             .status()
