@@ -56,18 +56,9 @@ pub fn run(opts: &DemoOptions) -> Result<(), String> {
 
 /// A validator (or, with `listener`, a listener) joining through `via`.
 fn joiner(dir: &Path, name: &str, via: &str, extra: &[&str]) -> Result<NodeProcess, String> {
-    let mut args = vec![
-        "--bootstrap-addr",
-        via,
-        "--quic",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--round-interval-ms",
-        ROUND_MS,
-    ];
+    let mut args = vec!["--round-interval-ms", ROUND_MS];
     args.extend_from_slice(extra);
-    NodeProcess::start(name, &dir.join(name), &args, true)
+    NodeProcess::joiner(dir, name, via, &args)
 }
 
 fn wait(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Result<(), String> {

@@ -136,6 +136,22 @@ impl NodeProcess {
         Self::start(name, &dir.join(name), &args, true)
     }
 
+    /// Starts a node in `dir/name` joining through `via` on free loopback
+    /// ports, with an HTTP API: a validator (it syncs, registers, then
+    /// produces) unless `extra` says `--listener`.
+    pub fn joiner(dir: &Path, name: &str, via: &str, extra: &[&str]) -> Result<Self, String> {
+        let mut args = vec![
+            "--bootstrap-addr",
+            via,
+            "--quic",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(extra);
+        Self::start(name, &dir.join(name), &args, true)
+    }
+
     /// Rounds of the vertices this node's log says it produced.
     pub fn produced_rounds(&self) -> Vec<u64> {
         logged_vertices(&self.log_text(), "[VALIDATOR] produced vertex")

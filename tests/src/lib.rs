@@ -38,20 +38,7 @@ pub fn listener(dir: &Path, name: &str, via: &str) -> NodeProcess {
 /// Starts a node in validator mode (it syncs, registers, then produces)
 /// joining through `via`, with an HTTP API.
 pub fn validator(dir: &Path, name: &str, via: &str) -> NodeProcess {
-    NodeProcess::start(
-        name,
-        &dir.join(name),
-        &[
-            "--bootstrap-addr",
-            via,
-            "--quic",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-        ],
-        true,
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
+    NodeProcess::joiner(dir, name, via, &[]).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Waits until the node has committed at least `round`.
