@@ -22,8 +22,13 @@ pub fn progress_line(s: &NodeStatus) -> String {
     let mut line = format!("{:<14}", s.phase.to_string());
     if let Some(d) = &s.download {
         let percent = d.bytes_done * 100 / d.bytes_total.max(1);
-        let rate = d.bytes_done * 1000 / d.elapsed_ms.max(1);
-        let eta_s = d.bytes_total.saturating_sub(d.bytes_done) as f64 / rate.max(1) as f64;
+        let progress = bluepods_core::progress::Progress {
+            done: d.bytes_done,
+            total: d.bytes_total,
+            elapsed_ms: d.elapsed_ms,
+        };
+        let rate = progress.per_sec();
+        let eta_s = progress.eta_ms() as f64 / 1000.0;
         line.push_str(&format!(
             " snapshot r={} {} {percent:>3}% ({} / {}) chunks {}/{} {}/s ETA {eta_s:.1}s from {} peer(s) |",
             d.round,

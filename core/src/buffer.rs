@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 /// What happened to a vertex offered to the buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use = "an equivocation found by the buffer is evidence to record"]
 pub enum Buffered {
     /// Kept.
     Added,
@@ -163,7 +164,7 @@ mod tests {
         let mut b = VertexBuffer::new(size * 3, 100);
         for r in 0..10 {
             let (h, v) = vertex(&k, r, 0);
-            b.add(v, h);
+            assert_eq!(b.add(v, h), Buffered::Added);
         }
         assert_eq!(b.len(), 3);
         assert_eq!(b.rounds(), Some((Round(7), Round(9))));
@@ -177,7 +178,7 @@ mod tests {
         let mut b = VertexBuffer::new(1 << 30, 4);
         for r in 0..10 {
             let (h, v) = vertex(&k, r, 0);
-            b.add(v, h);
+            assert_eq!(b.add(v, h), Buffered::Added);
         }
         assert_eq!(b.rounds(), Some((Round(6), Round(9))));
     }

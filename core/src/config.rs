@@ -167,8 +167,12 @@ pub struct SyncConfig {
     /// Range requests in flight at once during catch-up, each to another
     /// peer.
     pub parallel_range_fetches: usize,
-    /// Attempts per request before the node gives up on it.
+    /// Attempts per request before the node gives up on it (range fetches:
+    /// failures in a row before a catching-up node backs off).
     pub retry_attempts: u32,
+    /// How long a catching-up node whose range fetches all failed waits
+    /// before it tries again (`Backoff`).
+    pub catch_up_backoff_ms: u64,
     /// Least time between two download progress reports.
     pub progress_report_interval_ms: u64,
     /// Bytes of gossiped vertices kept while a snapshot downloads.
@@ -197,6 +201,7 @@ impl Default for SyncConfig {
             range_fetch_rounds: 64,
             parallel_range_fetches: 4,
             retry_attempts: 5,
+            catch_up_backoff_ms: 5_000,
             progress_report_interval_ms: 1_000,
             buffer_max_bytes: 64 * 1024 * 1024,
             buffer_max_rounds: 2_000,

@@ -76,6 +76,7 @@ pub enum LinkError {
 
 /// What became of a vertex offered to consensus.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use = "a rejected vertex must cost its sender; an inserted one must be stored"]
 pub enum Offer {
     /// Inserted; `released` lists vertices from the pending set that could
     /// be inserted as a consequence (in insertion order), `equivocations`

@@ -104,6 +104,8 @@ pub struct Cluster {
     corrupt_chunks_from: BTreeSet<usize>,
     /// Extra delay on everything a node sends.
     slow: BTreeMap<usize, u64>,
+    /// Messages a node never hears (a peer that ignores some requests).
+    deaf: BTreeMap<usize, fn(&Message) -> bool>,
     next_conn: u64,
     /// Consecutive timer firings that left a timer due (spin detector).
     spins: u32,
@@ -154,6 +156,7 @@ impl Cluster {
             trace: Vec::new(),
             tracing: false,
             slow: BTreeMap::new(),
+            deaf: BTreeMap::new(),
         }
     }
 
@@ -273,6 +276,17 @@ impl Cluster {
     /// (an overloaded or far-away peer, honest but slow).
     pub fn slow_down(&mut self, i: usize, extra_ms: u64) {
         self.slow.insert(i, extra_ms);
+    }
+
+    /// Makes node `i` ignore every message `which` selects (it never sees
+    /// them, so never answers): a peer that stalls some requests.
+    pub fn deafen(&mut self, i: usize, which: fn(&Message) -> bool) {
+        self.deaf.insert(i, which);
+    }
+
+    /// Node `i` hears everything again.
+    pub fn undeafen(&mut self, i: usize) {
+        self.deaf.remove(&i);
     }
 
     /// Heals every partition.
@@ -593,6 +607,7 @@ impl Cluster {
                     return; // connection gone
                 }
                 let input = match wire::decode(&bytes, usize::MAX) {
+                    Ok(msg) if self.deaf.get(&to).is_some_and(|deaf| deaf(&msg)) => return,
                     Ok(msg) => {
                         if self.tracing {
                             let from = self.links[&(to, peer)].0;
@@ -716,6 +731,7 @@ fn event_row(e: &Event) -> Option<String> {
             format!("snapshot r={round} root={} chunks={chunks} objects={objects}", &root.short()[..8])
         }
         Event::SyncFailed { reason } => format!("sync failed: {reason}"),
+        Event::SyncBackoff { reason, retry_in_ms } => format!("sync backoff {retry_in_ms} ms: {reason}"),
         Event::SnapshotSyncStarted { round, root, chunks, peers, .. } => {
             format!("snapshot sync r={round} root={} chunks={chunks} peers={peers}", &root.short()[..8])
         }
@@ -730,6 +746,20 @@ fn event_row(e: &Event) -> Option<String> {
         Event::StateMismatch { round, .. } => format!("STATE MISMATCH r={round}"),
         _ => return None,
     })
+}
+
+/// A transaction from `alice` (a fixed test key) creating one 8-byte
+/// object, with `nonce`, valid until round 10,000.
+pub fn alice_creates(genesis: &Genesis, nonce: u64) -> Transaction {
+    let alice = Keypair::from_label("alice");
+    crate::tx::TxBody {
+        chain_id: genesis.chain_id(),
+        sender: alice.public(),
+        nonce,
+        expiry: Round(10_000),
+        ops: vec![crate::tx::Operation::Create { data: vec![0; 8] }],
+    }
+    .sign(&alice)
 }
 
 /// A validator config for the harness with the given round interval.

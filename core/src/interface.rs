@@ -411,6 +411,15 @@ pub enum Event {
         /// What failed and where.
         reason: String,
     },
+    /// Catch-up failed `retry_attempts` times in a row; the node waits
+    /// `retry_in_ms`, then tries again (it does not give up: a slow or
+    /// lying peer must not stop it for good).
+    SyncBackoff {
+        /// What failed and where.
+        reason: String,
+        /// How long it waits.
+        retry_in_ms: u64,
+    },
     /// Storage failed; the node has stopped processing.
     StorageFailed {
         /// The error.
@@ -432,4 +441,15 @@ pub enum TimerKind {
     Reconnect,
     /// Time to announce status to peers.
     Status,
+    /// Discovery stops waiting for more peers' manifests and chooses.
+    DiscoveryWait,
+    /// Nothing joined the DAG for `stall_timeout_ms`: ask for the range
+    /// (or, in discovery, ask every peer again).
+    Stall,
+    /// The snapshot cool-down ends: a node far behind may take a snapshot.
+    SnapshotCooldown,
+    /// A download progress report is due.
+    Progress,
+    /// The catch-up back-off ends.
+    Backoff,
 }

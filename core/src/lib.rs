@@ -40,11 +40,14 @@
 pub mod buffer;
 pub mod config;
 pub mod consensus;
+pub mod cov;
 pub mod crypto;
 pub mod dag;
 pub mod exec;
+#[cfg(feature = "testing")]
 pub mod fuzzing;
 pub mod genesis;
+#[cfg(feature = "testing")]
 pub mod harness;
 pub mod ids;
 pub mod interface;
@@ -52,6 +55,7 @@ pub mod mempool;
 pub mod node;
 pub mod peers;
 pub mod phase;
+pub mod progress;
 pub mod rng;
 pub mod snapshot;
 pub mod store;

@@ -1,9 +1,12 @@
 //! The sync phases and the one table of allowed transitions.
 //!
-//! `Node::set_phase` is the only way to change phase; it checks the table and
-//! emits `Event::PhaseChanged`. An edge that is not in the table is a bug, and
-//! the check fails loudly in debug builds (release builds log it as an event
-//! and keep the old phase rather than crash a running node).
+//! The phase is derived from the node's sync state (`node/state.rs`), whose
+//! one setter checks this table on every change and emits
+//! `Event::PhaseChanged`. An edge that is not in the table is a bug, and the
+//! check fails loudly in debug builds (release builds report it as an event
+//! and keep the old state rather than crash a running node). The table holds
+//! exactly the edges the node takes: `core/tests/phase_edges.rs` drives
+//! scenarios through every one of them and fails on an edge never taken.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -30,7 +33,8 @@ pub enum SyncPhase {
     Live,
     /// Fetching missing rounds by range, without a snapshot.
     CatchUp,
-    /// Waiting before trying again.
+    /// Catch-up failed `retry_attempts` times in a row: waiting
+    /// `catch_up_backoff_ms` before catching up again.
     Backoff,
     /// Gave up; the reason is in the last `Event::SyncFailed`.
     Failed,
@@ -41,16 +45,22 @@ impl SyncPhase {
     pub fn successors(self) -> &'static [SyncPhase] {
         use SyncPhase::*;
         match self {
+            // A bootstrap (or a restart without peers) is live at once.
             Idle => &[Connecting, Live],
-            Connecting => &[Handshake, Backoff, Failed],
-            Handshake => &[Discovery, CatchUp, Live, Connecting, Backoff, Failed],
-            Discovery => &[SnapshotFetch, CatchUp, Live, Backoff, Failed],
-            SnapshotFetch => &[SnapshotApply, Discovery, Backoff, Failed],
-            SnapshotApply => &[Replay, Failed],
-            Replay => &[Live, CatchUp, Failed],
-            CatchUp => &[Live, Discovery, Connecting, Backoff, Failed],
-            Live => &[CatchUp, Discovery, Connecting],
-            Backoff => &[Connecting, Failed],
+            Connecting => &[Handshake],
+            // Failed: the genesis could not be fetched.
+            Handshake => &[Discovery, CatchUp, Live, Failed],
+            // CatchUp: no useful snapshot for a node with state of its own;
+            // Failed: no peer answered for a manifest.
+            Discovery => &[SnapshotFetch, CatchUp, Failed],
+            // Discovery: every source left.
+            SnapshotFetch => &[SnapshotApply, Discovery],
+            SnapshotApply => &[Replay],
+            Replay => &[Live, CatchUp],
+            // Discovery: far behind, a snapshot is faster.
+            CatchUp => &[Live, Discovery, Backoff],
+            Live => &[CatchUp, Discovery],
+            Backoff => &[CatchUp],
             Failed => &[],
         }
     }
@@ -76,6 +86,13 @@ impl SyncPhase {
             Backoff => "backoff",
             Failed => "failed",
         }
+    }
+
+    /// Every edge of the table, `(from, to)`.
+    pub fn edges() -> impl Iterator<Item = (SyncPhase, SyncPhase)> {
+        SyncPhase::ALL
+            .into_iter()
+            .flat_map(|from| from.successors().iter().map(move |to| (from, *to)))
     }
 
     /// Every phase, in declaration order (for metrics).

@@ -201,6 +201,10 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
             "[SYNC] state verification FAILED at round {round}: our root {ours}, a quorum attested {attested}"
         ),
         Event::SyncFailed { reason } => tracing::error!("[SYNC] failed: {reason}"),
+        Event::SyncBackoff { reason, retry_in_ms } => tracing::warn!(
+            "[SYNC] {reason}; trying again in {:.1} s",
+            *retry_in_ms as f64 / 1000.0
+        ),
         Event::StorageFailed { error } => tracing::error!("[STORE] {error}; the node stops"),
     }
 }

@@ -11,12 +11,12 @@
 //! source. Every verified chunk is staged together with the download
 //! record, so a restart resumes without fetching it again.
 
-use super::snapsync::SnapSync;
+use super::state::{Discovery, SyncState};
 use super::Node;
+use crate::buffer::VertexBuffer;
 use crate::ids::{Hash, PeerId, Round, Timestamp};
 use crate::interface::Event;
 use crate::node::sync::RequestKind;
-use crate::phase::SyncPhase;
 use crate::snapshot::{decompress_chunk, verify_chunk, ChunkKind, Manifest, OutcomeRecord};
 use crate::store::{MetaKey, Store, StoreError, WriteBatch, WriteOp};
 use crate::tx::Object;
@@ -57,6 +57,67 @@ pub(super) struct Download {
     pub(super) hedged: BTreeSet<u32>,
     /// Peers asked whether they serve this snapshot.
     pub(super) asked: BTreeSet<PeerId>,
+    /// Gossip held for the replay.
+    pub(super) buffer: VertexBuffer,
+}
+
+impl Download {
+    /// Whether every chunk and every frontier vertex is in.
+    fn is_complete(&self) -> bool {
+        self.todo.is_empty()
+            && self.frontier_missing.is_empty()
+            && self.done.len() == self.manifest.chunks.len()
+    }
+
+    /// The verified snapshot, once the download is complete; the download
+    /// back otherwise.
+    pub(super) fn finish(self: Box<Self>) -> Result<VerifiedSnapshot, Box<Self>> {
+        if !self.is_complete() {
+            return Err(self);
+        }
+        let d = *self;
+        Ok(VerifiedSnapshot {
+            root: d.root,
+            manifest: d.manifest,
+            frontier: d.frontier,
+            buffer: d.buffer,
+        })
+    }
+}
+
+/// The proof that a snapshot download completed: every chunk verified
+/// against the attested manifest and staged, every frontier vertex checked
+/// against it. Only [`Download::finish`] makes one (its fields are private
+/// to this file), and applying a snapshot takes one.
+#[derive(Debug)]
+#[must_use = "a verified snapshot is to be applied"]
+pub(super) struct VerifiedSnapshot {
+    root: Hash,
+    manifest: Arc<Manifest>,
+    frontier: BTreeMap<Hash, Vertex>,
+    buffer: VertexBuffer,
+}
+
+impl VerifiedSnapshot {
+    /// The attested root.
+    pub(super) fn root(&self) -> Hash {
+        self.root
+    }
+
+    /// The manifest.
+    pub(super) fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The committed frontier vertices, checked against the manifest.
+    pub(super) fn frontier(&self) -> &BTreeMap<Hash, Vertex> {
+        &self.frontier
+    }
+
+    /// Takes the gossip buffered during the sync, for the replay.
+    pub(super) fn into_buffer(self) -> VertexBuffer {
+        self.buffer
+    }
 }
 
 impl<S: Store> Node<S> {
@@ -66,6 +127,7 @@ impl<S: Store> Node<S> {
         root: Hash,
         manifest: Arc<Manifest>,
         sources: Vec<PeerId>,
+        buffer: VertexBuffer,
     ) -> Result<(), StoreError> {
         // Resume an interrupted download of the same root: its verified
         // chunks are still staged, and the record says which.
@@ -98,7 +160,6 @@ impl<S: Store> Node<S> {
                 chunks_total: total as usize,
             });
         }
-        self.set_phase(SyncPhase::SnapshotFetch);
         let record = DownloadRecord {
             root,
             manifest: (*manifest).clone(),
@@ -125,11 +186,9 @@ impl<S: Store> Node<S> {
             last_report: None,
             hedged: BTreeSet::new(),
             asked: BTreeSet::new(),
+            buffer,
         };
-        self.snap
-            .as_mut()
-            .expect("discovery precedes download")
-            .download = Some(download);
+        self.become_(SyncState::Fetch(Box::new(download)));
         self.top_up_download(now)
     }
 
@@ -158,21 +217,15 @@ impl<S: Store> Node<S> {
             .collect();
         let limit = self.config.max_fetch_hashes;
         let total_limit = self.config.sync.parallel_download_limit;
-        let d = self
-            .snap
-            .as_mut()
-            .and_then(|s| s.download.as_mut())
-            .expect("downloading");
+        let SyncState::Fetch(d) = &mut self.sync else {
+            return Ok(());
+        };
         d.sources.retain(|p| standing.contains_key(p));
         if d.sources.is_empty() {
-            // Every source left: start over with whoever is connected.
-            self.snap = Some(SnapSync {
-                since: now,
-                ..SnapSync::default()
-            });
-            if self.phase.can_become(SyncPhase::Discovery) {
-                self.set_phase(SyncPhase::Discovery);
-            }
+            // Every source left: start over with whoever is connected,
+            // keeping the gossip buffered so far.
+            let buffer = std::mem::take(&mut d.buffer);
+            self.become_(SyncState::Discovery(Discovery::new(now, buffer)));
             return Ok(());
         }
         // Best ranked first: ties in load go to the better peer.
@@ -241,30 +294,32 @@ impl<S: Store> Node<S> {
             let hashes: Vec<Hash> = d.frontier_missing.iter().take(limit).copied().collect();
             requests.push((d.sources[0], RequestKind::Vertices { hashes }));
         }
-        let complete = d.todo.is_empty()
-            && d.frontier_missing.is_empty()
-            && d.done.len() == d.manifest.chunks.len();
+        let complete = d.is_complete();
         for (peer, kind) in requests {
             self.request(now, peer, kind);
         }
-        if complete {
-            self.apply_snapshot(now)?;
+        if !complete {
+            return Ok(());
         }
-        Ok(())
+        let SyncState::Fetch(d) = self.become_(SyncState::Apply) else {
+            return Ok(());
+        };
+        match d.finish() {
+            Ok(verified) => self.apply_snapshot(now, verified),
+            Err(_) => unreachable!("a complete download finishes"),
+        }
     }
 
     /// A chunk request timed out: back to the queue, for whichever source
     /// has a free slot next (the slow peer already lost a strike).
     pub(super) fn chunk_timed_out(&mut self, index: u32) {
-        if self.probing() {
-            self.probe_answered();
-            return;
-        }
-        if let Some(d) = self.snap.as_mut().and_then(|s| s.download.as_mut()) {
-            if !d.done.contains(&index) {
+        match &mut self.sync {
+            SyncState::Probe(_) => self.probe_answered(),
+            SyncState::Fetch(d) if !d.done.contains(&index) => {
                 d.todo.insert(index);
                 d.hedged.remove(&index);
             }
+            _ => {}
         }
     }
 
@@ -281,11 +336,11 @@ impl<S: Store> Node<S> {
         let Some(req) = self.take_request(now, peer, request, bytes.len() as u64) else {
             return Ok(());
         };
-        if self.probing() {
+        if matches!(self.sync, SyncState::Probe(_)) {
             self.on_probe_chunk(now, peer, index, &bytes);
             return Ok(());
         }
-        let Some(d) = self.snap.as_mut().and_then(|s| s.download.as_mut()) else {
+        let SyncState::Fetch(d) = &mut self.sync else {
             return Ok(());
         };
         let RequestKind::Chunk { round: r, index: i } = req.kind else {
@@ -343,23 +398,23 @@ impl<S: Store> Node<S> {
     /// A source answered that it no longer has a chunk (it pruned the
     /// snapshot): ask the others; with no source left, discovery restarts.
     pub(super) fn chunk_unavailable(&mut self, peer: PeerId, index: u32) {
-        if self.probing() {
-            self.probe_answered();
-            return;
-        }
-        if let Some(d) = self.snap.as_mut().and_then(|s| s.download.as_mut()) {
-            d.sources.retain(|p| *p != peer);
-            if !d.done.contains(&index) {
-                d.todo.insert(index);
+        match &mut self.sync {
+            SyncState::Probe(_) => self.probe_answered(),
+            SyncState::Fetch(d) => {
+                crate::cov::mark("source_pruned_the_snapshot");
+                d.sources.retain(|p| *p != peer);
+                if !d.done.contains(&index) {
+                    d.todo.insert(index);
+                }
             }
+            _ => {}
         }
     }
 
     pub(super) fn report_progress(&mut self, now: Timestamp) {
-        let Some(d) = self.snap.as_mut().and_then(|s| s.download.as_mut()) else {
+        let SyncState::Fetch(d) = &mut self.sync else {
             return;
         };
-        let total = d.manifest.raw_bytes.max(1);
         let finished = d.done.len() == d.manifest.chunks.len();
         let due = d
             .last_report
@@ -368,16 +423,18 @@ impl<S: Store> Node<S> {
             return;
         }
         d.last_report = Some(now);
-        let elapsed_ms = now.ms_since(d.started).max(1);
-        let rate = d.bytes_done * 1000 / elapsed_ms;
-        let eta_ms = (total - d.bytes_done.min(total)) * 1000 / rate.max(1);
+        let progress = crate::progress::Progress {
+            done: d.bytes_done,
+            total: d.manifest.raw_bytes,
+            elapsed_ms: now.ms_since(d.started),
+        };
         let event = Event::SnapshotProgress {
             chunks_done: d.done.len(),
             chunks_total: d.manifest.chunks.len(),
             bytes_done: d.bytes_done,
             bytes_total: d.manifest.raw_bytes,
-            bytes_per_sec: rate,
-            eta_ms,
+            bytes_per_sec: progress.per_sec(),
+            eta_ms: progress.eta_ms(),
         };
         self.emit(event);
     }

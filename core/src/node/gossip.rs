@@ -144,7 +144,7 @@ impl<S: Store> Node<S> {
             vertices.push((*h, v));
         }
         self.write(batch)?;
-        let forward = self.phase == SyncPhase::Live;
+        let forward = self.phase() == SyncPhase::Live;
         for (hash, v) in &vertices {
             self.note_attestation(v, *hash);
         }

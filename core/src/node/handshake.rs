@@ -6,7 +6,6 @@ use crate::crypto::Domain;
 use crate::ids::{PeerId, Signature, Timestamp};
 use crate::interface::{Action, Channel, Direction, Event, Limit};
 use crate::peers::{check_proof, proof_message, Peer, Stage};
-use crate::phase::SyncPhase;
 use crate::store::{Store, StoreError};
 use crate::wire::{Hello, Message, Role, PROTOCOL_VERSION};
 
@@ -71,8 +70,8 @@ impl<S: Store> Node<S> {
                 early: Vec::new(),
             },
         );
-        if self.phase == SyncPhase::Connecting {
-            self.set_phase(SyncPhase::Handshake);
+        if matches!(self.sync, super::state::SyncState::Connecting) {
+            self.become_(super::state::SyncState::Handshake);
         }
         let hello = self.hello(nonce);
         self.send(peer, Channel::Gossip, Message::Hello(hello));

@@ -23,8 +23,10 @@ mod gossip;
 mod handshake;
 mod plan;
 mod produce;
+mod replay;
 mod snapshots;
 mod snapsync;
+mod state;
 mod status;
 /// Transaction submission errors.
 pub mod produce_api {
@@ -46,6 +48,7 @@ use crate::store::{read_meta, MetaKey, Store, StoreError, WriteBatch, WriteOp};
 use crate::tx::TxStatus;
 use crate::validators::ValidatorSchedule;
 use crate::wire::Message;
+use state::SyncState;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -73,7 +76,9 @@ pub struct Node<S: Store> {
     key: Keypair,
     store: S,
     rng: DetRng,
-    phase: SyncPhase,
+    /// Where the node is in joining or following, with that stage's data;
+    /// the phase is derived from it.
+    sync: SyncState,
     chain: Option<Chain>,
     peers: PeerTable,
     mempool: Mempool,
@@ -114,21 +119,12 @@ pub struct Node<S: Store> {
     /// Attestations seen in accepted vertices: (round, root) → author →
     /// vertex hash. At most `MAX_ATTESTED_SNAPSHOTS` keys.
     attestations: BTreeMap<(Round, Hash), BTreeMap<PublicKey, Hash>>,
-    /// Snapshot sync in progress.
-    snap: Option<snapsync::SnapSync>,
     /// An interrupted snapshot download found at start, to resume.
     resume: Option<download::DownloadRecord>,
     /// No snapshot sync is started for falling behind before this time.
     snapshot_cooldown_until: Timestamp,
-    /// Highest round held when replay or catch-up began (for progress).
-    catching_up_from: Option<Round>,
     /// The time of the last input (for the status API's ban list).
     last_now: Timestamp,
-    /// `plan_only`: the probes under way, then the plan.
-    probe: Option<plan::Probe>,
-    plan: Option<plan::SyncPlan>,
-    /// Gossip held while a snapshot downloads.
-    buffer: crate::buffer::VertexBuffer,
     /// The snapshot this node joined from.
     applied: Option<AppliedSnapshot>,
     /// After joining from a snapshot: the round at which this node's state
@@ -161,7 +157,7 @@ impl<S: Store> Node<S> {
             key,
             store,
             rng: DetRng::new(seed),
-            phase: SyncPhase::Idle,
+            sync: SyncState::Idle,
             chain: None,
             peers: PeerTable::default(),
             forwarded: VecDeque::new(),
@@ -187,21 +183,12 @@ impl<S: Store> Node<S> {
             building: None,
             pending_attestation: None,
             attestations: BTreeMap::new(),
-            snap: None,
             resume: None,
             snapshot_cooldown_until: Timestamp(0),
-            catching_up_from: None,
             last_now: now,
-            probe: None,
-            plan: None,
-            buffer: crate::buffer::VertexBuffer::default(),
             applied: None,
             verified: None,
         };
-        node.buffer = crate::buffer::VertexBuffer::new(
-            node.config.sync.buffer_max_bytes,
-            node.config.sync.buffer_max_rounds,
-        );
         node.restore_snapshots()?;
         node.resume = read_meta(&node.store, MetaKey::SnapshotDownload)?;
         node.own_last_round = read_meta(&node.store, MetaKey::OwnLastRound)?;
@@ -212,9 +199,9 @@ impl<S: Store> Node<S> {
             node.peers.add_target(&addr, now);
         }
         if node.config.bootstrap_peers.is_empty() && node.chain.is_some() {
-            node.set_phase(SyncPhase::Live);
+            node.become_(SyncState::Live);
         } else {
-            node.set_phase(SyncPhase::Connecting);
+            node.become_(SyncState::Connecting);
         }
         node.connect_to_validators(now);
         node.after_step(now);
@@ -277,7 +264,7 @@ impl<S: Store> Node<S> {
 
     /// The current sync phase.
     pub fn phase(&self) -> SyncPhase {
-        self.phase
+        self.sync.phase()
     }
 
     /// The node's public key.
@@ -384,7 +371,7 @@ impl<S: Store> Node<S> {
 
     /// The earliest time the node wants `handle_timeout`, and why.
     pub fn poll_timeout(&self) -> Option<(Timestamp, TimerKind)> {
-        if self.halted.is_some() || self.phase == SyncPhase::Failed {
+        if self.halted.is_some() || matches!(self.sync, SyncState::Failed) {
             return None;
         }
         let mut timers = vec![
@@ -402,7 +389,44 @@ impl<S: Store> Node<S> {
         if self.chain.is_some() && self.peers.ready().next().is_some() {
             timers.push(Some((self.next_status_at, TimerKind::Status)));
         }
+        // The sync deadlines. One already past changed nothing when it
+        // fired (the step at `last_now` saw it): it is no deadline any more.
+        timers.extend(
+            self.sync_deadlines()
+                .into_iter()
+                .map(|t| t.filter(|(at, _)| *at > self.last_now)),
+        );
         timers.into_iter().flatten().min()
+    }
+
+    /// The times at which the sync state may change without an input.
+    fn sync_deadlines(&self) -> [Option<(Timestamp, TimerKind)>; 5] {
+        let mut out = [None; 5];
+        let Some(chain) = &self.chain else {
+            return out;
+        };
+        let stall = self.last_progress_at.plus_ms(self.config.stall_timeout_ms);
+        match &self.sync {
+            SyncState::Discovery(disc) => {
+                out[0] = Some((self.discovery_wait_until(disc), TimerKind::DiscoveryWait));
+                out[1] = Some((stall, TimerKind::Stall));
+            }
+            SyncState::Fetch(d) => {
+                let interval = self.config.sync.progress_report_interval_ms;
+                out[2] = d
+                    .last_report
+                    .map(|t| (t.plus_ms(interval), TimerKind::Progress));
+            }
+            SyncState::Backoff(b) => out[3] = Some((b.until, TimerKind::Backoff)),
+            SyncState::Failed | SyncState::Idle | SyncState::Probe(_) | SyncState::Planned(_) => {}
+            _ => out[1] = Some((stall, TimerKind::Stall)),
+        }
+        if self.config.sync.default_strategy.uses_snapshots()
+            && chain.consensus.last_committed_round().is_some()
+        {
+            out[4] = Some((self.snapshot_cooldown_until, TimerKind::SnapshotCooldown));
+        }
+        out
     }
 
     // ----- inputs --------------------------------------------------------
@@ -414,6 +438,13 @@ impl<S: Store> Node<S> {
         }
         let result = self.on_timeout(now);
         self.finish(now, result);
+        // A timer still due after it fired would wake the driver at once,
+        // forever: every deadline must move on or go.
+        debug_assert!(
+            self.poll_timeout().is_none_or(|(at, _)| at > now),
+            "timer {:?} does not advance past {now:?}",
+            self.poll_timeout()
+        );
     }
 
     /// Handles one input.
@@ -421,11 +452,13 @@ impl<S: Store> Node<S> {
         if self.halted.is_some() {
             return;
         }
+        self.last_now = now;
         let result = self.on_input(now, input);
         self.finish(now, result);
     }
 
     fn on_timeout(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        self.last_now = now;
         self.expire_handshakes(now);
         self.expire_requests(now)?;
         self.dial_due(now);
@@ -433,6 +466,8 @@ impl<S: Store> Node<S> {
             self.next_status_at = now.plus_ms(self.config.status_interval_ms);
             self.broadcast_status();
         }
+        // A download that stalls still reports, so its rate is seen to drop.
+        self.report_progress(now);
         Ok(())
     }
 
@@ -599,31 +634,6 @@ impl<S: Store> Node<S> {
 
     fn send(&mut self, peer: PeerId, channel: Channel, msg: Message) {
         self.push(Action::Send { peer, channel, msg });
-    }
-
-    /// The only way to change phase: checks the transition table.
-    fn set_phase(&mut self, to: SyncPhase) {
-        let from = self.phase;
-        if from == to {
-            return;
-        }
-        debug_assert!(
-            from.can_become(to),
-            "invalid phase transition {from} -> {to}"
-        );
-        if !from.can_become(to) {
-            self.emit(Event::SyncFailed {
-                reason: format!("internal error: invalid phase transition {from} -> {to}"),
-            });
-            return;
-        }
-        self.phase = to;
-        if matches!(to, SyncPhase::Replay | SyncPhase::CatchUp) && self.catching_up_from.is_none() {
-            self.catching_up_from = Some(self.highest_round().unwrap_or_default());
-        } else if to == SyncPhase::Live {
-            self.catching_up_from = None;
-        }
-        self.emit(Event::PhaseChanged { from, to });
     }
 
     fn write(&mut self, batch: WriteBatch) -> Result<(), StoreError> {

@@ -8,6 +8,7 @@
 //! delivers, which gives the download estimate. The result is a
 //! [`SyncPlan`], kept by the node and announced by `Event::SyncPlanned`.
 
+use super::state::SyncState;
 use super::Node;
 use crate::ids::{Hash, PeerId, PublicKey, Round, Timestamp};
 use crate::interface::Event;
@@ -80,7 +81,10 @@ pub(super) struct Probe {
 impl<S: Store> Node<S> {
     /// The plan, once a `plan_only` node has made it.
     pub fn sync_plan(&self) -> Option<&SyncPlan> {
-        self.plan.as_ref()
+        match &self.sync {
+            SyncState::Planned(plan) => Some(plan),
+            _ => None,
+        }
     }
 
     /// Discovery chose `root`: probe each source with one chunk.
@@ -93,22 +97,17 @@ impl<S: Store> Node<S> {
     ) {
         let round = manifest.round;
         let chunks = manifest.chunks.len().max(1);
-        self.probe = Some(Probe {
+        self.become_(SyncState::Probe(Probe {
             root,
             manifest,
             results: sources.iter().map(|p| (*p, None)).collect(),
             pending: sources.len(),
-        });
+        }));
         for (i, peer) in sources.into_iter().enumerate() {
             let index = (i % chunks) as u32;
             self.request(now, peer, RequestKind::Chunk { round, index });
         }
         self.finish_probe_if_done();
-    }
-
-    /// Whether chunk answers go to the probe.
-    pub(super) fn probing(&self) -> bool {
-        self.probe.is_some()
     }
 
     /// A probe chunk arrived: verify it, note its size, discard it.
@@ -119,7 +118,9 @@ impl<S: Store> Node<S> {
         index: u32,
         bytes: &[u8],
     ) {
-        let Some(p) = self.probe.as_ref() else { return };
+        let SyncState::Probe(p) = &self.sync else {
+            return;
+        };
         let Some(info) = p.manifest.chunks.get(index as usize).cloned() else {
             return;
         };
@@ -134,8 +135,10 @@ impl<S: Store> Node<S> {
         match checked {
             Ok(()) => {
                 let result = (bytes.len() as u64, u64::from(info.raw_len));
-                if let Some(slot) = self.probe.as_mut().and_then(|p| p.results.get_mut(&peer)) {
-                    *slot = Some(result);
+                if let SyncState::Probe(p) = &mut self.sync {
+                    if let Some(slot) = p.results.get_mut(&peer) {
+                        *slot = Some(result);
+                    }
                 }
             }
             Err(why) => self.ban_peer(now, peer, &format!("served a corrupt chunk {index}: {why}")),
@@ -145,17 +148,19 @@ impl<S: Store> Node<S> {
 
     /// A probe request failed (timeout, disconnect, not available).
     pub(super) fn probe_answered(&mut self) {
-        if let Some(p) = self.probe.as_mut() {
+        if let SyncState::Probe(p) = &mut self.sync {
             p.pending = p.pending.saturating_sub(1);
         }
         self.finish_probe_if_done();
     }
 
     fn finish_probe_if_done(&mut self) {
-        if self.probe.as_ref().is_none_or(|p| p.pending > 0) {
+        let SyncState::Probe(p) = &self.sync else {
+            return;
+        };
+        if p.pending > 0 {
             return;
         }
-        let Some(p) = self.probe.take() else { return };
         let Some(chain) = &self.chain else { return };
         let set = chain
             .consensus
@@ -205,13 +210,13 @@ impl<S: Store> Node<S> {
             outcomes: m.outcome_count,
             network_round: self.trusted_best_round(),
             peers,
-            eta_ms: (rate > 0).then(|| download_bytes.saturating_mul(1000) / rate),
+            eta_ms: (rate > 0).then(|| crate::progress::eta_ms(download_bytes, rate)),
         };
         self.emit(Event::SyncPlanned {
             round: plan.round,
             root: plan.root,
             peers: plan.peers.len(),
         });
-        self.plan = Some(plan);
+        self.become_(SyncState::Planned(Box::new(plan)));
     }
 }

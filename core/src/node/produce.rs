@@ -95,7 +95,7 @@ impl<S: Store> Node<S> {
     /// Produces now if allowed and due; otherwise arms the produce timer.
     pub(super) fn maybe_produce(&mut self, now: Timestamp) -> Result<(), StoreError> {
         self.produce_at = None;
-        if self.phase != SyncPhase::Live {
+        if self.phase() != SyncPhase::Live {
             return Ok(());
         }
         let Some(round) = self.next_round_to_produce() else {
@@ -298,6 +298,7 @@ impl<S: Store> Node<S> {
                 let th = tx.hash();
                 if self.store.tx_outcome(&th)?.is_none() && !self.dag_txs.contains_key(&th) {
                     // A full pool drops it; the client sees it expire.
+                    crate::cov::mark("orphaned_own_transaction_reinjected");
                     let _ = self.mempool.insert(th, tx);
                 }
             }
@@ -309,7 +310,7 @@ impl<S: Store> Node<S> {
     /// registers itself (once at a time; again if the attempt failed or
     /// expired). It produces as soon as the set it joins takes effect.
     pub(super) fn maybe_register(&mut self, now: Timestamp) -> Result<(), StoreError> {
-        if self.config.role != Role::Validator || self.phase != SyncPhase::Live {
+        if self.config.role != Role::Validator || self.phase() != SyncPhase::Live {
             return Ok(());
         }
         let Some(address) = self.config.listen_addr.clone() else {

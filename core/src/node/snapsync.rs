@@ -19,19 +19,19 @@
 //! node derives from its genesis. Registrations committed after genesis are
 //! not yet provable to a joiner (DESIGN §6.5, next issue).
 
-use super::download::Download;
+use super::download::VerifiedSnapshot;
+use super::state::{CatchingUp, Discovery, SyncState};
 use super::Node;
-use crate::buffer::Buffered;
+use crate::buffer::{Buffered, VertexBuffer};
 use crate::consensus::Consensus;
 use crate::ids::{Hash, PeerId, PublicKey, Timestamp};
 use crate::interface::{Event, Limit};
 use crate::node::sync::RequestKind;
-use crate::phase::SyncPhase;
 use crate::snapshot::Manifest;
 use crate::store::{MetaKey, Store, StoreError, WriteBatch, WriteOp};
 use crate::vertex::Vertex;
 use crate::wire::RequestId;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Discovery waits for answers from this many peers (or every known one,
@@ -42,19 +42,6 @@ const MIN_DISCOVERY_PEERS: usize = 3;
 /// After a snapshot sync found nothing useful, range catch-up only for this
 /// long before snapshots are considered again.
 const SNAPSHOT_RETRY_COOLDOWN_MS: u64 = 30_000;
-
-/// Snapshot sync state.
-#[derive(Debug, Default)]
-pub(super) struct SnapSync {
-    /// Attested offers by root, with the peers that made them.
-    pub(super) offers: BTreeMap<Hash, (Arc<Manifest>, BTreeSet<PeerId>)>,
-    /// Peers asked for a manifest (during the download: for the chosen
-    /// one, to add them as sources).
-    pub(super) asked: BTreeSet<PeerId>,
-    pub(super) download: Option<Download>,
-    /// When discovery began.
-    pub(super) since: Timestamp,
-}
 
 impl<S: Store> Node<S> {
     /// Whether this node should join from a snapshot now.
@@ -75,8 +62,12 @@ impl<S: Store> Node<S> {
         if !mode.uses_snapshots() {
             return false;
         }
-        if self.snap.is_some() {
+        if self.sync.in_snapshot_sync() {
             return true;
+        }
+        // A node replaying a snapshot it just applied finishes that first.
+        if matches!(self.sync, SyncState::Replay(_)) {
+            return false;
         }
         let fresh = self.applied.is_none() && chain.consensus.last_committed_round().is_none();
         let ours = chain.consensus.dag().highest_round().unwrap_or_default();
@@ -92,7 +83,9 @@ impl<S: Store> Node<S> {
 
     /// The download under way, for the status API.
     pub(super) fn download_status(&self) -> Option<super::DownloadStatus> {
-        let d = self.snap.as_ref()?.download.as_ref()?;
+        let SyncState::Fetch(d) = &self.sync else {
+            return None;
+        };
         Some(super::DownloadStatus {
             round: d.manifest.round,
             chunks_done: d.done.len(),
@@ -106,45 +99,55 @@ impl<S: Store> Node<S> {
 
     /// Whether gossip goes to the buffer rather than to consensus.
     pub(super) fn buffering(&self) -> bool {
-        self.snap.is_some()
+        self.sync.in_snapshot_sync()
+    }
+
+    /// The discovery under way, if any.
+    fn discovery_mut(&mut self) -> Option<&mut Discovery> {
+        match &mut self.sync {
+            SyncState::Discovery(d) => Some(d),
+            _ => None,
+        }
     }
 
     pub(super) fn drive_snapshot_sync(&mut self, now: Timestamp) -> Result<(), StoreError> {
-        if self.snap.is_none() {
-            self.snap = Some(SnapSync {
-                since: now,
-                ..SnapSync::default()
-            });
-            if self.phase.can_become(SyncPhase::Discovery) {
-                self.set_phase(SyncPhase::Discovery);
-            }
+        if !self.sync.in_snapshot_sync() {
+            let buffer = VertexBuffer::new(
+                self.config.sync.buffer_max_bytes,
+                self.config.sync.buffer_max_rounds,
+            );
+            self.become_(SyncState::Discovery(Discovery::new(now, buffer)));
         }
-        if self.snap.as_ref().is_some_and(|s| s.download.is_some()) {
-            return self.top_up_download(now);
+        match &self.sync {
+            SyncState::Fetch(_) => return self.top_up_download(now),
+            SyncState::Discovery(_) => {}
+            // A plan is being made, or made: nothing to drive.
+            _ => return Ok(()),
         }
         // Discovery: ask every ready peer not asked yet.
         let asking = self
             .requests
             .values()
             .any(|r| matches!(r.kind, RequestKind::Manifest { .. }));
-        let snap = self.snap.as_ref().expect("set above");
+        let max_sync_peers = self.config.sync.max_sync_peers;
+        let Some(disc) = self.discovery_mut() else {
+            return Ok(());
+        };
+        let asked = disc.asked.len();
         let fresh: Vec<PeerId> = self
             .peers
             .ready()
-            .filter(|p| !snap.asked.contains(&p.id))
+            .filter(|p| !self.discovery_asked(p.id))
             .map(|p| p.id)
-            .take(
-                self.config
-                    .sync
-                    .max_sync_peers
-                    .saturating_sub(snap.asked.len()),
-            )
+            .take(max_sync_peers.saturating_sub(asked))
             .collect();
         // A node that was interrupted mid-download asks for the same
         // snapshot first, to resume it.
         let round = self.resume.as_ref().map(|r| r.manifest.round);
         for peer in fresh {
-            self.snap.as_mut().expect("set above").asked.insert(peer);
+            if let Some(disc) = self.discovery_mut() {
+                disc.asked.insert(peer);
+            }
             self.request(now, peer, RequestKind::Manifest { round });
         }
         if asking
@@ -155,24 +158,19 @@ impl<S: Store> Node<S> {
         {
             return Ok(());
         }
-        let snap = self.snap.as_ref().expect("set above");
-        let known = self.peers.targets.len().max(self.peers.ready().count());
-        let wanted = known
-            .min(MIN_DISCOVERY_PEERS)
-            .min(self.config.sync.max_sync_peers);
-        if snap.asked.len() < wanted
-            && now.ms_since(snap.since) < self.config.sync.connection_timeout_ms
-        {
+        let SyncState::Discovery(disc) = &self.sync else {
+            return Ok(());
+        };
+        if now < self.discovery_wait_until(disc) {
             return Ok(()); // more peers are still connecting
         }
-        let offers = &self.snap.as_ref().expect("set above").offers;
         let resumable = self
             .resume
             .as_ref()
-            .and_then(|r| offers.get_key_value(&r.root));
+            .and_then(|r| disc.offers.get_key_value(&r.root));
         let best = resumable
             .or_else(|| {
-                offers
+                disc.offers
                     .iter()
                     .max_by_key(|(root, (m, peers))| (m.round, peers.len(), **root))
             })
@@ -181,12 +179,16 @@ impl<S: Store> Node<S> {
             });
         match best {
             Some((root, manifest, sources)) if self.config.plan_only => {
-                if !self.probing() && self.plan.is_none() {
-                    self.start_probe(now, root, manifest, sources);
-                }
+                self.start_probe(now, root, manifest, sources);
                 Ok(())
             }
-            Some((root, manifest, sources)) => self.start_download(now, root, manifest, sources),
+            Some((root, manifest, sources)) => {
+                let Some(disc) = self.discovery_mut() else {
+                    return Ok(());
+                };
+                let buffer = std::mem::take(&mut disc.buffer);
+                self.start_download(now, root, manifest, sources, buffer)
+            }
             None if self.resume.is_some() => {
                 // Nobody serves the interrupted snapshot any more: forget it
                 // and take a newer one.
@@ -194,8 +196,8 @@ impl<S: Store> Node<S> {
                 let mut batch = WriteBatch::new(false);
                 batch.push(WriteOp::DeleteMeta(MetaKey::SnapshotDownload));
                 self.write(batch)?;
-                if let Some(s) = self.snap.as_mut() {
-                    s.asked.clear();
+                if let Some(disc) = self.discovery_mut() {
+                    disc.asked.clear();
                 }
                 Ok(())
             }
@@ -206,25 +208,41 @@ impl<S: Store> Node<S> {
             {
                 // A node with state of its own found no snapshot ahead of
                 // it: catch up by range, and do not try again for a while.
-                self.snap = None;
-                self.buffer.drain();
                 self.snapshot_cooldown_until = now.plus_ms(SNAPSHOT_RETRY_COOLDOWN_MS);
-                if self.phase.can_become(SyncPhase::CatchUp) {
-                    self.set_phase(SyncPhase::CatchUp);
-                }
+                self.become_catch_up();
                 Ok(())
             }
             None => {
                 // Nobody had an attested snapshot yet (attestations trail a
                 // build by a round): ask everyone again later.
-                if let Some(s) = self.snap.as_mut() {
-                    if now.ms_since(self.last_progress_at) >= self.config.stall_timeout_ms {
-                        s.asked.clear();
-                        self.last_progress_at = now;
+                if now >= self.last_progress_at.plus_ms(self.config.stall_timeout_ms) {
+                    self.last_progress_at = now;
+                    if let Some(disc) = self.discovery_mut() {
+                        disc.asked.clear();
                     }
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Whether discovery already asked `peer`.
+    fn discovery_asked(&self, peer: PeerId) -> bool {
+        matches!(&self.sync, SyncState::Discovery(d) if d.asked.contains(&peer))
+    }
+
+    /// Until when discovery waits for more peers to answer before it
+    /// chooses: answers from `MIN_DISCOVERY_PEERS` (or every known peer, if
+    /// fewer), or `connection_timeout_ms` after it began.
+    pub(super) fn discovery_wait_until(&self, disc: &Discovery) -> Timestamp {
+        let known = self.peers.targets.len().max(self.peers.ready().count());
+        let wanted = known
+            .min(MIN_DISCOVERY_PEERS)
+            .min(self.config.sync.max_sync_peers);
+        if disc.asked.len() < wanted {
+            disc.since.plus_ms(self.config.sync.connection_timeout_ms)
+        } else {
+            disc.since
         }
     }
 
@@ -237,7 +255,7 @@ impl<S: Store> Node<S> {
         manifest: Manifest,
         attestations: Vec<Vertex>,
     ) -> Result<(), StoreError> {
-        if self.take_request(now, peer, request, 0).is_none() || self.snap.is_none() {
+        if self.take_request(now, peer, request, 0).is_none() || !self.sync.in_snapshot_sync() {
             return Ok(());
         }
         let Some(chain) = &self.chain else {
@@ -265,19 +283,20 @@ impl<S: Store> Node<S> {
                 if let Some(p) = self.peers.peers.get_mut(&peer) {
                     p.snapshot_round = p.snapshot_round.max(Some(manifest.round));
                 }
-                let snap = self.snap.as_mut().expect("checked");
-                if let Some(d) = snap.download.as_mut().filter(|d| d.root == root) {
+                match &mut self.sync {
                     // A peer met during the download serves the same
                     // snapshot: one more source.
-                    if !d.sources.contains(&peer) {
+                    SyncState::Fetch(d) if d.root == root && !d.sources.contains(&peer) => {
                         d.sources.push(peer);
                     }
-                } else if attesters.len() >= quorum && useful && snap.download.is_none() {
-                    let entry = snap
-                        .offers
-                        .entry(root)
-                        .or_insert_with(|| (Arc::new(manifest), BTreeSet::new()));
-                    entry.1.insert(peer);
+                    SyncState::Discovery(disc) if attesters.len() >= quorum && useful => {
+                        let entry = disc
+                            .offers
+                            .entry(root)
+                            .or_insert_with(|| (Arc::new(manifest), BTreeSet::new()));
+                        entry.1.insert(peer);
+                    }
+                    _ => {}
                 }
             }
         }
@@ -324,17 +343,23 @@ impl<S: Store> Node<S> {
     /// A vertex that arrived while syncing from a snapshot: a frontier
     /// vertex we asked for, or gossip to buffer for the replay.
     pub(super) fn hold_vertex(&mut self, v: Vertex, hash: Hash) {
-        if let Some(d) = self.snap.as_mut().and_then(|s| s.download.as_mut()) {
+        if let SyncState::Fetch(d) = &mut self.sync {
             if d.frontier_missing.remove(&hash) {
                 d.frontier.insert(hash, v);
                 return;
             }
         }
-        let evicted = self.buffer.evicted;
-        if let Buffered::Equivocation { first } = self.buffer.add(Arc::new(v), hash) {
+        // Planning keeps no buffer: a planning node never replays.
+        let Some(buffer) = self.sync.buffer_mut() else {
+            return;
+        };
+        let evicted = buffer.evicted;
+        let added = buffer.add(Arc::new(v), hash);
+        let overflowed = buffer.evicted > evicted;
+        if let Buffered::Equivocation { first } = added {
             self.record_evidence((first, hash));
         }
-        if self.buffer.evicted > evicted {
+        if overflowed {
             self.emit(Event::LimitHit {
                 limit: Limit::Buffer,
             });
@@ -342,17 +367,18 @@ impl<S: Store> Node<S> {
     }
 
     /// Everything is verified: make it live atomically, then replay.
-    pub(super) fn apply_snapshot(&mut self, now: Timestamp) -> Result<(), StoreError> {
-        let Some(d) = self.snap.take().and_then(|s| s.download) else {
-            return Ok(());
-        };
-        self.set_phase(SyncPhase::SnapshotApply);
-        let manifest = d.manifest;
+    pub(super) fn apply_snapshot(
+        &mut self,
+        now: Timestamp,
+        verified: VerifiedSnapshot,
+    ) -> Result<(), StoreError> {
+        let manifest = verified.manifest();
         let round = manifest.round;
+        let root = verified.root();
         let mut batch = WriteBatch::new(true);
         batch.put_meta(MetaKey::Consensus, &manifest.frontier.meta);
         batch.push(WriteOp::DeleteMeta(MetaKey::SnapshotDownload));
-        for (hash, v) in &d.frontier {
+        for (hash, v) in verified.frontier() {
             batch.push(WriteOp::PutVertex {
                 hash: *hash,
                 vertex: v.clone(),
@@ -371,8 +397,8 @@ impl<S: Store> Node<S> {
             self.config.max_pending_vertices,
             self.config.max_rounds_ahead,
         );
-        for (hash, v) in d.frontier {
-            consensus.restore(Arc::new(v), hash, Some(round));
+        for (hash, v) in verified.frontier() {
+            consensus.restore(Arc::new(v.clone()), *hash, Some(round));
         }
         consensus.prune_below(round.saturating_sub(params.gc_depth_rounds));
         chain.consensus = consensus;
@@ -381,99 +407,21 @@ impl<S: Store> Node<S> {
         self.wanted.clear();
         // A node that re-synced verifies its new state again.
         self.verified = None;
+        let (objects, outcomes) = (manifest.object_count, manifest.outcome_count);
         self.applied = Some(super::AppliedSnapshot {
             round,
-            root: d.root,
-            objects: manifest.object_count,
-            outcomes: manifest.outcome_count,
+            root,
+            objects,
+            outcomes,
         });
         self.emit(Event::SnapshotApplied {
             round,
-            root: d.root,
-            objects: manifest.object_count,
-            outcomes: manifest.outcome_count,
+            root,
+            objects,
+            outcomes,
         });
-        self.set_phase(SyncPhase::Replay);
-        self.replay_buffer(now)
-    }
-
-    /// Offers every buffered vertex, in round order, through normal
-    /// validation; the commit rule decides what commits and when.
-    fn replay_buffer(&mut self, now: Timestamp) -> Result<(), StoreError> {
-        let buffered = self.buffer.drain();
-        let rounds = buffered
-            .first()
-            .zip(buffered.last())
-            .map(|(a, b)| (a.1.round(), b.1.round()));
-        self.emit(Event::ReplayStarted {
-            vertices: buffered.len(),
-            from: rounds.map(|r| r.0),
-            to: rounds.map(|r| r.1),
-        });
-        let before = self.chain.as_ref().map_or(0, |c| c.consensus.dag().len());
-        let processed = buffered.len();
-        for (hash, v) in buffered {
-            self.offer_verified(
-                now,
-                None,
-                Arc::try_unwrap(v).unwrap_or_else(|v| (*v).clone()),
-                hash,
-                crate::interface::VertexSource::Gossip,
-            )?;
-        }
-        let after = self.chain.as_ref().map_or(0, |c| c.consensus.dag().len());
-        self.emit(Event::ReplayFinished {
-            processed,
-            inserted: after.saturating_sub(before),
-            current: self.highest_round(),
-        });
-        Ok(())
-    }
-
-    /// Once this node has built a snapshot after the one it applied, compare
-    /// its root with what a quorum of validators attested for that round.
-    pub(super) fn check_state_verification(&mut self) {
-        let Some(applied) = self.applied.map(|a| a.round) else {
-            return;
-        };
-        if self.verified.is_some() {
-            return;
-        }
-        let Some(chain) = &self.chain else { return };
-        for (round, served) in self.snapshots.iter().filter(|(r, _)| **r > applied) {
-            let quorum = chain
-                .consensus
-                .meta()
-                .schedule
-                .set_for_round(*round)
-                .quorum();
-            let for_root = |root: &Hash| {
-                self.attestations
-                    .get(&(*round, *root))
-                    .map_or(0, BTreeMap::len)
-            };
-            if for_root(&served.root) >= quorum {
-                self.verified = Some((*round, true));
-                self.emit(Event::StateVerified {
-                    round: *round,
-                    root: served.root,
-                });
-                return;
-            }
-            let other = self
-                .attestations
-                .iter()
-                .find(|((r, root), who)| r == round && *root != served.root && who.len() >= quorum)
-                .map(|((_, root), _)| *root);
-            if let Some(attested) = other {
-                self.verified = Some((*round, false));
-                self.emit(Event::StateMismatch {
-                    round: *round,
-                    ours: served.root,
-                    attested,
-                });
-                return;
-            }
-        }
+        let from = self.highest_round().unwrap_or_default();
+        self.become_(SyncState::Replay(CatchingUp { from }));
+        self.replay_buffer(now, verified.into_buffer())
     }
 }

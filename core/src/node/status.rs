@@ -154,7 +154,7 @@ impl<S: Store> Node<S> {
         let set = chain.map(|c| c.consensus.meta().schedule.set_for_round(round));
         NodeStatus {
             role: self.config.role,
-            phase: self.phase,
+            phase: self.phase(),
             node_key: self.key.public(),
             chain_id: self.chain_id(),
             highest_round: self.highest_round(),
@@ -199,7 +199,7 @@ impl<S: Store> Node<S> {
                 .collect(),
             snapshot: self.snapshots.iter().next_back().map(|(r, s)| (*r, s.root)),
             download: self.download_status(),
-            catch_up: self.catching_up_from.map(|from| {
+            catch_up: self.sync.catching_up_from().map(|from| {
                 let through = self.highest_round().unwrap_or_default();
                 CatchUpStatus {
                     from,
@@ -207,8 +207,8 @@ impl<S: Store> Node<S> {
                     target: self.trusted_best_round().unwrap_or(through).max(through),
                 }
             }),
-            buffer_vertices: self.buffer.len(),
-            buffer_bytes: self.buffer.bytes(),
+            buffer_vertices: self.sync.buffer().map_or(0, |b| b.len()),
+            buffer_bytes: self.sync.buffer().map_or(0, |b| b.bytes()),
             halted: self.halted.clone(),
         }
     }

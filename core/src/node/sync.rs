@@ -4,10 +4,14 @@
 //! Every request has a deadline (`TimerKind::Request`). A request that times
 //! out, or whose peer leaves, is sent again to another ready peer (a range
 //! request is planned afresh instead, from the node's current position, and
-//! preferably from another peer); after
-//! `retry_attempts` attempts the node reports `SyncFailed` naming what failed
-//! and from whom, and enters `Failed`.
+//! preferably from another peer). After `retry_attempts` attempts at the
+//! genesis or a manifest the node reports `SyncFailed` naming what failed
+//! and from whom, and enters `Failed`. After `retry_attempts` range fetches
+//! failed in a row, a catching-up node backs off for `catch_up_backoff_ms`
+//! and then catches up again (`Backoff`); a live node keeps following by
+//! gossip and asks again at its next stall.
 
+use super::state::{Backoff, SyncState};
 use super::{Chain, Node};
 use crate::consensus::{Consensus, ConsensusMeta};
 use crate::genesis::Genesis;
@@ -166,18 +170,20 @@ impl<S: Store> Node<S> {
             // Re-sending the same range would repeat a stale plan: drive_sync
             // plans the next one from where the node is now, avoiding the
             // peer that failed. Only consecutive failures count.
+            crate::cov::mark("failed_range_planned_afresh");
             self.range_failures += 1;
             self.range_failed_peer = Some(failed.peer);
             if self.range_failures >= self.config.sync.retry_attempts {
-                let reason = format!(
-                    "range fetch failed {} times in a row (last peer {}: {why})",
-                    self.range_failures, failed.peer
-                );
-                self.emit(Event::SyncFailed { reason });
-                if self.phase.can_become(SyncPhase::Failed) {
-                    self.set_phase(SyncPhase::Failed);
-                }
+                self.range_fetches_exhausted(now, failed.peer, why);
             }
+            return;
+        }
+        if matches!(failed.kind, RequestKind::Manifest { .. })
+            && !matches!(self.sync, SyncState::Discovery(_))
+        {
+            // Asked during a download whether it serves the snapshot (or
+            // left over from a discovery that is over): the download goes
+            // on with the sources it has.
             return;
         }
         if failed.attempt >= self.config.sync.retry_attempts {
@@ -186,9 +192,7 @@ impl<S: Store> Node<S> {
                 failed.kind, failed.attempt, failed.peer
             );
             self.emit(Event::SyncFailed { reason });
-            if self.phase.can_become(SyncPhase::Failed) {
-                self.set_phase(SyncPhase::Failed);
-            }
+            self.become_(SyncState::Failed);
             return;
         }
         let others: Vec<PeerId> = self.peers.ready().map(|p| p.id).collect();
@@ -201,6 +205,31 @@ impl<S: Store> Node<S> {
             .find(|p| *p != failed.peer)
             .unwrap_or(others[0]);
         self.send_request(now, pick, failed.kind, failed.attempt + 1);
+    }
+
+    /// `retry_attempts` range fetches in a row failed. A catching-up node
+    /// waits `catch_up_backoff_ms`, then plans again from where it is; a
+    /// live node (which fetched because it stalled) keeps following by
+    /// gossip and asks again at its next stall.
+    fn range_fetches_exhausted(&mut self, now: Timestamp, peer: PeerId, why: &str) {
+        let reason = format!(
+            "range fetch failed {} times in a row (last peer {peer}: {why})",
+            self.range_failures
+        );
+        self.range_failures = 0;
+        let SyncState::CatchUp(c) = self.sync else {
+            return;
+        };
+        crate::cov::mark("catch_up_backoff");
+        let retry_in_ms = self.config.sync.catch_up_backoff_ms;
+        self.emit(Event::SyncBackoff {
+            reason,
+            retry_in_ms,
+        });
+        self.become_(SyncState::Backoff(Backoff {
+            until: now.plus_ms(retry_in_ms),
+            from: c.from,
+        }));
     }
 
     pub(super) fn expire_requests(&mut self, now: Timestamp) -> Result<(), StoreError> {
@@ -250,7 +279,7 @@ impl<S: Store> Node<S> {
         match r.kind {
             // "No snapshot yet" is an answer, not a failure: discovery asks
             // again later.
-            RequestKind::Manifest { .. } => {}
+            RequestKind::Manifest { .. } => crate::cov::mark("manifest_not_available_is_an_answer"),
             // The peer no longer serves that snapshot: stop asking it.
             RequestKind::Chunk { index, .. } => self.chunk_unavailable(peer, index),
             _ => self.retry(now, r, reason),
@@ -392,8 +421,11 @@ impl<S: Store> Node<S> {
 
     /// Decides what to fetch next and when the node is caught up.
     pub(super) fn drive_sync(&mut self, now: Timestamp) -> Result<(), StoreError> {
-        if matches!(self.phase, SyncPhase::Failed | SyncPhase::Idle) {
-            return Ok(());
+        match self.sync {
+            SyncState::Failed | SyncState::Idle => return Ok(()),
+            SyncState::Backoff(b) if now < b.until => return Ok(()),
+            SyncState::Backoff(_) => self.become_catch_up(),
+            _ => {}
         }
         let fetching_genesis = self
             .requests
@@ -413,7 +445,8 @@ impl<S: Store> Node<S> {
             return Ok(());
         }
         let ready = self.peers.ready().count();
-        if ready == 0 && !self.config.bootstrap_peers.is_empty() && self.phase != SyncPhase::Live {
+        if ready == 0 && !self.config.bootstrap_peers.is_empty() && self.phase() != SyncPhase::Live
+        {
             return Ok(());
         }
         if self.wants_snapshot_sync(now) {
@@ -436,18 +469,17 @@ impl<S: Store> Node<S> {
         // a while although a peer is as far or further asks for the range.
         let stalled = now.ms_since(self.last_progress_at) >= self.config.stall_timeout_ms
             && matches!((ours, best), (Some(o), Some(b)) if b >= o);
-        if behind && self.phase != SyncPhase::CatchUp && self.phase.can_become(SyncPhase::CatchUp) {
-            self.set_phase(SyncPhase::CatchUp);
+        // Behind, a node catches up by range. A stalled one fetches the
+        // range too; while live it stays live (it follows, and produces),
+        // otherwise (handshake, replay) it counts as catching up.
+        let catch_up = behind || (stalled && !matches!(self.sync, SyncState::Live));
+        if catch_up && !matches!(self.sync, SyncState::CatchUp(_)) {
+            self.become_catch_up();
         }
-        if behind || stalled {
-            let best = best.expect("behind or stalled implies a best round");
+        if let (true, Some(best)) = (behind || stalled, best) {
             self.plan_ranges(now, ours.unwrap_or(Round(0)), best);
-        } else if !behind
-            && !ranging
-            && self.phase != SyncPhase::Live
-            && self.phase.can_become(SyncPhase::Live)
-        {
-            self.set_phase(SyncPhase::Live);
+        } else if !ranging && !matches!(self.sync, SyncState::Live) {
+            self.become_(SyncState::Live);
         }
         Ok(())
     }
@@ -552,6 +584,7 @@ impl<S: Store> Node<S> {
             })
             .map(|p| p.id);
         if let (false, Some(peer)) = (hashes.is_empty(), best) {
+            crate::cov::mark("pending_set_parents_fetched");
             self.wanted.extend(hashes.iter().copied());
             self.request(now, peer, RequestKind::Vertices { hashes });
         }
