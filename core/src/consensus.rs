@@ -503,12 +503,9 @@ impl Consensus {
             vertices.push((h, v));
         }
         let previous = self.last_committed_round();
-        let snapshot_window = crate::snapshot::is_snapshot_anchor(
-            previous,
-            round,
-            self.params.snapshot_interval_rounds,
-        )
-        .then(|| self.dag.committed_in(floor, round, round));
+        let snapshot_window =
+            is_snapshot_anchor(previous, round, self.params.snapshot_interval_rounds)
+                .then(|| self.dag.committed_in(floor, round, round));
         self.meta.last_anchor = Some((round, anchor));
         self.dag.prune_below(floor);
         let dropped: Vec<(Round, Hash)> = self
@@ -525,5 +522,16 @@ impl Consensus {
             vertices,
             snapshot_window,
         }
+    }
+}
+
+/// Whether committing the anchor of `round` after `previous` starts a
+/// snapshot: the first anchor at or past each multiple of `interval` does (and
+/// the very first anchor, so a young chain has one too). Every node commits
+/// the same anchors, so every node picks the same ones.
+pub fn is_snapshot_anchor(previous: Option<Round>, round: Round, interval: u64) -> bool {
+    match previous {
+        None => true,
+        Some(p) => p.0 / interval.max(1) < round.0 / interval.max(1),
     }
 }

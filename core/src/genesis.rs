@@ -1,4 +1,5 @@
-//! The genesis document and the chain's protocol parameters.
+//! The genesis document: the chain's parameters, its first validators and
+//! objects.
 //!
 //! The chain id is the hash of the genesis document, so every parameter that
 //! decides validity (size limits, epoch length, garbage-collection depth) is
@@ -6,50 +7,10 @@
 
 use crate::crypto::{self, Domain};
 use crate::ids::{Hash, ObjectId, PublicKey};
+pub use crate::params::ChainParams;
 use crate::tx::Object;
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
-
-/// Protocol limits that every node must share. Part of the genesis document.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-pub struct ChainParams {
-    /// Largest object payload.
-    pub max_object_data_bytes: u32,
-    /// Most operations in one transaction.
-    pub max_tx_ops: u32,
-    /// Most transactions in one vertex.
-    pub max_vertex_txs: u32,
-    /// Largest encoded vertex.
-    pub max_vertex_bytes: u32,
-    /// Largest validator set.
-    pub max_validators: u32,
-    /// Longest validator address in a registration.
-    pub max_address_bytes: u32,
-    /// Rounds per epoch; the validator set changes only at epoch starts. Even.
-    pub epoch_rounds: u64,
-    /// A commit at anchor round `a` ignores uncommitted vertices older than
-    /// `a - gc_depth_rounds`; nodes keep this many rounds of DAG in memory.
-    pub gc_depth_rounds: u64,
-    /// A snapshot is taken after the first committed anchor at or past each
-    /// multiple of this many rounds (40 rounds of 250 ms: about 10 s).
-    pub snapshot_interval_rounds: u64,
-}
-
-impl Default for ChainParams {
-    fn default() -> Self {
-        ChainParams {
-            max_object_data_bytes: 4096,
-            max_tx_ops: 16,
-            max_vertex_txs: 2000,
-            max_vertex_bytes: 4 * 1024 * 1024,
-            max_validators: 64,
-            max_address_bytes: 128,
-            epoch_rounds: 20,
-            gc_depth_rounds: 50,
-            snapshot_interval_rounds: 40,
-        }
-    }
-}
 
 /// A validator as the set records it.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]

@@ -118,7 +118,7 @@ pub enum Action {
     },
     /// Build a snapshot off the commit path: run
     /// [`crate::snapshot::run_job`] (on another thread if you like) and feed
-    /// the inputs it yields back to the node.
+    /// what it yields back to the node (`Input::from`).
     BuildSnapshot(crate::snapshot::SnapshotJob),
     /// Report something (logs, metrics, traces).
     Event(Event),
@@ -452,4 +452,23 @@ pub enum TimerKind {
     Progress,
     /// The catch-up back-off ends.
     Backoff,
+}
+
+impl From<crate::snapshot::BuildOutput> for Input {
+    fn from(out: crate::snapshot::BuildOutput) -> Self {
+        use crate::snapshot::BuildOutput;
+        match out {
+            BuildOutput::Chunk {
+                round,
+                index,
+                bytes,
+            } => Input::SnapshotChunk {
+                round,
+                index,
+                bytes,
+            },
+            BuildOutput::Built(manifest) => Input::SnapshotBuilt { manifest },
+            BuildOutput::Failed { round, error } => Input::SnapshotFailed { round, error },
+        }
+    }
 }

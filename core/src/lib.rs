@@ -53,6 +53,7 @@ pub mod ids;
 pub mod interface;
 pub mod mempool;
 pub mod node;
+pub mod params;
 pub mod peers;
 pub mod phase;
 pub mod progress;

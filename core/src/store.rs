@@ -8,7 +8,6 @@
 //! (its own vertex before broadcast, a commit before it reports it) as durable.
 
 use crate::ids::{Hash, ObjectId, Round};
-use crate::snapshot::StateSource;
 use crate::tx::{Object, TxOutcome};
 use crate::vertex::Vertex;
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -463,5 +462,39 @@ impl StateSource for MemView {
         limit: usize,
     ) -> Result<Vec<(Hash, TxOutcome)>, StoreError> {
         Ok(range_after(&self.outcomes, after, limit))
+    }
+}
+
+/// Sorted reads from a consistent view of committed state.
+pub trait StateSource {
+    /// Up to `limit` objects with id strictly greater than `after`, sorted.
+    fn next_objects(
+        &self,
+        after: Option<&ObjectId>,
+        limit: usize,
+    ) -> Result<Vec<Object>, StoreError>;
+    /// Up to `limit` outcomes with hash strictly greater than `after`, sorted.
+    fn next_outcomes(
+        &self,
+        after: Option<&Hash>,
+        limit: usize,
+    ) -> Result<Vec<(Hash, TxOutcome)>, StoreError>;
+}
+
+impl<S: Store + ?Sized> StateSource for S {
+    fn next_objects(
+        &self,
+        after: Option<&ObjectId>,
+        limit: usize,
+    ) -> Result<Vec<Object>, StoreError> {
+        Store::objects_after(self, after, limit)
+    }
+
+    fn next_outcomes(
+        &self,
+        after: Option<&Hash>,
+        limit: usize,
+    ) -> Result<Vec<(Hash, TxOutcome)>, StoreError> {
+        Store::outcomes_after(self, after, limit)
     }
 }

@@ -7,8 +7,8 @@
 //! be altered nor replayed on another chain.
 
 use crate::crypto::{self, Domain, Keypair};
-use crate::genesis::ChainParams;
 use crate::ids::{Hash, ObjectId, PublicKey, Round, Signature};
+use crate::params::ChainParams;
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 

@@ -406,3 +406,37 @@ fn a_node_far_behind_switches_to_a_snapshot_and_a_range_node_does_not() {
     assert_eq!(c.node(s).store().objects().count(), 50);
     assert_eq!(c.node(r).store().objects().count(), 50);
 }
+
+/// The joiner's trust check, as a property: a manifest vouched for by fewer
+/// validators than a quorum is never downloaded, however genuine those few
+/// attestations are; with a quorum of them it is. (Accepting one attester
+/// used to pass every test of the crate.)
+#[test]
+fn a_manifest_attested_by_fewer_than_a_quorum_is_never_downloaded() {
+    for (keep, expect_sync) in [(2, false), (3, true)] {
+        let (mut genesis, keys) = test_genesis(4, params());
+        genesis.synthetic_objects = 500;
+        let mut c = Cluster::new(61, Faults::default());
+        c.add_validators(&genesis, &keys, 50);
+        for v in 0..4 {
+            c.thin_attestations_from(v, keep);
+        }
+        c.run_for(2_000);
+        let j = c.add_joiner("j0", Keypair::from_label("joiner"), snapshot_joiner("v0"));
+        let synced = |c: &Cluster| {
+            c.nodes[j]
+                .events
+                .iter()
+                .any(|(_, e)| matches!(e, Event::SnapshotSyncStarted { .. }))
+        };
+        assert_eq!(
+            c.run_until(10_000, synced),
+            expect_sync,
+            "{keep} attestations of a quorum of 3"
+        );
+        if !expect_sync {
+            assert_eq!(c.node(j).phase(), SyncPhase::Discovery);
+            assert!(c.node(j).applied_snapshot().is_none());
+        }
+    }
+}

@@ -376,7 +376,7 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                 Action::Disconnect { peer, reason } => self.transport.disconnect(peer, &reason),
                 Action::BuildSnapshot(job) if self.inline_builds => {
                     let queue = &mut self.inline_inputs;
-                    bluepods_core::snapshot::run_job(job, |input| queue.push_back(input));
+                    bluepods_core::snapshot::run_job(job, |out| queue.push_back(out.into()));
                 }
                 Action::BuildSnapshot(job) => {
                     let tx = self.local_tx.clone();
@@ -384,8 +384,8 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                     tokio::task::spawn_blocking(move || {
                         let sender = tx.clone();
                         let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            bluepods_core::snapshot::run_job(job, |input| {
-                                let _ = sender.blocking_send(input);
+                            bluepods_core::snapshot::run_job(job, |out| {
+                                let _ = sender.blocking_send(out.into());
                             });
                         }));
                         if built.is_err() {

@@ -21,6 +21,7 @@ mod download;
 mod exchange;
 mod gossip;
 mod handshake;
+mod init;
 mod plan;
 mod produce;
 mod replay;
@@ -32,10 +33,11 @@ mod status;
 pub mod produce_api {
     pub use super::produce::SubmitError;
 }
+mod catchup;
 mod sync;
 
 use crate::config::NodeConfig;
-use crate::consensus::{Consensus, ConsensusMeta};
+use crate::consensus::Consensus;
 use crate::crypto::Keypair;
 use crate::genesis::Genesis;
 use crate::ids::{Hash, PeerId, PublicKey, Round, Timestamp};
@@ -44,14 +46,13 @@ use crate::mempool::Mempool;
 use crate::peers::PeerTable;
 use crate::phase::SyncPhase;
 use crate::rng::DetRng;
-use crate::store::{read_meta, MetaKey, Store, StoreError, WriteBatch, WriteOp};
+use crate::store::{read_meta, MetaKey, Store, StoreError, WriteBatch};
 use crate::tx::TxStatus;
-use crate::validators::ValidatorSchedule;
 use crate::wire::Message;
 use state::SyncState;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::Arc;
 
+pub use init::init_chain;
 pub use plan::{PlanPeer, SyncPlan};
 pub use snapshots::ServedSnapshot;
 pub use status::{
@@ -208,53 +209,6 @@ impl<S: Store> Node<S> {
         Ok(node)
     }
 
-    /// Loads consensus state and the DAG window of an adopted chain.
-    fn restore_chain(&mut self, genesis: Genesis) -> Result<(), StoreError> {
-        let chain_id = genesis.chain_id();
-        let meta: ConsensusMeta = read_meta(&self.store, MetaKey::Consensus)?.ok_or_else(|| {
-            StoreError::Corrupt("genesis adopted but consensus metadata missing".into())
-        })?;
-        let mut consensus = Consensus::new(
-            meta,
-            genesis.params.clone(),
-            self.config.max_pending_vertices,
-            self.config.max_rounds_ahead,
-        );
-        let floor = consensus.last_committed_round().map_or(Round(0), |r| {
-            r.saturating_sub(genesis.params.gc_depth_rounds)
-        });
-        let mut from = floor;
-        loop {
-            let batch = self.store.vertices_in_rounds(from, Round(u64::MAX), 4096)?;
-            let Some(last) = batch.last().map(|s| s.vertex.round()) else {
-                break;
-            };
-            let full = batch.len() == 4096;
-            for stored in batch {
-                if full && stored.vertex.round() == last {
-                    continue; // re-read the cut round whole in the next batch
-                }
-                let hash = stored.vertex.hash();
-                self.note_attestation(&stored.vertex, hash);
-                if stored.committed_at.is_none() && stored.vertex.author() == self.key.public() {
-                    self.own_uncommitted.insert((stored.vertex.round(), hash));
-                }
-                consensus.restore(Arc::new(stored.vertex), hash, stored.committed_at);
-            }
-            if !full {
-                break;
-            }
-            from = last;
-        }
-        consensus.prune_below(floor);
-        self.chain = Some(Chain {
-            genesis,
-            chain_id,
-            consensus,
-        });
-        Ok(())
-    }
-
     // ----- getters -------------------------------------------------------
 
     /// The configuration.
@@ -397,36 +351,6 @@ impl<S: Store> Node<S> {
                 .map(|t| t.filter(|(at, _)| *at > self.last_now)),
         );
         timers.into_iter().flatten().min()
-    }
-
-    /// The times at which the sync state may change without an input.
-    fn sync_deadlines(&self) -> [Option<(Timestamp, TimerKind)>; 5] {
-        let mut out = [None; 5];
-        let Some(chain) = &self.chain else {
-            return out;
-        };
-        let stall = self.last_progress_at.plus_ms(self.config.stall_timeout_ms);
-        match &self.sync {
-            SyncState::Discovery(disc) => {
-                out[0] = Some((self.discovery_wait_until(disc), TimerKind::DiscoveryWait));
-                out[1] = Some((stall, TimerKind::Stall));
-            }
-            SyncState::Fetch(d) => {
-                let interval = self.config.sync.progress_report_interval_ms;
-                out[2] = d
-                    .last_report
-                    .map(|t| (t.plus_ms(interval), TimerKind::Progress));
-            }
-            SyncState::Backoff(b) => out[3] = Some((b.until, TimerKind::Backoff)),
-            SyncState::Failed | SyncState::Idle | SyncState::Probe(_) | SyncState::Planned(_) => {}
-            _ => out[1] = Some((stall, TimerKind::Stall)),
-        }
-        if self.config.sync.default_strategy.uses_snapshots()
-            && chain.consensus.last_committed_round().is_some()
-        {
-            out[4] = Some((self.snapshot_cooldown_until, TimerKind::SnapshotCooldown));
-        }
-        out
     }
 
     // ----- inputs --------------------------------------------------------
@@ -646,54 +570,4 @@ impl<S: Store> Node<S> {
         }
         self.evidence.push_back(pair);
     }
-}
-
-/// Writes a genesis and the state it defines into an empty store: the genesis
-/// objects (in batches, so a large synthetic state does not sit in memory at
-/// once), then the consensus metadata and the genesis record last and durably,
-/// so an interrupted initialisation is simply redone.
-pub fn init_chain(store: &mut dyn Store, genesis: &Genesis) -> Result<(), StoreError> {
-    write_genesis_state(store, genesis)?;
-    init_chain_metadata(store, genesis)
-}
-
-/// Writes the genesis objects, in batches.
-fn write_genesis_state(store: &mut dyn Store, genesis: &Genesis) -> Result<(), StoreError> {
-    const BATCH: u64 = 10_000;
-    let mut batch = WriteBatch::new(false);
-    for o in &genesis.objects {
-        batch.push(WriteOp::PutObject(o.clone()));
-    }
-    store.write(batch)?;
-    let mut i = 0;
-    while i < genesis.synthetic_objects {
-        let end = (i + BATCH).min(genesis.synthetic_objects);
-        let mut batch = WriteBatch::new(false);
-        for j in i..end {
-            batch.push(WriteOp::PutObject(crate::genesis::synthetic_object(j)));
-        }
-        store.write(batch)?;
-        i = end;
-    }
-    Ok(())
-}
-
-/// Writes only the genesis record and the initial consensus metadata: for a
-/// node about to take its state from a snapshot, which would overwrite the
-/// genesis objects anyway.
-pub fn init_chain_metadata(store: &mut dyn Store, genesis: &Genesis) -> Result<(), StoreError> {
-    let meta = ConsensusMeta {
-        last_anchor: None,
-        schedule: ValidatorSchedule::new(
-            genesis.validators.clone(),
-            genesis.params.epoch_rounds,
-            genesis.params.max_validators,
-        ),
-        committed_vertices: 0,
-        executed_txs: 0,
-    };
-    let mut batch = WriteBatch::new(true);
-    batch.put_meta(MetaKey::Consensus, &meta);
-    batch.put_meta(MetaKey::Genesis, genesis);
-    store.write(batch)
 }

@@ -20,7 +20,7 @@ use super::plan::{Probe, SyncPlan};
 use super::Node;
 use crate::buffer::VertexBuffer;
 use crate::ids::{Hash, PeerId, Round, Timestamp};
-use crate::interface::Event;
+use crate::interface::{Event, TimerKind};
 use crate::phase::SyncPhase;
 use crate::snapshot::Manifest;
 use crate::store::Store;
@@ -196,5 +196,35 @@ impl<S: Store> Node<S> {
             .catching_up_from()
             .unwrap_or_else(|| self.highest_round().unwrap_or_default());
         self.become_(SyncState::CatchUp(CatchingUp { from }));
+    }
+
+    /// The times at which the sync state may change without an input.
+    pub(super) fn sync_deadlines(&self) -> [Option<(Timestamp, TimerKind)>; 5] {
+        let mut out = [None; 5];
+        let Some(chain) = &self.chain else {
+            return out;
+        };
+        let stall = self.last_progress_at.plus_ms(self.config.stall_timeout_ms);
+        match &self.sync {
+            SyncState::Discovery(disc) => {
+                out[0] = Some((self.discovery_wait_until(disc), TimerKind::DiscoveryWait));
+                out[1] = Some((stall, TimerKind::Stall));
+            }
+            SyncState::Fetch(d) => {
+                let interval = self.config.sync.progress_report_interval_ms;
+                out[2] = d
+                    .last_report
+                    .map(|t| (t.plus_ms(interval), TimerKind::Progress));
+            }
+            SyncState::Backoff(b) => out[3] = Some((b.until, TimerKind::Backoff)),
+            SyncState::Failed | SyncState::Idle | SyncState::Probe(_) | SyncState::Planned(_) => {}
+            _ => out[1] = Some((stall, TimerKind::Stall)),
+        }
+        if self.config.sync.default_strategy.uses_snapshots()
+            && chain.consensus.last_committed_round().is_some()
+        {
+            out[4] = Some((self.snapshot_cooldown_until, TimerKind::SnapshotCooldown));
+        }
+        out
     }
 }

@@ -11,13 +11,12 @@
 //! and then catches up again (`Backoff`); a live node keeps following by
 //! gossip and asks again at its next stall.
 
-use super::state::{Backoff, SyncState};
+use super::state::SyncState;
 use super::{Chain, Node};
 use crate::consensus::{Consensus, ConsensusMeta};
 use crate::genesis::Genesis;
 use crate::ids::{Hash, PeerId, Round, Timestamp};
 use crate::interface::{Channel, Event, VertexSource};
-use crate::phase::SyncPhase;
 use crate::store::{read_meta, MetaKey, Store, StoreError};
 use crate::vertex::Vertex;
 use crate::wire::{Message, RequestId};
@@ -207,31 +206,6 @@ impl<S: Store> Node<S> {
         self.send_request(now, pick, failed.kind, failed.attempt + 1);
     }
 
-    /// `retry_attempts` range fetches in a row failed. A catching-up node
-    /// waits `catch_up_backoff_ms`, then plans again from where it is; a
-    /// live node (which fetched because it stalled) keeps following by
-    /// gossip and asks again at its next stall.
-    fn range_fetches_exhausted(&mut self, now: Timestamp, peer: PeerId, why: &str) {
-        let reason = format!(
-            "range fetch failed {} times in a row (last peer {peer}: {why})",
-            self.range_failures
-        );
-        self.range_failures = 0;
-        let SyncState::CatchUp(c) = self.sync else {
-            return;
-        };
-        crate::cov::mark("catch_up_backoff");
-        let retry_in_ms = self.config.sync.catch_up_backoff_ms;
-        self.emit(Event::SyncBackoff {
-            reason,
-            retry_in_ms,
-        });
-        self.become_(SyncState::Backoff(Backoff {
-            until: now.plus_ms(retry_in_ms),
-            from: c.from,
-        }));
-    }
-
     pub(super) fn expire_requests(&mut self, now: Timestamp) -> Result<(), StoreError> {
         let late: Vec<RequestId> = self
             .requests
@@ -326,7 +300,7 @@ impl<S: Store> Node<S> {
             return Ok(());
         }
         if self.config.sync.default_strategy == crate::config::SyncMode::Snapshot {
-            super::init_chain_metadata(&mut self.store, &genesis)?;
+            super::init::init_chain_metadata(&mut self.store, &genesis)?;
         } else {
             super::init_chain(&mut self.store, &genesis)?;
         }
@@ -417,209 +391,5 @@ impl<S: Store> Node<S> {
             });
         }
         Ok(())
-    }
-
-    /// Decides what to fetch next and when the node is caught up.
-    pub(super) fn drive_sync(&mut self, now: Timestamp) -> Result<(), StoreError> {
-        match self.sync {
-            SyncState::Failed | SyncState::Idle => return Ok(()),
-            SyncState::Backoff(b) if now < b.until => return Ok(()),
-            SyncState::Backoff(_) => self.become_catch_up(),
-            _ => {}
-        }
-        let fetching_genesis = self
-            .requests
-            .values()
-            .any(|r| r.kind == RequestKind::Genesis);
-        if self.chain.is_none() {
-            if !fetching_genesis {
-                let source = self
-                    .peers
-                    .ready()
-                    .find(|p| p.chain_id.is_some())
-                    .map(|p| p.id);
-                if let Some(peer) = source {
-                    self.request(now, peer, RequestKind::Genesis);
-                }
-            }
-            return Ok(());
-        }
-        let ready = self.peers.ready().count();
-        if ready == 0 && !self.config.bootstrap_peers.is_empty() && self.phase() != SyncPhase::Live
-        {
-            return Ok(());
-        }
-        if self.wants_snapshot_sync(now) {
-            return self.drive_snapshot_sync(now);
-        }
-        let ours = self.highest_round();
-        let best = self.trusted_best_round();
-        let behind = match (ours, best) {
-            (_, None) => false,
-            (None, Some(_)) => true,
-            (Some(o), Some(b)) => b > o.saturating_add(self.config.sync.max_behind_rounds),
-        };
-        self.fetch_pending_parents(now);
-        let ranging = self
-            .requests
-            .values()
-            .any(|r| matches!(r.kind, RequestKind::Rounds { .. }));
-        // Gossip only carries new vertices: one that was sent before we were
-        // connected never arrives by itself. A node that has not advanced for
-        // a while although a peer is as far or further asks for the range.
-        let stalled = now.ms_since(self.last_progress_at) >= self.config.stall_timeout_ms
-            && matches!((ours, best), (Some(o), Some(b)) if b >= o);
-        // Behind, a node catches up by range. A stalled one fetches the
-        // range too; while live it stays live (it follows, and produces),
-        // otherwise (handshake, replay) it counts as catching up.
-        let catch_up = behind || (stalled && !matches!(self.sync, SyncState::Live));
-        if catch_up && !matches!(self.sync, SyncState::CatchUp(_)) {
-            self.become_catch_up();
-        }
-        if let (true, Some(best)) = (behind || stalled, best) {
-            self.plan_ranges(now, ours.unwrap_or(Round(0)), best);
-        } else if !ranging && !matches!(self.sync, SyncState::Live) {
-            self.become_(SyncState::Live);
-        }
-        Ok(())
-    }
-
-    /// Range catch-up: keeps up to `parallel_range_fetches` consecutive
-    /// windows of `range_fetch_rounds` in flight, from `from` towards
-    /// `best`, each to the least loaded peer that claims to hold it (ties
-    /// to the better ranked; the one that failed last only if nobody else
-    /// can). Several peers share the work; a single one is pipelined.
-    /// Windows that arrive ahead of a missing one wait in the pending set
-    /// until it lands.
-    fn plan_ranges(&mut self, now: Timestamp, from: Round, best: Round) {
-        let span = self.config.sync.range_fetch_rounds.max(1);
-        let mut in_flight: Vec<(Round, Round, PeerId)> = self
-            .requests
-            .values()
-            .filter_map(|r| match r.kind {
-                RequestKind::Rounds { from, to } => Some((from, to, r.peer)),
-                _ => None,
-            })
-            .collect();
-        let mut from = from;
-        while in_flight.len() < self.config.sync.parallel_range_fetches && from <= best {
-            let to = best.min(from.saturating_add(span - 1));
-            if let Some(end) = in_flight
-                .iter()
-                .filter(|(a, b, _)| *a <= to && *b >= from)
-                .map(|(_, b, _)| *b)
-                .max()
-            {
-                from = end.saturating_add(1);
-                continue;
-            }
-            let load = |id: PeerId| in_flight.iter().filter(|(_, _, q)| *q == id).count();
-            let source = self
-                .peers
-                .ready()
-                .filter(|p| p.highest_round.is_some_and(|r| r >= to))
-                .filter(|p| p.history_floor.is_none_or(|f| f <= from))
-                .max_by_key(|p| {
-                    (
-                        Some(p.id) != self.range_failed_peer,
-                        std::cmp::Reverse(load(p.id)),
-                        p.stats.rank(),
-                        std::cmp::Reverse(p.id),
-                    )
-                })
-                .map(|p| p.id);
-            let Some(peer) = source else { break };
-            self.last_progress_at = now;
-            self.request(now, peer, RequestKind::Rounds { from, to });
-            in_flight.push((from, to, peer));
-            from = to.saturating_add(1);
-        }
-    }
-
-    /// Asks for the missing parents of pending vertices, one request at a
-    /// time, from the most advanced peer. This is what unblocks the pending
-    /// set when the request made on a vertex's arrival was lost.
-    fn fetch_pending_parents(&mut self, now: Timestamp) {
-        let asking = self
-            .requests
-            .values()
-            .any(|r| matches!(r.kind, RequestKind::Vertices { .. }));
-        // A range fetch under way brings the parents of its own rounds;
-        // parents below the lowest range in flight it never will.
-        let below = self
-            .requests
-            .values()
-            .filter_map(|r| match r.kind {
-                RequestKind::Rounds { from, .. } => Some(from),
-                _ => None,
-            })
-            .min()
-            .unwrap_or(Round(u64::MAX));
-        let Some(chain) = &self.chain else { return };
-        if asking || chain.consensus.pending_len() == 0 {
-            return;
-        }
-        let hashes: Vec<Hash> = chain
-            .consensus
-            .missing_parents(self.config.max_fetch_hashes, below)
-            .into_iter()
-            .filter(|h| !self.wanted.contains(h))
-            .collect();
-        // The parents sit just below the lowest pending round: ask the most
-        // advanced peer that may hold them (not one whose history starts
-        // later: a node that joined from a snapshot answers with nothing).
-        let needed = chain
-            .consensus
-            .lowest_pending_round()
-            .map_or(Round(0), |r| Round(r.0.saturating_sub(1)));
-        let best = self
-            .peers
-            .ready()
-            .max_by_key(|p| {
-                (
-                    p.history_floor.is_none_or(|f| f <= needed),
-                    p.highest_round,
-                    std::cmp::Reverse(p.id),
-                )
-            })
-            .map(|p| p.id);
-        if let (false, Some(peer)) = (hashes.is_empty(), best) {
-            crate::cov::mark("pending_set_parents_fetched");
-            self.wanted.extend(hashes.iter().copied());
-            self.request(now, peer, RequestKind::Vertices { hashes });
-        }
-    }
-
-    /// The highest round claimed by a peer whose claim may move this node to
-    /// catch-up. A validator in the set listens only to fellow validators:
-    /// otherwise any listener could claim a far-away round and keep it from
-    /// producing. Others take any peer's word; a claim a peer cannot back
-    /// with vertices is cut down when its range answer comes back short.
-    pub(super) fn trusted_best_round(&self) -> Option<Round> {
-        let Some(chain) = &self.chain else {
-            return self.peers.best_round();
-        };
-        let round = chain.consensus.dag().highest_round().unwrap_or_default();
-        let set = chain.consensus.meta().schedule.set_for_round(round);
-        if self.config.role != crate::wire::Role::Validator || !set.contains(&self.key.public()) {
-            return self.peers.best_round();
-        }
-        self.peers
-            .ready()
-            .filter(|p| p.key.is_some_and(|k| set.contains(&k)))
-            .filter_map(|p| p.highest_round)
-            .max()
-    }
-
-    /// Tells every ready peer how far we are.
-    pub(super) fn broadcast_status(&mut self) {
-        let msg = Message::Status {
-            highest_round: self.highest_round(),
-            committed_round: self.last_committed_round(),
-        };
-        let peers: Vec<PeerId> = self.peers.ready().map(|p| p.id).collect();
-        for peer in peers {
-            self.send(peer, Channel::Gossip, msg.clone());
-        }
     }
 }

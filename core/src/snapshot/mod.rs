@@ -120,53 +120,12 @@ impl Manifest {
     }
 }
 
-/// Sorted reads from a consistent view of committed state.
-pub trait StateSource {
-    /// Up to `limit` objects with id strictly greater than `after`, sorted.
-    fn next_objects(
-        &self,
-        after: Option<&ObjectId>,
-        limit: usize,
-    ) -> Result<Vec<Object>, StoreError>;
-    /// Up to `limit` outcomes with hash strictly greater than `after`, sorted.
-    fn next_outcomes(
-        &self,
-        after: Option<&Hash>,
-        limit: usize,
-    ) -> Result<Vec<(Hash, TxOutcome)>, StoreError>;
-}
-
-impl<S: Store + ?Sized> StateSource for S {
-    fn next_objects(
-        &self,
-        after: Option<&ObjectId>,
-        limit: usize,
-    ) -> Result<Vec<Object>, StoreError> {
-        Store::objects_after(self, after, limit)
-    }
-
-    fn next_outcomes(
-        &self,
-        after: Option<&Hash>,
-        limit: usize,
-    ) -> Result<Vec<(Hash, TxOutcome)>, StoreError> {
-        Store::outcomes_after(self, after, limit)
-    }
-}
+pub use crate::store::StateSource;
 
 /// Records read per call while building.
 const READ_BATCH: usize = 4096;
 
-/// Whether committing the anchor of `round` after `previous` starts a
-/// snapshot: the first anchor at or past each multiple of `interval` does (and
-/// the very first anchor, so a young chain has one too). Every node commits
-/// the same anchors, so every node picks the same ones.
-pub fn is_snapshot_anchor(previous: Option<Round>, round: Round, interval: u64) -> bool {
-    match previous {
-        None => true,
-        Some(p) => p.0 / interval.max(1) < round.0 / interval.max(1),
-    }
-}
+pub use crate::consensus::is_snapshot_anchor;
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
@@ -285,14 +244,38 @@ impl std::fmt::Debug for SnapshotJob {
     }
 }
 
+/// What building a snapshot yields, in order: every compressed chunk as it
+/// is cut, then the manifest, or the failure.
+#[derive(Debug)]
+pub enum BuildOutput {
+    /// One chunk, compressed, as served.
+    Chunk {
+        /// Snapshot round.
+        round: Round,
+        /// Chunk index.
+        index: u32,
+        /// The zstd frame.
+        bytes: Vec<u8>,
+    },
+    /// The build is done.
+    Built(Box<Manifest>),
+    /// The build failed.
+    Failed {
+        /// Snapshot round.
+        round: Round,
+        /// Why.
+        error: String,
+    },
+}
+
 /// Builds the snapshot of a job, handing each compressed chunk and then the
-/// manifest (or the failure) to `emit` as node inputs. Pure computation over
-/// the job's view: run it wherever it does not block the node.
-pub fn run_job(job: SnapshotJob, mut emit: impl FnMut(crate::interface::Input)) {
-    use crate::interface::Input;
+/// manifest (or the failure) to `emit`; each output becomes a node input
+/// (`Input::from`). Pure computation over the job's view: run it wherever it
+/// does not block the node.
+pub fn run_job(job: SnapshotJob, mut emit: impl FnMut(BuildOutput)) {
     let round = job.round;
     let result = build_from(&*job.view, job.chain_id, job.frontier, |chunk| {
-        emit(Input::SnapshotChunk {
+        emit(BuildOutput::Chunk {
             round,
             index: chunk.info.index,
             bytes: compress_chunk(&chunk.raw),
@@ -300,10 +283,8 @@ pub fn run_job(job: SnapshotJob, mut emit: impl FnMut(crate::interface::Input)) 
         Ok(())
     });
     emit(match result {
-        Ok(manifest) => Input::SnapshotBuilt {
-            manifest: Box::new(manifest),
-        },
-        Err(e) => Input::SnapshotFailed {
+        Ok(manifest) => BuildOutput::Built(Box::new(manifest)),
+        Err(e) => BuildOutput::Failed {
             round,
             error: e.to_string(),
         },

@@ -1,0 +1,110 @@
+//! Starting a node: a new chain written into an empty store, or a restart
+//! that loads the consensus state and DAG window of the chain it adopted.
+//! A restart is not a join: the node resumes from what it stored.
+
+use super::{Chain, Node};
+use crate::consensus::{Consensus, ConsensusMeta};
+use crate::genesis::Genesis;
+use crate::ids::Round;
+use crate::store::{read_meta, MetaKey, Store, StoreError, WriteBatch, WriteOp};
+use crate::validators::ValidatorSchedule;
+use std::sync::Arc;
+
+impl<S: Store> Node<S> {
+    /// Loads consensus state and the DAG window of an adopted chain.
+    pub(super) fn restore_chain(&mut self, genesis: Genesis) -> Result<(), StoreError> {
+        let chain_id = genesis.chain_id();
+        let meta: ConsensusMeta = read_meta(&self.store, MetaKey::Consensus)?.ok_or_else(|| {
+            StoreError::Corrupt("genesis adopted but consensus metadata missing".into())
+        })?;
+        let mut consensus = Consensus::new(
+            meta,
+            genesis.params.clone(),
+            self.config.max_pending_vertices,
+            self.config.max_rounds_ahead,
+        );
+        let floor = consensus.last_committed_round().map_or(Round(0), |r| {
+            r.saturating_sub(genesis.params.gc_depth_rounds)
+        });
+        let mut from = floor;
+        loop {
+            let batch = self.store.vertices_in_rounds(from, Round(u64::MAX), 4096)?;
+            let Some(last) = batch.last().map(|s| s.vertex.round()) else {
+                break;
+            };
+            let full = batch.len() == 4096;
+            for stored in batch {
+                if full && stored.vertex.round() == last {
+                    continue; // re-read the cut round whole in the next batch
+                }
+                let hash = stored.vertex.hash();
+                self.note_attestation(&stored.vertex, hash);
+                if stored.committed_at.is_none() && stored.vertex.author() == self.key.public() {
+                    self.own_uncommitted.insert((stored.vertex.round(), hash));
+                }
+                consensus.restore(Arc::new(stored.vertex), hash, stored.committed_at);
+            }
+            if !full {
+                break;
+            }
+            from = last;
+        }
+        consensus.prune_below(floor);
+        self.chain = Some(Chain {
+            genesis,
+            chain_id,
+            consensus,
+        });
+        Ok(())
+    }
+}
+
+/// Writes a genesis and the state it defines into an empty store: the genesis
+/// objects (in batches, so a large synthetic state does not sit in memory at
+/// once), then the consensus metadata and the genesis record last and durably,
+/// so an interrupted initialisation is simply redone.
+pub fn init_chain(store: &mut dyn Store, genesis: &Genesis) -> Result<(), StoreError> {
+    write_genesis_state(store, genesis)?;
+    init_chain_metadata(store, genesis)
+}
+
+/// Writes the genesis objects, in batches.
+fn write_genesis_state(store: &mut dyn Store, genesis: &Genesis) -> Result<(), StoreError> {
+    const BATCH: u64 = 10_000;
+    let mut batch = WriteBatch::new(false);
+    for o in &genesis.objects {
+        batch.push(WriteOp::PutObject(o.clone()));
+    }
+    store.write(batch)?;
+    let mut i = 0;
+    while i < genesis.synthetic_objects {
+        let end = (i + BATCH).min(genesis.synthetic_objects);
+        let mut batch = WriteBatch::new(false);
+        for j in i..end {
+            batch.push(WriteOp::PutObject(crate::genesis::synthetic_object(j)));
+        }
+        store.write(batch)?;
+        i = end;
+    }
+    Ok(())
+}
+
+/// Writes only the genesis record and the initial consensus metadata: for a
+/// node about to take its state from a snapshot, which would overwrite the
+/// genesis objects anyway.
+pub fn init_chain_metadata(store: &mut dyn Store, genesis: &Genesis) -> Result<(), StoreError> {
+    let meta = ConsensusMeta {
+        last_anchor: None,
+        schedule: ValidatorSchedule::new(
+            genesis.validators.clone(),
+            genesis.params.epoch_rounds,
+            genesis.params.max_validators,
+        ),
+        committed_vertices: 0,
+        executed_txs: 0,
+    };
+    let mut batch = WriteBatch::new(true);
+    batch.put_meta(MetaKey::Consensus, &meta);
+    batch.put_meta(MetaKey::Genesis, genesis);
+    store.write(batch)
+}
