@@ -25,6 +25,52 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// The value of the line `name VALUE` in `out`: the rest of the first line
+/// whose first word is exactly `name`, trimmed. This is the format of
+/// `bluepods-node --dump-state` (`last_committed_round 12`,
+/// `manifest_root <hex>`, `objects 20060`), of the report a one-shot
+/// `--sync-snapshot` / `--sync-full` prints (`snapshot_round`,
+/// `manifest_root`, `objects`, `tx_outcomes`, `last_committed_round`) and of
+/// Prometheus text (`bluepods_txs_committed_total 12`). `None` if no line
+/// starts with that word; `objects` never matches a line `objects_x 1`.
+pub fn line_value<'a>(out: &'a str, name: &str) -> Option<&'a str> {
+    out.lines().find_map(|l| {
+        let (key, value) = l.split_once(' ')?;
+        (key == name).then_some(value.trim())
+    })
+}
+
+/// [`line_value`] as a number, for exact checks: in `"objects 2000\n"`,
+/// `field(out, "objects")` is `Some(2000)`, so `assert_eq!(.., Some(200))`
+/// fails where `out.contains("objects 200")` would pass. `None` if the line
+/// is missing or its value is not a number (e.g. `last_committed_round -`).
+pub fn field(out: &str, name: &str) -> Option<u64> {
+    line_value(out, name)?.parse().ok()
+}
+
+/// The value of key `name` in pretty-printed JSON with one `"key": value`
+/// per line, as `bluepods sync-plan --json` prints it: the text after the
+/// colon without its trailing comma and, for a string, its quotes. The first
+/// such line at any depth; for scalar values only.
+pub fn json_value<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!("\"{name}\":");
+    text.lines().find_map(|l| {
+        let value = l.trim_start().strip_prefix(key.as_str())?.trim();
+        let value = value.strip_suffix(',').unwrap_or(value);
+        Some(
+            value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value),
+        )
+    })
+}
+
+/// [`json_value`] as a number; `None` if absent, `null` or not a number.
+pub fn json_field(text: &str, name: &str) -> Option<u64> {
+    json_value(text, name)?.parse().ok()
+}
+
 /// Starts a bootstrap validator in `dir/name` on free ports.
 pub fn bootstrap(dir: &Path, name: &str) -> NodeProcess {
     NodeProcess::bootstrap(dir, name).unwrap_or_else(|e| panic!("{e}"))
@@ -79,4 +125,31 @@ pub fn is_committed(node: &NodeProcess, hash: &Hash) -> bool {
 /// A client for the node's API.
 pub fn api(node: &NodeProcess) -> Client {
     Client::new(node.http())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_match_whole_names_and_whole_values() {
+        let dump = "# bluepods committed state\nchain_id ab\nlast_committed_round 12\nobjects 2000\nabcd v=1 owner=ef data=00\noutcomes 3\n";
+        assert_eq!(field(dump, "objects"), Some(2000));
+        assert_ne!(field(dump, "objects"), Some(200));
+        assert_eq!(field(dump, "last_committed_round"), Some(12));
+        assert_eq!(line_value(dump, "chain_id"), Some("ab"));
+        assert_eq!(field(dump, "object"), None);
+        assert_eq!(
+            field("last_committed_round -\n", "last_committed_round"),
+            None
+        );
+        let metrics = "# HELP bluepods_txs_committed Transactions.\n# TYPE bluepods_txs_committed counter\nbluepods_txs_committed_total 120\n";
+        assert_eq!(field(metrics, "bluepods_txs_committed_total"), Some(120));
+        let json = "{\n  \"plan\": {\n    \"root\": \"00ff\",\n    \"quorum\": 12,\n    \"network_round\": 9,\n    \"round\": 4,\n    \"eta_ms\": null\n  }\n}\n";
+        assert_eq!(json_field(json, "quorum"), Some(12));
+        assert_eq!(json_field(json, "round"), Some(4));
+        assert_eq!(json_value(json, "root"), Some("00ff"));
+        assert_eq!(json_value(json, "eta_ms"), Some("null"));
+        assert_eq!(json_field(json, "eta_ms"), None);
+    }
 }

@@ -10,10 +10,25 @@ fn a_joiner_killed_five_times_mid_download_resumes_and_ends_with_the_attested_st
     let boot =
         NodeProcess::bootstrap_with(dir.path(), "bootstrap", &["--genesis-objects", "300000"])
             .unwrap();
-    assert!(wait_until(Duration::from_secs(60), || {
-        api(&boot).snapshots().is_ok_and(|s| !s.is_empty())
-    }));
-    std::thread::sleep(Duration::from_millis(500)); // its attestation is in the next vertex
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            api(&boot).snapshots().is_ok_and(|s| !s.is_empty())
+        }),
+        "no snapshot built: {}",
+        tail(&boot.log_text(), 20)
+    );
+    // The bootstrap attests a snapshot in the next vertex it produces after
+    // building it: wait until it has produced past the round it was at once
+    // the snapshot was listed.
+    let own_round = || api(&boot).status().ok().and_then(|s| s.own_last_round);
+    let at_build = own_round().expect("the bootstrap produces");
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            own_round().is_some_and(|r| r > at_build)
+        }),
+        "the bootstrap produced nothing after round {at_build}: {}",
+        tail(&boot.log_text(), 20)
+    );
     let data = dir.path().join("joiner");
     let join = ["--sync-snapshot", "--bootstrap-addr", boot.quic.as_str()];
     let mut kills = 0;
@@ -43,23 +58,15 @@ fn a_joiner_killed_five_times_mid_download_resumes_and_ends_with_the_attested_st
         assert!(resumed + usize::from(last.log_text().contains("resuming snapshot download")) >= 1);
     }
     let out = last.stdout_text();
-    let round: u64 = out
-        .lines()
-        .find_map(|l| l.strip_prefix("snapshot_round "))
-        .unwrap()
-        .parse()
-        .unwrap();
-    let root = out
-        .lines()
-        .find_map(|l| l.strip_prefix("manifest_root "))
-        .unwrap()
-        .to_string();
-    assert!(out.contains("objects 300000"), "{out}");
+    let round = field(&out, "snapshot_round").unwrap_or_else(|| panic!("no round in {out}"));
+    let root = line_value(&out, "manifest_root").unwrap_or_else(|| panic!("no root in {out}"));
+    assert_eq!(field(&out, "objects"), Some(300_000), "{out}");
     let served = api(&boot).snapshots().unwrap();
     let attested = served
         .iter()
         .find(|s| s.round.0 == round)
         .expect("the snapshot is still served");
     assert_eq!(attested.root.to_string(), root);
+    assert_eq!(attested.objects, 300_000);
     assert!(kills >= 3, "only {kills} kills landed mid-download");
 }

@@ -3,6 +3,7 @@
 //! `--sync-full` while transactions flow; then `--dump-state` of both data
 //! directories at the same round, compared byte for byte.
 
+use bluepods_core::tx::TxStatus;
 use bluepods_core::Keypair;
 use bluepods_tests::*;
 use std::time::Duration;
@@ -34,8 +35,40 @@ fn snapshot_sync_then_full_sync_end_with_the_bootstrap_state() {
     .unwrap();
     let code = snap.wait_exit(Duration::from_secs(60));
     assert_eq!(code, Some(0), "{}", tail(&snap.log_text(), 30));
+    // The snapshot holds the 20000 genesis objects plus one per transaction
+    // committed at or before its round, and it is one the bootstrap serves.
+    let genesis_plus_committed_by = |round: u64| {
+        let committed = txs[..20]
+            .iter()
+            .filter(|t| {
+                matches!(
+                    api(&boot).tx_status(&t.hash()),
+                    Ok(TxStatus::Committed { round: r }) if r.0 <= round
+                )
+            })
+            .count();
+        20_000 + committed as u64
+    };
     let out = snap.stdout_text();
-    assert!(out.contains("objects 200"), "{out}");
+    let snap_round = field(&out, "snapshot_round").unwrap_or_else(|| panic!("no round in {out}"));
+    assert_eq!(
+        field(&out, "objects"),
+        Some(genesis_plus_committed_by(snap_round)),
+        "{out}"
+    );
+    let served = api(&boot).snapshots().unwrap();
+    let snap_served = served
+        .iter()
+        .find(|s| s.round.0 == snap_round)
+        .expect("the snapshot is served by the bootstrap");
+    assert_eq!(
+        line_value(&out, "manifest_root"),
+        Some(snap_served.root.to_string().as_str()),
+        "{out}"
+    );
+    assert_eq!(field(&out, "objects"), Some(snap_served.objects), "{out}");
+    let snap_committed = field(&out, "last_committed_round")
+        .unwrap_or_else(|| panic!("no last_committed_round in {out}"));
     let log = snap.log_text();
     for line in [
         "[SYNC] requesting snapshot",
@@ -60,12 +93,16 @@ fn snapshot_sync_then_full_sync_end_with_the_bootstrap_state() {
     )
     .unwrap();
     assert_eq!(again.wait_exit(Duration::from_secs(20)), Some(0));
+    // The stored state it reports: at least the snapshot, at most what the
+    // first run had committed when it exited.
+    let again_out = again.stdout_text();
+    let synced_at = again_out
+        .lines()
+        .find_map(|l| l.strip_prefix("already synced: last_committed_round "))
+        .and_then(|r| r.trim().parse::<u64>().ok());
     assert!(
-        again
-            .stdout_text()
-            .contains("already synced: last_committed_round "),
-        "{}",
-        again.stdout_text()
+        synced_at.is_some_and(|r| (snap_round..=snap_committed).contains(&r)),
+        "expected already synced at a round in {snap_round}..={snap_committed}:\n{again_out}"
     );
 
     // `bluepods sync-plan`: the same snapshot, its size and peers, a disk
@@ -87,14 +124,33 @@ fn snapshot_sync_then_full_sync_end_with_the_bootstrap_state() {
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for field in [
-        "\"objects\": 200",
-        "\"quorum\": 1",
-        "\"probe_bytes_per_sec\": ",
-        "\"eta_ms\": ",
-        "\"free_bytes\": ",
-    ] {
-        assert!(text.contains(field), "missing {field} in {text}");
+    // The plan describes a snapshot the bootstrap serves, with its exact
+    // object count, and the quorum of a one-validator set.
+    let plan_round = json_field(&text, "round").unwrap_or_else(|| panic!("no round in {text}"));
+    let served = api(&boot).snapshots().unwrap();
+    let planned = served
+        .iter()
+        .find(|s| s.round.0 == plan_round)
+        .unwrap_or_else(|| panic!("the plan's snapshot is not served: {text}"));
+    assert_eq!(
+        json_value(&text, "root"),
+        Some(planned.root.to_string().as_str()),
+        "{text}"
+    );
+    assert_eq!(
+        json_field(&text, "objects"),
+        Some(planned.objects),
+        "{text}"
+    );
+    assert_eq!(
+        json_field(&text, "objects"),
+        Some(genesis_plus_committed_by(plan_round)),
+        "{text}"
+    );
+    assert_eq!(json_field(&text, "quorum"), Some(1), "{text}");
+    assert!(json_field(&text, "free_bytes").is_some(), "{text}");
+    for key in ["\"probe_bytes_per_sec\": ", "\"eta_ms\": "] {
+        assert!(text.contains(key), "missing {key} in {text}");
     }
     assert!(!plan_dir.exists(), "sync-plan writes nothing");
 
@@ -156,11 +212,8 @@ fn snapshot_sync_then_full_sync_end_with_the_bootstrap_state() {
     let mut boot = boot;
     boot.stop(Duration::from_secs(5));
     let boot_state = boot.dump_state().unwrap();
-    let final_round: u64 = boot_state
-        .lines()
-        .find_map(|l| l.strip_prefix("last_committed_round "))
-        .and_then(|r| r.parse().ok())
-        .unwrap();
+    let final_round = field(&boot_state, "last_committed_round")
+        .unwrap_or_else(|| panic!("no committed round in {}", &boot_state[..300]));
     assert!(
         wait_committed(&follower, final_round, Duration::from_secs(30)),
         "{}",
@@ -168,10 +221,16 @@ fn snapshot_sync_then_full_sync_end_with_the_bootstrap_state() {
     );
     follower.stop(Duration::from_secs(5));
     let follower_state = follower.dump_state().unwrap();
-    assert!(
-        boot_state.contains("objects 20060"),
+    assert_eq!(
+        field(&boot_state, "objects"),
+        Some(20_060),
         "{}",
         &boot_state[..300]
+    );
+    assert_eq!(
+        field(&follower_state, "last_committed_round"),
+        Some(final_round),
+        "the follower stopped at another round"
     );
     assert!(boot_state == follower_state, "dumps differ");
 }
