@@ -30,6 +30,7 @@ impl<S: Store> Node<S> {
         }
         let fetching_genesis = self
             .requests
+            .in_flight
             .values()
             .any(|r| r.kind == RequestKind::Genesis);
         if self.chain.is_none() {
@@ -63,12 +64,13 @@ impl<S: Store> Node<S> {
         self.fetch_pending_parents(now);
         let ranging = self
             .requests
+            .in_flight
             .values()
             .any(|r| matches!(r.kind, RequestKind::Rounds { .. }));
         // Gossip only carries new vertices: one that was sent before we were
         // connected never arrives by itself. A node that has not advanced for
         // a while although a peer is as far or further asks for the range.
-        let stalled = now.ms_since(self.last_progress_at) >= self.config.stall_timeout_ms
+        let stalled = now.ms_since(self.clock.last_progress_at) >= self.config.stall_timeout_ms
             && matches!((ours, best), (Some(o), Some(b)) if b >= o);
         // Behind, a node catches up by range. A stalled one fetches the
         // range too; while live it stays live (it follows, and produces),
@@ -96,6 +98,7 @@ impl<S: Store> Node<S> {
         let span = self.config.sync.range_fetch_rounds.max(1);
         let mut in_flight: Vec<(Round, Round, PeerId)> = self
             .requests
+            .in_flight
             .values()
             .filter_map(|r| match r.kind {
                 RequestKind::Rounds { from, to } => Some((from, to, r.peer)),
@@ -122,7 +125,7 @@ impl<S: Store> Node<S> {
                 .filter(|p| p.history_floor.is_none_or(|f| f <= from))
                 .max_by_key(|p| {
                     (
-                        Some(p.id) != self.range_failed_peer,
+                        Some(p.id) != self.ranges.last_peer,
                         std::cmp::Reverse(load(p.id)),
                         p.stats.rank(),
                         std::cmp::Reverse(p.id),
@@ -130,7 +133,7 @@ impl<S: Store> Node<S> {
                 })
                 .map(|p| p.id);
             let Some(peer) = source else { break };
-            self.last_progress_at = now;
+            self.clock.last_progress_at = now;
             self.request(now, peer, RequestKind::Rounds { from, to });
             in_flight.push((from, to, peer));
             from = to.saturating_add(1);
@@ -143,12 +146,14 @@ impl<S: Store> Node<S> {
     fn fetch_pending_parents(&mut self, now: Timestamp) {
         let asking = self
             .requests
+            .in_flight
             .values()
             .any(|r| matches!(r.kind, RequestKind::Vertices { .. }));
         // A range fetch under way brings the parents of its own rounds;
         // parents below the lowest range in flight it never will.
         let below = self
             .requests
+            .in_flight
             .values()
             .filter_map(|r| match r.kind {
                 RequestKind::Rounds { from, .. } => Some(from),
@@ -164,7 +169,7 @@ impl<S: Store> Node<S> {
             .consensus
             .missing_parents(self.config.max_fetch_hashes, below)
             .into_iter()
-            .filter(|h| !self.wanted.contains(h))
+            .filter(|h| !self.requests.wanted.contains(h))
             .collect();
         // The parents sit just below the lowest pending round: ask the most
         // advanced peer that may hold them (not one whose history starts
@@ -186,7 +191,7 @@ impl<S: Store> Node<S> {
             .map(|p| p.id);
         if let (false, Some(peer)) = (hashes.is_empty(), best) {
             crate::cov::mark("pending_set_parents_fetched");
-            self.wanted.extend(hashes.iter().copied());
+            self.requests.wanted.extend(hashes.iter().copied());
             self.request(now, peer, RequestKind::Vertices { hashes });
         }
     }
@@ -231,9 +236,9 @@ impl<S: Store> Node<S> {
     pub(super) fn range_fetches_exhausted(&mut self, now: Timestamp, peer: PeerId, why: &str) {
         let reason = format!(
             "range fetch failed {} times in a row (last peer {peer}: {why})",
-            self.range_failures
+            self.ranges.count
         );
-        self.range_failures = 0;
+        self.ranges.count = 0;
         let SyncState::CatchUp(c) = self.sync else {
             return;
         };

@@ -131,7 +131,7 @@ impl<S: Store> Node<S> {
     ) -> Result<(), StoreError> {
         // Resume an interrupted download of the same root: its verified
         // chunks are still staged, and the record says which.
-        let done: BTreeSet<u32> = match self.resume.take() {
+        let done: BTreeSet<u32> = match self.joined.resume.take() {
             Some(r) if r.root == root && self.store.resume_staging()? => {
                 r.done.into_iter().collect()
             }
@@ -197,6 +197,7 @@ impl<S: Store> Node<S> {
     pub(super) fn top_up_download(&mut self, now: Timestamp) -> Result<(), StoreError> {
         let chunks_in_flight: Vec<(u32, PeerId)> = self
             .requests
+            .in_flight
             .values()
             .filter_map(|r| match r.kind {
                 RequestKind::Chunk { index, .. } => Some((index, r.peer)),
@@ -206,6 +207,7 @@ impl<S: Store> Node<S> {
         let in_flight = chunks_in_flight.len();
         let asking_vertices = self
             .requests
+            .in_flight
             .values()
             .any(|r| matches!(r.kind, RequestKind::Vertices { .. }));
         let window = self.config.sync.peer_download_window;
@@ -391,7 +393,7 @@ impl<S: Store> Node<S> {
                 self.report_progress(now);
             }
         }
-        self.last_progress_at = now;
+        self.clock.last_progress_at = now;
         self.top_up_download(now)
     }
 

@@ -44,7 +44,7 @@ impl<S: Store> Node<S> {
         if !buffering {
             let hash = v.hash();
             if chain.consensus.dag().contains(&hash) || chain.consensus.is_pending(&hash) {
-                self.wanted.remove(&hash);
+                self.requests.wanted.remove(&hash);
                 return Ok(());
             }
         }
@@ -60,7 +60,7 @@ impl<S: Store> Node<S> {
                 return Ok(());
             }
         };
-        self.wanted.remove(&hash);
+        self.requests.wanted.remove(&hash);
         if self.buffering() {
             self.hold_vertex(v, hash);
             return Ok(());
@@ -125,7 +125,7 @@ impl<S: Store> Node<S> {
         inserted: &[Hash],
         source: VertexSource,
     ) -> Result<(), StoreError> {
-        self.last_progress_at = now;
+        self.clock.last_progress_at = now;
         let chain = self.chain.as_ref().expect("inserted implies a chain");
         let mut batch = WriteBatch::new(false);
         let mut vertices = Vec::with_capacity(inserted.len());
@@ -152,8 +152,8 @@ impl<S: Store> Node<S> {
         for (i, (hash, v)) in vertices.iter().enumerate() {
             for tx in &v.body.txs {
                 let th = tx.hash();
-                self.mempool.remove(&th);
-                self.dag_txs.insert(th, v.round());
+                self.txs.mempool.remove(&th);
+                self.txs.in_dag.insert(th, v.round());
             }
             // The first vertex came from `from`; released ones arrived
             // earlier through gossip.
@@ -206,14 +206,15 @@ impl<S: Store> Node<S> {
     fn fetch_missing(&mut self, now: Timestamp, peer: PeerId, missing: Vec<Hash>) {
         let hashes: Vec<Hash> = missing
             .into_iter()
-            .filter(|h| !self.wanted.contains(h))
+            .filter(|h| !self.requests.wanted.contains(h))
             .take(self.config.max_fetch_hashes)
             .collect();
-        if hashes.is_empty() || self.requests.len() >= self.config.max_requests_in_flight {
+        if hashes.is_empty() || self.requests.in_flight.len() >= self.config.max_requests_in_flight
+        {
             // Over the limit the pending set's sweep asks later.
             return;
         }
-        self.wanted.extend(hashes.iter().copied());
+        self.requests.wanted.extend(hashes.iter().copied());
         self.request(now, peer, super::RequestKind::Vertices { hashes });
     }
 

@@ -40,7 +40,9 @@ impl<S: Store> Node<S> {
                 let hash = stored.vertex.hash();
                 self.note_attestation(&stored.vertex, hash);
                 if stored.committed_at.is_none() && stored.vertex.author() == self.key.public() {
-                    self.own_uncommitted.insert((stored.vertex.round(), hash));
+                    self.producer
+                        .own_uncommitted
+                        .insert((stored.vertex.round(), hash));
                 }
                 consensus.restore(Arc::new(stored.vertex), hash, stored.committed_at);
             }

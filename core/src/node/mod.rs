@@ -22,6 +22,7 @@ mod exchange;
 mod gossip;
 mod handshake;
 mod init;
+mod parts;
 mod plan;
 mod produce;
 mod replay;
@@ -42,7 +43,6 @@ use crate::crypto::Keypair;
 use crate::genesis::Genesis;
 use crate::ids::{Hash, PeerId, PublicKey, Round, Timestamp};
 use crate::interface::{Action, Channel, Event, TimerKind};
-use crate::mempool::Mempool;
 use crate::peers::PeerTable;
 use crate::phase::SyncPhase;
 use crate::rng::DetRng;
@@ -50,7 +50,7 @@ use crate::store::{read_meta, MetaKey, Store, StoreError, WriteBatch};
 use crate::tx::TxStatus;
 use crate::wire::Message;
 use state::SyncState;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::VecDeque;
 
 pub use init::init_chain;
 pub use plan::{PlanPeer, SyncPlan};
@@ -82,57 +82,17 @@ pub struct Node<S: Store> {
     sync: SyncState,
     chain: Option<Chain>,
     peers: PeerTable,
-    mempool: Mempool,
-    /// Transactions this node forwarded to a validator, oldest first.
-    forwarded: VecDeque<Hash>,
-    forwarded_set: BTreeSet<Hash>,
-    requests: BTreeMap<crate::wire::RequestId, sync::InFlight>,
-    next_request: u64,
-    /// Vertex hashes asked for and not yet received.
-    wanted: BTreeSet<Hash>,
-    own_last_round: Option<Round>,
-    last_produced_at: Option<Timestamp>,
-    produce_at: Option<Timestamp>,
-    next_status_at: Timestamp,
-    actions: VecDeque<Action>,
-    halted: Option<String>,
+    requests: parts::Requests,
+    ranges: parts::RangeFailures,
+    producer: parts::Production,
+    txs: parts::Transactions,
+    serving: parts::Serving,
+    joined: parts::JoinRecord,
+    clock: parts::Clock,
     /// Equivocation evidence `(first, second)`, bounded.
     evidence: VecDeque<(Hash, Hash)>,
-    last_set_size: Option<(u64, usize)>,
-    /// Transactions carried by accepted, not yet committed vertices, with the
-    /// vertex round (so they read as pending, and leave with the window).
-    dag_txs: HashMap<Hash, Round>,
-    /// Own vertices not known to be committed, to re-inject their
-    /// transactions if they fall out of the window uncommitted.
-    own_uncommitted: BTreeSet<(Round, Hash)>,
-    /// Consecutive range requests that failed, and the last peer that failed.
-    range_failures: u32,
-    range_failed_peer: Option<PeerId>,
-    /// This node's pending registration as a validator: transaction hash
-    /// and expiry round.
-    registration: Option<(Hash, Round)>,
-    /// Servable snapshots by round (at most `snapshots_kept`).
-    snapshots: BTreeMap<Round, ServedSnapshot>,
-    /// The round of the snapshot being built, if any.
-    building: Option<Round>,
-    /// A manifest root to attest in this node's next vertex.
-    pending_attestation: Option<crate::vertex::Attestation>,
-    /// Attestations seen in accepted vertices: (round, root) → author →
-    /// vertex hash. At most `MAX_ATTESTED_SNAPSHOTS` keys.
-    attestations: BTreeMap<(Round, Hash), BTreeMap<PublicKey, Hash>>,
-    /// An interrupted snapshot download found at start, to resume.
-    resume: Option<download::DownloadRecord>,
-    /// No snapshot sync is started for falling behind before this time.
-    snapshot_cooldown_until: Timestamp,
-    /// The time of the last input (for the status API's ban list).
-    last_now: Timestamp,
-    /// The snapshot this node joined from.
-    applied: Option<AppliedSnapshot>,
-    /// After joining from a snapshot: the round at which this node's state
-    /// was compared with a quorum's attestation, and whether it matched.
-    verified: Option<(Round, bool)>,
-    /// When a vertex last joined the DAG (or a range fetch last started).
-    last_progress_at: Timestamp,
+    actions: VecDeque<Action>,
+    halted: Option<String>,
 }
 
 /// Most equivocation pairs kept as evidence.
@@ -153,7 +113,7 @@ impl<S: Store> Node<S> {
         now: Timestamp,
     ) -> Result<Self, StoreError> {
         let mut node = Node {
-            mempool: Mempool::new(config.max_mempool_txs),
+            txs: parts::Transactions::new(config.max_mempool_txs),
             config,
             key,
             store,
@@ -161,38 +121,19 @@ impl<S: Store> Node<S> {
             sync: SyncState::Idle,
             chain: None,
             peers: PeerTable::default(),
-            forwarded: VecDeque::new(),
-            forwarded_set: BTreeSet::new(),
-            requests: BTreeMap::new(),
-            next_request: 1,
-            wanted: BTreeSet::new(),
-            own_last_round: None,
-            last_produced_at: None,
-            produce_at: None,
-            next_status_at: now,
+            requests: parts::Requests::default(),
+            ranges: parts::RangeFailures::default(),
+            producer: parts::Production::default(),
+            serving: parts::Serving::default(),
+            joined: parts::JoinRecord::default(),
+            clock: parts::Clock::new(now),
+            evidence: VecDeque::new(),
             actions: VecDeque::new(),
             halted: None,
-            evidence: VecDeque::new(),
-            last_set_size: None,
-            dag_txs: HashMap::new(),
-            last_progress_at: now,
-            own_uncommitted: BTreeSet::new(),
-            range_failures: 0,
-            range_failed_peer: None,
-            registration: None,
-            snapshots: BTreeMap::new(),
-            building: None,
-            pending_attestation: None,
-            attestations: BTreeMap::new(),
-            resume: None,
-            snapshot_cooldown_until: Timestamp(0),
-            last_now: now,
-            applied: None,
-            verified: None,
         };
         node.restore_snapshots()?;
-        node.resume = read_meta(&node.store, MetaKey::SnapshotDownload)?;
-        node.own_last_round = read_meta(&node.store, MetaKey::OwnLastRound)?;
+        node.joined.resume = read_meta(&node.store, MetaKey::SnapshotDownload)?;
+        node.producer.own_last_round = read_meta(&node.store, MetaKey::OwnLastRound)?;
         if let Some(genesis) = read_meta::<Genesis>(&node.store, MetaKey::Genesis)? {
             node.restore_chain(genesis)?;
         }
@@ -267,31 +208,32 @@ impl<S: Store> Node<S> {
 
     /// The snapshot this node joined from, if it did.
     pub fn applied_snapshot(&self) -> Option<AppliedSnapshot> {
-        self.applied
+        self.joined.applied
     }
 
     /// Whether this node started on state of its own: committed rounds
     /// and no interrupted snapshot download to finish.
     pub fn has_own_state(&self) -> bool {
-        self.resume.is_none() && self.last_committed_round().is_some()
+        self.joined.resume.is_none() && self.last_committed_round().is_some()
     }
 
     /// After joining from a snapshot: the round at which this node's state
     /// was compared with what a quorum of validators attested, and whether
     /// it matched.
     pub fn state_verification(&self) -> Option<(Round, bool)> {
-        self.verified
+        self.joined.verified
     }
 
     /// Records an attestation carried by an accepted vertex.
     fn note_attestation(&mut self, v: &crate::vertex::Vertex, hash: Hash) {
         let Some(a) = &v.body.attestation else { return };
-        self.attestations
+        self.serving
+            .attestations
             .entry((a.round, a.manifest_root))
             .or_default()
             .insert(v.author(), hash);
-        while self.attestations.len() > MAX_ATTESTED_SNAPSHOTS {
-            self.attestations.pop_first();
+        while self.serving.attestations.len() > MAX_ATTESTED_SNAPSHOTS {
+            self.serving.attestations.pop_first();
         }
     }
 
@@ -305,10 +247,10 @@ impl<S: Store> Node<S> {
         if let Some(outcome) = self.store.tx_outcome(hash)? {
             return Ok(outcome.into());
         }
-        if self.mempool.contains(hash) || self.forwarded_set.contains(hash) {
+        if self.txs.mempool.contains(hash) || self.txs.forwarded_set.contains(hash) {
             return Ok(TxStatus::Pending);
         }
-        Ok(if self.dag_txs.contains_key(hash) {
+        Ok(if self.txs.in_dag.contains_key(hash) {
             TxStatus::Pending
         } else {
             TxStatus::Unknown
@@ -329,11 +271,12 @@ impl<S: Store> Node<S> {
             return None;
         }
         let mut timers = vec![
-            self.produce_at.map(|t| (t, TimerKind::Produce)),
+            self.producer.produce_at.map(|t| (t, TimerKind::Produce)),
             self.peers
                 .next_handshake_deadline()
                 .map(|t| (t, TimerKind::Handshake)),
             self.requests
+                .in_flight
                 .values()
                 .map(|r| r.deadline)
                 .min()
@@ -341,14 +284,14 @@ impl<S: Store> Node<S> {
             self.peers.next_dial().map(|t| (t, TimerKind::Reconnect)),
         ];
         if self.chain.is_some() && self.peers.ready().next().is_some() {
-            timers.push(Some((self.next_status_at, TimerKind::Status)));
+            timers.push(Some((self.clock.next_status_at, TimerKind::Status)));
         }
         // The sync deadlines. One already past changed nothing when it
         // fired (the step at `last_now` saw it): it is no deadline any more.
         timers.extend(
             self.sync_deadlines()
                 .into_iter()
-                .map(|t| t.filter(|(at, _)| *at > self.last_now)),
+                .map(|t| t.filter(|(at, _)| *at > self.clock.last_now)),
         );
         timers.into_iter().flatten().min()
     }
@@ -376,18 +319,18 @@ impl<S: Store> Node<S> {
         if self.halted.is_some() {
             return;
         }
-        self.last_now = now;
+        self.clock.last_now = now;
         let result = self.on_input(now, input);
         self.finish(now, result);
     }
 
     fn on_timeout(&mut self, now: Timestamp) -> Result<(), StoreError> {
-        self.last_now = now;
+        self.clock.last_now = now;
         self.expire_handshakes(now);
         self.expire_requests(now)?;
         self.dial_due(now);
-        if now >= self.next_status_at {
-            self.next_status_at = now.plus_ms(self.config.status_interval_ms);
+        if now >= self.clock.next_status_at {
+            self.clock.next_status_at = now.plus_ms(self.config.status_interval_ms);
             self.broadcast_status();
         }
         // A download that stalls still reports, so its rate is seen to drop.
@@ -434,7 +377,7 @@ impl<S: Store> Node<S> {
     }
 
     fn after_step(&mut self, now: Timestamp) {
-        self.last_now = now;
+        self.clock.last_now = now;
         if let Err(e) = self.after_step_checked(now) {
             self.halt(e);
         }
@@ -453,7 +396,7 @@ impl<S: Store> Node<S> {
             error: error.clone(),
         });
         self.halted = Some(error);
-        self.produce_at = None;
+        self.producer.produce_at = None;
     }
 
     fn on_message(&mut self, now: Timestamp, peer: PeerId, msg: Message) -> Result<(), StoreError> {

@@ -86,7 +86,7 @@ impl<S: Store> Node<S> {
                 full.next()
             }
         };
-        if self.own_last_round.is_some_and(|own| own >= round) {
+        if self.producer.own_last_round.is_some_and(|own| own >= round) {
             return None;
         }
         self.is_producer(round).then_some(round)
@@ -94,7 +94,7 @@ impl<S: Store> Node<S> {
 
     /// Produces now if allowed and due; otherwise arms the produce timer.
     pub(super) fn maybe_produce(&mut self, now: Timestamp) -> Result<(), StoreError> {
-        self.produce_at = None;
+        self.producer.produce_at = None;
         if self.phase() != SyncPhase::Live {
             return Ok(());
         }
@@ -102,10 +102,11 @@ impl<S: Store> Node<S> {
             return Ok(());
         };
         let due = self
+            .producer
             .last_produced_at
             .map_or(now, |t| t.plus_ms(self.config.round_interval_ms));
         if now < due {
-            self.produce_at = Some(due);
+            self.producer.produce_at = Some(due);
             return Ok(());
         }
         self.produce(now, round)
@@ -128,7 +129,7 @@ impl<S: Store> Node<S> {
             }
         };
         let params = &chain.genesis.params;
-        let txs = self.mempool.take(
+        let txs = self.txs.mempool.take(
             params.max_vertex_txs as usize,
             (params.max_vertex_bytes as usize).saturating_sub(VERTEX_OVERHEAD_BYTES),
         );
@@ -138,7 +139,7 @@ impl<S: Store> Node<S> {
             author: self.key.public(),
             parents,
             txs,
-            attestation: self.pending_attestation.take(),
+            attestation: self.serving.pending_attestation.take(),
         }
         .sign(&self.key);
         let hash = vertex.hash();
@@ -152,9 +153,9 @@ impl<S: Store> Node<S> {
         });
         batch.put_meta(MetaKey::OwnLastRound, &round);
         self.write(batch)?;
-        self.own_last_round = Some(round);
-        self.last_produced_at = Some(now);
-        self.own_uncommitted.insert((round, hash));
+        self.producer.own_last_round = Some(round);
+        self.producer.last_produced_at = Some(now);
+        self.producer.own_uncommitted.insert((round, hash));
         let chain = self.chain.as_mut().expect("producer has a chain");
         match chain.consensus.offer(Arc::new(vertex.clone()), hash) {
             Offer::Inserted { inserted, .. } => {
@@ -171,7 +172,7 @@ impl<S: Store> Node<S> {
                 });
             }
         }
-        self.produce_at = Some(now.plus_ms(self.config.round_interval_ms));
+        self.producer.produce_at = Some(now.plus_ms(self.config.round_interval_ms));
         Ok(())
     }
 
@@ -229,10 +230,10 @@ impl<S: Store> Node<S> {
                     self.start_snapshot(cursor, window)?;
                 }
                 for th in executed {
-                    self.mempool.remove(&th);
-                    self.dag_txs.remove(&th);
+                    self.txs.mempool.remove(&th);
+                    self.txs.in_dag.remove(&th);
                     // The queue entry goes stale and is dropped on eviction.
-                    self.forwarded_set.remove(&th);
+                    self.txs.forwarded_set.remove(&th);
                 }
                 self.emit(Event::Committed {
                     round: anchor.round,
@@ -251,7 +252,7 @@ impl<S: Store> Node<S> {
     fn after_commit(&mut self, now: Timestamp) -> Result<(), StoreError> {
         let chain = self.chain.as_ref().expect("commit needs a chain");
         let floor = chain.consensus.dag().pruned_below();
-        self.dag_txs.retain(|_, r| *r >= floor);
+        self.txs.in_dag.retain(|_, r| *r >= floor);
         self.reinject_orphans(floor)?;
         let chain = self.chain.as_ref().expect("commit needs a chain");
         let round = chain.consensus.dag().highest_round().unwrap_or_default();
@@ -259,7 +260,7 @@ impl<S: Store> Node<S> {
         let epoch = schedule.epoch_of(round);
         let size = schedule.set_for_epoch(epoch).len();
         let includes_self = schedule.set_for_epoch(epoch).contains(&self.key.public());
-        if self.last_set_size.is_some_and(|(_, s)| s != size) {
+        if self.producer.last_set_size.is_some_and(|(_, s)| s != size) {
             self.emit(Event::ValidatorSetChanged {
                 epoch: epoch.0,
                 size,
@@ -267,7 +268,7 @@ impl<S: Store> Node<S> {
             });
             self.connect_to_validators(now);
         }
-        self.last_set_size = Some((epoch.0, size));
+        self.producer.last_set_size = Some((epoch.0, size));
         let chain = self.chain.as_mut().expect("commit needs a chain");
         let released = chain.consensus.retry_pending();
         if !released.is_empty() {
@@ -282,12 +283,13 @@ impl<S: Store> Node<S> {
     /// never silently lost.
     fn reinject_orphans(&mut self, floor: Round) -> Result<(), StoreError> {
         let below: Vec<(Round, Hash)> = self
+            .producer
             .own_uncommitted
             .range(..(floor, Hash([0; 32])))
             .copied()
             .collect();
         for key in below {
-            self.own_uncommitted.remove(&key);
+            self.producer.own_uncommitted.remove(&key);
             let Some(stored) = self.store.get_vertex(&key.1)? else {
                 continue;
             };
@@ -296,10 +298,10 @@ impl<S: Store> Node<S> {
             }
             for tx in stored.vertex.body.txs {
                 let th = tx.hash();
-                if self.store.tx_outcome(&th)?.is_none() && !self.dag_txs.contains_key(&th) {
+                if self.store.tx_outcome(&th)?.is_none() && !self.txs.in_dag.contains_key(&th) {
                     // A full pool drops it; the client sees it expire.
                     crate::cov::mark("orphaned_own_transaction_reinjected");
-                    let _ = self.mempool.insert(th, tx);
+                    let _ = self.txs.mempool.insert(th, tx);
                 }
             }
         }
@@ -324,7 +326,7 @@ impl<S: Store> Node<S> {
             return Ok(());
         }
         let committed = chain.consensus.last_committed_round().unwrap_or_default();
-        if let Some((tx, expiry)) = self.registration {
+        if let Some((tx, expiry)) = self.producer.registration {
             let failed = matches!(
                 self.store.tx_outcome(&tx)?,
                 Some(crate::tx::TxOutcome::Failed { .. })
@@ -346,7 +348,7 @@ impl<S: Store> Node<S> {
         .sign(&self.key);
         match self.admit(now, tx, None) {
             Ok(hash) => {
-                self.registration = Some((hash, expiry));
+                self.producer.registration = Some((hash, expiry));
                 self.emit(Event::RegistrationSubmitted { tx: hash, address });
             }
             // No validator reachable yet, or the pool is full: next step.
@@ -403,12 +405,12 @@ impl<S: Store> Node<S> {
         if self.store.tx_outcome(&hash)?.is_some() {
             return Err(SubmitError::AlreadyExecuted);
         }
-        if self.dag_txs.contains_key(&hash) || self.forwarded_set.contains(&hash) {
+        if self.txs.in_dag.contains_key(&hash) || self.txs.forwarded_set.contains(&hash) {
             return Err(SubmitError::Duplicate);
         }
         let round = self.highest_round().unwrap_or_default();
         if self.is_producer(round) {
-            return match self.mempool.insert(hash, tx) {
+            return match self.txs.mempool.insert(hash, tx) {
                 Ok(()) => Ok(hash),
                 Err(PoolRefusal::Duplicate) => Err(SubmitError::Duplicate),
                 Err(PoolRefusal::Full) => {
@@ -426,18 +428,18 @@ impl<S: Store> Node<S> {
             .map(|p| p.id)
             .next()
             .ok_or(SubmitError::NoValidator)?;
-        if self.forwarded_set.len() >= self.config.max_forwarded_txs {
+        if self.txs.forwarded_set.len() >= self.config.max_forwarded_txs {
             self.emit(Event::LimitHit {
                 limit: Limit::ForwardedTxs,
             });
         }
-        while self.forwarded.len() >= self.config.max_forwarded_txs {
-            if let Some(old) = self.forwarded.pop_front() {
-                self.forwarded_set.remove(&old);
+        while self.txs.forwarded.len() >= self.config.max_forwarded_txs {
+            if let Some(old) = self.txs.forwarded.pop_front() {
+                self.txs.forwarded_set.remove(&old);
             }
         }
-        self.forwarded.push_back(hash);
-        self.forwarded_set.insert(hash);
+        self.txs.forwarded.push_back(hash);
+        self.txs.forwarded_set.insert(hash);
         self.send(target, Channel::Gossip, Message::SubmitTx(tx));
         Ok(hash)
     }

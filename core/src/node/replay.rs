@@ -56,14 +56,14 @@ impl<S: Store> Node<S> {
     /// Once this node has built a snapshot after the one it applied, compare
     /// its root with what a quorum of validators attested for that round.
     pub(super) fn check_state_verification(&mut self) {
-        let Some(applied) = self.applied.map(|a| a.round) else {
+        let Some(applied) = self.joined.applied.map(|a| a.round) else {
             return;
         };
-        if self.verified.is_some() {
+        if self.joined.verified.is_some() {
             return;
         }
         let Some(chain) = &self.chain else { return };
-        for (round, served) in self.snapshots.iter().filter(|(r, _)| **r > applied) {
+        for (round, served) in self.serving.snapshots.iter().filter(|(r, _)| **r > applied) {
             let quorum = chain
                 .consensus
                 .meta()
@@ -71,12 +71,13 @@ impl<S: Store> Node<S> {
                 .set_for_round(*round)
                 .quorum();
             let for_root = |root: &Hash| {
-                self.attestations
+                self.serving
+                    .attestations
                     .get(&(*round, *root))
                     .map_or(0, BTreeMap::len)
             };
             if for_root(&served.root) >= quorum {
-                self.verified = Some((*round, true));
+                self.joined.verified = Some((*round, true));
                 self.emit(Event::StateVerified {
                     round: *round,
                     root: served.root,
@@ -84,12 +85,13 @@ impl<S: Store> Node<S> {
                 return;
             }
             let other = self
+                .serving
                 .attestations
                 .iter()
                 .find(|((r, root), who)| r == round && *root != served.root && who.len() >= quorum)
                 .map(|((_, root), _)| *root);
             if let Some(attested) = other {
-                self.verified = Some((*round, false));
+                self.joined.verified = Some((*round, false));
                 self.emit(Event::StateMismatch {
                     round: *round,
                     ours: served.root,

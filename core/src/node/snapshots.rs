@@ -26,7 +26,7 @@ impl<S: Store> Node<S> {
         for (round, bytes) in self.store.manifests()? {
             let manifest: Manifest = borsh::from_slice(&bytes)
                 .map_err(|e| StoreError::Corrupt(format!("manifest of round {round}: {e}")))?;
-            self.snapshots.insert(
+            self.serving.snapshots.insert(
                 round,
                 ServedSnapshot {
                     root: manifest.root(),
@@ -46,7 +46,7 @@ impl<S: Store> Node<S> {
         window: Vec<(Round, Hash)>,
     ) -> Result<(), StoreError> {
         let round = cursor.last_anchor.map_or(Round(0), |(r, _)| r);
-        if let Some(busy) = self.building {
+        if let Some(busy) = self.serving.building {
             self.emit(Event::SnapshotFailed {
                 round,
                 error: format!("skipped: the snapshot of round {busy} is still being built"),
@@ -63,7 +63,7 @@ impl<S: Store> Node<S> {
             },
             view: self.store.state_view()?,
         };
-        self.building = Some(round);
+        self.serving.building = Some(round);
         self.push(Action::BuildSnapshot(job));
         Ok(())
     }
@@ -74,7 +74,7 @@ impl<S: Store> Node<S> {
         index: u32,
         bytes: Vec<u8>,
     ) -> Result<(), StoreError> {
-        if self.building != Some(round) {
+        if self.serving.building != Some(round) {
             return Ok(());
         }
         let mut batch = WriteBatch::new(false);
@@ -88,10 +88,10 @@ impl<S: Store> Node<S> {
 
     pub(super) fn on_snapshot_built(&mut self, manifest: Manifest) -> Result<(), StoreError> {
         let round = manifest.round;
-        if self.building != Some(round) {
+        if self.serving.building != Some(round) {
             return Ok(());
         }
-        self.building = None;
+        self.serving.building = None;
         let root = manifest.root();
         // Durable together with the pruning of the oldest snapshot, so the
         // store never holds more than `snapshots_kept` of them.
@@ -100,20 +100,20 @@ impl<S: Store> Node<S> {
             round,
             bytes: borsh::to_vec(&manifest).expect("encoding into memory cannot fail"),
         });
-        self.snapshots.insert(
+        self.serving.snapshots.insert(
             round,
             ServedSnapshot {
                 root,
                 manifest: Arc::new(manifest),
             },
         );
-        while self.snapshots.len() > self.config.snapshots_kept.max(1) {
-            let (&old, _) = self.snapshots.iter().next().expect("non-empty");
-            self.snapshots.remove(&old);
+        while self.serving.snapshots.len() > self.config.snapshots_kept.max(1) {
+            let (&old, _) = self.serving.snapshots.iter().next().expect("non-empty");
+            self.serving.snapshots.remove(&old);
             batch.push(WriteOp::DeleteSnapshot(old));
         }
         self.write(batch)?;
-        let m = &self.snapshots[&round].manifest;
+        let m = &self.serving.snapshots[&round].manifest;
         self.emit(Event::SnapshotBuilt {
             round,
             root,
@@ -121,7 +121,7 @@ impl<S: Store> Node<S> {
             objects: m.object_count,
             raw_bytes: m.raw_bytes,
         });
-        self.pending_attestation = Some(Attestation {
+        self.serving.pending_attestation = Some(Attestation {
             round,
             manifest_root: root,
         });
@@ -134,10 +134,10 @@ impl<S: Store> Node<S> {
         round: Round,
         error: String,
     ) -> Result<(), StoreError> {
-        if self.building != Some(round) {
+        if self.serving.building != Some(round) {
             return Ok(());
         }
-        self.building = None;
+        self.serving.building = None;
         let mut batch = WriteBatch::new(false);
         batch.push(WriteOp::DeleteSnapshot(round));
         self.write(batch)?;
@@ -154,14 +154,15 @@ impl<S: Store> Node<S> {
     ) {
         use crate::wire::Message;
         let found = match round {
-            Some(r) => self.snapshots.get(&r),
+            Some(r) => self.serving.snapshots.get(&r),
             // The newest snapshot a quorum has attested, else the newest.
             None => self
+                .serving
                 .snapshots
                 .values()
                 .rev()
                 .find(|s| self.attested_by_quorum(s))
-                .or_else(|| self.snapshots.values().next_back()),
+                .or_else(|| self.serving.snapshots.values().next_back()),
         };
         let found = found.cloned();
         let msg = match found {
@@ -188,14 +189,15 @@ impl<S: Store> Node<S> {
             .schedule
             .set_for_round(s.manifest.round)
             .quorum();
-        self.attestations
+        self.serving
+            .attestations
             .get(&(s.manifest.round, s.root))
             .is_some_and(|who| who.len() >= quorum)
     }
 
     /// The vertices attesting `(round, root)` that this node still holds.
     fn attestation_vertices(&self, round: Round, root: Hash) -> Vec<crate::vertex::Vertex> {
-        let Some(who) = self.attestations.get(&(round, root)) else {
+        let Some(who) = self.serving.attestations.get(&(round, root)) else {
             return Vec::new();
         };
         who.values()
@@ -217,7 +219,7 @@ impl<S: Store> Node<S> {
         index: u32,
     ) -> Result<(), StoreError> {
         use crate::wire::Message;
-        let servable = self.snapshots.contains_key(&round);
+        let servable = self.serving.snapshots.contains_key(&round);
         let msg = match servable
             .then(|| self.store.snapshot_chunk(round, index))
             .transpose()?
@@ -240,11 +242,11 @@ impl<S: Store> Node<S> {
 
     /// The servable snapshots, oldest first.
     pub fn snapshots(&self) -> impl Iterator<Item = &ServedSnapshot> {
-        self.snapshots.values()
+        self.serving.snapshots.values()
     }
 
     /// The latest servable snapshot's round.
     pub fn latest_snapshot_round(&self) -> Option<Round> {
-        self.snapshots.keys().next_back().copied()
+        self.serving.snapshots.keys().next_back().copied()
     }
 }

@@ -69,7 +69,8 @@ impl<S: Store> Node<S> {
         if matches!(self.sync, SyncState::Replay(_)) {
             return false;
         }
-        let fresh = self.applied.is_none() && chain.consensus.last_committed_round().is_none();
+        let fresh =
+            self.joined.applied.is_none() && chain.consensus.last_committed_round().is_none();
         let ours = chain.consensus.dag().highest_round().unwrap_or_default();
         let far_behind = self.trusted_best_round().is_some_and(|best| {
             best.0
@@ -78,7 +79,7 @@ impl<S: Store> Node<S> {
                     .saturating_add(self.config.sync.strategy_switch_threshold)
         });
         let fresh = fresh && mode == crate::config::SyncMode::Snapshot;
-        fresh || (far_behind && now >= self.snapshot_cooldown_until)
+        fresh || (far_behind && now >= self.joined.snapshot_cooldown_until)
     }
 
     /// The download under way, for the status API.
@@ -92,7 +93,7 @@ impl<S: Store> Node<S> {
             chunks_total: d.manifest.chunks.len(),
             bytes_done: d.bytes_done,
             bytes_total: d.manifest.raw_bytes,
-            elapsed_ms: self.last_progress_at.ms_since(d.started),
+            elapsed_ms: self.clock.last_progress_at.ms_since(d.started),
             peers: d.sources.len(),
         })
     }
@@ -127,6 +128,7 @@ impl<S: Store> Node<S> {
         // Discovery: ask every ready peer not asked yet.
         let asking = self
             .requests
+            .in_flight
             .values()
             .any(|r| matches!(r.kind, RequestKind::Manifest { .. }));
         let max_sync_peers = self.config.sync.max_sync_peers;
@@ -143,7 +145,7 @@ impl<S: Store> Node<S> {
             .collect();
         // A node that was interrupted mid-download asks for the same
         // snapshot first, to resume it.
-        let round = self.resume.as_ref().map(|r| r.manifest.round);
+        let round = self.joined.resume.as_ref().map(|r| r.manifest.round);
         for peer in fresh {
             if let Some(disc) = self.discovery_mut() {
                 disc.asked.insert(peer);
@@ -153,6 +155,7 @@ impl<S: Store> Node<S> {
         if asking
             || self
                 .requests
+                .in_flight
                 .values()
                 .any(|r| matches!(r.kind, RequestKind::Manifest { .. }))
         {
@@ -165,6 +168,7 @@ impl<S: Store> Node<S> {
             return Ok(()); // more peers are still connecting
         }
         let resumable = self
+            .joined
             .resume
             .as_ref()
             .and_then(|r| disc.offers.get_key_value(&r.root));
@@ -189,10 +193,10 @@ impl<S: Store> Node<S> {
                 let buffer = std::mem::take(&mut disc.buffer);
                 self.start_download(now, root, manifest, sources, buffer)
             }
-            None if self.resume.is_some() => {
+            None if self.joined.resume.is_some() => {
                 // Nobody serves the interrupted snapshot any more: forget it
                 // and take a newer one.
-                self.resume = None;
+                self.joined.resume = None;
                 let mut batch = WriteBatch::new(false);
                 batch.push(WriteOp::DeleteMeta(MetaKey::SnapshotDownload));
                 self.write(batch)?;
@@ -208,15 +212,20 @@ impl<S: Store> Node<S> {
             {
                 // A node with state of its own found no snapshot ahead of
                 // it: catch up by range, and do not try again for a while.
-                self.snapshot_cooldown_until = now.plus_ms(SNAPSHOT_RETRY_COOLDOWN_MS);
+                self.joined.snapshot_cooldown_until = now.plus_ms(SNAPSHOT_RETRY_COOLDOWN_MS);
                 self.become_catch_up();
                 Ok(())
             }
             None => {
                 // Nobody had an attested snapshot yet (attestations trail a
                 // build by a round): ask everyone again later.
-                if now >= self.last_progress_at.plus_ms(self.config.stall_timeout_ms) {
-                    self.last_progress_at = now;
+                if now
+                    >= self
+                        .clock
+                        .last_progress_at
+                        .plus_ms(self.config.stall_timeout_ms)
+                {
+                    self.clock.last_progress_at = now;
                     if let Some(disc) = self.discovery_mut() {
                         disc.asked.clear();
                     }
@@ -300,7 +309,7 @@ impl<S: Store> Node<S> {
                 }
             }
         }
-        self.last_progress_at = now;
+        self.clock.last_progress_at = now;
         Ok(())
     }
 
@@ -402,13 +411,13 @@ impl<S: Store> Node<S> {
         }
         consensus.prune_below(round.saturating_sub(params.gc_depth_rounds));
         chain.consensus = consensus;
-        self.dag_txs.clear();
-        self.own_uncommitted.clear();
-        self.wanted.clear();
+        self.txs.in_dag.clear();
+        self.producer.own_uncommitted.clear();
+        self.requests.wanted.clear();
         // A node that re-synced verifies its new state again.
-        self.verified = None;
+        self.joined.verified = None;
         let (objects, outcomes) = (manifest.object_count, manifest.outcome_count);
-        self.applied = Some(super::AppliedSnapshot {
+        self.joined.applied = Some(super::AppliedSnapshot {
             round,
             root,
             objects,

@@ -204,7 +204,10 @@ impl<S: Store> Node<S> {
         let Some(chain) = &self.chain else {
             return out;
         };
-        let stall = self.last_progress_at.plus_ms(self.config.stall_timeout_ms);
+        let stall = self
+            .clock
+            .last_progress_at
+            .plus_ms(self.config.stall_timeout_ms);
         match &self.sync {
             SyncState::Discovery(disc) => {
                 out[0] = Some((self.discovery_wait_until(disc), TimerKind::DiscoveryWait));
@@ -223,7 +226,10 @@ impl<S: Store> Node<S> {
         if self.config.sync.default_strategy.uses_snapshots()
             && chain.consensus.last_committed_round().is_some()
         {
-            out[4] = Some((self.snapshot_cooldown_until, TimerKind::SnapshotCooldown));
+            out[4] = Some((
+                self.joined.snapshot_cooldown_until,
+                TimerKind::SnapshotCooldown,
+            ));
         }
         out
     }

@@ -159,12 +159,12 @@ impl<S: Store> Node<S> {
             chain_id: self.chain_id(),
             highest_round: self.highest_round(),
             last_committed_round: self.last_committed_round(),
-            own_last_round: self.own_last_round,
+            own_last_round: self.producer.own_last_round,
             validators: set.as_ref().map_or(0, |s| s.len()),
             is_member: set.as_ref().is_some_and(|s| s.contains(&self.key.public())),
             committed_vertices: chain.map_or(0, |c| c.consensus.meta().committed_vertices),
             executed_txs: chain.map_or(0, |c| c.consensus.meta().executed_txs),
-            mempool_txs: self.mempool.len(),
+            mempool_txs: self.txs.mempool.len(),
             pending_vertices: chain.map_or(0, |c| c.consensus.pending_len()),
             dag_vertices: chain.map_or(0, |c| c.consensus.dag().len()),
             peers: self
@@ -191,13 +191,18 @@ impl<S: Store> Node<S> {
                 .collect(),
             bans: self
                 .peers
-                .bans(self.last_now)
+                .bans(self.clock.last_now)
                 .map(|(key, until)| BanStatus {
                     key: *key,
                     until_ms: until.0,
                 })
                 .collect(),
-            snapshot: self.snapshots.iter().next_back().map(|(r, s)| (*r, s.root)),
+            snapshot: self
+                .serving
+                .snapshots
+                .iter()
+                .next_back()
+                .map(|(r, s)| (*r, s.root)),
             download: self.download_status(),
             catch_up: self.sync.catching_up_from().map(|from| {
                 let through = self.highest_round().unwrap_or_default();

@@ -76,8 +76,8 @@ impl<S: Store> Node<S> {
     }
 
     fn send_request(&mut self, now: Timestamp, peer: PeerId, kind: RequestKind, attempt: u32) {
-        let id = RequestId(self.next_request);
-        self.next_request += 1;
+        let id = RequestId(self.requests.next_id);
+        self.requests.next_id += 1;
         let msg = match &kind {
             RequestKind::Genesis => Message::GetGenesis { request: id },
             RequestKind::Vertices { hashes } => Message::GetVertices {
@@ -100,7 +100,7 @@ impl<S: Store> Node<S> {
                 index: *index,
             },
         };
-        self.requests.insert(
+        self.requests.in_flight.insert(
             id,
             InFlight {
                 peer,
@@ -125,8 +125,8 @@ impl<S: Store> Node<S> {
         id: RequestId,
         bytes: u64,
     ) -> Option<InFlight> {
-        let r = match self.requests.get(&id) {
-            Some(r) if r.peer == peer => self.requests.remove(&id)?,
+        let r = match self.requests.in_flight.get(&id) {
+            Some(r) if r.peer == peer => self.requests.in_flight.remove(&id)?,
             _ => return None,
         };
         if let Some(p) = self.peers.peers.get_mut(&peer) {
@@ -141,7 +141,7 @@ impl<S: Store> Node<S> {
 
     /// Takes the request `id` of `peer` as failed: the peer loses weight.
     fn fail_request(&mut self, now: Timestamp, id: RequestId) -> Option<InFlight> {
-        let r = self.requests.remove(&id)?;
+        let r = self.requests.in_flight.remove(&id)?;
         if let Some(p) = self.peers.peers.get_mut(&r.peer) {
             p.stats.on_failure(now);
         }
@@ -154,7 +154,7 @@ impl<S: Store> Node<S> {
             // Missing parents are asked again when the next child arrives;
             // no need to insist on one peer.
             for h in hashes {
-                self.wanted.remove(h);
+                self.requests.wanted.remove(h);
             }
             return;
         }
@@ -170,9 +170,9 @@ impl<S: Store> Node<S> {
             // plans the next one from where the node is now, avoiding the
             // peer that failed. Only consecutive failures count.
             crate::cov::mark("failed_range_planned_afresh");
-            self.range_failures += 1;
-            self.range_failed_peer = Some(failed.peer);
-            if self.range_failures >= self.config.sync.retry_attempts {
+            self.ranges.count += 1;
+            self.ranges.last_peer = Some(failed.peer);
+            if self.ranges.count >= self.config.sync.retry_attempts {
                 self.range_fetches_exhausted(now, failed.peer, why);
             }
             return;
@@ -209,6 +209,7 @@ impl<S: Store> Node<S> {
     pub(super) fn expire_requests(&mut self, now: Timestamp) -> Result<(), StoreError> {
         let late: Vec<RequestId> = self
             .requests
+            .in_flight
             .iter()
             .filter(|(_, r)| r.deadline <= now)
             .map(|(id, _)| *id)
@@ -228,12 +229,13 @@ impl<S: Store> Node<S> {
     ) -> Result<(), StoreError> {
         let theirs: Vec<RequestId> = self
             .requests
+            .in_flight
             .iter()
             .filter(|(_, r)| r.peer == peer)
             .map(|(id, _)| *id)
             .collect();
         for id in theirs {
-            if let Some(r) = self.requests.remove(&id) {
+            if let Some(r) = self.requests.in_flight.remove(&id) {
                 self.retry(now, r, "disconnected");
             }
         }
@@ -344,7 +346,7 @@ impl<S: Store> Node<S> {
         };
         if let RequestKind::Vertices { hashes } = &req.kind {
             for h in hashes {
-                self.wanted.remove(h);
+                self.requests.wanted.remove(h);
             }
             // None of the parents asked for: this peer does not hold the
             // rounds they sit in (it joined from a snapshot after them).
@@ -361,8 +363,8 @@ impl<S: Store> Node<S> {
         vertices.sort_by_key(|v| v.round());
         let got = vertices.len();
         if matches!(req.kind, RequestKind::Rounds { .. }) {
-            self.range_failures = 0;
-            self.range_failed_peer = None;
+            self.ranges.count = 0;
+            self.ranges.last_peer = None;
         }
         for v in vertices {
             if !self.peers.peers.contains_key(&peer) {

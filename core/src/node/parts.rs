@@ -1,0 +1,140 @@
+//! The components a [`Node`](super::Node) is made of, besides its chain,
+//! peers and sync state: each groups the fields one concern owns, so a
+//! reader sees which part of the node a method touches.
+
+use super::download::DownloadRecord;
+use super::snapshots::ServedSnapshot;
+use super::status::AppliedSnapshot;
+use super::sync::InFlight;
+use crate::ids::{Hash, PeerId, PublicKey, Round, Timestamp};
+use crate::mempool::Mempool;
+use crate::vertex::Attestation;
+use crate::wire::RequestId;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+/// Requests awaiting an answer (`sync.rs`).
+#[derive(Debug)]
+pub(super) struct Requests {
+    /// By id.
+    pub(super) in_flight: BTreeMap<RequestId, InFlight>,
+    /// The id of the next request.
+    pub(super) next_id: u64,
+    /// Vertex hashes asked for and not yet received.
+    pub(super) wanted: BTreeSet<Hash>,
+}
+
+impl Default for Requests {
+    fn default() -> Self {
+        Requests {
+            in_flight: BTreeMap::new(),
+            next_id: 1,
+            wanted: BTreeSet::new(),
+        }
+    }
+}
+
+/// Range fetches that failed in a row (`catchup.rs`).
+#[derive(Debug, Default)]
+pub(super) struct RangeFailures {
+    /// How many, consecutively.
+    pub(super) count: u32,
+    /// The peer that failed last (asked again only if nobody else can).
+    pub(super) last_peer: Option<PeerId>,
+}
+
+/// This node's own vertices and registration (`produce.rs`).
+#[derive(Debug, Default)]
+pub(super) struct Production {
+    /// The round of the last vertex this node produced.
+    pub(super) own_last_round: Option<Round>,
+    /// When it produced it.
+    pub(super) last_produced_at: Option<Timestamp>,
+    /// When the next vertex is due, if one is.
+    pub(super) produce_at: Option<Timestamp>,
+    /// The validator set last reported: (epoch, size).
+    pub(super) last_set_size: Option<(u64, usize)>,
+    /// Own vertices not known to be committed, to re-inject their
+    /// transactions if they fall out of the window uncommitted.
+    pub(super) own_uncommitted: BTreeSet<(Round, Hash)>,
+    /// This node's pending registration as a validator: transaction hash
+    /// and expiry round.
+    pub(super) registration: Option<(Hash, Round)>,
+}
+
+/// Transactions on their way to a commit (`produce.rs`, `gossip.rs`).
+#[derive(Debug)]
+pub(super) struct Transactions {
+    /// Waiting for a vertex of this node.
+    pub(super) mempool: Mempool,
+    /// Transactions this node forwarded to a validator, oldest first.
+    pub(super) forwarded: VecDeque<Hash>,
+    /// The same, for lookups.
+    pub(super) forwarded_set: BTreeSet<Hash>,
+    /// Transactions carried by accepted, not yet committed vertices, with
+    /// the vertex round (so they read as pending, and leave with the
+    /// window).
+    pub(super) in_dag: HashMap<Hash, Round>,
+}
+
+impl Transactions {
+    /// No transactions, a mempool of at most `max_mempool_txs`.
+    pub(super) fn new(max_mempool_txs: usize) -> Self {
+        Transactions {
+            mempool: Mempool::new(max_mempool_txs),
+            forwarded: VecDeque::new(),
+            forwarded_set: BTreeSet::new(),
+            in_dag: HashMap::new(),
+        }
+    }
+}
+
+/// The serving side of snapshots (`snapshots.rs`).
+#[derive(Debug, Default)]
+pub(super) struct Serving {
+    /// Servable snapshots by round (at most `snapshots_kept`).
+    pub(super) snapshots: BTreeMap<Round, ServedSnapshot>,
+    /// The round of the snapshot being built, if any.
+    pub(super) building: Option<Round>,
+    /// A manifest root to attest in this node's next vertex.
+    pub(super) pending_attestation: Option<Attestation>,
+    /// Attestations seen in accepted vertices: (round, root) → author →
+    /// vertex hash. At most `MAX_ATTESTED_SNAPSHOTS` keys.
+    pub(super) attestations: BTreeMap<(Round, Hash), BTreeMap<PublicKey, Hash>>,
+}
+
+/// What this node knows of joining from a snapshot, across sync states
+/// (`snapsync.rs`, `replay.rs`).
+#[derive(Debug, Default)]
+pub(super) struct JoinRecord {
+    /// An interrupted snapshot download found at start, to resume.
+    pub(super) resume: Option<DownloadRecord>,
+    /// The snapshot this node joined from.
+    pub(super) applied: Option<AppliedSnapshot>,
+    /// After joining from a snapshot: the round at which this node's state
+    /// was compared with a quorum's attestation, and whether it matched.
+    pub(super) verified: Option<(Round, bool)>,
+    /// No snapshot sync is started for falling behind before this time.
+    pub(super) snapshot_cooldown_until: Timestamp,
+}
+
+/// The node's sense of time, all of it from inputs.
+#[derive(Debug)]
+pub(super) struct Clock {
+    /// The time of the last input.
+    pub(super) last_now: Timestamp,
+    /// When a vertex last joined the DAG (or a range fetch last started).
+    pub(super) last_progress_at: Timestamp,
+    /// When to tell peers how far this node is next.
+    pub(super) next_status_at: Timestamp,
+}
+
+impl Clock {
+    /// Everything at `now`.
+    pub(super) fn new(now: Timestamp) -> Self {
+        Clock {
+            last_now: now,
+            last_progress_at: now,
+            next_status_at: now,
+        }
+    }
+}
