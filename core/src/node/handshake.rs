@@ -79,11 +79,10 @@ impl<S: Store> Node<S> {
 
     pub(super) fn on_hello(&mut self, now: Timestamp, peer: PeerId, hello: Hello) {
         let _ = now;
-        let Some(p) = self.peers.peers.get(&peer) else {
+        // The stage (awaiting their hello) is checked by the protocol
+        // table before this runs.
+        if !self.peers.peers.contains_key(&peer) {
             return;
-        };
-        if p.stage != Stage::AwaitingHello {
-            return self.drop_peer(peer, "second hello");
         }
         if let Err(reason) = self.check_hello(&hello) {
             self.send(

@@ -25,6 +25,7 @@ mod init;
 mod parts;
 mod plan;
 mod produce;
+pub mod protocols;
 mod replay;
 mod snapshots;
 mod snapsync;
@@ -400,7 +401,34 @@ impl<S: Store> Node<S> {
     }
 
     fn on_message(&mut self, now: Timestamp, peer: PeerId, msg: Message) -> Result<(), StoreError> {
-        let ready = self.peers.peers.get(&peer).is_some_and(|p| p.is_ready());
+        // Who may send what, in which stage: the table in `protocols.rs`.
+        let kind = protocols::MessageKind::of(&msg);
+        let refused = match self.peers.peers.get(&peer) {
+            Some(p) => protocols::admission(&p.stage, &msg),
+            // A peer already forgotten: its handshake messages find
+            // nothing to act on; anything else drops the connection.
+            None if protocols::rule_of(kind).protocol == protocols::Protocol::Handshake => None,
+            None => Some(protocols::Otherwise::DropPeer(
+                "too many messages before handshake completed",
+            )),
+        };
+        match refused {
+            None => {}
+            Some(protocols::Otherwise::Hold) => {
+                // The other side may finish first and ask at once; its
+                // request can overtake its proof. Keep a few for later.
+                let limit = self.config.max_early_messages;
+                match self.peers.peers.get_mut(&peer) {
+                    Some(p) if p.early.len() < limit => p.early.push(msg),
+                    _ => self.drop_peer(peer, "too many messages before handshake completed"),
+                }
+                return Ok(());
+            }
+            Some(protocols::Otherwise::DropPeer(reason)) => {
+                self.drop_peer(peer, reason);
+                return Ok(());
+            }
+        }
         match msg {
             Message::Hello(hello) => self.on_hello(now, peer, hello),
             Message::HelloProof(sig) => self.on_proof(now, peer, sig)?,
@@ -414,26 +442,6 @@ impl<S: Store> Node<S> {
                     reason: "peer refused the connection".into(),
                 });
                 self.forget_peer(now, peer);
-            }
-            _ if !ready => {
-                // The other side may finish first and ask at once; its
-                // request can overtake its proof. Keep a few for later.
-                // Only small requests qualify: nothing bulky is held for a
-                // peer that has not proven its key.
-                let limit = self.config.max_early_messages;
-                let request = matches!(
-                    msg,
-                    Message::GetGenesis { .. }
-                        | Message::GetVertices { .. }
-                        | Message::GetRounds { .. }
-                        | Message::GetManifest { .. }
-                        | Message::GetChunk { .. }
-                        | Message::GetPeers { .. }
-                );
-                match self.peers.peers.get_mut(&peer) {
-                    Some(p) if request && p.early.len() < limit => p.early.push(msg),
-                    _ => self.drop_peer(peer, "too many messages before handshake completed"),
-                }
             }
             Message::GetGenesis { request } => self.serve_genesis(peer, request),
             Message::Genesis { request, genesis } => {
