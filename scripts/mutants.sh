@@ -24,11 +24,11 @@ if ! cargo mutants --version >/dev/null 2>&1; then
 fi
 
 files=(
-    core/src/node/snapsync.rs
-    core/src/node/download.rs
+    core/src/node/snapshot/mod.rs
+    core/src/node/snapshot/download.rs
     core/src/snapshot/chunk.rs
     core/src/snapshot/mod.rs
-    core/src/node/handshake.rs
+    core/src/node/handshake/mod.rs
     core/src/peers.rs
     core/src/consensus.rs
     core/src/vertex.rs

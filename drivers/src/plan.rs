@@ -1,6 +1,6 @@
 //! `bluepods sync-plan`: run discovery against live peers, with an
 //! in-memory store and a throwaway key, and return the plan (see
-//! `bluepods_core::node::plan`). Nothing is written anywhere.
+//! `bluepods_core::node`'s `snapshot/plan.rs`). Nothing is written anywhere.
 
 use crate::event_loop::{EventLoop, Exit, TokioClock};
 use crate::transport::{bind_endpoint, system_resolver, Transport, TransportConfig};

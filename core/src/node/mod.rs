@@ -17,26 +17,21 @@
 //! (genesis adoption, catch-up, request timeouts) and `produce` (vertex
 //! production, commit execution, transactions).
 
-mod download;
 mod exchange;
+mod fetch;
 mod gossip;
 mod handshake;
 mod init;
 mod parts;
-mod plan;
 mod produce;
 pub mod protocols;
-mod replay;
-mod snapshots;
-mod snapsync;
+mod snapshot;
 mod state;
 mod status;
 /// Transaction submission errors.
 pub mod produce_api {
     pub use super::produce::SubmitError;
 }
-mod catchup;
-mod sync;
 
 use crate::config::NodeConfig;
 use crate::consensus::Consensus;
@@ -53,13 +48,13 @@ use crate::wire::Message;
 use state::SyncState;
 use std::collections::VecDeque;
 
+pub use fetch::RequestKind;
 pub use init::init_chain;
-pub use plan::{PlanPeer, SyncPlan};
-pub use snapshots::ServedSnapshot;
+pub use snapshot::plan::{PlanPeer, SyncPlan};
+pub use snapshot::serve::ServedSnapshot;
 pub use status::{
     AppliedSnapshot, BanStatus, CatchUpStatus, DownloadStatus, NodeStatus, PeerStatus,
 };
-pub use sync::RequestKind;
 
 /// The chain this node follows, once it has a genesis.
 #[derive(Debug)]

@@ -2,10 +2,10 @@
 //! peers and sync state: each groups the fields one concern owns, so a
 //! reader sees which part of the node a method touches.
 
-use super::download::DownloadRecord;
-use super::snapshots::ServedSnapshot;
+use super::fetch::InFlight;
+use super::snapshot::download::DownloadRecord;
+use super::snapshot::serve::ServedSnapshot;
 use super::status::AppliedSnapshot;
-use super::sync::InFlight;
 use crate::ids::{Hash, PeerId, PublicKey, Round, Timestamp};
 use crate::mempool::Mempool;
 use crate::vertex::Attestation;

@@ -9,14 +9,14 @@
 //! node discovers or downloads; a download's chunks only while it downloads.
 //!
 //! The one way into `Replay` from a snapshot is a
-//! [`VerifiedSnapshot`](super::download::VerifiedSnapshot), which only
+//! [`VerifiedSnapshot`](super::snapshot::download::VerifiedSnapshot), which only
 //! `Download::finish` can make, and only once every chunk and every
 //! frontier vertex has been checked against the attested manifest (the
 //! rustls idea: the state that needs a check cannot be reached without the
 //! value the check produces).
 
-use super::download::Download;
-use super::plan::{Probe, SyncPlan};
+use super::snapshot::download::Download;
+use super::snapshot::plan::{Probe, SyncPlan};
 use super::Node;
 use crate::buffer::VertexBuffer;
 use crate::ids::{Hash, PeerId, Round, Timestamp};

@@ -7,10 +7,10 @@
 //! Replay starts only from a `VerifiedSnapshot` (see `download.rs`): the
 //! buffer it replays is the one that snapshot sync carried.
 
-use super::Node;
 use crate::buffer::VertexBuffer;
 use crate::ids::{Hash, Timestamp};
 use crate::interface::Event;
+use crate::node::Node;
 use crate::store::{Store, StoreError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use std::sync::Arc;
 impl<S: Store> Node<S> {
     /// Offers every buffered vertex, in round order, through normal
     /// validation; the commit rule decides what commits and when.
-    pub(super) fn replay_buffer(
+    pub(in crate::node) fn replay_buffer(
         &mut self,
         now: Timestamp,
         mut buffer: VertexBuffer,
@@ -55,7 +55,7 @@ impl<S: Store> Node<S> {
 
     /// Once this node has built a snapshot after the one it applied, compare
     /// its root with what a quorum of validators attested for that round.
-    pub(super) fn check_state_verification(&mut self) {
+    pub(in crate::node) fn check_state_verification(&mut self) {
         let Some(applied) = self.joined.applied.map(|a| a.round) else {
             return;
         };

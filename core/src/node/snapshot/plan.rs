@@ -8,11 +8,11 @@
 //! delivers, which gives the download estimate. The result is a
 //! [`SyncPlan`], kept by the node and announced by `Event::SyncPlanned`.
 
-use super::state::SyncState;
-use super::Node;
 use crate::ids::{Hash, PeerId, PublicKey, Round, Timestamp};
 use crate::interface::Event;
-use crate::node::sync::RequestKind;
+use crate::node::fetch::RequestKind;
+use crate::node::state::SyncState;
+use crate::node::Node;
 use crate::snapshot::{decompress_chunk, verify_chunk, ChunkKind, Manifest, OutcomeRecord};
 use crate::store::Store;
 use crate::tx::Object;
@@ -69,7 +69,7 @@ pub struct SyncPlan {
 
 /// Probes under way.
 #[derive(Debug)]
-pub(super) struct Probe {
+pub(in crate::node) struct Probe {
     root: Hash,
     manifest: Arc<Manifest>,
     /// Per source: compressed and raw bytes of its probe, once answered;
@@ -88,7 +88,7 @@ impl<S: Store> Node<S> {
     }
 
     /// Discovery chose `root`: probe each source with one chunk.
-    pub(super) fn start_probe(
+    pub(in crate::node) fn start_probe(
         &mut self,
         now: Timestamp,
         root: Hash,
@@ -111,7 +111,7 @@ impl<S: Store> Node<S> {
     }
 
     /// A probe chunk arrived: verify it, note its size, discard it.
-    pub(super) fn on_probe_chunk(
+    pub(in crate::node) fn on_probe_chunk(
         &mut self,
         now: Timestamp,
         peer: PeerId,
@@ -147,7 +147,7 @@ impl<S: Store> Node<S> {
     }
 
     /// A probe request failed (timeout, disconnect, not available).
-    pub(super) fn probe_answered(&mut self) {
+    pub(in crate::node) fn probe_answered(&mut self) {
         if let SyncState::Probe(p) = &mut self.sync {
             p.pending = p.pending.saturating_sub(1);
         }

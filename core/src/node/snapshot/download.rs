@@ -11,12 +11,12 @@
 //! source. Every verified chunk is staged together with the download
 //! record, so a restart resumes without fetching it again.
 
-use super::state::{Discovery, SyncState};
-use super::Node;
 use crate::buffer::VertexBuffer;
 use crate::ids::{Hash, PeerId, Round, Timestamp};
 use crate::interface::Event;
-use crate::node::sync::RequestKind;
+use crate::node::fetch::RequestKind;
+use crate::node::state::{Discovery, SyncState};
+use crate::node::Node;
 use crate::snapshot::{decompress_chunk, verify_chunk, ChunkKind, Manifest, OutcomeRecord};
 use crate::store::{MetaKey, Store, StoreError, WriteBatch, WriteOp};
 use crate::tx::Object;
@@ -31,34 +31,34 @@ const HEDGE_TAIL_DIVISOR: usize = 20;
 /// What survives a restart of a snapshot download: the attested manifest
 /// and which chunks are verified and staged.
 #[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
-pub(super) struct DownloadRecord {
-    pub(super) root: Hash,
-    pub(super) manifest: Manifest,
-    pub(super) done: Vec<u32>,
+pub(in crate::node) struct DownloadRecord {
+    pub(in crate::node) root: Hash,
+    pub(in crate::node) manifest: Manifest,
+    pub(in crate::node) done: Vec<u32>,
 }
 
 /// A snapshot download in progress.
 #[derive(Debug)]
-pub(super) struct Download {
-    pub(super) root: Hash,
-    pub(super) manifest: Arc<Manifest>,
+pub(in crate::node) struct Download {
+    pub(in crate::node) root: Hash,
+    pub(in crate::node) manifest: Arc<Manifest>,
     /// Peers that offered this root.
-    pub(super) sources: Vec<PeerId>,
+    pub(in crate::node) sources: Vec<PeerId>,
     /// Chunks not requested yet.
-    pub(super) todo: BTreeSet<u32>,
-    pub(super) done: BTreeSet<u32>,
-    pub(super) bytes_done: u64,
-    pub(super) frontier_missing: BTreeSet<Hash>,
-    pub(super) frontier: BTreeMap<Hash, Vertex>,
-    pub(super) started: Timestamp,
+    pub(in crate::node) todo: BTreeSet<u32>,
+    pub(in crate::node) done: BTreeSet<u32>,
+    pub(in crate::node) bytes_done: u64,
+    pub(in crate::node) frontier_missing: BTreeSet<Hash>,
+    pub(in crate::node) frontier: BTreeMap<Hash, Vertex>,
+    pub(in crate::node) started: Timestamp,
     /// When progress was last reported (the first chunk always is).
-    pub(super) last_report: Option<Timestamp>,
+    pub(in crate::node) last_report: Option<Timestamp>,
     /// Chunks already asked of a second source.
-    pub(super) hedged: BTreeSet<u32>,
+    pub(in crate::node) hedged: BTreeSet<u32>,
     /// Peers asked whether they serve this snapshot.
-    pub(super) asked: BTreeSet<PeerId>,
+    pub(in crate::node) asked: BTreeSet<PeerId>,
     /// Gossip held for the replay.
-    pub(super) buffer: VertexBuffer,
+    pub(in crate::node) buffer: VertexBuffer,
 }
 
 impl Download {
@@ -71,7 +71,7 @@ impl Download {
 
     /// The verified snapshot, once the download is complete; the download
     /// back otherwise.
-    pub(super) fn finish(self: Box<Self>) -> Result<VerifiedSnapshot, Box<Self>> {
+    pub(in crate::node) fn finish(self: Box<Self>) -> Result<VerifiedSnapshot, Box<Self>> {
         if !self.is_complete() {
             return Err(self);
         }
@@ -91,7 +91,7 @@ impl Download {
 /// to this file), and applying a snapshot takes one.
 #[derive(Debug)]
 #[must_use = "a verified snapshot is to be applied"]
-pub(super) struct VerifiedSnapshot {
+pub(in crate::node) struct VerifiedSnapshot {
     root: Hash,
     manifest: Arc<Manifest>,
     frontier: BTreeMap<Hash, Vertex>,
@@ -100,28 +100,28 @@ pub(super) struct VerifiedSnapshot {
 
 impl VerifiedSnapshot {
     /// The attested root.
-    pub(super) fn root(&self) -> Hash {
+    pub(in crate::node) fn root(&self) -> Hash {
         self.root
     }
 
     /// The manifest.
-    pub(super) fn manifest(&self) -> &Manifest {
+    pub(in crate::node) fn manifest(&self) -> &Manifest {
         &self.manifest
     }
 
     /// The committed frontier vertices, checked against the manifest.
-    pub(super) fn frontier(&self) -> &BTreeMap<Hash, Vertex> {
+    pub(in crate::node) fn frontier(&self) -> &BTreeMap<Hash, Vertex> {
         &self.frontier
     }
 
     /// Takes the gossip buffered during the sync, for the replay.
-    pub(super) fn into_buffer(self) -> VertexBuffer {
+    pub(in crate::node) fn into_buffer(self) -> VertexBuffer {
         self.buffer
     }
 }
 
 impl<S: Store> Node<S> {
-    pub(super) fn start_download(
+    pub(in crate::node) fn start_download(
         &mut self,
         now: Timestamp,
         root: Hash,
@@ -194,7 +194,7 @@ impl<S: Store> Node<S> {
 
     /// Keeps `parallel_download_limit` chunk requests in flight, asks for
     /// missing frontier vertices, and applies once everything is in.
-    pub(super) fn top_up_download(&mut self, now: Timestamp) -> Result<(), StoreError> {
+    pub(in crate::node) fn top_up_download(&mut self, now: Timestamp) -> Result<(), StoreError> {
         let chunks_in_flight: Vec<(u32, PeerId)> = self
             .requests
             .in_flight
@@ -314,7 +314,7 @@ impl<S: Store> Node<S> {
 
     /// A chunk request timed out: back to the queue, for whichever source
     /// has a free slot next (the slow peer already lost a strike).
-    pub(super) fn chunk_timed_out(&mut self, index: u32) {
+    pub(in crate::node) fn chunk_timed_out(&mut self, index: u32) {
         match &mut self.sync {
             SyncState::Probe(_) => self.probe_answered(),
             SyncState::Fetch(d) if !d.done.contains(&index) => {
@@ -326,7 +326,7 @@ impl<S: Store> Node<S> {
     }
 
     /// A chunk answer: verify it against the manifest before staging it.
-    pub(super) fn on_chunk(
+    pub(in crate::node) fn on_chunk(
         &mut self,
         now: Timestamp,
         peer: PeerId,
@@ -399,7 +399,7 @@ impl<S: Store> Node<S> {
 
     /// A source answered that it no longer has a chunk (it pruned the
     /// snapshot): ask the others; with no source left, discovery restarts.
-    pub(super) fn chunk_unavailable(&mut self, peer: PeerId, index: u32) {
+    pub(in crate::node) fn chunk_unavailable(&mut self, peer: PeerId, index: u32) {
         match &mut self.sync {
             SyncState::Probe(_) => self.probe_answered(),
             SyncState::Fetch(d) => {
@@ -413,7 +413,7 @@ impl<S: Store> Node<S> {
         }
     }
 
-    pub(super) fn report_progress(&mut self, now: Timestamp) {
+    pub(in crate::node) fn report_progress(&mut self, now: Timestamp) {
         let SyncState::Fetch(d) = &mut self.sync else {
             return;
         };

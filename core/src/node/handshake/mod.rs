@@ -1,10 +1,26 @@
-//! Connections: dialing and redialing, the handshake (version, chain, proof
-//! of key possession, role), duplicate connections, and disconnects.
+//! The handshake mini-protocol, and the connections it runs on.
+//!
+//! - **Messages**: `Hello` (version, chain id, node key, role, rounds, a
+//!   fresh nonce), `HelloProof` (the sender's signature over our nonce,
+//!   its key and its chain), `Reject` (why we refuse). Then, for a node
+//!   without a chain, `GetGenesis` / `Genesis` (`genesis.rs`).
+//! - **Both sides** run the same steps: on a connection each sends its
+//!   hello; on the other's hello (stage `AwaitingHello`) it checks version
+//!   and chain and answers with its proof; on the other's proof (stage
+//!   `AwaitingProof`) the peer is ready. Which message is handled in which
+//!   stage, and what happens otherwise, is the table in `protocols.rs`.
+//! - Also here: dialing and redialing with backoff, duplicate connections,
+//!   bans, disconnects.
+//! - **Tests**: `core/tests/protocol_table.rs` (every message in every
+//!   stage), `core/tests/regressions.rs` (a request overtaking the proof),
+//!   the fuzz target `handshake`.
 
-use super::Node;
+mod genesis;
+
 use crate::crypto::Domain;
 use crate::ids::{PeerId, Signature, Timestamp};
 use crate::interface::{Action, Channel, Direction, Event, Limit};
+use crate::node::Node;
 use crate::peers::{check_proof, proof_message, Peer, Stage};
 use crate::store::{Store, StoreError};
 use crate::wire::{Hello, Message, Role, PROTOCOL_VERSION};
@@ -25,7 +41,7 @@ impl<S: Store> Node<S> {
         }
     }
 
-    pub(super) fn on_connected(
+    pub(in crate::node) fn on_connected(
         &mut self,
         now: Timestamp,
         peer: PeerId,
@@ -70,14 +86,14 @@ impl<S: Store> Node<S> {
                 early: Vec::new(),
             },
         );
-        if matches!(self.sync, super::state::SyncState::Connecting) {
-            self.become_(super::state::SyncState::Handshake);
+        if matches!(self.sync, crate::node::state::SyncState::Connecting) {
+            self.become_(crate::node::state::SyncState::Handshake);
         }
         let hello = self.hello(nonce);
         self.send(peer, Channel::Gossip, Message::Hello(hello));
     }
 
-    pub(super) fn on_hello(&mut self, now: Timestamp, peer: PeerId, hello: Hello) {
+    pub(in crate::node) fn on_hello(&mut self, now: Timestamp, peer: PeerId, hello: Hello) {
         let _ = now;
         // The stage (awaiting their hello) is checked by the protocol
         // table before this runs.
@@ -122,7 +138,7 @@ impl<S: Store> Node<S> {
         }
     }
 
-    pub(super) fn on_proof(
+    pub(in crate::node) fn on_proof(
         &mut self,
         now: Timestamp,
         peer: PeerId,
@@ -203,7 +219,7 @@ impl<S: Store> Node<S> {
         (new_dir == Direction::Outbound) == we_dial
     }
 
-    pub(super) fn expire_handshakes(&mut self, now: Timestamp) {
+    pub(in crate::node) fn expire_handshakes(&mut self, now: Timestamp) {
         let late: Vec<PeerId> = self
             .peers
             .peers
@@ -221,7 +237,7 @@ impl<S: Store> Node<S> {
     /// dropped. Only keys proven in the handshake are banned, so nobody can
     /// get another node banned by claiming its key. A peer that is merely
     /// slow or unlucky is never banned.
-    pub(super) fn ban_peer(&mut self, now: Timestamp, peer: PeerId, fault: &str) {
+    pub(in crate::node) fn ban_peer(&mut self, now: Timestamp, peer: PeerId, fault: &str) {
         let Some(p) = self.peers.peers.get(&peer) else {
             return;
         };
@@ -245,7 +261,7 @@ impl<S: Store> Node<S> {
     }
 
     /// Refuses a peer for a protocol reason: event, disconnect, forget.
-    pub(super) fn drop_peer(&mut self, peer: PeerId, reason: &str) {
+    pub(in crate::node) fn drop_peer(&mut self, peer: PeerId, reason: &str) {
         if !self.peers.peers.contains_key(&peer) {
             return;
         }
@@ -261,7 +277,7 @@ impl<S: Store> Node<S> {
     }
 
     /// Removes a peer from the table without further messages.
-    pub(super) fn forget_peer(&mut self, now: Timestamp, peer: PeerId) {
+    pub(in crate::node) fn forget_peer(&mut self, now: Timestamp, peer: PeerId) {
         let _ = now;
         self.remove_peer(peer);
     }
@@ -276,7 +292,7 @@ impl<S: Store> Node<S> {
         }
     }
 
-    pub(super) fn on_disconnected(
+    pub(in crate::node) fn on_disconnected(
         &mut self,
         now: Timestamp,
         peer: PeerId,
@@ -293,7 +309,7 @@ impl<S: Store> Node<S> {
         self.reassign_requests_of(now, peer)
     }
 
-    pub(super) fn on_connect_failed(&mut self, now: Timestamp, addr: &str, reason: &str) {
+    pub(in crate::node) fn on_connect_failed(&mut self, now: Timestamp, addr: &str, reason: &str) {
         let _ = reason;
         if let Some(t) = self.peers.targets.get_mut(addr) {
             t.dialing = false;
@@ -323,7 +339,7 @@ impl<S: Store> Node<S> {
     }
 
     /// Dials every target that is due and not connected.
-    pub(super) fn dial_due(&mut self, now: Timestamp) {
+    pub(in crate::node) fn dial_due(&mut self, now: Timestamp) {
         let due: Vec<String> = self
             .peers
             .dialable()

@@ -1,5 +1,16 @@
-//! Joining and catching up: adopting a genesis from peers, fetching missing
-//! rounds by range, and the request table with its timeouts and retries.
+//! The fetch mini-protocol, by hash and by round range, and the request
+//! table every request protocol shares.
+//!
+//! - **Messages**: `GetVertices { hashes }`, `GetRounds { from, to }`, both
+//!   answered by `Vertices { vertices, through }` or `NotAvailable`.
+//! - **Requester side**: here (the request table, deadlines, retries, the
+//!   answers) and `catchup.rs` (what to fetch next and from whom).
+//! - **Responder side**: `serve.rs`.
+//! - An answer counts only from the peer asked, under the id it was asked
+//!   with (`take_request`); anything else is ignored.
+//! - **Tests**: `core/tests/sync_traces.rs` (range catch-up),
+//!   `core/tests/marked_paths.rs`, `core/tests/regressions.rs`,
+//!   `core/tests/peers.rs`.
 //!
 //! Every request has a deadline (`TimerKind::Request`). A request that times
 //! out, or whose peer leaves, is sent again to another ready peer (a range
@@ -11,13 +22,14 @@
 //! and then catches up again (`Backoff`); a live node keeps following by
 //! gossip and asks again at its next stall.
 
-use super::state::SyncState;
-use super::{Chain, Node};
-use crate::consensus::{Consensus, ConsensusMeta};
-use crate::genesis::Genesis;
+mod catchup;
+mod serve;
+
 use crate::ids::{Hash, PeerId, Round, Timestamp};
 use crate::interface::{Channel, Event, VertexSource};
-use crate::store::{read_meta, MetaKey, Store, StoreError};
+use crate::node::state::SyncState;
+use crate::node::Node;
+use crate::store::{Store, StoreError};
 use crate::vertex::Vertex;
 use crate::wire::{Message, RequestId};
 
@@ -71,7 +83,7 @@ pub struct InFlight {
 
 impl<S: Store> Node<S> {
     /// Sends a new request to `peer`.
-    pub(super) fn request(&mut self, now: Timestamp, peer: PeerId, kind: RequestKind) {
+    pub(in crate::node) fn request(&mut self, now: Timestamp, peer: PeerId, kind: RequestKind) {
         self.send_request(now, peer, kind, 1);
     }
 
@@ -118,7 +130,7 @@ impl<S: Store> Node<S> {
 
     /// Takes the request `id` if `peer` is the one it was sent to, and
     /// credits the peer with an answer of `bytes` useful bytes.
-    pub(super) fn take_request(
+    pub(in crate::node) fn take_request(
         &mut self,
         now: Timestamp,
         peer: PeerId,
@@ -206,7 +218,7 @@ impl<S: Store> Node<S> {
         self.send_request(now, pick, failed.kind, failed.attempt + 1);
     }
 
-    pub(super) fn expire_requests(&mut self, now: Timestamp) -> Result<(), StoreError> {
+    pub(in crate::node) fn expire_requests(&mut self, now: Timestamp) -> Result<(), StoreError> {
         let late: Vec<RequestId> = self
             .requests
             .in_flight
@@ -222,7 +234,7 @@ impl<S: Store> Node<S> {
         Ok(())
     }
 
-    pub(super) fn reassign_requests_of(
+    pub(in crate::node) fn reassign_requests_of(
         &mut self,
         now: Timestamp,
         peer: PeerId,
@@ -242,7 +254,7 @@ impl<S: Store> Node<S> {
         Ok(())
     }
 
-    pub(super) fn on_not_available(
+    pub(in crate::node) fn on_not_available(
         &mut self,
         now: Timestamp,
         peer: PeerId,
@@ -263,73 +275,8 @@ impl<S: Store> Node<S> {
         Ok(())
     }
 
-    pub(super) fn serve_genesis(&mut self, peer: PeerId, request: RequestId) {
-        let msg = match &self.chain {
-            Some(c) => Message::Genesis {
-                request,
-                genesis: c.genesis.clone(),
-            },
-            None => Message::NotAvailable {
-                request,
-                reason: "no genesis yet".into(),
-            },
-        };
-        self.send(peer, Channel::Request, msg);
-    }
-
-    /// A genesis arrived: adopt it if its hash is the chain we expect.
-    pub(super) fn on_genesis(
-        &mut self,
-        now: Timestamp,
-        peer: PeerId,
-        id: RequestId,
-        genesis: Genesis,
-    ) -> Result<(), StoreError> {
-        if self.take_request(now, peer, id, 0).is_none() || self.chain.is_some() {
-            return Ok(());
-        }
-        let expected = self
-            .config
-            .trusted_chain_id
-            .or_else(|| self.peers.peers.get(&peer).and_then(|p| p.chain_id));
-        let chain_id = genesis.chain_id();
-        if Some(chain_id) != expected {
-            self.ban_peer(now, peer, "genesis does not hash to the announced chain id");
-            return Ok(());
-        }
-        if let Err(e) = genesis.validate() {
-            self.ban_peer(now, peer, &format!("invalid genesis: {e}"));
-            return Ok(());
-        }
-        if self.config.sync.default_strategy == crate::config::SyncMode::Snapshot {
-            super::init::init_chain_metadata(&mut self.store, &genesis)?;
-        } else {
-            super::init_chain(&mut self.store, &genesis)?;
-        }
-        let meta: ConsensusMeta = read_meta(&self.store, MetaKey::Consensus)?
-            .ok_or_else(|| StoreError::Corrupt("consensus metadata missing after init".into()))?;
-        let consensus = Consensus::new(
-            meta,
-            genesis.params.clone(),
-            self.config.max_pending_vertices,
-            self.config.max_rounds_ahead,
-        );
-        self.emit(Event::GenesisAdopted {
-            chain_id,
-            pinned: self.config.trusted_chain_id.is_some(),
-            validators: genesis.validators.len(),
-        });
-        self.chain = Some(Chain {
-            genesis,
-            chain_id,
-            consensus,
-        });
-        self.connect_to_validators(now);
-        Ok(())
-    }
-
     /// A fetch answer arrived.
-    pub(super) fn on_vertices(
+    pub(in crate::node) fn on_vertices(
         &mut self,
         now: Timestamp,
         peer: PeerId,

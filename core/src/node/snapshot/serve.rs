@@ -3,9 +3,9 @@
 //! snapshots servable, and attesting each new manifest root in this node's
 //! next vertex.
 
-use super::Node;
 use crate::ids::{Hash, Round};
 use crate::interface::{Action, Event};
+use crate::node::Node;
 use crate::snapshot::{Frontier, Manifest, SnapshotJob};
 use crate::store::{Store, StoreError, WriteBatch, WriteOp};
 use crate::vertex::Attestation;
@@ -22,7 +22,7 @@ pub struct ServedSnapshot {
 
 impl<S: Store> Node<S> {
     /// Loads the manifests kept in the store (restart).
-    pub(super) fn restore_snapshots(&mut self) -> Result<(), StoreError> {
+    pub(in crate::node) fn restore_snapshots(&mut self) -> Result<(), StoreError> {
         for (round, bytes) in self.store.manifests()? {
             let manifest: Manifest = borsh::from_slice(&bytes)
                 .map_err(|e| StoreError::Corrupt(format!("manifest of round {round}: {e}")))?;
@@ -40,7 +40,7 @@ impl<S: Store> Node<S> {
     /// Called right after the commit of the anchor of `round` is durable,
     /// when that anchor starts a snapshot.
     /// `cursor` is the consensus metadata as of that anchor.
-    pub(super) fn start_snapshot(
+    pub(in crate::node) fn start_snapshot(
         &mut self,
         cursor: crate::consensus::ConsensusMeta,
         window: Vec<(Round, Hash)>,
@@ -68,7 +68,7 @@ impl<S: Store> Node<S> {
         Ok(())
     }
 
-    pub(super) fn on_snapshot_chunk(
+    pub(in crate::node) fn on_snapshot_chunk(
         &mut self,
         round: Round,
         index: u32,
@@ -86,7 +86,10 @@ impl<S: Store> Node<S> {
         self.write(batch)
     }
 
-    pub(super) fn on_snapshot_built(&mut self, manifest: Manifest) -> Result<(), StoreError> {
+    pub(in crate::node) fn on_snapshot_built(
+        &mut self,
+        manifest: Manifest,
+    ) -> Result<(), StoreError> {
         let round = manifest.round;
         if self.serving.building != Some(round) {
             return Ok(());
@@ -129,7 +132,7 @@ impl<S: Store> Node<S> {
         Ok(())
     }
 
-    pub(super) fn on_snapshot_failed(
+    pub(in crate::node) fn on_snapshot_failed(
         &mut self,
         round: Round,
         error: String,
@@ -146,7 +149,7 @@ impl<S: Store> Node<S> {
     }
 
     /// Answers a manifest request from the snapshots kept.
-    pub(super) fn serve_manifest(
+    pub(in crate::node) fn serve_manifest(
         &mut self,
         peer: crate::ids::PeerId,
         request: crate::wire::RequestId,
@@ -211,7 +214,7 @@ impl<S: Store> Node<S> {
     }
 
     /// Answers a chunk request with the stored frame, unchanged.
-    pub(super) fn serve_chunk(
+    pub(in crate::node) fn serve_chunk(
         &mut self,
         peer: crate::ids::PeerId,
         request: crate::wire::RequestId,

@@ -10,18 +10,18 @@
 //! (`catch_up_backoff_ms`) and tries again; a node far enough behind takes
 //! a snapshot instead (`snapsync.rs`).
 
-use super::state::{Backoff, SyncState};
-use super::sync::RequestKind;
-use super::Node;
 use crate::ids::{Hash, PeerId, Round, Timestamp};
 use crate::interface::{Channel, Event};
+use crate::node::fetch::RequestKind;
+use crate::node::state::{Backoff, SyncState};
+use crate::node::Node;
 use crate::phase::SyncPhase;
 use crate::store::{Store, StoreError};
 use crate::wire::Message;
 
 impl<S: Store> Node<S> {
     /// Decides what to fetch next and when the node is caught up.
-    pub(super) fn drive_sync(&mut self, now: Timestamp) -> Result<(), StoreError> {
+    pub(in crate::node) fn drive_sync(&mut self, now: Timestamp) -> Result<(), StoreError> {
         match self.sync {
             SyncState::Failed | SyncState::Idle => return Ok(()),
             SyncState::Backoff(b) if now < b.until => return Ok(()),
@@ -201,7 +201,7 @@ impl<S: Store> Node<S> {
     /// otherwise any listener could claim a far-away round and keep it from
     /// producing. Others take any peer's word; a claim a peer cannot back
     /// with vertices is cut down when its range answer comes back short.
-    pub(super) fn trusted_best_round(&self) -> Option<Round> {
+    pub(in crate::node) fn trusted_best_round(&self) -> Option<Round> {
         let Some(chain) = &self.chain else {
             return self.peers.best_round();
         };
@@ -218,7 +218,7 @@ impl<S: Store> Node<S> {
     }
 
     /// Tells every ready peer how far we are.
-    pub(super) fn broadcast_status(&mut self) {
+    pub(in crate::node) fn broadcast_status(&mut self) {
         let msg = Message::Status {
             highest_round: self.highest_round(),
             committed_round: self.last_committed_round(),
@@ -233,7 +233,12 @@ impl<S: Store> Node<S> {
     /// waits `catch_up_backoff_ms`, then plans again from where it is; a
     /// live node (which fetched because it stalled) keeps following by
     /// gossip and asks again at its next stall.
-    pub(super) fn range_fetches_exhausted(&mut self, now: Timestamp, peer: PeerId, why: &str) {
+    pub(in crate::node) fn range_fetches_exhausted(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        why: &str,
+    ) {
         let reason = format!(
             "range fetch failed {} times in a row (last peer {peer}: {why})",
             self.ranges.count

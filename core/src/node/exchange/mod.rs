@@ -1,4 +1,11 @@
-//! Whom a node connects to, beyond the peers it was told at start.
+//! The peer-exchange mini-protocol, and whom a node connects to beyond the
+//! peers it was told at start.
+//!
+//! - **Messages**: `GetPeers` → `Peers { peers }` (at most
+//!   `max_peer_exchange` entries each way).
+//! - **Requester side**: `on_peers` and the dialing policy below;
+//!   **responder side**: `serve_peers`.
+//! - **Tests**: `core/tests/peers.rs`, `core/tests/sync_traces.rs`.
 //!
 //! Validators of the current set connect to each other (the smaller key
 //! dials, so each pair connects once). Any other node — a listener, or a
@@ -13,10 +20,10 @@
 //! entries, addresses of at most `MAX_ADDR_LEN` bytes); a learned address
 //! is only a hint — whoever answers there must still prove its key.
 
-use super::Node;
 use crate::ids::{PeerId, Timestamp};
 use crate::interface::Channel;
-use crate::node::sync::RequestKind;
+use crate::node::fetch::RequestKind;
+use crate::node::Node;
 use crate::store::Store;
 use crate::wire::{Message, PeerAddress, RequestId, Role};
 
@@ -38,7 +45,7 @@ impl<S: Store> Node<S> {
 
     /// Adds the validators this node should be connected to as dial
     /// targets (see the module docs).
-    pub(super) fn connect_to_validators(&mut self, now: Timestamp) {
+    pub(in crate::node) fn connect_to_validators(&mut self, now: Timestamp) {
         let Some(chain) = &self.chain else {
             return;
         };
@@ -77,7 +84,7 @@ impl<S: Store> Node<S> {
 
     /// A peer became ready: a node outside the set asks it whom it knows,
     /// while it still wants more targets.
-    pub(super) fn maybe_ask_for_peers(&mut self, now: Timestamp, peer: PeerId) {
+    pub(in crate::node) fn maybe_ask_for_peers(&mut self, now: Timestamp, peer: PeerId) {
         if self.is_member() || self.learned_targets() >= 2 * self.config.sync.target_peers {
             return;
         }
@@ -94,7 +101,7 @@ impl<S: Store> Node<S> {
 
     /// Answers a peer-exchange request: ready peers that announced an
     /// address, validators first, at most `max_peer_exchange`.
-    pub(super) fn serve_peers(&mut self, peer: PeerId, request: RequestId) {
+    pub(in crate::node) fn serve_peers(&mut self, peer: PeerId, request: RequestId) {
         let mut known: Vec<PeerAddress> = self
             .peers
             .ready()
@@ -121,7 +128,7 @@ impl<S: Store> Node<S> {
 
     /// A peer-exchange answer: dial what is new, up to twice
     /// `target_peers` targets beyond the bootstrap peers.
-    pub(super) fn on_peers(
+    pub(in crate::node) fn on_peers(
         &mut self,
         now: Timestamp,
         peer: PeerId,

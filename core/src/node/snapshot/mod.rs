@@ -1,4 +1,18 @@
-//! Joining from a snapshot: discovery, trust, download, apply, replay.
+//! The snapshot mini-protocol: discovery, trust, download, apply, replay.
+//!
+//! - **Messages**: `GetManifest { round }` → `Manifest { manifest,
+//!   attestations }` or `NotAvailable`; `GetChunk { round, index }` →
+//!   `Chunk { bytes }` or `NotAvailable`.
+//! - **Requester side**: here (discovery, the trust check, apply),
+//!   `download.rs` (chunk scheduling and verification; the only maker of a
+//!   `VerifiedSnapshot`), `replay.rs` (the buffered gossip, then state
+//!   verification), `plan.rs` (`sync-plan`: probes instead of a download).
+//! - **Responder side**: `serve.rs` (builds, keeps and serves snapshots,
+//!   attests their roots).
+//! - **Tests**: `core/tests/snapshot_sync.rs` (joining, a corrupt chunk, a
+//!   restart mid-download, the tail hedge, too few attestations),
+//!   `core/tests/snapshots.rs` (serving), `core/tests/sync_traces.rs`,
+//!   `core/tests/phase_edges.rs`.
 //!
 //! A fresh node in `SyncMode::Snapshot` asks its peers (up to
 //! `max_sync_peers`) for their latest attested manifest. It accepts a root
@@ -19,14 +33,19 @@
 //! node derives from its genesis. Registrations committed after genesis are
 //! not yet provable to a joiner (DESIGN §6.5, next issue).
 
-use super::download::VerifiedSnapshot;
-use super::state::{CatchingUp, Discovery, SyncState};
-use super::Node;
+pub(in crate::node) mod download;
+pub(in crate::node) mod plan;
+mod replay;
+pub(in crate::node) mod serve;
+
 use crate::buffer::{Buffered, VertexBuffer};
 use crate::consensus::Consensus;
 use crate::ids::{Hash, PeerId, PublicKey, Timestamp};
 use crate::interface::{Event, Limit};
-use crate::node::sync::RequestKind;
+use crate::node::fetch::RequestKind;
+use crate::node::snapshot::download::VerifiedSnapshot;
+use crate::node::state::{CatchingUp, Discovery, SyncState};
+use crate::node::Node;
 use crate::snapshot::Manifest;
 use crate::store::{MetaKey, Store, StoreError, WriteBatch, WriteOp};
 use crate::vertex::Vertex;
@@ -54,7 +73,7 @@ impl<S: Store> Node<S> {
     /// not flap back to range catch-up when the gap briefly narrows); if no
     /// useful snapshot is on offer it gives up and the node catches up by
     /// range, not trying snapshots again before a cool-down.
-    pub(super) fn wants_snapshot_sync(&self, now: Timestamp) -> bool {
+    pub(in crate::node) fn wants_snapshot_sync(&self, now: Timestamp) -> bool {
         let Some(chain) = &self.chain else {
             return false;
         };
@@ -83,11 +102,11 @@ impl<S: Store> Node<S> {
     }
 
     /// The download under way, for the status API.
-    pub(super) fn download_status(&self) -> Option<super::DownloadStatus> {
+    pub(in crate::node) fn download_status(&self) -> Option<crate::node::DownloadStatus> {
         let SyncState::Fetch(d) = &self.sync else {
             return None;
         };
-        Some(super::DownloadStatus {
+        Some(crate::node::DownloadStatus {
             round: d.manifest.round,
             chunks_done: d.done.len(),
             chunks_total: d.manifest.chunks.len(),
@@ -99,7 +118,7 @@ impl<S: Store> Node<S> {
     }
 
     /// Whether gossip goes to the buffer rather than to consensus.
-    pub(super) fn buffering(&self) -> bool {
+    pub(in crate::node) fn buffering(&self) -> bool {
         self.sync.in_snapshot_sync()
     }
 
@@ -111,7 +130,10 @@ impl<S: Store> Node<S> {
         }
     }
 
-    pub(super) fn drive_snapshot_sync(&mut self, now: Timestamp) -> Result<(), StoreError> {
+    pub(in crate::node) fn drive_snapshot_sync(
+        &mut self,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         if !self.sync.in_snapshot_sync() {
             let buffer = VertexBuffer::new(
                 self.config.sync.buffer_max_bytes,
@@ -243,7 +265,7 @@ impl<S: Store> Node<S> {
     /// Until when discovery waits for more peers to answer before it
     /// chooses: answers from `MIN_DISCOVERY_PEERS` (or every known peer, if
     /// fewer), or `connection_timeout_ms` after it began.
-    pub(super) fn discovery_wait_until(&self, disc: &Discovery) -> Timestamp {
+    pub(in crate::node) fn discovery_wait_until(&self, disc: &Discovery) -> Timestamp {
         let known = self.peers.targets.len().max(self.peers.ready().count());
         let wanted = known
             .min(MIN_DISCOVERY_PEERS)
@@ -256,7 +278,7 @@ impl<S: Store> Node<S> {
     }
 
     /// A manifest answer: check it and its attestations.
-    pub(super) fn on_manifest(
+    pub(in crate::node) fn on_manifest(
         &mut self,
         now: Timestamp,
         peer: PeerId,
@@ -351,7 +373,7 @@ impl<S: Store> Node<S> {
 
     /// A vertex that arrived while syncing from a snapshot: a frontier
     /// vertex we asked for, or gossip to buffer for the replay.
-    pub(super) fn hold_vertex(&mut self, v: Vertex, hash: Hash) {
+    pub(in crate::node) fn hold_vertex(&mut self, v: Vertex, hash: Hash) {
         if let SyncState::Fetch(d) = &mut self.sync {
             if d.frontier_missing.remove(&hash) {
                 d.frontier.insert(hash, v);
@@ -376,7 +398,7 @@ impl<S: Store> Node<S> {
     }
 
     /// Everything is verified: make it live atomically, then replay.
-    pub(super) fn apply_snapshot(
+    pub(in crate::node) fn apply_snapshot(
         &mut self,
         now: Timestamp,
         verified: VerifiedSnapshot,
@@ -417,7 +439,7 @@ impl<S: Store> Node<S> {
         // A node that re-synced verifies its new state again.
         self.joined.verified = None;
         let (objects, outcomes) = (manifest.object_count, manifest.outcome_count);
-        self.joined.applied = Some(super::AppliedSnapshot {
+        self.joined.applied = Some(crate::node::AppliedSnapshot {
             round,
             root,
             objects,

@@ -1,18 +1,31 @@
-//! Vertices in and out: receiving gossip and fetch answers, forwarding,
-//! asking for missing parents, and serving other nodes' fetches.
+//! The gossip mini-protocol: what a node pushes to its ready peers.
+//!
+//! - **Messages**: `Vertex` (forwarded once by every live node that accepts
+//!   it), `Status` (highest and committed round, every
+//!   `status_interval_ms`), `SubmitTx` (a listener forwards a transaction
+//!   to a validator; `produce.rs` takes it in).
+//! - **Receiving side**: a vertex is verified (a copy of one already held
+//!   is not checked again), offered to consensus, stored, forwarded, and
+//!   may release pending vertices; its missing parents are fetched by hash
+//!   (`fetch`). During a snapshot sync it goes to the sync state's buffer.
+//!   A vertex that fails its checks bans its sender.
+//! - **Sending side**: `gossip` forwards to every ready peer but the one it
+//!   came from.
+//! - **Tests**: `core/tests/cluster.rs`, `core/tests/properties.rs`, the
+//!   `traces.rs` insta traces.
 
-use super::Node;
 use crate::consensus::Offer;
-use crate::ids::{Hash, PeerId, Round, Timestamp};
+use crate::ids::{Hash, PeerId, Timestamp};
 use crate::interface::{Channel, Event, Limit, VertexSource};
+use crate::node::Node;
 use crate::phase::SyncPhase;
 use crate::store::{Store, StoreError, WriteBatch, WriteOp};
 use crate::vertex::Vertex;
-use crate::wire::{Message, RequestId};
+use crate::wire::Message;
 use std::sync::Arc;
 
 impl<S: Store> Node<S> {
-    pub(super) fn on_gossip_vertex(
+    pub(in crate::node) fn on_gossip_vertex(
         &mut self,
         now: Timestamp,
         peer: PeerId,
@@ -25,7 +38,7 @@ impl<S: Store> Node<S> {
     }
 
     /// Validates and offers one vertex; on a fault, drops the sender.
-    pub(super) fn accept_vertex(
+    pub(in crate::node) fn accept_vertex(
         &mut self,
         now: Timestamp,
         peer: PeerId,
@@ -70,7 +83,7 @@ impl<S: Store> Node<S> {
 
     /// Offers a vertex whose stand-alone checks passed to consensus; a link
     /// fault drops `from` (if it came from a peer).
-    pub(super) fn offer_verified(
+    pub(in crate::node) fn offer_verified(
         &mut self,
         now: Timestamp,
         from: Option<PeerId>,
@@ -118,7 +131,7 @@ impl<S: Store> Node<S> {
     }
 
     /// Everything that follows insertion: persist, report, forward, commit.
-    pub(super) fn on_inserted(
+    pub(in crate::node) fn on_inserted(
         &mut self,
         now: Timestamp,
         from: Option<PeerId>,
@@ -175,7 +188,7 @@ impl<S: Store> Node<S> {
     }
 
     /// Sends a vertex to every ready peer except `except`.
-    pub(super) fn gossip(&mut self, except: Option<PeerId>, v: &Vertex) {
+    pub(in crate::node) fn gossip(&mut self, except: Option<PeerId>, v: &Vertex) {
         let targets: Vec<PeerId> = self
             .peers
             .ready()
@@ -215,84 +228,6 @@ impl<S: Store> Node<S> {
             return;
         }
         self.requests.wanted.extend(hashes.iter().copied());
-        self.request(now, peer, super::RequestKind::Vertices { hashes });
-    }
-
-    pub(super) fn serve_vertices(
-        &mut self,
-        peer: PeerId,
-        request: RequestId,
-        hashes: Vec<Hash>,
-    ) -> Result<(), StoreError> {
-        let mut vertices = Vec::new();
-        let mut bytes = 0usize;
-        for h in hashes.iter().take(self.config.max_fetch_hashes) {
-            let v = match self.chain.as_ref().and_then(|c| c.consensus.dag().get(h)) {
-                Some(dv) => Some((*dv.vertex).clone()),
-                None => self.store.get_vertex(h)?.map(|s| s.vertex),
-            };
-            if let Some(v) = v {
-                bytes += v.encoded_len();
-                if bytes > self.config.max_response_bytes && !vertices.is_empty() {
-                    break;
-                }
-                vertices.push(v);
-            }
-        }
-        vertices.sort_by_key(|v| v.round());
-        self.send(
-            peer,
-            Channel::Request,
-            Message::Vertices {
-                request,
-                vertices,
-                through: None,
-            },
-        );
-        Ok(())
-    }
-
-    pub(super) fn serve_rounds(
-        &mut self,
-        peer: PeerId,
-        request: RequestId,
-        from: Round,
-        to: Round,
-    ) -> Result<(), StoreError> {
-        let have = self.highest_round();
-        let to = to
-            .min(from.saturating_add(self.config.sync.range_fetch_rounds.saturating_sub(1)))
-            .min(have.unwrap_or(Round(0)));
-        let max_per_round = self
-            .chain
-            .as_ref()
-            .map_or(1, |c| c.genesis.params.max_validators as usize * 2);
-        let mut vertices = Vec::new();
-        let mut bytes = 0usize;
-        let mut through = None;
-        let mut round = from;
-        // Read one round at a time so that a large range never loads more
-        // than one round beyond the response limit.
-        while round <= to && have.is_some() {
-            let stored = self.store.vertices_in_rounds(round, round, max_per_round)?;
-            let size: usize = stored.iter().map(|s| s.vertex.encoded_len()).sum();
-            if bytes + size > self.config.max_response_bytes && !vertices.is_empty() {
-                break;
-            }
-            bytes += size;
-            vertices.extend(stored.into_iter().map(|s| s.vertex));
-            through = Some(round);
-            round = round.next();
-        }
-        self.send(
-            peer,
-            Channel::Request,
-            Message::Vertices {
-                request,
-                vertices,
-                through,
-            },
-        );
-        Ok(())
+        self.request(now, peer, crate::node::RequestKind::Vertices { hashes });
     }
 }
