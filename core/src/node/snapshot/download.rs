@@ -85,6 +85,132 @@ impl Download {
     }
 }
 
+/// A peer's standing as the download sees it: its rank (strikes, goodput,
+/// RTT) and its request window.
+type Standing = ((std::cmp::Reverse<u32>, u64, std::cmp::Reverse<u64>), usize);
+
+/// What the node tells the download before it schedules: who is ready and
+/// how they stand, what is in flight, and the limits.
+#[derive(Debug)]
+pub(in crate::node) struct Slots {
+    /// Ready peers.
+    pub(in crate::node) standing: BTreeMap<PeerId, Standing>,
+    /// Chunk requests in flight: (index, peer).
+    pub(in crate::node) chunks_in_flight: Vec<(u32, PeerId)>,
+    /// Whether a fetch of vertices by hash is in flight.
+    pub(in crate::node) asking_vertices: bool,
+    /// `sync.parallel_download_limit`.
+    pub(in crate::node) parallel_download_limit: usize,
+    /// `sync.max_sync_peers`.
+    pub(in crate::node) max_sync_peers: usize,
+    /// `max_fetch_hashes`.
+    pub(in crate::node) max_fetch_hashes: usize,
+}
+
+/// What the download asks of the node.
+#[derive(Debug, PartialEq, Eq)]
+pub(in crate::node) enum Step {
+    /// No source is ready any more: discover again.
+    SourcesGone,
+    /// Send these requests; `complete` once nothing is missing.
+    Requests {
+        /// To whom, what.
+        requests: Vec<(PeerId, RequestKind)>,
+        /// Every chunk and frontier vertex is in.
+        complete: bool,
+    },
+}
+
+impl Download {
+    /// Plans the next requests: keeps `parallel_download_limit` chunk
+    /// requests in flight, each to the least loaded source with room in its
+    /// window (ties to the better ranked), asks newcomers whether they serve
+    /// this snapshot, hedges the tail, and asks for missing frontier
+    /// vertices. Pure: it only reads `slots` and updates its own queues.
+    pub(in crate::node) fn schedule(&mut self, slots: &Slots) -> Step {
+        let standing = &slots.standing;
+        let in_flight = slots.chunks_in_flight.len();
+        self.sources.retain(|p| standing.contains_key(p));
+        if self.sources.is_empty() {
+            return Step::SourcesGone;
+        }
+        // Best ranked first: ties in load go to the better peer.
+        self.sources
+            .sort_by_key(|p| std::cmp::Reverse(standing.get(p).map(|s| s.0)));
+        let mut load: BTreeMap<PeerId, usize> = self.sources.iter().map(|p| (*p, 0)).collect();
+        for (_, peer) in &slots.chunks_in_flight {
+            if let Some(n) = load.get_mut(peer) {
+                *n += 1;
+            }
+        }
+        let round = self.manifest.round;
+        let mut requests = Vec::new();
+        // Peers that were not asked about this snapshot (met since
+        // discovery, or without a snapshot then) may serve it: ask them
+        // once; a matching answer makes them a source.
+        let newcomers: Vec<PeerId> = standing
+            .keys()
+            .filter(|p| !self.sources.contains(p) && !self.asked.contains(p))
+            .take(
+                slots
+                    .max_sync_peers
+                    .saturating_sub(self.sources.len() + self.asked.len()),
+            )
+            .copied()
+            .collect();
+        for peer in newcomers {
+            self.asked.insert(peer);
+            requests.push((peer, RequestKind::Manifest { round: Some(round) }));
+        }
+        for _ in in_flight..slots.parallel_download_limit {
+            let free = self
+                .sources
+                .iter()
+                .filter(|p| load[*p] < standing[*p].1)
+                .min_by_key(|p| load[*p])
+                .copied();
+            let Some(peer) = free else { break };
+            let Some(index) = self.todo.pop_first() else {
+                break;
+            };
+            *load.get_mut(&peer).expect("a source") += 1;
+            requests.push((peer, RequestKind::Chunk { round, index }));
+        }
+        // Hedge the tail: once what is left is within the last ~5% of the
+        // chunks, ask a second source for each chunk still in flight, so one
+        // slow peer cannot hold up the end. The first good answer wins.
+        let tail = (self.manifest.chunks.len() / HEDGE_TAIL_DIVISOR).max(1);
+        if self.todo.is_empty() && self.sources.len() > 1 && in_flight <= tail {
+            for (index, asked) in &slots.chunks_in_flight {
+                if self.hedged.insert(*index) {
+                    if let Some(other) = self.sources.iter().copied().find(|p| p != asked) {
+                        requests.push((
+                            other,
+                            RequestKind::Chunk {
+                                round,
+                                index: *index,
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        if !slots.asking_vertices && !self.frontier_missing.is_empty() {
+            let hashes: Vec<Hash> = self
+                .frontier_missing
+                .iter()
+                .take(slots.max_fetch_hashes)
+                .copied()
+                .collect();
+            requests.push((self.sources[0], RequestKind::Vertices { hashes }));
+        }
+        Step::Requests {
+            requests,
+            complete: self.is_complete(),
+        }
+    }
+}
+
 /// The proof that a snapshot download completed: every chunk verified
 /// against the attested manifest and staged, every frontier vertex checked
 /// against it. Only [`Download::finish`] makes one (its fields are private
@@ -195,108 +321,44 @@ impl<S: Store> Node<S> {
     /// Keeps `parallel_download_limit` chunk requests in flight, asks for
     /// missing frontier vertices, and applies once everything is in.
     pub(in crate::node) fn top_up_download(&mut self, now: Timestamp) -> Result<(), StoreError> {
-        let chunks_in_flight: Vec<(u32, PeerId)> = self
-            .requests
-            .in_flight
-            .values()
-            .filter_map(|r| match r.kind {
-                RequestKind::Chunk { index, .. } => Some((index, r.peer)),
-                _ => None,
-            })
-            .collect();
-        let in_flight = chunks_in_flight.len();
-        let asking_vertices = self
-            .requests
-            .in_flight
-            .values()
-            .any(|r| matches!(r.kind, RequestKind::Vertices { .. }));
         let window = self.config.sync.peer_download_window;
-        // Per ready peer: its ranking key and its window.
-        let standing: BTreeMap<PeerId, (_, usize)> = self
-            .peers
-            .ready()
-            .map(|p| (p.id, (p.stats.rank(), p.stats.window(window))))
-            .collect();
-        let limit = self.config.max_fetch_hashes;
-        let total_limit = self.config.sync.parallel_download_limit;
+        let slots = Slots {
+            standing: self
+                .peers
+                .ready()
+                .map(|p| (p.id, (p.stats.rank(), p.stats.window(window))))
+                .collect(),
+            chunks_in_flight: self
+                .requests
+                .in_flight
+                .values()
+                .filter_map(|r| match r.kind {
+                    RequestKind::Chunk { index, .. } => Some((index, r.peer)),
+                    _ => None,
+                })
+                .collect(),
+            asking_vertices: self
+                .requests
+                .in_flight
+                .values()
+                .any(|r| matches!(r.kind, RequestKind::Vertices { .. })),
+            parallel_download_limit: self.config.sync.parallel_download_limit,
+            max_sync_peers: self.config.sync.max_sync_peers,
+            max_fetch_hashes: self.config.max_fetch_hashes,
+        };
         let SyncState::Fetch(d) = &mut self.sync else {
             return Ok(());
         };
-        d.sources.retain(|p| standing.contains_key(p));
-        if d.sources.is_empty() {
-            // Every source left: start over with whoever is connected,
-            // keeping the gossip buffered so far.
-            let buffer = std::mem::take(&mut d.buffer);
-            self.become_(SyncState::Discovery(Discovery::new(now, buffer)));
-            return Ok(());
-        }
-        // Best ranked first: ties in load go to the better peer.
-        d.sources
-            .sort_by_key(|p| std::cmp::Reverse(standing.get(p).map(|s| s.0)));
-        let mut load: BTreeMap<PeerId, usize> = d.sources.iter().map(|p| (*p, 0)).collect();
-        for (_, peer) in &chunks_in_flight {
-            if let Some(n) = load.get_mut(peer) {
-                *n += 1;
+        let (requests, complete) = match d.schedule(&slots) {
+            Step::SourcesGone => {
+                // Every source left: start over with whoever is connected,
+                // keeping the gossip buffered so far.
+                let buffer = std::mem::take(&mut d.buffer);
+                self.become_(SyncState::Discovery(Discovery::new(now, buffer)));
+                return Ok(());
             }
-        }
-        let round = d.manifest.round;
-        let mut requests = Vec::new();
-        // Peers that were not asked about this snapshot (met since
-        // discovery, or without a snapshot then) may serve it: ask them
-        // once; a matching answer makes them a source.
-        let newcomers: Vec<PeerId> = standing
-            .keys()
-            .filter(|p| !d.sources.contains(p) && !d.asked.contains(p))
-            .take(
-                self.config
-                    .sync
-                    .max_sync_peers
-                    .saturating_sub(d.sources.len() + d.asked.len()),
-            )
-            .copied()
-            .collect();
-        for peer in newcomers {
-            d.asked.insert(peer);
-            requests.push((peer, RequestKind::Manifest { round: Some(round) }));
-        }
-        for _ in in_flight..total_limit {
-            let free = d
-                .sources
-                .iter()
-                .filter(|p| load[*p] < standing[*p].1)
-                .min_by_key(|p| load[*p])
-                .copied();
-            let Some(peer) = free else { break };
-            let Some(index) = d.todo.pop_first() else {
-                break;
-            };
-            *load.get_mut(&peer).expect("a source") += 1;
-            requests.push((peer, RequestKind::Chunk { round, index }));
-        }
-        // Hedge the tail: once what is left is within the last ~5% of the
-        // chunks, ask a second source for each chunk still in flight, so one
-        // slow peer cannot hold up the end. The first good answer wins.
-        let tail = (d.manifest.chunks.len() / HEDGE_TAIL_DIVISOR).max(1);
-        if d.todo.is_empty() && d.sources.len() > 1 && in_flight <= tail {
-            for (index, asked) in &chunks_in_flight {
-                if d.hedged.insert(*index) {
-                    if let Some(other) = d.sources.iter().copied().find(|p| p != asked) {
-                        requests.push((
-                            other,
-                            RequestKind::Chunk {
-                                round,
-                                index: *index,
-                            },
-                        ));
-                    }
-                }
-            }
-        }
-        if !asking_vertices && !d.frontier_missing.is_empty() {
-            let hashes: Vec<Hash> = d.frontier_missing.iter().take(limit).copied().collect();
-            requests.push((d.sources[0], RequestKind::Vertices { hashes }));
-        }
-        let complete = d.is_complete();
+            Step::Requests { requests, complete } => (requests, complete),
+        };
         for (peer, kind) in requests {
             self.request(now, peer, kind);
         }
@@ -441,3 +503,7 @@ impl<S: Store> Node<S> {
         self.emit(event);
     }
 }
+
+#[cfg(test)]
+#[path = "download_tests.rs"]
+mod tests;

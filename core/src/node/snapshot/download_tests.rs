@@ -1,0 +1,106 @@
+//! The download's scheduling, as a pure function of what the node tells it.
+
+use super::*;
+use crate::consensus::ConsensusMeta;
+use crate::snapshot::{ChunkInfo, Frontier, SNAPSHOT_FORMAT_VERSION};
+use crate::validators::ValidatorSchedule;
+use std::cmp::Reverse;
+
+fn download(chunks: u32, sources: &[u64]) -> Download {
+    let info = |index| ChunkInfo {
+        index,
+        kind: ChunkKind::Objects,
+        first_key: [0; 32],
+        last_key: [0; 32],
+        count: 1,
+        raw_len: 10,
+        hash: Hash([0; 32]),
+    };
+    let manifest = Manifest {
+        version: SNAPSHOT_FORMAT_VERSION,
+        chain_id: Hash([1; 32]),
+        round: Round(10),
+        object_count: u64::from(chunks),
+        outcome_count: 0,
+        raw_bytes: 10 * u64::from(chunks),
+        chunks: (0..chunks).map(info).collect(),
+        frontier: Frontier {
+            meta: ConsensusMeta {
+                last_anchor: None,
+                schedule: ValidatorSchedule::new(Vec::new(), 20, 64),
+                committed_vertices: 0,
+                executed_txs: 0,
+            },
+            committed: Vec::new(),
+        },
+    };
+    Download {
+        root: manifest.root(),
+        sources: sources.iter().map(|p| PeerId(*p)).collect(),
+        todo: (0..chunks).collect(),
+        done: BTreeSet::new(),
+        bytes_done: 0,
+        frontier_missing: BTreeSet::new(),
+        frontier: BTreeMap::new(),
+        started: Timestamp(0),
+        last_report: None,
+        hedged: BTreeSet::new(),
+        asked: sources.iter().map(|p| PeerId(*p)).collect(),
+        buffer: VertexBuffer::default(),
+        manifest: Arc::new(manifest),
+    }
+}
+
+fn slots(windows: &[(u64, usize)], in_flight: &[(u32, u64)]) -> Slots {
+    Slots {
+        standing: windows
+            .iter()
+            .map(|(p, w)| (PeerId(*p), ((Reverse(0), 100, Reverse(10)), *w)))
+            .collect(),
+        chunks_in_flight: in_flight.iter().map(|(i, p)| (*i, PeerId(*p))).collect(),
+        asking_vertices: false,
+        parallel_download_limit: 16,
+        max_sync_peers: 8,
+        max_fetch_hashes: 64,
+    }
+}
+
+fn chunks_to(step: &Step) -> Vec<(u64, u32)> {
+    let Step::Requests { requests, .. } = step else {
+        panic!("{step:?}");
+    };
+    requests
+        .iter()
+        .filter_map(|(p, k)| match k {
+            RequestKind::Chunk { index, .. } => Some((p.0, *index)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn each_source_gets_no_more_than_its_window() {
+    let mut d = download(10, &[1, 2]);
+    let step = d.schedule(&slots(&[(1, 2), (2, 1)], &[]));
+    let sent = chunks_to(&step);
+    assert_eq!(sent.len(), 3);
+    assert_eq!(sent.iter().filter(|(p, _)| *p == 1).count(), 2);
+    assert_eq!(sent.iter().filter(|(p, _)| *p == 2).count(), 1);
+    assert_eq!(d.todo.len(), 7);
+}
+
+#[test]
+fn the_last_chunk_in_flight_is_hedged_once_with_another_source() {
+    let mut d = download(1, &[1, 2]);
+    d.todo.clear();
+    let step = d.schedule(&slots(&[(1, 4), (2, 4)], &[(0, 1)]));
+    assert_eq!(chunks_to(&step), vec![(2, 0)]);
+    let again = d.schedule(&slots(&[(1, 4), (2, 4)], &[(0, 1), (0, 2)]));
+    assert_eq!(chunks_to(&again), vec![]);
+}
+
+#[test]
+fn no_ready_source_means_discovering_again() {
+    let mut d = download(3, &[1]);
+    assert_eq!(d.schedule(&slots(&[(9, 4)], &[])), Step::SourcesGone);
+}
