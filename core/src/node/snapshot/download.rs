@@ -17,7 +17,9 @@ use crate::interface::Event;
 use crate::node::fetch::RequestKind;
 use crate::node::state::{Discovery, SyncState};
 use crate::node::Node;
-use crate::snapshot::{decompress_chunk, verify_chunk, ChunkKind, Manifest, OutcomeRecord};
+use crate::snapshot::{
+    decompress_chunk, verify_chunk, ChunkInfo, ChunkKind, Manifest, OutcomeRecord,
+};
 use crate::store::{MetaKey, Store, StoreError, WriteBatch, WriteOp};
 use crate::tx::Object;
 use crate::vertex::Vertex;
@@ -83,6 +85,34 @@ impl Download {
             buffer: d.buffer,
         })
     }
+}
+
+/// Decompresses a chunk (capped at the manifest's raw length) and checks it
+/// against its manifest entry (hash, key range, count, order): the staging
+/// writes of its records, or why it is corrupt. Nothing unverified is ever
+/// staged.
+pub(in crate::node) fn staged_records(
+    info: &ChunkInfo,
+    bytes: &[u8],
+) -> Result<WriteBatch, String> {
+    let raw = decompress_chunk(bytes, info.raw_len)?;
+    let mut batch = WriteBatch::new(false);
+    match info.kind {
+        ChunkKind::Objects => {
+            for o in verify_chunk::<Object>(info, &raw).map_err(|e| e.to_string())? {
+                batch.push(WriteOp::PutStagedObject(o));
+            }
+        }
+        ChunkKind::Outcomes => {
+            for r in verify_chunk::<OutcomeRecord>(info, &raw).map_err(|e| e.to_string())? {
+                batch.push(WriteOp::PutStagedOutcome {
+                    hash: r.tx,
+                    outcome: r.outcome,
+                });
+            }
+        }
+    }
+    Ok(batch)
 }
 
 /// A peer's standing as the download sees it: its rank (strikes, goodput,
@@ -414,28 +444,7 @@ impl<S: Store> Node<S> {
             return Ok(());
         }
         let info = d.manifest.chunks[index as usize].clone();
-        let checked = decompress_chunk(&bytes, info.raw_len).and_then(|raw| {
-            let mut batch = WriteBatch::new(false);
-            match info.kind {
-                ChunkKind::Objects => {
-                    for o in verify_chunk::<Object>(&info, &raw).map_err(|e| e.to_string())? {
-                        batch.push(WriteOp::PutStagedObject(o));
-                    }
-                }
-                ChunkKind::Outcomes => {
-                    for r in
-                        verify_chunk::<OutcomeRecord>(&info, &raw).map_err(|e| e.to_string())?
-                    {
-                        batch.push(WriteOp::PutStagedOutcome {
-                            hash: r.tx,
-                            outcome: r.outcome,
-                        });
-                    }
-                }
-            }
-            Ok(batch)
-        });
-        match checked {
+        match staged_records(&info, &bytes) {
             Err(why) => {
                 d.todo.insert(index);
                 self.ban_peer(now, peer, &format!("served a corrupt chunk {index}: {why}"));

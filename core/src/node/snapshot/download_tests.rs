@@ -104,3 +104,27 @@ fn no_ready_source_means_discovering_again() {
     let mut d = download(3, &[1]);
     assert_eq!(d.schedule(&slots(&[(9, 4)], &[])), Step::SourcesGone);
 }
+
+#[test]
+fn a_chunk_is_staged_only_if_it_matches_its_manifest_entry() {
+    use crate::snapshot::{compress_chunk, Chunker, Record};
+    let mut objects: Vec<crate::tx::Object> =
+        (0..3).map(crate::genesis::synthetic_object).collect();
+    objects.sort_by_key(|o| o.key());
+    let mut chunker = Chunker::<crate::tx::Object>::new(0);
+    let mut cut = Vec::new();
+    for o in &objects {
+        cut.extend(chunker.push(o).expect("in key order"));
+    }
+    cut.extend(chunker.finish());
+    let chunk = &cut[0];
+    let bytes = compress_chunk(&chunk.raw);
+    let staged = staged_records(&chunk.info, &bytes).expect("an honest chunk verifies");
+    assert_eq!(staged.ops.len(), chunk.info.count as usize);
+    let mut flipped = chunk.raw.clone();
+    *flipped.last_mut().unwrap() ^= 1;
+    assert!(staged_records(&chunk.info, &compress_chunk(&flipped)).is_err());
+    let mut lying = chunk.info.clone();
+    lying.count += 1;
+    assert!(staged_records(&lying, &bytes).is_err());
+}
