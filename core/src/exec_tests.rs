@@ -210,3 +210,23 @@ fn registration_changes_the_schedule_only_when_the_transaction_succeeds() {
         .set_for_round(Round(10 * w.params.epoch_rounds))
         .contains(&bob.public()));
 }
+
+/// The expiry round is the last round at which a transaction may commit
+/// (killed mutant: `round > expiry` weakened to `>=`).
+#[test]
+fn a_transaction_commits_at_its_expiry_round_and_not_after() {
+    let alice = Keypair::from_label("alice");
+    let mut w = World::new();
+    let mut on_time = tx(&alice, 1, vec![Operation::Create { data: vec![] }]);
+    on_time.body.expiry = Round(4);
+    let on_time = on_time.body.sign(&alice);
+    let mut late = tx(&alice, 2, vec![Operation::Create { data: vec![] }]);
+    late.body.expiry = Round(3);
+    let late = late.body.sign(&alice);
+    w.commit(4, &[on_time.clone(), late.clone()]);
+    assert_eq!(
+        w.outcome(&on_time),
+        TxOutcome::Committed { round: Round(4) }
+    );
+    assert!(matches!(w.outcome(&late), TxOutcome::Failed { .. }));
+}

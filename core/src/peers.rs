@@ -304,6 +304,60 @@ impl PeerTable {
 mod tests {
     use super::*;
 
+    /// A proof binds the nonce it answers, the key it proves and the chain
+    /// it announces: replayed to another challenge, or claimed for another
+    /// key or chain, it does not verify (killed mutants: `proof_message`
+    /// replaced by a constant, which both sides would still agree on).
+    #[test]
+    fn a_handshake_proof_verifies_only_for_its_nonce_key_and_chain() {
+        use crate::crypto::{Domain, Keypair};
+        use crate::wire::{Hello, PROTOCOL_VERSION};
+        let key = Keypair::from_label("prover");
+        let chain = Hash([5; 32]);
+        let hello = |node_key, chain_id| Hello {
+            version: PROTOCOL_VERSION,
+            chain_id,
+            node_key,
+            role: crate::wire::Role::Listener,
+            highest_round: None,
+            committed_round: None,
+            snapshot_round: None,
+            nonce: [0; 32],
+            listen_addr: None,
+        };
+        let ours = [1u8; 32];
+        let proof = key.sign(
+            Domain::Handshake,
+            &proof_message(&ours, &key.public(), Some(&chain)),
+        );
+        assert!(check_proof(
+            &ours,
+            &hello(key.public(), Some(chain)),
+            &proof
+        ));
+        assert!(!check_proof(
+            &[2; 32],
+            &hello(key.public(), Some(chain)),
+            &proof
+        ));
+        assert!(!check_proof(
+            &ours,
+            &hello(key.public(), Some(Hash([6; 32]))),
+            &proof
+        ));
+        assert!(!check_proof(&ours, &hello(key.public(), None), &proof));
+        let other = Keypair::from_label("impostor");
+        let theirs = other.sign(
+            Domain::Handshake,
+            &proof_message(&ours, &key.public(), Some(&chain)),
+        );
+        assert!(!check_proof(
+            &ours,
+            &hello(key.public(), Some(chain)),
+            &theirs
+        ));
+    }
+
     #[test]
     fn goodput_counts_only_busy_time_and_rtt_is_smoothed() {
         let mut s = PeerStats::default();

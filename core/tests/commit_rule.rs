@@ -103,3 +103,65 @@ fn an_anchor_commits_only_once_a_quorum_of_the_next_round_cites_it() {
         (Round(0), anchor)
     );
 }
+
+/// An equivocating anchor author leaves two versions of its round-0 anchor
+/// reachable from a later anchor: the walk back from that anchor commits
+/// the version a quorum voted for, whatever the hashes (killed mutant: the
+/// walk-back quorum test inverted).
+#[test]
+fn walking_back_an_equivocated_anchor_commits_the_version_a_quorum_voted_for() {
+    let (genesis, keys) = test_genesis(4, ChainParams::default());
+    let mut c = consensus(&genesis);
+    let leader = c
+        .meta()
+        .schedule
+        .set_for_round(Round(0))
+        .anchor_author(Round(0));
+    let l = keys.iter().position(|k| k.public() == leader).unwrap();
+    let others: Vec<usize> = (0..4).filter(|i| *i != l).collect();
+    // Round 0: the leader signs two versions (one carries a transaction).
+    let a = vertex(&genesis, &keys[l], 0, &[]);
+    let mut body = a.1.body.clone();
+    body.txs = vec![bluepods_core::harness::alice_creates(&genesis, 0)];
+    let twin = body.sign(&keys[l]);
+    let a_prime = (twin.hash(), Arc::new(twin));
+    let honest0: Vec<_> = others
+        .iter()
+        .map(|i| vertex(&genesis, &keys[*i], 0, &[]))
+        .collect();
+    for v in [&a, &a_prime].into_iter().chain(honest0.iter()) {
+        let _ = c.offer(v.1.clone(), v.0);
+    }
+    // Round 1: the three honest validators vote for A; the leader cites A'.
+    let h: Vec<Hash> = honest0.iter().map(|v| v.0).collect();
+    let mut round1 = Vec::new();
+    for (n, i) in others.iter().enumerate() {
+        let parents = [a.0, h[n], h[(n + 1) % 3]];
+        round1.push(vertex(&genesis, &keys[*i], 1, &parents));
+    }
+    round1.push(vertex(&genesis, &keys[l], 1, &[a_prime.0, h[0], h[1]]));
+    for v in &round1 {
+        insert(&mut c, v.clone());
+    }
+    // Round 2 cites the leader's round-1 vertex too, so both versions are
+    // reachable; round 3 votes for the round-2 anchor.
+    let r1: Vec<Hash> = round1.iter().map(|v| v.0).collect();
+    let round2: Vec<_> = keys
+        .iter()
+        .map(|k| vertex(&genesis, k, 2, &[r1[0], r1[1], r1[3]]))
+        .collect();
+    for v in &round2 {
+        insert(&mut c, v.clone());
+    }
+    let r2: Vec<Hash> = round2.iter().map(|v| v.0).collect();
+    for k in &keys {
+        insert(&mut c, vertex(&genesis, k, 3, &r2));
+    }
+    let committed = c.try_commit();
+    let at_zero: Vec<Hash> = committed
+        .iter()
+        .filter(|a| a.round == Round(0))
+        .map(|a| a.anchor)
+        .collect();
+    assert_eq!(at_zero, vec![a.0], "A' has one vote, A has three");
+}

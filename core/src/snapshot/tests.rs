@@ -105,7 +105,21 @@ fn manifest_checks_catch_reordered_or_inconsistent_chunk_lists() {
     let mut inflated = good.clone();
     inflated.object_count += 1;
     assert!(inflated.check(&Hash([9; 32])).is_err());
-    let mut wrong_round = good;
+    let mut wrong_round = good.clone();
     wrong_round.round = Round(6);
     assert!(wrong_round.check(&Hash([9; 32])).is_err());
+    // Each entry on its own (killed mutants: the three checks of an entry
+    // joined by `&&` instead of `||`): a wrong index, an empty chunk whose
+    // count the totals agree with, an inverted key range.
+    let mut renumbered = good.clone();
+    renumbered.chunks[0].index = 7;
+    assert!(renumbered.check(&Hash([9; 32])).is_err());
+    let mut empty = good.clone();
+    empty.object_count -= u64::from(empty.chunks[0].count);
+    empty.chunks[0].count = 0;
+    assert!(empty.check(&Hash([9; 32])).is_err());
+    let mut inverted = good;
+    let c = &mut inverted.chunks[0];
+    std::mem::swap(&mut c.first_key, &mut c.last_key);
+    assert!(inverted.check(&Hash([9; 32])).is_err());
 }
