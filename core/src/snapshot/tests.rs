@@ -123,3 +123,44 @@ fn manifest_checks_catch_reordered_or_inconsistent_chunk_lists() {
     std::mem::swap(&mut c.first_key, &mut c.last_key);
     assert!(inverted.check(&Hash([9; 32])).is_err());
 }
+
+/// Single-record chunks (first key = last key) and several outcome chunks in
+/// a row are a valid manifest (killed mutants: `first > last` tightened to
+/// `>=` or `==`; "objects first" applied to outcome after outcome).
+#[test]
+fn single_record_chunks_and_consecutive_outcome_chunks_pass_the_check() {
+    use crate::consensus::ConsensusMeta;
+    use crate::validators::ValidatorSchedule;
+    let entry = |index, kind, key: u8| ChunkInfo {
+        index,
+        kind,
+        first_key: [key; 32],
+        last_key: [key; 32],
+        count: 1,
+        raw_len: 10,
+        hash: Hash([0; 32]),
+    };
+    let manifest = Manifest {
+        version: SNAPSHOT_FORMAT_VERSION,
+        chain_id: Hash([9; 32]),
+        round: Round(4),
+        object_count: 1,
+        outcome_count: 2,
+        raw_bytes: 30,
+        chunks: vec![
+            entry(0, ChunkKind::Objects, 1),
+            entry(1, ChunkKind::Outcomes, 1),
+            entry(2, ChunkKind::Outcomes, 2),
+        ],
+        frontier: Frontier {
+            meta: ConsensusMeta {
+                last_anchor: Some((Round(4), Hash([1; 32]))),
+                schedule: ValidatorSchedule::new(vec![], 20, 4),
+                committed_vertices: 0,
+                executed_txs: 0,
+            },
+            committed: vec![],
+        },
+    };
+    assert_eq!(manifest.check(&Hash([9; 32])), Ok(()));
+}
