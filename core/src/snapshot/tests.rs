@@ -125,8 +125,9 @@ fn manifest_checks_catch_reordered_or_inconsistent_chunk_lists() {
 }
 
 /// Single-record chunks (first key = last key) and several outcome chunks in
-/// a row are a valid manifest (killed mutants: `first > last` tightened to
-/// `>=` or `==`; "objects first" applied to outcome after outcome).
+/// a row are a valid manifest, objects after outcomes or overlapping chunks
+/// are not (killed mutants: `first > last` tightened to `>=` or `==`; the
+/// ordering guards dropped or inverted).
 #[test]
 fn single_record_chunks_and_consecutive_outcome_chunks_pass_the_check() {
     use crate::consensus::ConsensusMeta;
@@ -163,4 +164,13 @@ fn single_record_chunks_and_consecutive_outcome_chunks_pass_the_check() {
         },
     };
     assert_eq!(manifest.check(&Hash([9; 32])), Ok(()));
+    // Objects after outcomes, and two chunks of one kind that overlap, are
+    // not (killed mutants: either ordering guard dropped).
+    let mut late_objects = manifest.clone();
+    late_objects.chunks[0].kind = ChunkKind::Outcomes;
+    late_objects.chunks[1].kind = ChunkKind::Objects;
+    assert!(late_objects.check(&Hash([9; 32])).is_err());
+    let mut overlapping = manifest;
+    overlapping.chunks[2].first_key = [1; 32];
+    assert!(overlapping.check(&Hash([9; 32])).is_err());
 }
