@@ -218,4 +218,34 @@ mod tests {
             Err(VertexInvalid::MalformedParents)
         );
     }
+
+    /// The limits are inclusive: a vertex exactly at the byte or transaction
+    /// limit verifies, one past it does not; a parent listed twice is
+    /// malformed (killed mutants: each bound off by one).
+    #[test]
+    fn size_and_transaction_limits_are_inclusive_and_parents_are_distinct() {
+        let k = Keypair::from_label("v");
+        let chain = Hash([1; 32]);
+        let v = vertex(&k, 3, vec![Hash([2; 32])]);
+        let at = |bytes: usize, txs: u32| ChainParams {
+            max_vertex_bytes: bytes as u32,
+            max_vertex_txs: txs,
+            ..ChainParams::default()
+        };
+        let len = v.encoded_len();
+        assert_eq!(v.verify(&chain, &at(len, 1)), Ok(v.hash()));
+        assert!(matches!(
+            v.verify(&chain, &at(len - 1, 1)),
+            Err(VertexInvalid::TooLarge { .. })
+        ));
+        assert!(matches!(
+            v.verify(&chain, &at(len, 0)),
+            Err(VertexInvalid::TooManyTxs { .. })
+        ));
+        let twice = vertex(&k, 3, vec![Hash([2; 32]), Hash([2; 32])]);
+        assert_eq!(
+            twice.verify(&chain, &ChainParams::default()),
+            Err(VertexInvalid::MalformedParents)
+        );
+    }
 }

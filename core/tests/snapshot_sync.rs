@@ -440,3 +440,54 @@ fn a_manifest_attested_by_fewer_than_a_quorum_is_never_downloaded() {
         }
     }
 }
+
+/// A manifest nobody asked for is ignored, however false, while a joiner
+/// discovers (killed mutant: the "was it asked for" check joined by `&&` to
+/// "is a snapshot sync running", which let an unsolicited answer in).
+#[test]
+fn an_unsolicited_manifest_during_discovery_is_ignored_not_trusted_or_punished() {
+    use bluepods_core::consensus::ConsensusMeta;
+    use bluepods_core::snapshot::{Frontier, Manifest};
+    use bluepods_core::validators::ValidatorSchedule;
+    use bluepods_core::wire::RequestId;
+    use bluepods_core::{Hash, Message};
+    let (genesis, keys) = test_genesis(4, params());
+    let mut c = Cluster::new(62, Faults::default());
+    c.add_validators(&genesis, &keys, 50);
+    let j = c.add_joiner("j0", Keypair::from_label("joiner"), snapshot_joiner("v0"));
+    assert!(c.run_until(5_000, |c| c.node(j).phase() == SyncPhase::Discovery));
+    let false_manifest = Manifest {
+        version: 1,
+        chain_id: Hash([0xee; 32]),
+        round: Round(10),
+        object_count: 0,
+        outcome_count: 0,
+        raw_bytes: 0,
+        chunks: Vec::new(),
+        frontier: Frontier {
+            meta: ConsensusMeta {
+                last_anchor: None,
+                schedule: ValidatorSchedule::new(Vec::new(), 20, 64),
+                committed_vertices: 0,
+                executed_txs: 0,
+            },
+            committed: Vec::new(),
+        },
+    };
+    let sent = c.send_as(
+        0,
+        j,
+        Message::Manifest {
+            request: RequestId(9_999),
+            manifest: Box::new(false_manifest),
+            attestations: Vec::new(),
+        },
+    );
+    assert!(sent);
+    c.run_for(200);
+    let banned = c.nodes[j]
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, Event::PeerBanned { .. }));
+    assert!(!banned, "an answer nobody asked for punished its sender");
+}

@@ -130,6 +130,10 @@ impl<S: Store> Node<S> {
         }
     }
 
+    /// One step of a snapshot sync: enters discovery if none runs, asks
+    /// ready peers not asked yet for their attested manifest, and once the
+    /// answers are in (or the wait is over) chooses a snapshot to download
+    /// (or to probe, with `plan_only`); a download under way is topped up.
     pub(in crate::node) fn drive_snapshot_sync(
         &mut self,
         now: Timestamp,

@@ -1,0 +1,205 @@
+//! The handshake's checks, each on its own: what a node refuses, which of
+//! two connections from one key it keeps, and what it reports.
+
+use bluepods_core::crypto::Domain;
+use bluepods_core::harness::test_genesis;
+use bluepods_core::peers::proof_message;
+use bluepods_core::wire::{Hello, PROTOCOL_VERSION};
+use bluepods_core::{
+    init_chain, Action, Direction, Event, Hash, Input, Keypair, MemStore, Message, Node,
+    NodeConfig, PeerId, Role, Timestamp,
+};
+
+const NOW: Timestamp = Timestamp(1_000);
+
+/// A listener node, on a chain if `chain` is set, drained.
+fn node(chain: Option<&bluepods_core::Genesis>, config: NodeConfig) -> Node<MemStore> {
+    let mut store = MemStore::new();
+    if let Some(g) = chain {
+        init_chain(&mut store, g).unwrap();
+    }
+    let mut n = Node::new(config, Keypair::from_label("node"), store, 1, NOW).unwrap();
+    while n.poll_action().is_some() {}
+    n
+}
+
+fn listener() -> NodeConfig {
+    NodeConfig {
+        role: Role::Listener,
+        ..NodeConfig::default()
+    }
+}
+
+/// Connects `peer` (in `direction`); the node's challenge.
+fn connect(n: &mut Node<MemStore>, peer: PeerId, direction: Direction) -> [u8; 32] {
+    n.handle(
+        NOW,
+        Input::PeerConnected {
+            peer,
+            addr: format!("peer{}", peer.0),
+            direction,
+        },
+    );
+    std::iter::from_fn(|| n.poll_action())
+        .find_map(|a| match a {
+            Action::Send {
+                msg: Message::Hello(h),
+                ..
+            } => Some(h.nonce),
+            _ => None,
+        })
+        .expect("the node says hello first")
+}
+
+fn hello(key: &Keypair, role: Role, chain_id: Option<Hash>) -> Message {
+    Message::Hello(Hello {
+        version: PROTOCOL_VERSION,
+        chain_id,
+        node_key: key.public(),
+        role,
+        highest_round: None,
+        committed_round: None,
+        snapshot_round: None,
+        nonce: [9; 32],
+        listen_addr: None,
+    })
+}
+
+fn proof(key: &Keypair, nonce: &[u8; 32], chain_id: Option<Hash>) -> Message {
+    let msg = proof_message(nonce, &key.public(), chain_id.as_ref());
+    Message::HelloProof(key.sign(Domain::Handshake, &msg))
+}
+
+/// Runs a whole handshake as `key` on connection `peer`; every action.
+fn handshake(
+    n: &mut Node<MemStore>,
+    peer: PeerId,
+    direction: Direction,
+    key: &Keypair,
+    role: Role,
+    chain_id: Option<Hash>,
+) -> Vec<Action> {
+    let nonce = connect(n, peer, direction);
+    let mut out = Vec::new();
+    for msg in [hello(key, role, chain_id), proof(key, &nonce, chain_id)] {
+        n.handle(NOW, Input::Message { peer, msg });
+        out.extend(std::iter::from_fn(|| n.poll_action()));
+    }
+    out
+}
+
+fn dropped(actions: &[Action], peer: PeerId) -> bool {
+    actions
+        .iter()
+        .any(|a| matches!(a, Action::Disconnect { peer: p, .. } if *p == peer))
+}
+
+fn ready(actions: &[Action], peer: PeerId) -> Option<bool> {
+    actions.iter().find_map(|a| match a {
+        Action::Event(Event::PeerReady {
+            peer: p, outbound, ..
+        }) if *p == peer => Some(*outbound),
+        _ => None,
+    })
+}
+
+#[test]
+fn two_nodes_that_both_know_no_chain_refuse_each_other() {
+    let mut n = node(None, listener());
+    connect(&mut n, PeerId(1), Direction::Inbound);
+    let stranger = Keypair::from_label("stranger");
+    n.handle(
+        NOW,
+        Input::Message {
+            peer: PeerId(1),
+            msg: hello(&stranger, Role::Listener, None),
+        },
+    );
+    let actions: Vec<Action> = std::iter::from_fn(|| n.poll_action()).collect();
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Send { msg: Message::Reject { reason }, .. } if reason.contains("neither side")
+    )));
+    assert!(dropped(&actions, PeerId(1)));
+}
+
+#[test]
+fn the_listener_limit_applies_to_listeners_only() {
+    let (genesis, _) = test_genesis(1, Default::default());
+    let chain = Some(genesis.chain_id());
+    let config = NodeConfig {
+        max_listener_peers: 0,
+        ..listener()
+    };
+    let mut n = node(Some(&genesis), config);
+    let l = handshake(
+        &mut n,
+        PeerId(1),
+        Direction::Inbound,
+        &Keypair::from_label("l"),
+        Role::Listener,
+        chain,
+    );
+    assert!(dropped(&l, PeerId(1)) && ready(&l, PeerId(1)).is_none());
+    let v = handshake(
+        &mut n,
+        PeerId(2),
+        Direction::Inbound,
+        &Keypair::from_label("v"),
+        Role::Validator,
+        chain,
+    );
+    assert!(!dropped(&v, PeerId(2)) && ready(&v, PeerId(2)).is_some());
+}
+
+#[test]
+fn a_second_connection_from_one_key_in_the_same_direction_replaces_the_first() {
+    let (genesis, _) = test_genesis(1, Default::default());
+    let chain = Some(genesis.chain_id());
+    let mut n = node(Some(&genesis), listener());
+    let key = Keypair::from_label("twice");
+    let first = handshake(
+        &mut n,
+        PeerId(1),
+        Direction::Inbound,
+        &key,
+        Role::Listener,
+        chain,
+    );
+    assert!(ready(&first, PeerId(1)).is_some());
+    let second = handshake(
+        &mut n,
+        PeerId(2),
+        Direction::Inbound,
+        &key,
+        Role::Listener,
+        chain,
+    );
+    assert!(dropped(&second, PeerId(1)), "the older connection goes");
+    assert!(!dropped(&second, PeerId(2)) && ready(&second, PeerId(2)).is_some());
+}
+
+#[test]
+fn peer_ready_says_who_dialed() {
+    let (genesis, _) = test_genesis(1, Default::default());
+    let chain = Some(genesis.chain_id());
+    let mut n = node(Some(&genesis), listener());
+    let theirs = handshake(
+        &mut n,
+        PeerId(1),
+        Direction::Inbound,
+        &Keypair::from_label("a"),
+        Role::Listener,
+        chain,
+    );
+    assert_eq!(ready(&theirs, PeerId(1)), Some(false));
+    let ours = handshake(
+        &mut n,
+        PeerId(2),
+        Direction::Outbound,
+        &Keypair::from_label("b"),
+        Role::Listener,
+        chain,
+    );
+    assert_eq!(ready(&ours, PeerId(2)), Some(true));
+}
