@@ -491,3 +491,47 @@ fn an_unsolicited_manifest_during_discovery_is_ignored_not_trusted_or_punished()
         .any(|(_, e)| matches!(e, Event::PeerBanned { .. }));
     assert!(!banned, "an answer nobody asked for punished its sender");
 }
+
+/// During a download, a peer met later that serves the same snapshot joins
+/// the sources; one that offers another root does not, even with no
+/// attestation to refute (killed mutants: the source guard forced either
+/// way).
+#[test]
+fn peers_met_during_a_download_join_as_sources_only_for_the_same_root() {
+    for forged in [false, true] {
+        let (mut genesis, keys) = test_genesis(3, params());
+        genesis.synthetic_objects = 60_000;
+        let mut c = Cluster::new(63, Faults::default());
+        c.add_validators(&genesis, &keys, 50);
+        c.run_for(2_000);
+        for v in 0..3 {
+            c.slow_down(v, 300);
+        }
+        if forged {
+            // Another root, and no attestation that could be refuted.
+            for v in [1, 2] {
+                c.forge_manifests_from(v);
+                c.thin_attestations_from(v, 0);
+            }
+        }
+        let mut cfg = snapshot_joiner("v0");
+        cfg.sync.parallel_download_limit = 1;
+        let j = c.add_joiner("j0", Keypair::from_label("joiner"), cfg);
+        // The joiner meets v1 and v2 only once its download from v0 runs.
+        c.partition(j, 1);
+        c.partition(j, 2);
+        assert!(c.run_until(10_000, |c| c.node(j).status().download.is_some()));
+        assert_eq!(c.node(j).status().download.map(|d| d.peers), Some(1));
+        c.heal();
+        let mut most_sources = 0;
+        let done = c.run_until(60_000, |c| {
+            if let Some(d) = c.node(j).status().download {
+                most_sources = most_sources.max(d.peers);
+            }
+            c.node(j).applied_snapshot().is_some()
+        });
+        assert!(done, "forged={forged}");
+        let expect = if forged { 1 } else { 3 };
+        assert_eq!(most_sources, expect, "forged={forged}");
+    }
+}

@@ -108,6 +108,8 @@ pub struct Cluster {
     corrupt_chunks_from: BTreeSet<usize>,
     /// Nodes whose manifest answers carry only this many attestations.
     thin_attestations_from: BTreeMap<usize, usize>,
+    /// Nodes whose manifest answers name another root (a forged frontier).
+    forge_manifests_from: BTreeSet<usize>,
     /// Extra delay on everything a node sends.
     slow: BTreeMap<usize, u64>,
     /// Messages a node never hears (a peer that ignores some requests).
@@ -142,6 +144,7 @@ impl Cluster {
             partitioned: BTreeSet::new(),
             corrupt_chunks_from: BTreeSet::new(),
             thin_attestations_from: BTreeMap::new(),
+            forge_manifests_from: BTreeSet::new(),
             next_conn: 1,
             spins: 0,
             trace: Vec::new(),
@@ -261,6 +264,13 @@ impl Cluster {
     /// a flipped byte.
     pub fn corrupt_chunks_from(&mut self, i: usize) {
         self.corrupt_chunks_from.insert(i);
+    }
+
+    /// Makes node `i` hostile: every manifest it serves lists one more
+    /// committed frontier vertex than the real one, so its root differs
+    /// (while its structure still checks).
+    pub fn forge_manifests_from(&mut self, i: usize) {
+        self.forge_manifests_from.insert(i);
     }
 
     /// Makes every manifest answer of node `i` carry at most `keep` of its
