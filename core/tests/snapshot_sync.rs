@@ -535,3 +535,27 @@ fn peers_met_during_a_download_join_as_sources_only_for_the_same_root() {
         assert_eq!(most_sources, expect, "forged={forged}");
     }
 }
+
+/// A manifest whose root differs from the one its attestation vertices
+/// attest at the same round is a lie: its sender is banned, and the joiner
+/// does not download it (killed mutant: "another round or another root"
+/// weakened to "another round and another root").
+#[test]
+fn attestations_of_another_root_at_the_same_round_ban_the_sender() {
+    let (mut genesis, keys) = test_genesis(3, params());
+    genesis.synthetic_objects = 500;
+    let mut c = Cluster::new(64, Faults::default());
+    c.add_validators(&genesis, &keys, 50);
+    for v in 0..3 {
+        c.forge_manifests_from(v);
+    }
+    c.run_for(2_000);
+    let j = c.add_joiner("j0", Keypair::from_label("joiner"), snapshot_joiner("v0"));
+    let banned = |c: &Cluster| {
+        c.nodes[j].events.iter().any(|(_, e)| {
+            matches!(e, Event::PeerBanned { reason, .. } if reason.contains("false attestation"))
+        })
+    };
+    assert!(c.run_until(10_000, banned));
+    assert!(c.node(j).status().download.is_none());
+}

@@ -127,4 +127,11 @@ fn a_chunk_is_staged_only_if_it_matches_its_manifest_entry() {
     let mut lying = chunk.info.clone();
     lying.count += 1;
     assert!(staged_records(&lying, &bytes).is_err());
+    // Each key bound on its own (killed mutant: the two joined by `&&`).
+    let mut wrong_last = chunk.info.clone();
+    wrong_last.last_key = [0xff; 32];
+    assert!(staged_records(&wrong_last, &bytes).is_err());
+    let mut wrong_first = chunk.info.clone();
+    wrong_first.first_key = [0; 32];
+    assert!(staged_records(&wrong_first, &bytes).is_err());
 }
