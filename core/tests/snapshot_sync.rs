@@ -559,3 +559,26 @@ fn attestations_of_another_root_at_the_same_round_ban_the_sender() {
     assert!(c.run_until(10_000, banned));
     assert!(c.node(j).status().download.is_none());
 }
+
+/// Postmortem (found by mutation testing, then by reading `on_chunk`): a
+/// chunk answer that names another (round, index) than its request was
+/// dropped without putting the asked chunk back in the queue, so one peer
+/// answering with wrong numbers left the download waiting forever for
+/// chunks nobody was asked for any more. Now the asked chunk goes back to
+/// the queue and the sender, which broke the protocol, is banned.
+#[test]
+fn a_chunk_answer_with_another_index_is_refused_and_the_chunk_asked_again() {
+    let (mut genesis, keys) = test_genesis(3, params());
+    genesis.synthetic_objects = 30_000;
+    let mut c = Cluster::new(65, Faults::default());
+    c.add_validators(&genesis, &keys, 50);
+    c.misnumber_chunks_from(0);
+    c.run_for(2_000);
+    let mut cfg = snapshot_joiner("v0");
+    cfg.bootstrap_peers.push("v1".into());
+    let j = c.add_joiner("j0", Keypair::from_label("joiner"), cfg);
+    assert!(c.run_until(30_000, |c| c.node(j).applied_snapshot().is_some()));
+    assert!(c.nodes[j].events.iter().any(|(_, e)| {
+        matches!(e, Event::PeerBanned { reason, .. } if reason.contains("another chunk"))
+    }));
+}

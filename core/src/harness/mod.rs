@@ -110,6 +110,8 @@ pub struct Cluster {
     thin_attestations_from: BTreeMap<usize, usize>,
     /// Nodes whose manifest answers name another root (a forged frontier).
     forge_manifests_from: BTreeSet<usize>,
+    /// Nodes whose chunk answers carry another index than the one asked.
+    misnumber_chunks_from: BTreeSet<usize>,
     /// Extra delay on everything a node sends.
     slow: BTreeMap<usize, u64>,
     /// Messages a node never hears (a peer that ignores some requests).
@@ -145,6 +147,7 @@ impl Cluster {
             corrupt_chunks_from: BTreeSet::new(),
             thin_attestations_from: BTreeMap::new(),
             forge_manifests_from: BTreeSet::new(),
+            misnumber_chunks_from: BTreeSet::new(),
             next_conn: 1,
             spins: 0,
             trace: Vec::new(),
@@ -271,6 +274,12 @@ impl Cluster {
     /// (while its structure still checks).
     pub fn forge_manifests_from(&mut self, i: usize) {
         self.forge_manifests_from.insert(i);
+    }
+
+    /// Makes node `i` hostile: every chunk it serves claims another index
+    /// (the asked one plus 1,000) than the one it was asked for.
+    pub fn misnumber_chunks_from(&mut self, i: usize) {
+        self.misnumber_chunks_from.insert(i);
     }
 
     /// Makes every manifest answer of node `i` carry at most `keep` of its

@@ -131,6 +131,11 @@ impl Cluster {
         {
             attestations.truncate(*keep);
         }
+        if let (true, Message::Chunk { index, .. }) =
+            (self.misnumber_chunks_from.contains(&from), &mut msg)
+        {
+            *index += 1_000;
+        }
         if self.corrupt_chunks_from.contains(&from) {
             if let Message::Chunk { bytes, .. } = &mut msg {
                 if let Some(b) = bytes.last_mut() {

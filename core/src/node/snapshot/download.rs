@@ -440,7 +440,20 @@ impl<S: Store> Node<S> {
         let RequestKind::Chunk { round: r, index: i } = req.kind else {
             return Ok(());
         };
-        if (r, i) != (round, index) || round != d.manifest.round || d.done.contains(&index) {
+        if (r, i) != (round, index) {
+            // Not the chunk asked for: the asked one goes back to the queue
+            // (or nobody would ask for it again), and the sender, which
+            // broke the protocol, is banned.
+            if r == d.manifest.round && !d.done.contains(&i) {
+                d.todo.insert(i);
+            }
+            let reason = format!(
+                "answered chunk {i} of round {r} with another chunk ({index} of round {round})"
+            );
+            self.ban_peer(now, peer, &reason);
+            return self.top_up_download(now);
+        }
+        if round != d.manifest.round || d.done.contains(&index) {
             return Ok(());
         }
         let info = d.manifest.chunks[index as usize].clone();
