@@ -582,3 +582,20 @@ fn a_chunk_answer_with_another_index_is_refused_and_the_chunk_asked_again() {
         matches!(e, Event::PeerBanned { reason, .. } if reason.contains("another chunk"))
     }));
 }
+
+/// A manifest answer is examined up to `2 × max_validators` attestation
+/// vertices deep, so the real attestations still count behind 100 from
+/// outsiders (killed mutant: the bound `2 * max` weakened to `2 + max`).
+#[test]
+fn real_attestations_count_behind_a_hundred_from_outside_the_set() {
+    let (mut genesis, keys) = test_genesis(3, params());
+    genesis.synthetic_objects = 500;
+    let mut c = Cluster::new(66, Faults::default());
+    c.add_validators(&genesis, &keys, 50);
+    for v in 0..3 {
+        c.pad_attestations_from(v, 100);
+    }
+    c.run_for(2_000);
+    let j = c.add_joiner("j0", Keypair::from_label("joiner"), snapshot_joiner("v0"));
+    assert!(c.run_until(20_000, |c| c.node(j).applied_snapshot().is_some()));
+}

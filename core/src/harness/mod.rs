@@ -112,6 +112,9 @@ pub struct Cluster {
     forge_manifests_from: BTreeSet<usize>,
     /// Nodes whose chunk answers carry another index than the one asked.
     misnumber_chunks_from: BTreeSet<usize>,
+    /// Nodes whose manifest answers start with this many genuine-looking
+    /// attestation vertices from keys outside the validator set.
+    pad_attestations_from: BTreeMap<usize, usize>,
     /// Extra delay on everything a node sends.
     slow: BTreeMap<usize, u64>,
     /// Messages a node never hears (a peer that ignores some requests).
@@ -148,6 +151,7 @@ impl Cluster {
             thin_attestations_from: BTreeMap::new(),
             forge_manifests_from: BTreeSet::new(),
             misnumber_chunks_from: BTreeSet::new(),
+            pad_attestations_from: BTreeMap::new(),
             next_conn: 1,
             spins: 0,
             trace: Vec::new(),
@@ -280,6 +284,13 @@ impl Cluster {
     /// (the asked one plus 1,000) than the one it was asked for.
     pub fn misnumber_chunks_from(&mut self, i: usize) {
         self.misnumber_chunks_from.insert(i);
+    }
+
+    /// Makes every manifest answer of node `i` start with `n` attestation
+    /// vertices signed by keys outside the validator set (well formed,
+    /// attesting the same root), before the real ones.
+    pub fn pad_attestations_from(&mut self, i: usize, n: usize) {
+        self.pad_attestations_from.insert(i, n);
     }
 
     /// Makes every manifest answer of node `i` carry at most `keep` of its
