@@ -64,6 +64,13 @@ pub(in crate::node) struct Download {
 }
 
 impl Download {
+    /// Whether an answer for chunk `index` of `round` is still wanted: of
+    /// this snapshot, and not verified yet (a hedged chunk's second answer
+    /// is not staged or counted again).
+    pub(in crate::node) fn wants(&self, round: Round, index: u32) -> bool {
+        round == self.manifest.round && !self.done.contains(&index)
+    }
+
     /// Whether every chunk and every frontier vertex is in.
     fn is_complete(&self) -> bool {
         self.todo.is_empty()
@@ -453,8 +460,8 @@ impl<S: Store> Node<S> {
             self.ban_peer(now, peer, &reason);
             return self.top_up_download(now);
         }
-        if round != d.manifest.round || d.done.contains(&index) {
-            return Ok(());
+        if !d.wants(round, index) {
+            return Ok(()); // a hedged chunk's second answer, or a stale one
         }
         let info = d.manifest.chunks[index as usize].clone();
         match staged_records(&info, &bytes) {

@@ -135,3 +135,15 @@ fn a_chunk_is_staged_only_if_it_matches_its_manifest_entry() {
     wrong_first.first_key = [0; 32];
     assert!(staged_records(&wrong_first, &bytes).is_err());
 }
+
+/// A chunk already verified, or one of another snapshot, is not wanted
+/// again (killed mutant: the two conditions joined the other way).
+#[test]
+fn a_done_chunk_or_another_rounds_chunk_is_not_wanted() {
+    let mut d = download(3, &[1]);
+    assert!(d.wants(Round(10), 0));
+    d.done.insert(0);
+    assert!(!d.wants(Round(10), 0));
+    assert!(!d.wants(Round(11), 1));
+    assert!(d.wants(Round(10), 1));
+}
