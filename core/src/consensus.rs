@@ -52,6 +52,22 @@ pub struct ConsensusMeta {
     pub executed_txs: u64,
 }
 
+impl ConsensusMeta {
+    /// The cursor of a chain that has committed nothing yet.
+    pub fn at_genesis(genesis: &crate::genesis::Genesis) -> Self {
+        ConsensusMeta {
+            last_anchor: None,
+            schedule: ValidatorSchedule::new(
+                genesis.validators.clone(),
+                genesis.params.epoch_rounds,
+                genesis.params.max_validators,
+            ),
+            committed_vertices: 0,
+            executed_txs: 0,
+        }
+    }
+}
+
 /// Why a vertex cannot join the DAG.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LinkError {

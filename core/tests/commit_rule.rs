@@ -5,23 +5,17 @@
 
 use bluepods_core::consensus::{Consensus, ConsensusMeta};
 use bluepods_core::harness::test_genesis;
-use bluepods_core::validators::ValidatorSchedule;
 use bluepods_core::vertex::{Vertex, VertexBody};
 use bluepods_core::{ChainParams, Genesis, Hash, Keypair, Round};
 use std::sync::Arc;
 
 fn consensus(genesis: &Genesis) -> Consensus {
-    let meta = ConsensusMeta {
-        last_anchor: None,
-        schedule: ValidatorSchedule::new(
-            genesis.validators.clone(),
-            genesis.params.epoch_rounds,
-            genesis.params.max_validators,
-        ),
-        committed_vertices: 0,
-        executed_txs: 0,
-    };
-    Consensus::new(meta, genesis.params.clone(), 1_000, 1_000)
+    Consensus::new(
+        ConsensusMeta::at_genesis(genesis),
+        genesis.params.clone(),
+        1_000,
+        1_000,
+    )
 }
 
 fn vertex(genesis: &Genesis, key: &Keypair, round: u64, parents: &[Hash]) -> (Hash, Arc<Vertex>) {

@@ -10,7 +10,6 @@ use bluepods_core::harness::{alice_creates, test_genesis};
 use bluepods_core::node::protocols::{HandledIn, MessageKind, Next, Otherwise, RULES};
 use bluepods_core::peers::proof_message;
 use bluepods_core::snapshot::{Frontier, Manifest, SNAPSHOT_FORMAT_VERSION};
-use bluepods_core::validators::ValidatorSchedule;
 use bluepods_core::vertex::VertexBody;
 use bluepods_core::wire::{Hello, RequestId, PROTOCOL_VERSION};
 use bluepods_core::{
@@ -194,7 +193,6 @@ impl Bench {
     }
 
     fn manifest(&self) -> Manifest {
-        let p = &self.genesis.params;
         Manifest {
             version: SNAPSHOT_FORMAT_VERSION,
             chain_id: self.genesis.chain_id(),
@@ -204,16 +202,7 @@ impl Bench {
             raw_bytes: 0,
             chunks: Vec::new(),
             frontier: Frontier {
-                meta: ConsensusMeta {
-                    last_anchor: None,
-                    schedule: ValidatorSchedule::new(
-                        self.genesis.validators.clone(),
-                        p.epoch_rounds,
-                        p.max_validators,
-                    ),
-                    committed_vertices: 0,
-                    executed_txs: 0,
-                },
+                meta: ConsensusMeta::at_genesis(&self.genesis),
                 committed: Vec::new(),
             },
         }

@@ -7,7 +7,6 @@ use crate::consensus::{Consensus, ConsensusMeta};
 use crate::genesis::Genesis;
 use crate::ids::Round;
 use crate::store::{read_meta, MetaKey, Store, StoreError, WriteBatch, WriteOp};
-use crate::validators::ValidatorSchedule;
 use std::sync::Arc;
 
 impl<S: Store> Node<S> {
@@ -95,16 +94,7 @@ fn write_genesis_state(store: &mut dyn Store, genesis: &Genesis) -> Result<(), S
 /// node about to take its state from a snapshot, which would overwrite the
 /// genesis objects anyway.
 pub fn init_chain_metadata(store: &mut dyn Store, genesis: &Genesis) -> Result<(), StoreError> {
-    let meta = ConsensusMeta {
-        last_anchor: None,
-        schedule: ValidatorSchedule::new(
-            genesis.validators.clone(),
-            genesis.params.epoch_rounds,
-            genesis.params.max_validators,
-        ),
-        committed_vertices: 0,
-        executed_txs: 0,
-    };
+    let meta = ConsensusMeta::at_genesis(genesis);
     let mut batch = WriteBatch::new(true);
     batch.put_meta(MetaKey::Consensus, &meta);
     batch.put_meta(MetaKey::Genesis, genesis);
