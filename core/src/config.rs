@@ -76,9 +76,18 @@ pub struct NodeConfig {
     pub max_requests_in_flight: usize,
     /// Most hashes in one `GetVertices`.
     pub max_fetch_hashes: usize,
-    /// Snapshots kept servable (the newest never breaks a download of the
-    /// previous one).
+    /// The newest snapshots always kept servable.
     pub snapshots_kept: usize,
+    /// An older snapshot stays servable while requests for it keep coming:
+    /// each renews its lease for this long (a download in progress).
+    pub snapshot_lease_ms: u64,
+    /// No lease keeps a snapshot servable longer than this after it was
+    /// built.
+    pub snapshot_retention_max_ms: u64,
+    /// Leased snapshots are let go, oldest first, while the kept snapshots
+    /// together exceed this many raw bytes (the newest `snapshots_kept` are
+    /// always kept).
+    pub snapshot_disk_budget_bytes: u64,
     /// Largest response this node sends.
     pub max_response_bytes: usize,
     /// Largest frame this node accepts or sends.
@@ -121,6 +130,9 @@ impl Default for NodeConfig {
             max_requests_in_flight: 256,
             max_fetch_hashes: 256,
             snapshots_kept: 2,
+            snapshot_lease_ms: 30_000,
+            snapshot_retention_max_ms: 1_800_000,
+            snapshot_disk_budget_bytes: 8 << 30,
             max_response_bytes: 4 * 1024 * 1024,
             max_frame_bytes: 16 * 1024 * 1024,
             max_early_messages: 16,

@@ -334,8 +334,13 @@ pub enum Event {
         /// Peers serving it.
         peers: usize,
     },
-    /// An interrupted snapshot download continues where it stopped.
+    /// A snapshot download starts with chunks verified earlier: an
+    /// interrupted download of the same snapshot continues where it
+    /// stopped, or one of an older snapshot (pruned, restarted) hands over
+    /// every chunk the new manifest lists too.
     SnapshotResumed {
+        /// Round of the snapshot the kept chunks were verified for.
+        from_round: Round,
         /// Snapshot round.
         round: Round,
         /// Chunks already verified and staged.

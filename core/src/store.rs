@@ -115,6 +115,22 @@ pub enum WriteOp {
         /// Outcome.
         outcome: TxOutcome,
     },
+    /// Remove the staged objects with ids in `first ..= last`: the records
+    /// of a chunk a joiner verified for one snapshot that the next one it
+    /// moves to does not list.
+    DeleteStagedObjects {
+        /// Smallest id removed.
+        first: ObjectId,
+        /// Largest id removed.
+        last: ObjectId,
+    },
+    /// Remove the staged outcomes with hashes in `first ..= last`.
+    DeleteStagedOutcomes {
+        /// Smallest hash removed.
+        first: Hash,
+        /// Largest hash removed.
+        last: Hash,
+    },
     /// Remove a metadata record.
     DeleteMeta(MetaKey),
     /// Replace a metadata record.
@@ -371,6 +387,14 @@ impl Store for MemStore {
                 WriteOp::PutStagedOutcome { hash, outcome } => {
                     let (_, outcomes) = self.staging.as_mut().ok_or_else(no_staging)?;
                     outcomes.insert(hash, outcome);
+                }
+                WriteOp::DeleteStagedObjects { first, last } => {
+                    let (objects, _) = self.staging.as_mut().ok_or_else(no_staging)?;
+                    objects.retain(|id, _| !(first..=last).contains(id));
+                }
+                WriteOp::DeleteStagedOutcomes { first, last } => {
+                    let (_, outcomes) = self.staging.as_mut().ok_or_else(no_staging)?;
+                    outcomes.retain(|h, _| !(first..=last).contains(h));
                 }
             }
         }

@@ -84,7 +84,13 @@ fn snapshot_joins() -> Edges {
     let (mut genesis, keys) = test_genesis(1, params);
     genesis.synthetic_objects = 30_000;
     let mut c = Cluster::new(2, steady());
-    c.add_validators(&genesis, &keys, 50);
+    // No leases: the source prunes under a slow download, as it may once
+    // the retention time or the disk budget is spent.
+    let config = NodeConfig {
+        snapshot_lease_ms: 0,
+        ..validator_config(50)
+    };
+    c.add_genesis_node("v0", keys[0].clone(), &genesis, config);
     c.run_for(1_000);
     c.slow_down(0, 400);
     let mut cfg = listener(&["v0"], SyncMode::Snapshot);

@@ -311,6 +311,102 @@ fn a_joiner_restarted_mid_download_resumes_without_refetching_verified_chunks() 
     assert!(c.run_until(5_000, |c| c.node(j).store().objects().count() == 30_000));
 }
 
+/// A slow joiner of a 30,000-object state served by one validator, with
+/// the validator's snapshot leases set by `lease_ms`; run until the joiner
+/// verified its state. Returns the cluster (traced) and the joiner.
+fn slow_download(lease_ms: u64) -> (Cluster, usize) {
+    let (mut genesis, keys) = test_genesis(1, params());
+    genesis.synthetic_objects = 30_000;
+    let mut c = Cluster::new(
+        62,
+        Faults {
+            min_delay_ms: 10,
+            max_delay_ms: 10,
+            drop_per_mille: 0,
+        },
+    );
+    let config = NodeConfig {
+        snapshot_lease_ms: lease_ms,
+        ..bluepods_core::harness::validator_config(50)
+    };
+    c.add_genesis_node("v0", keys[0].clone(), &genesis, config);
+    c.run_for(1_000);
+    // Each answer takes ~0.4 s and one chunk is asked at a time: the
+    // download spans many snapshot intervals (0.5 s each).
+    c.slow_down(0, 400);
+    let mut cfg = snapshot_joiner("v0");
+    cfg.sync.parallel_download_limit = 1;
+    let j = c.add_joiner("j0", Keypair::from_label("joiner"), cfg);
+    c.enable_trace();
+    assert!(c.run_until(120_000, |c| matches!(
+        c.node(j).state_verification(),
+        Some((_, true))
+    )));
+    (c, j)
+}
+
+fn chunk_requests(c: &Cluster) -> usize {
+    c.trace
+        .iter()
+        .filter(|r| r.contains(" j0 ") && r.contains("-> v0 get_chunk"))
+        .count()
+}
+
+fn chunks_total(c: &Cluster, j: usize) -> usize {
+    events(c, j)
+        .filter_map(|e| match e {
+            Event::SnapshotSyncStarted { chunks, .. } => Some(*chunks),
+            _ => None,
+        })
+        .last()
+        .expect("a download")
+}
+
+/// Postmortem (issue 10): a joiner whose source pruned the snapshot took
+/// the newer one and fetched every chunk again, though nearly all were
+/// byte-identical; on a slow link it never finished.
+#[test]
+fn a_joiner_whose_source_pruned_the_snapshot_keeps_every_chunk_the_newer_one_lists() {
+    let (c, j) = slow_download(0);
+    let moved: Vec<(Round, Round, usize)> = events(&c, j)
+        .filter_map(|e| match e {
+            Event::SnapshotResumed {
+                from_round,
+                round,
+                chunks_done,
+                ..
+            } if from_round != round => Some((*from_round, *round, *chunks_done)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !moved.is_empty(),
+        "the source never pruned under the joiner"
+    );
+    assert!(moved.iter().all(|&(_, _, kept)| kept > 0), "{moved:?}");
+    // Every chunk once, plus at most the one in flight at each move.
+    let (asked, total) = (chunk_requests(&c), chunks_total(&c, j));
+    assert!(
+        asked <= total + moved.len(),
+        "{asked} requests for {total} chunks, {moved:?}"
+    );
+    assert!(c.node(j).store().objects().count() >= 30_000);
+}
+
+#[test]
+fn a_slow_joiner_keeps_its_source_for_as_long_as_it_downloads() {
+    let (c, j) = slow_download(NodeConfig::default().snapshot_lease_ms);
+    let restarts = events(&c, j)
+        .filter(|e| matches!(e, Event::SnapshotSyncStarted { .. }))
+        .count();
+    assert_eq!(restarts, 1, "the download started over");
+    let built = events(&c, 0)
+        .filter(|e| matches!(e, Event::SnapshotBuilt { .. }))
+        .count();
+    assert!(built >= 6, "the download spanned {built} snapshots only");
+    assert!(chunk_requests(&c) <= chunks_total(&c, j));
+}
+
 /// The last chunk still in flight is asked of a second source as well, so
 /// one slow peer cannot hold up the end of a download.
 #[test]

@@ -1,10 +1,11 @@
 //! Snapshots on the serving side, on the in-process harness.
 
-use bluepods_core::harness::{test_genesis, Cluster, Faults};
+use bluepods_core::harness::{test_genesis, validator_config, Cluster, Faults};
 use bluepods_core::snapshot::{decompress_chunk, verify_chunk};
 use bluepods_core::store::Store;
 use bluepods_core::tx::{Operation, TxBody};
-use bluepods_core::{ChainParams, Event, Keypair, Round};
+use bluepods_core::wire::{Message, RequestId};
+use bluepods_core::{ChainParams, Event, Keypair, NodeConfig, Round};
 use std::collections::BTreeMap;
 
 fn params() -> ChainParams {
@@ -16,6 +17,11 @@ fn params() -> ChainParams {
 
 /// Four validators with some transactions, run for `ms`.
 fn busy_cluster(seed: u64, ms: u64) -> Cluster {
+    busy_cluster_with(seed, ms, validator_config(50))
+}
+
+/// `busy_cluster` with every validator on `config`.
+fn busy_cluster_with(seed: u64, ms: u64, config: NodeConfig) -> Cluster {
     let (genesis, keys) = test_genesis(4, params());
     let mut c = Cluster::new(
         seed,
@@ -25,7 +31,9 @@ fn busy_cluster(seed: u64, ms: u64) -> Cluster {
             drop_per_mille: 0,
         },
     );
-    c.add_validators(&genesis, &keys, 50);
+    for (i, k) in keys.iter().enumerate() {
+        c.add_genesis_node(&format!("v{i}"), k.clone(), &genesis, config.clone());
+    }
     c.run_for(300);
     let alice = Keypair::from_label("alice");
     for n in 0..40u64 {
@@ -136,7 +144,6 @@ fn a_restarted_node_still_serves_its_snapshots() {
 #[test]
 fn a_peer_fetches_the_manifest_and_every_chunk_exactly_as_stored() {
     use bluepods_core::harness::attach_peer;
-    use bluepods_core::wire::{Message, RequestId};
     use bluepods_core::{Action, Input, PeerId, Role};
     let mut c = busy_cluster(15, 4_000);
     let now = c.now();
@@ -193,4 +200,77 @@ fn a_peer_fetches_the_manifest_and_every_chunk_exactly_as_stored() {
         round: Some(Round(1)),
     });
     assert!(matches!(old, Message::NotAvailable { .. }));
+}
+
+/// The rounds node `i` serves.
+fn served(c: &Cluster, i: usize) -> Vec<Round> {
+    c.node(i).snapshots().map(|s| s.manifest.round).collect()
+}
+
+/// Keeps asking node 1 (as node 0) for a chunk of the snapshot of `round`,
+/// every 500 ms for `ms`: a download in progress, as the server sees it.
+fn download_from_node_1(c: &mut Cluster, round: Round, ms: u64) {
+    for n in 0..ms / 500 {
+        let ask = Message::GetChunk {
+            request: RequestId(1_000_000 + n),
+            round,
+            index: 0,
+        };
+        assert!(c.send_as(0, 1, ask));
+        c.run_for(500);
+    }
+}
+
+fn lease_config() -> NodeConfig {
+    NodeConfig {
+        snapshot_lease_ms: 2_000,
+        ..validator_config(50)
+    }
+}
+
+/// Postmortem (issue 10): only the last two snapshots were kept, so a
+/// joiner whose download spanned two snapshot intervals (~1 s here, ~20 s
+/// on a real network) lost its source and started over, forever on a slow
+/// link.
+#[test]
+fn a_snapshot_being_downloaded_outlives_newer_snapshots_until_its_lease_ends() {
+    let mut c = busy_cluster_with(21, 3_000, lease_config());
+    let oldest = served(&c, 1)[0];
+    download_from_node_1(&mut c, oldest, 6_000);
+    let during = served(&c, 1);
+    assert!(during.contains(&oldest), "{oldest} pruned: {during:?}");
+    assert!(during.len() > 2, "newer snapshots were built: {during:?}");
+    assert!(c.node(1).store().manifests().unwrap().len() > 2);
+    // Nobody asks any more: the lease runs out and the next build prunes it.
+    c.run_for(3_000);
+    let after = served(&c, 1);
+    assert!(!after.contains(&oldest), "{after:?}");
+    assert_eq!(after.len(), 2, "back to snapshots_kept: {after:?}");
+    assert_eq!(c.node(1).store().manifests().unwrap().len(), 2);
+}
+
+#[test]
+fn no_lease_keeps_a_snapshot_past_the_retention_time() {
+    let config = NodeConfig {
+        snapshot_retention_max_ms: 2_500,
+        ..lease_config()
+    };
+    let mut c = busy_cluster_with(22, 3_000, config);
+    let oldest = served(&c, 1)[0];
+    download_from_node_1(&mut c, oldest, 6_000);
+    assert!(!served(&c, 1).contains(&oldest));
+}
+
+#[test]
+fn leased_snapshots_give_way_when_the_disk_budget_is_spent() {
+    let config = NodeConfig {
+        snapshot_disk_budget_bytes: 1,
+        ..lease_config()
+    };
+    let mut c = busy_cluster_with(23, 3_000, config);
+    let oldest = served(&c, 1)[0];
+    download_from_node_1(&mut c, oldest, 3_000);
+    let kept = served(&c, 1);
+    assert!(!kept.contains(&oldest), "{kept:?}");
+    assert_eq!(kept.len(), 2, "the newest snapshots_kept stay: {kept:?}");
 }

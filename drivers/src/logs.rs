@@ -140,11 +140,20 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
             );
         }
         Event::SnapshotResumed {
+            from_round,
+            round,
+            chunks_done,
+            chunks_total,
+        } if from_round == round => tracing::info!(
+            "[SYNC] resuming snapshot download round={round}: {chunks_done} of {chunks_total} chunks already verified"
+        ),
+        Event::SnapshotResumed {
+            from_round,
             round,
             chunks_done,
             chunks_total,
         } => tracing::info!(
-            "[SYNC] resuming snapshot download round={round}: {chunks_done} of {chunks_total} chunks already verified"
+            "[SYNC] moving to snapshot round={round} from round={from_round}: {chunks_done} of {chunks_total} chunks already verified, kept"
         ),
         Event::SnapshotProgress {
             chunks_done,

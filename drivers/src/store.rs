@@ -234,6 +234,20 @@ impl FjallStore {
                     let bytes = borsh::to_vec(&outcome).map_err(io)?;
                     b.insert(outcomes, hash.as_bytes().to_vec(), bytes);
                 }
+                WriteOp::DeleteStagedObjects { first, last } => {
+                    let (objects, _) = self.staging.as_ref().ok_or_else(no_staging)?;
+                    let range = first.as_bytes().to_vec()..=last.as_bytes().to_vec();
+                    for guard in objects.range(range) {
+                        b.remove(objects, guard.key().map_err(io)?);
+                    }
+                }
+                WriteOp::DeleteStagedOutcomes { first, last } => {
+                    let (_, outcomes) = self.staging.as_ref().ok_or_else(no_staging)?;
+                    let range = first.as_bytes().to_vec()..=last.as_bytes().to_vec();
+                    for guard in outcomes.range(range) {
+                        b.remove(outcomes, guard.key().map_err(io)?);
+                    }
+                }
             }
         }
         extra(&mut b);

@@ -87,8 +87,12 @@ pub(super) fn event_row(e: &Event) -> Option<String> {
         }
         Event::ReplayStarted { vertices, .. } => format!("replay {vertices} buffered"),
         Event::StateVerified { round, .. } => format!("state verified r={round}"),
-        Event::SnapshotResumed { round, chunks_done, chunks_total } => {
-            format!("snapshot resumed r={round} {chunks_done}/{chunks_total}")
+        Event::SnapshotResumed { from_round, round, chunks_done, chunks_total } => {
+            if from_round == round {
+                format!("snapshot resumed r={round} {chunks_done}/{chunks_total}")
+            } else {
+                format!("snapshot moved r={from_round}->{round} kept {chunks_done}/{chunks_total}")
+            }
         }
         Event::StateMismatch { round, .. } => format!("STATE MISMATCH r={round}"),
         _ => return None,

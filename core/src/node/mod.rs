@@ -357,7 +357,7 @@ impl<S: Store> Node<S> {
                 index,
                 bytes,
             } => self.on_snapshot_chunk(round, index, bytes)?,
-            Input::SnapshotBuilt { manifest } => self.on_snapshot_built(*manifest)?,
+            Input::SnapshotBuilt { manifest } => self.on_snapshot_built(now, *manifest)?,
             Input::SnapshotFailed { round, error } => self.on_snapshot_failed(round, error)?,
         }
         Ok(())
@@ -466,12 +466,14 @@ impl<S: Store> Node<S> {
                     p.committed_round = committed_round.or(p.committed_round);
                 }
             }
-            Message::GetManifest { request, round } => self.serve_manifest(peer, request, round),
+            Message::GetManifest { request, round } => {
+                self.serve_manifest(now, peer, request, round)
+            }
             Message::GetChunk {
                 request,
                 round,
                 index,
-            } => self.serve_chunk(peer, request, round, index)?,
+            } => self.serve_chunk(now, peer, request, round, index)?,
             Message::Manifest {
                 request,
                 manifest,

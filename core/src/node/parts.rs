@@ -91,7 +91,8 @@ impl Transactions {
 /// The serving side of snapshots (`snapshots.rs`).
 #[derive(Debug, Default)]
 pub(super) struct Serving {
-    /// Servable snapshots by round (at most `snapshots_kept`).
+    /// Servable snapshots by round: the newest `snapshots_kept`, and older
+    /// ones while a download of them holds a lease.
     pub(super) snapshots: BTreeMap<Round, ServedSnapshot>,
     /// The round of the snapshot being built, if any.
     pub(super) building: Option<Round>,
@@ -106,8 +107,13 @@ pub(super) struct Serving {
 /// (`snapsync.rs`, `replay.rs`).
 #[derive(Debug, Default)]
 pub(super) struct JoinRecord {
-    /// An interrupted snapshot download found at start, to resume.
+    /// The last snapshot download that did not finish (found at start, or
+    /// left when its sources went away): its verified chunks are staged,
+    /// and the next download keeps every one it lists too.
     pub(super) resume: Option<DownloadRecord>,
+    /// Nobody serves `resume`'s snapshot any more: discovery asks for the
+    /// latest one instead (and the download keeps the shared chunks).
+    pub(super) resume_unserved: bool,
     /// The snapshot this node joined from.
     pub(super) applied: Option<AppliedSnapshot>,
     /// After joining from a snapshot: the round at which this node's state

@@ -2,9 +2,24 @@
 //! manifest entry, and compression.
 //!
 //! A chunk's raw bytes are the borsh encodings of its records, back to back.
-//! A chunk ends after the record that brings its raw size to
-//! [`CHUNK_TARGET_RAW_BYTES`] or more, so the boundaries depend only on the
-//! records: every honest node cuts the same state into the same chunks.
+//!
+//! Cut points are content-defined: whether a chunk ends after a record
+//! depends on that record's key and size (see [`is_cut_point`]), not on a
+//! running byte count. So every honest node still cuts the same state into
+//! the same chunks, and a small change to the state — an insert, a delete,
+//! an object that grew — changes the chunk it falls in and rarely more than
+//! the next one; every other chunk stays byte-identical, and a joiner that moves to a
+//! newer snapshot keeps the chunks it already verified (DESIGN §6.4). With a
+//! running byte count instead, one insert near the start shifted every later
+//! boundary, and a newer snapshot shared no chunk with the old one.
+//!
+//! Bounds keep the sizes sane whatever the keys: no cut before
+//! [`CHUNK_MIN_RAW_BYTES`] (so keys ground to look like cut points cannot
+//! make tiny chunks), a forced cut at [`CHUNK_MAX_RAW_BYTES`] (so a chunk
+//! always fits in a response); in between, a record ends the chunk with
+//! probability `its size / CHUNK_CUT_MEAN_RAW_BYTES`, which puts the mean chunk
+//! near `CHUNK_MIN_RAW_BYTES + CHUNK_CUT_MEAN_RAW_BYTES` ≈ 1 MiB for records
+//! of any size.
 
 use crate::crypto::{self, Domain};
 use crate::ids::Hash;
@@ -12,9 +27,35 @@ use crate::tx::{Object, TxOutcome};
 use borsh::{BorshDeserialize, BorshSerialize};
 use std::marker::PhantomData;
 
-/// Raw bytes after which a chunk is cut. A protocol constant: changing it
-/// changes every manifest root.
-pub const CHUNK_TARGET_RAW_BYTES: usize = 1 << 20;
+/// No chunk is cut before it holds this many raw bytes (but the last).
+/// Protocol constants, these three: changing one changes every manifest root.
+pub const CHUNK_MIN_RAW_BYTES: usize = 256 * 1024;
+
+/// Past the minimum, a record ends its chunk with probability
+/// `record bytes / CHUNK_CUT_MEAN_RAW_BYTES`: the mean extra length.
+pub const CHUNK_CUT_MEAN_RAW_BYTES: usize = 768 * 1024;
+
+/// A chunk is always cut once it holds this many raw bytes, so even an
+/// incompressible chunk fits in a 4 MiB response.
+pub const CHUNK_MAX_RAW_BYTES: usize = 3 * 1024 * 1024;
+
+/// Whether a chunk ends after a record with this key whose encoding is
+/// `record_len` bytes long (once the chunk holds `CHUNK_MIN_RAW_BYTES`).
+///
+/// A pure function of the record, so the decision is the same on every node
+/// and survives any change elsewhere in the state. The key is mixed first:
+/// object ids and transaction hashes are hashes already, but the mix keeps
+/// the cut rate right even for keys that are not uniform.
+pub fn is_cut_point(key: &[u8; 32], record_len: usize) -> bool {
+    let mut mixed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for word in key.chunks_exact(8) {
+        let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        mixed = (mixed ^ w).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        mixed ^= mixed >> 31;
+    }
+    // mixed / 2^64 < record_len / MEAN, without floating point.
+    u128::from(mixed) * (CHUNK_CUT_MEAN_RAW_BYTES as u128) < (record_len as u128) << 64
+}
 
 /// zstd level for chunks: fast, and most of the gain.
 const ZSTD_LEVEL: i32 = 3;
@@ -46,6 +87,29 @@ pub struct ChunkInfo {
     pub raw_len: u32,
     /// `H(Chunk, raw bytes)`.
     pub hash: Hash,
+}
+
+impl ChunkInfo {
+    /// Whether `other` describes the same records: same kind, key range,
+    /// count, length and hash, whatever the index. Bytes verified against
+    /// one entry verify against the other.
+    pub fn same_content(&self, other: &ChunkInfo) -> bool {
+        (
+            self.kind,
+            self.first_key,
+            self.last_key,
+            self.count,
+            self.raw_len,
+            self.hash,
+        ) == (
+            other.kind,
+            other.first_key,
+            other.last_key,
+            other.count,
+            other.raw_len,
+            other.hash,
+        )
+    }
 }
 
 /// A record that goes into chunks, sorted by its key.
@@ -146,14 +210,18 @@ impl<R: Record> Chunker<R> {
                 });
             }
         }
+        let before = self.buf.len();
         record
             .serialize(&mut self.buf)
             .expect("writing to a Vec cannot fail");
+        let len = self.buf.len();
         self.first.get_or_insert(key);
         self.last = Some(key);
         self.count += 1;
         self.records += 1;
-        Ok((self.buf.len() >= CHUNK_TARGET_RAW_BYTES).then(|| self.cut()))
+        let ends = len >= CHUNK_MAX_RAW_BYTES
+            || (len >= CHUNK_MIN_RAW_BYTES && is_cut_point(&key, len - before));
+        Ok(ends.then(|| self.cut()))
     }
 
     /// The last, partial chunk, if any record is left.

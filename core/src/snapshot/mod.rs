@@ -2,11 +2,12 @@
 //! manifest that binds them.
 //!
 //! A snapshot is taken right after a commit. Objects are read in id order and
-//! cut into chunks at deterministic boundaries: a chunk ends after the object
-//! that brings its raw size to [`CHUNK_TARGET_RAW_BYTES`] or more. Since the
-//! boundaries depend only on the objects, every honest node cuts the same
-//! state into the same chunks, so any of them can serve any chunk and all
-//! compute the same manifest root.
+//! cut into chunks at content-defined boundaries ([`chunk::is_cut_point`]):
+//! whether a chunk ends after an object depends on that object alone. Every
+//! honest node cuts the same state into the same chunks, so any of them can
+//! serve any chunk and all compute the same manifest root; and two snapshots
+//! of nearly the same state share nearly all their chunks, so a joiner that
+//! moves to the newer one keeps what it verified.
 //!
 //! The state is the objects (by id) and the transaction outcomes (by hash);
 //! both are cut into chunks (see [`chunk`]). The manifest lists per chunk
@@ -24,7 +25,8 @@ pub mod chunk;
 
 pub use chunk::{
     compress_chunk, decompress_chunk, verify_chunk, ChunkInfo, ChunkInvalid, ChunkKind, Chunker,
-    OutcomeRecord, RawChunk, Record, CHUNK_TARGET_RAW_BYTES,
+    OutcomeRecord, RawChunk, Record, CHUNK_CUT_MEAN_RAW_BYTES, CHUNK_MAX_RAW_BYTES,
+    CHUNK_MIN_RAW_BYTES,
 };
 
 use crate::consensus::ConsensusMeta;
@@ -73,6 +75,22 @@ impl Manifest {
     /// The manifest root: the hash of the whole manifest.
     pub fn root(&self) -> Hash {
         crypto::hash_borsh(Domain::Manifest, self)
+    }
+
+    /// The chunks this manifest shares with `older` (same content, see
+    /// [`ChunkInfo::same_content`]), as `(index in older, index in self)`,
+    /// in this manifest's order. A joiner moving from a download of `older`
+    /// to this one keeps those chunks and fetches only the others.
+    pub fn shared_chunks(&self, older: &Manifest) -> Vec<(u32, u32)> {
+        let by_hash: std::collections::BTreeMap<Hash, &ChunkInfo> =
+            older.chunks.iter().map(|c| (c.hash, c)).collect();
+        self.chunks
+            .iter()
+            .filter_map(|c| {
+                let old = by_hash.get(&c.hash)?;
+                old.same_content(c).then_some((old.index, c.index))
+            })
+            .collect()
     }
 
     /// Structural checks a joiner runs before using a manifest: version,

@@ -94,6 +94,49 @@ impl Download {
     }
 }
 
+/// The chunks of `manifest` already verified and staged by the download
+/// `previous`: all of them for the same root; for another snapshot, the
+/// ones whose content both manifests list
+/// ([`Manifest::shared_chunks`]). The staged records of every other
+/// chunk of `previous` are removed in `batch` — the batch that records the
+/// new download, so a crash never leaves a record naming chunks whose
+/// records are gone.
+fn keep_verified_chunks(
+    previous: DownloadRecord,
+    root: Hash,
+    manifest: &Manifest,
+    batch: &mut WriteBatch,
+) -> BTreeSet<u32> {
+    if previous.root == root {
+        return previous.done.into_iter().collect();
+    }
+    let verified: BTreeSet<u32> = previous.done.into_iter().collect();
+    let mut kept = BTreeSet::new();
+    let mut kept_old = BTreeSet::new();
+    for (old, new) in manifest.shared_chunks(&previous.manifest) {
+        if verified.contains(&old) {
+            kept.insert(new);
+            kept_old.insert(old);
+        }
+    }
+    for index in verified.difference(&kept_old) {
+        let Some(c) = previous.manifest.chunks.get(*index as usize) else {
+            continue;
+        };
+        batch.push(match c.kind {
+            ChunkKind::Objects => WriteOp::DeleteStagedObjects {
+                first: crate::ids::ObjectId(c.first_key),
+                last: crate::ids::ObjectId(c.last_key),
+            },
+            ChunkKind::Outcomes => WriteOp::DeleteStagedOutcomes {
+                first: Hash(c.first_key),
+                last: Hash(c.last_key),
+            },
+        });
+    }
+    kept
+}
+
 /// Decompresses a chunk (capped at the manifest's raw length) and checks it
 /// against its manifest entry (hash, key range, count, order): the staging
 /// writes of its records, or why it is corrupt. Nothing unverified is ever
@@ -292,15 +335,21 @@ impl<S: Store> Node<S> {
         sources: Vec<PeerId>,
         buffer: VertexBuffer,
     ) -> Result<(), StoreError> {
-        // Resume an interrupted download of the same root: its verified
-        // chunks are still staged, and the record says which.
-        let done: BTreeSet<u32> = match self.joined.resume.take() {
-            Some(r) if r.root == root && self.store.resume_staging()? => {
-                r.done.into_iter().collect()
+        // Verified work is never thrown away: an interrupted download of
+        // the same root continues, and one of another snapshot (its source
+        // pruned it, or the node restarted and only a newer one is offered)
+        // hands over every staged chunk the new manifest lists too.
+        let previous = self.joined.resume.take();
+        self.joined.resume_unserved = false;
+        let mut batch = WriteBatch::new(false);
+        let (done, from_round) = match previous {
+            Some(r) if self.store.resume_staging()? => {
+                let from = r.manifest.round;
+                (keep_verified_chunks(r, root, &manifest, &mut batch), from)
             }
             _ => {
                 self.store.begin_staging()?;
-                BTreeSet::new()
+                (BTreeSet::new(), manifest.round)
             }
         };
         let total = manifest.chunks.len() as u32;
@@ -318,6 +367,7 @@ impl<S: Store> Node<S> {
         });
         if !done.is_empty() {
             self.emit(Event::SnapshotResumed {
+                from_round,
                 round: manifest.round,
                 chunks_done: done.len(),
                 chunks_total: total as usize,
@@ -328,7 +378,6 @@ impl<S: Store> Node<S> {
             manifest: (*manifest).clone(),
             done: done.iter().copied().collect(),
         };
-        let mut batch = WriteBatch::new(false);
         batch.put_meta(MetaKey::SnapshotDownload, &record);
         self.write(batch)?;
         let download = Download {
@@ -389,8 +438,14 @@ impl<S: Store> Node<S> {
         let (requests, complete) = match d.schedule(&slots) {
             Step::SourcesGone => {
                 // Every source left: start over with whoever is connected,
-                // keeping the gossip buffered so far.
+                // keeping the gossip buffered so far and the verified
+                // chunks (the next download keeps those it lists too).
                 let buffer = std::mem::take(&mut d.buffer);
+                self.joined.resume = Some(DownloadRecord {
+                    root: d.root,
+                    manifest: (*d.manifest).clone(),
+                    done: d.done.iter().copied().collect(),
+                });
                 self.become_(SyncState::Discovery(Discovery::new(now, buffer)));
                 return Ok(());
             }

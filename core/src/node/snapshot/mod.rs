@@ -171,7 +171,10 @@ impl<S: Store> Node<S> {
             .collect();
         // A node that was interrupted mid-download asks for the same
         // snapshot first, to resume it.
-        let round = self.joined.resume.as_ref().map(|r| r.manifest.round);
+        let round = match &self.joined.resume {
+            Some(r) if !self.joined.resume_unserved => Some(r.manifest.round),
+            _ => None,
+        };
         for peer in fresh {
             if let Some(disc) = self.discovery_mut() {
                 disc.asked.insert(peer);
@@ -219,13 +222,11 @@ impl<S: Store> Node<S> {
                 let buffer = std::mem::take(&mut disc.buffer);
                 self.start_download(now, root, manifest, sources, buffer)
             }
-            None if self.joined.resume.is_some() => {
-                // Nobody serves the interrupted snapshot any more: forget it
-                // and take a newer one.
-                self.joined.resume = None;
-                let mut batch = WriteBatch::new(false);
-                batch.push(WriteOp::DeleteMeta(MetaKey::SnapshotDownload));
-                self.write(batch)?;
+            None if self.joined.resume.is_some() && !self.joined.resume_unserved => {
+                // Nobody serves the interrupted snapshot any more: take a
+                // newer one, keeping every verified chunk it lists too.
+                crate::cov::mark("resumed_snapshot_no_longer_served");
+                self.joined.resume_unserved = true;
                 if let Some(disc) = self.discovery_mut() {
                     disc.asked.clear();
                 }

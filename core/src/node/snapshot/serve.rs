@@ -1,9 +1,20 @@
 //! Snapshots on the serving side: starting a build right after the commit
-//! that calls for one, storing the chunks as they come, keeping the last few
-//! snapshots servable, and attesting each new manifest root in this node's
-//! next vertex.
+//! that calls for one, storing the chunks as they come, keeping snapshots
+//! servable while they are downloaded, and attesting each new manifest root
+//! in this node's next vertex.
+//!
+//! Retention: the newest `snapshots_kept` snapshots are always kept. An
+//! older one stays servable while a download of it is in progress: every
+//! request for it (manifest or chunk) renews a lease of `snapshot_lease_ms`.
+//! Two bounds keep leases from pinning disk forever: none outlives
+//! `snapshot_retention_max_ms` after the snapshot was built, and leased
+//! snapshots beyond the newest `snapshots_kept` are dropped, oldest first,
+//! while all kept snapshots together exceed `snapshot_disk_budget_bytes`
+//! (raw bytes, an upper bound of what the compressed chunks take). Keeping
+//! only the last two by count made a joiner on a slow link lose its source
+//! every two snapshot intervals and start over (issue 10).
 
-use crate::ids::{Hash, Round};
+use crate::ids::{Hash, Round, Timestamp};
 use crate::interface::{Action, Event};
 use crate::node::Node;
 use crate::snapshot::{Frontier, Manifest, SnapshotJob};
@@ -18,6 +29,23 @@ pub struct ServedSnapshot {
     pub root: Hash,
     /// Its manifest.
     pub manifest: Arc<Manifest>,
+    /// When it became servable (for a snapshot restored from disk: when the
+    /// node started).
+    pub built_at: Timestamp,
+    /// Until when a download keeps it servable: the last request for it
+    /// plus `snapshot_lease_ms`.
+    pub leased_until: Timestamp,
+}
+
+impl ServedSnapshot {
+    fn new(root: Hash, manifest: Manifest, now: Timestamp) -> Self {
+        ServedSnapshot {
+            root,
+            manifest: Arc::new(manifest),
+            built_at: now,
+            leased_until: now,
+        }
+    }
 }
 
 impl<S: Store> Node<S> {
@@ -26,13 +54,9 @@ impl<S: Store> Node<S> {
         for (round, bytes) in self.store.manifests()? {
             let manifest: Manifest = borsh::from_slice(&bytes)
                 .map_err(|e| StoreError::Corrupt(format!("manifest of round {round}: {e}")))?;
-            self.serving.snapshots.insert(
-                round,
-                ServedSnapshot {
-                    root: manifest.root(),
-                    manifest: Arc::new(manifest),
-                },
-            );
+            let now = self.clock.last_now;
+            let served = ServedSnapshot::new(manifest.root(), manifest, now);
+            self.serving.snapshots.insert(round, served);
         }
         Ok(())
     }
@@ -88,6 +112,7 @@ impl<S: Store> Node<S> {
 
     pub(in crate::node) fn on_snapshot_built(
         &mut self,
+        now: Timestamp,
         manifest: Manifest,
     ) -> Result<(), StoreError> {
         let round = manifest.round;
@@ -96,22 +121,17 @@ impl<S: Store> Node<S> {
         }
         self.serving.building = None;
         let root = manifest.root();
-        // Durable together with the pruning of the oldest snapshot, so the
-        // store never holds more than `snapshots_kept` of them.
+        // Durable together with the pruning of the snapshots no download
+        // holds any more, so the store never holds more than retention says.
         let mut batch = WriteBatch::new(true);
         batch.push(WriteOp::PutManifest {
             round,
             bytes: borsh::to_vec(&manifest).expect("encoding into memory cannot fail"),
         });
-        self.serving.snapshots.insert(
-            round,
-            ServedSnapshot {
-                root,
-                manifest: Arc::new(manifest),
-            },
-        );
-        while self.serving.snapshots.len() > self.config.snapshots_kept.max(1) {
-            let (&old, _) = self.serving.snapshots.iter().next().expect("non-empty");
+        self.serving
+            .snapshots
+            .insert(round, ServedSnapshot::new(root, manifest, now));
+        for old in self.snapshots_to_prune(now) {
             self.serving.snapshots.remove(&old);
             batch.push(WriteOp::DeleteSnapshot(old));
         }
@@ -130,6 +150,45 @@ impl<S: Store> Node<S> {
         });
         self.check_state_verification();
         Ok(())
+    }
+
+    /// The snapshots retention lets go at `now`, oldest first: beyond the
+    /// newest `snapshots_kept`, those whose lease ran out or that are older
+    /// than `snapshot_retention_max_ms`, then, while the kept ones exceed
+    /// the disk budget, the oldest leased ones.
+    pub(in crate::node) fn snapshots_to_prune(&self, now: Timestamp) -> Vec<Round> {
+        let kept = self.config.snapshots_kept.max(1);
+        let older = self.serving.snapshots.len().saturating_sub(kept);
+        let mut prune = Vec::new();
+        let mut bytes: u64 = self
+            .serving
+            .snapshots
+            .values()
+            .map(|s| s.manifest.raw_bytes)
+            .sum();
+        for (round, s) in self.serving.snapshots.iter().take(older) {
+            let expired = now >= s.leased_until
+                || now.ms_since(s.built_at) >= self.config.snapshot_retention_max_ms;
+            if expired || bytes > self.config.snapshot_disk_budget_bytes {
+                crate::cov::mark(if expired {
+                    "snapshot_lease_expired"
+                } else {
+                    "snapshot_disk_budget_exceeded"
+                });
+                bytes -= s.manifest.raw_bytes;
+                prune.push(*round);
+            }
+        }
+        prune
+    }
+
+    /// A download asked for the snapshot of `round`: keep it servable for
+    /// another `snapshot_lease_ms`.
+    fn renew_lease(&mut self, now: Timestamp, round: Round) {
+        let lease_ms = self.config.snapshot_lease_ms;
+        if let Some(s) = self.serving.snapshots.get_mut(&round) {
+            s.leased_until = s.leased_until.max(now.plus_ms(lease_ms));
+        }
     }
 
     pub(in crate::node) fn on_snapshot_failed(
@@ -151,11 +210,15 @@ impl<S: Store> Node<S> {
     /// Answers a manifest request from the snapshots kept.
     pub(in crate::node) fn serve_manifest(
         &mut self,
+        now: Timestamp,
         peer: crate::ids::PeerId,
         request: crate::wire::RequestId,
         round: Option<Round>,
     ) {
         use crate::wire::Message;
+        if let Some(r) = round {
+            self.renew_lease(now, r);
+        }
         let found = match round {
             Some(r) => self.serving.snapshots.get(&r),
             // The newest snapshot a quorum has attested, else the newest.
@@ -216,12 +279,14 @@ impl<S: Store> Node<S> {
     /// Answers a chunk request with the stored frame, unchanged.
     pub(in crate::node) fn serve_chunk(
         &mut self,
+        now: Timestamp,
         peer: crate::ids::PeerId,
         request: crate::wire::RequestId,
         round: Round,
         index: u32,
     ) -> Result<(), StoreError> {
         use crate::wire::Message;
+        self.renew_lease(now, round);
         let servable = self.serving.snapshots.contains_key(&round);
         let msg = match servable
             .then(|| self.store.snapshot_chunk(round, index))
