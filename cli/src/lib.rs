@@ -7,6 +7,7 @@ pub mod client;
 pub mod config_file;
 pub mod demo;
 pub mod http_client;
+pub mod link;
 pub mod load;
 pub mod plan;
 pub mod procs;

@@ -84,9 +84,9 @@ pub struct NodeConfig {
     /// No lease keeps a snapshot servable longer than this after it was
     /// built.
     pub snapshot_retention_max_ms: u64,
-    /// Leased snapshots are let go, oldest first, while the kept snapshots
-    /// together exceed this many raw bytes (the newest `snapshots_kept` are
-    /// always kept).
+    /// Leased snapshots are let go, oldest first, while the kept snapshots'
+    /// compressed chunks together exceed this many bytes (the newest
+    /// `snapshots_kept` are always kept).
     pub snapshot_disk_budget_bytes: u64,
     /// Largest response this node sends.
     pub max_response_bytes: usize,
@@ -170,9 +170,14 @@ pub struct SyncConfig {
     pub connection_timeout_ms: u64,
     /// Chunk requests in flight at once, over all peers.
     pub parallel_download_limit: usize,
-    /// Chunk requests in flight at once to one peer (halved per recent
-    /// timeout of that peer).
+    /// Most chunk requests in flight at once to one peer. Within it, the
+    /// window follows the peer's measured bandwidth-delay product, halved
+    /// per recent timeout of that peer.
     pub peer_download_window: usize,
+    /// A chunk request's timeout is `peer_timeout_ms` plus the time the
+    /// source's measured goodput needs for it and the answers queued
+    /// before it, at most this much more.
+    pub max_transfer_allowance_ms: u64,
     /// Rounds asked for in one range request.
     #[serde(alias = "block_batch_size")]
     pub range_fetch_rounds: u64,
@@ -208,8 +213,9 @@ impl Default for SyncConfig {
             max_sync_peers: 8,
             peer_timeout_ms: 5_000,
             connection_timeout_ms: 5_000,
-            parallel_download_limit: 16,
-            peer_download_window: 8,
+            parallel_download_limit: 32,
+            peer_download_window: 24,
+            max_transfer_allowance_ms: 60_000,
             range_fetch_rounds: 64,
             parallel_range_fetches: 4,
             retry_attempts: 5,

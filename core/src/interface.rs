@@ -304,6 +304,8 @@ pub enum Event {
         objects: u64,
         /// Raw bytes.
         raw_bytes: u64,
+        /// Bytes of the compressed chunks, as stored and served.
+        compressed_bytes: u64,
     },
     /// Building a snapshot failed or was skipped.
     SnapshotFailed {

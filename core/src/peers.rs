@@ -75,6 +75,10 @@ impl Peer {
 /// RTT, so one slow answer moves the estimate but does not define it.
 const EWMA_SHIFT: u32 = 3;
 
+/// Bulk requests a peer may always have outstanding, whatever its
+/// bandwidth-delay product (see [`PeerStats::window`]).
+pub const MIN_BULK_WINDOW: usize = 2;
+
 /// What this node measured about one peer's answers. Scheduling prefers
 /// peers that answer fast and deliver much; a slow peer only loses weight
 /// (lying is what gets a peer banned, never slowness).
@@ -146,10 +150,48 @@ impl PeerStats {
         (self.answers > 0).then(|| self.bytes_received * 1000 / self.busy_ms.max(1))
     }
 
-    /// How many bulk requests the peer may have outstanding: `window`
-    /// halved per strike, never below one.
-    pub fn window(&self, window: usize) -> usize {
+    /// How many bulk requests of about `request_bytes` each the peer may
+    /// have outstanding: enough to keep the link full, never more than
+    /// `max`, halved per strike, never below one.
+    ///
+    /// "Full" is twice the bandwidth-delay product measured so far
+    /// (goodput × RTT) in requests, plus [`MIN_BULK_WINDOW`]: twice, so the
+    /// window can outgrow what a too-small window let the peer show (the
+    /// goodput of a window-limited peer is window / RTT; doubling it each
+    /// round trip is TCP's slow start); the floor, so that a peer whose RTT
+    /// is tiny next to its serving time (loopback) still overlaps serving,
+    /// transfer and verification. Requests beyond that only queue at the
+    /// server, where they wait long enough to time out on a slow link and
+    /// be fetched twice. An unmeasured peer starts at the floor.
+    pub fn window(&self, max: usize, request_bytes: u64) -> usize {
+        let full = match (self.goodput_bps(), self.rtt_ms) {
+            (Some(goodput), Some(rtt_ms)) => {
+                let bdp_bytes = goodput.saturating_mul(rtt_ms) / 1000;
+                let requests = (2 * bdp_bytes).div_ceil(request_bytes.max(1));
+                usize::try_from(requests).unwrap_or(usize::MAX)
+            }
+            _ => 0,
+        };
+        let window = full.saturating_add(MIN_BULK_WINDOW).min(max);
         (window >> self.strikes.min(16)).max(1)
+    }
+
+    /// How long an answer of `bytes` may take beyond the base timeout:
+    /// the time this peer's measured goodput needs for it and for the
+    /// `ahead` bulk answers queued before it, at most `max_ms`. A slow link
+    /// is not a lying peer: a 1 MiB chunk behind seven others takes 3 s at
+    /// 20 Mbit/s, and a fixed timeout re-sent it while the first copy was
+    /// still on the wire.
+    pub fn transfer_allowance_ms(&self, bytes: u64, ahead: u32, max_ms: u64) -> u64 {
+        match self.goodput_bps() {
+            Some(goodput) if goodput > 0 => {
+                let queued = bytes.saturating_mul(u64::from(ahead) + 1);
+                (queued.saturating_mul(1000) / goodput).min(max_ms)
+            }
+            // Unmeasured (or answered nothing but empty answers): the base
+            // timeout decides.
+            _ => 0,
+        }
     }
 
     /// One number for operators: goodput halved per strike (0 until
@@ -285,6 +327,19 @@ impl PeerTable {
         })
     }
 
+    /// Connections that may soon be ready: handshakes under way and dials
+    /// in progress. An address that is known but neither (in backoff after
+    /// failures, or reached already under another address) does not count.
+    pub fn connecting(&self) -> usize {
+        let handshaking = self.peers.values().filter(|p| !p.is_ready()).count();
+        let dialing = self
+            .targets
+            .values()
+            .filter(|t| t.dialing && t.connected.is_none())
+            .count();
+        handshaking + dialing
+    }
+
     /// The earliest time a target is due for dialing.
     pub fn next_dial(&self) -> Option<Timestamp> {
         self.dialable().map(|(_, t)| t.next_attempt).min()
@@ -396,22 +451,74 @@ mod tests {
 
     #[test]
     fn timeouts_halve_the_window_and_answers_earn_it_back() {
-        let mut s = PeerStats::default();
-        assert_eq!(s.window(8), 8);
+        // A 10 MB/s peer 100 ms away, asked for small answers: its
+        // bandwidth-delay product is far above the cap of 8.
+        let mut s = PeerStats {
+            rtt_ms: Some(100),
+            ..PeerStats::default()
+        };
+        s.on_sent(Timestamp(0));
+        s.on_answer(Timestamp(1_000), 1_000, 10_000_000, false);
+        assert_eq!(s.window(8, 1_000), 8);
         s.on_sent(Timestamp(0));
         s.on_failure(Timestamp(5_000));
         s.on_sent(Timestamp(5_000));
         s.on_failure(Timestamp(10_000));
-        assert_eq!((s.failures, s.window(8)), (2, 2));
+        assert_eq!((s.failures, s.window(8, 1_000)), (2, 2));
         let slow = s.rank();
         s.on_sent(Timestamp(10_000));
         s.on_answer(Timestamp(10_010), 10, 1_000, false);
-        assert_eq!(s.window(8), 4);
+        assert_eq!(s.window(8, 1_000), 4);
         assert!(s.rank() > slow, "an answer ranks the peer higher");
         for _ in 0..20 {
             s.on_failure(Timestamp(11_000));
         }
-        assert_eq!(s.window(8), 1, "never below one");
+        assert_eq!(s.window(8, 1_000), 1, "never below one");
         assert_eq!(s.in_flight, 0);
+    }
+
+    /// A peer measured at `goodput` bytes/s with `rtt_ms`.
+    fn measured(goodput: u64, rtt_ms: u64) -> PeerStats {
+        let mut s = PeerStats::default();
+        s.on_sent(Timestamp(0));
+        s.on_answer(Timestamp(1_000), 1_000, goodput, false);
+        s.rtt_ms = Some(rtt_ms);
+        s
+    }
+
+    #[test]
+    fn the_window_covers_twice_the_bandwidth_delay_product_within_bounds() {
+        const MIB: u64 = 1 << 20;
+        // Unmeasured: the floor.
+        assert_eq!(PeerStats::default().window(64, MIB), MIN_BULK_WINDOW);
+        // 20 Mbit/s at 80 ms: 200 kB in flight fill the link; 1 MiB
+        // answers need one, the floor gives two.
+        assert_eq!(measured(2_500_000, 80).window(64, MIB), 1 + MIN_BULK_WINDOW);
+        // 1 Gbit/s at 80 ms: 10 MB in flight, 20 chunks for twice that.
+        assert_eq!(
+            measured(125_000_000, 80).window(64, MIB),
+            20 + MIN_BULK_WINDOW
+        );
+        // Capped by the configured maximum.
+        assert_eq!(measured(125_000_000, 80).window(8, MIB), 8);
+        // Loopback: a tiny RTT, the floor keeps serving and verification
+        // overlapped.
+        assert_eq!(measured(500_000_000, 0).window(64, MIB), MIN_BULK_WINDOW);
+        // A window-limited peer's goodput is window / RTT: the doubling
+        // lets the next window grow past the last one.
+        let limited = measured(4 * MIB * 1000 / 100, 100);
+        assert!(limited.window(64, MIB) >= 8);
+    }
+
+    #[test]
+    fn a_slow_peer_gets_the_time_its_goodput_needs_for_what_is_queued() {
+        let s = measured(2_500_000, 80);
+        // 1 MB behind three others at 2.5 MB/s: 1.6 s.
+        assert_eq!(s.transfer_allowance_ms(1_000_000, 3, 60_000), 1_600);
+        assert_eq!(s.transfer_allowance_ms(1_000_000, 1_000, 60_000), 60_000);
+        assert_eq!(
+            PeerStats::default().transfer_allowance_ms(1_000_000, 3, 60_000),
+            0
+        );
     }
 }

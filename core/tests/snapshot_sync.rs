@@ -407,6 +407,36 @@ fn a_slow_joiner_keeps_its_source_for_as_long_as_it_downloads() {
     assert!(chunk_requests(&c) <= chunks_total(&c, j));
 }
 
+/// Postmortem (issue 10): through any address other than the one its peer
+/// advertises (a relay, a NAT), discovery counted two peers, waited for the
+/// second to answer and only chose after `connection_timeout_ms` (5 s).
+#[test]
+fn discovery_through_a_relay_chooses_as_soon_as_its_one_peer_answered() {
+    let (genesis, keys) = test_genesis(1, params());
+    let mut c = Cluster::new(
+        63,
+        Faults {
+            min_delay_ms: 10,
+            max_delay_ms: 10,
+            drop_per_mille: 0,
+        },
+    );
+    c.add_validators(&genesis, &keys, 50);
+    c.run_for(1_500);
+    c.alias("relay-to-v0", 0);
+    let j = c.add_joiner(
+        "j0",
+        Keypair::from_label("joiner"),
+        snapshot_joiner("relay-to-v0"),
+    );
+    let started =
+        |c: &Cluster| events(c, j).any(|e| matches!(e, Event::SnapshotSyncStarted { .. }));
+    let t0 = c.now();
+    assert!(c.run_until(10_000, started));
+    let waited_ms = c.now().ms_since(t0);
+    assert!(waited_ms < 1_000, "discovery took {waited_ms} ms");
+}
+
 /// The last chunk still in flight is asked of a second source as well, so
 /// one slow peer cannot hold up the end of a download.
 #[test]

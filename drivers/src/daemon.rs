@@ -50,6 +50,8 @@ pub struct NodeOptions {
     pub genesis_objects: u64,
     /// When to stop on our own.
     pub exit_when: ExitWhen,
+    /// QUIC congestion controller.
+    pub congestion: crate::transport::Congestion,
 }
 
 /// One-shot sync modes stop by themselves.
@@ -90,6 +92,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), String> {
     let cfg = TransportConfig {
         max_frame_bytes: opts.config.max_frame_bytes,
         max_upload_bytes_per_sec: opts.config.max_upload_bandwidth,
+        congestion: opts.congestion,
         ..TransportConfig::default()
     };
     let endpoint = bind_endpoint(opts.quic, &cfg)?;

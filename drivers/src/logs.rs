@@ -114,8 +114,9 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
             chunks,
             objects,
             raw_bytes,
+            compressed_bytes,
         } => tracing::info!(
-            "[SNAPSHOT] built round={round} objects={objects} chunks={chunks} size={:.1} MB root={}",
+            "[SNAPSHOT] built round={round} objects={objects} chunks={chunks} size={:.1} MB compressed_bytes={compressed_bytes} root={}",
             *raw_bytes as f64 / 1e6,
             root.short()
         ),

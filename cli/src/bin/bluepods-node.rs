@@ -74,6 +74,11 @@ struct Args {
     )]
     genesis_objects: u64,
 
+    /// QUIC congestion controller: cubic (default), newreno or bbr. The
+    /// README's link benchmark compares them under loss.
+    #[arg(long = "quic-congestion", value_name = "CC", default_value = "cubic")]
+    quic_congestion: String,
+
     /// Join through --bootstrap-addr from an attested snapshot: fetch,
     /// verify, apply, print the restored state (round, manifest root, object
     /// count) and exit.
@@ -171,6 +176,10 @@ fn options(args: Args) -> Result<NodeOptions, String> {
         params: ChainParams::default(),
         genesis_objects: args.genesis_objects,
         exit_when,
+        congestion: args
+            .quic_congestion
+            .parse()
+            .map_err(|e| format!("--quic-congestion: {e}"))?,
     })
 }
 

@@ -152,6 +152,37 @@ enum Cmd {
         #[arg(long)]
         trace: bool,
     },
+    /// Emulate a network link on loopback: a UDP relay adding one-way
+    /// delay, random loss and a rate cap (behind a bounded router queue)
+    /// between a joiner and a server, to measure sync as on a real link
+    /// (`scripts/bench-link.sh`). Dial `--listen` instead of the server.
+    Link {
+        /// Address joiners dial.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// The server's QUIC address.
+        #[arg(long)]
+        to: std::net::SocketAddr,
+        /// One-way delay per direction, ms (RTT = 2 x this).
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
+        /// Share of datagrams dropped at random, 0.0 to 1.0.
+        #[arg(long, default_value_t = 0.0)]
+        loss: f64,
+        /// Rate cap per direction: 20mbit, 1gbit, … or 0 for none.
+        #[arg(long, default_value = "0")]
+        rate: String,
+        /// Longest a datagram waits behind the rate cap before it is
+        /// dropped (the router's buffer), ms.
+        #[arg(long, default_value_t = 100)]
+        queue_ms: u64,
+        /// Seed of the loss pattern.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write the counters here as JSON, every second and on exit.
+        #[arg(long)]
+        stats: Option<PathBuf>,
+    },
     /// Generate a key file.
     Keygen {
         /// Where to write it (refuses to overwrite).
@@ -523,6 +554,32 @@ fn run(cli: Cli) -> Result<(), String> {
                 heal_s: heal,
                 twice,
                 trace,
+            })
+        }
+        Cmd::Link {
+            listen,
+            to,
+            delay_ms,
+            loss,
+            rate,
+            queue_ms,
+            seed,
+            stats,
+        } => {
+            if !(0.0..=1.0).contains(&loss) {
+                return Err(format!("--loss {loss}: want a share between 0 and 1"));
+            }
+            bluepods_cli::link::main(&bluepods_cli::link::LinkArgs {
+                listen,
+                server: to,
+                settings: bluepods_cli::link::LinkSettings {
+                    delay_ms,
+                    loss,
+                    rate_bps: bluepods_cli::link::parse_rate(&rate)?,
+                    queue_ms,
+                },
+                seed,
+                stats_file: stats,
             })
         }
         Cmd::Keygen { out } => {

@@ -104,6 +104,8 @@ pub struct Cluster {
     /// Latest scheduled gossip delivery per directed connection end (FIFO).
     gossip_tail: BTreeMap<(usize, PeerId), Timestamp>,
     partitioned: BTreeSet<(usize, usize)>,
+    /// Other addresses that reach a node (a relay, a NAT): alias → name.
+    aliases: BTreeMap<String, String>,
     /// Nodes whose snapshot chunks are corrupted on the way out (hostile).
     corrupt_chunks_from: BTreeSet<usize>,
     /// Nodes whose manifest answers carry only this many attestations.
@@ -147,6 +149,7 @@ impl Cluster {
             links: BTreeMap::new(),
             gossip_tail: BTreeMap::new(),
             partitioned: BTreeSet::new(),
+            aliases: BTreeMap::new(),
             corrupt_chunks_from: BTreeSet::new(),
             thin_attestations_from: BTreeMap::new(),
             forge_manifests_from: BTreeSet::new(),
@@ -251,6 +254,14 @@ impl Cluster {
             | Delivery::Disconnected { to, .. }
             | Delivery::Local { to, .. } => *to != i,
         });
+    }
+
+    /// Makes `addr` a second address of node `i`, as a relay or a NAT in
+    /// front of it would: dials to `addr` reach it, while it still
+    /// advertises its own name.
+    pub fn alias(&mut self, addr: &str, i: usize) {
+        let name = self.nodes[i].name.clone();
+        self.aliases.insert(addr.to_string(), name);
     }
 
     /// Cuts every connection between `a` and `b` and refuses new ones.

@@ -82,10 +82,11 @@ impl Cluster {
     }
 
     pub(super) fn connect(&mut self, from: usize, addr: String) {
+        let name = self.aliases.get(&addr).unwrap_or(&addr);
         let target = self
             .nodes
             .iter()
-            .position(|n| n.name == addr && n.node.is_some());
+            .position(|n| n.name == *name && n.node.is_some());
         let at = self.now.plus_ms(self.delay());
         match target {
             Some(to) if !self.blocked(from, to) && to != from => {

@@ -96,6 +96,8 @@ pub(super) struct Serving {
     pub(super) snapshots: BTreeMap<Round, ServedSnapshot>,
     /// The round of the snapshot being built, if any.
     pub(super) building: Option<Round>,
+    /// Compressed bytes stored so far for the snapshot being built.
+    pub(super) building_bytes: u64,
     /// A manifest root to attest in this node's next vertex.
     pub(super) pending_attestation: Option<Attestation>,
     /// Attestations seen in accepted vertices: (round, root) → author →

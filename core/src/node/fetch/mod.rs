@@ -112,12 +112,13 @@ impl<S: Store> Node<S> {
                 index: *index,
             },
         };
+        let timeout_ms = self.config.sync.peer_timeout_ms + self.transfer_allowance_ms(peer, &kind);
         self.requests.in_flight.insert(
             id,
             InFlight {
                 peer,
                 kind,
-                deadline: now.plus_ms(self.config.sync.peer_timeout_ms),
+                deadline: now.plus_ms(timeout_ms),
                 attempt,
                 sent: now,
             },
@@ -126,6 +127,25 @@ impl<S: Store> Node<S> {
             p.stats.on_sent(now);
         }
         self.send(peer, Channel::Request, msg);
+    }
+
+    /// Extra time a chunk request to `peer` gets for the bytes queued on
+    /// its link (`PeerStats::transfer_allowance_ms`), up to
+    /// `sync.max_transfer_allowance_ms`; none for other requests.
+    fn transfer_allowance_ms(&self, peer: PeerId, kind: &RequestKind) -> u64 {
+        let (RequestKind::Chunk { index, .. }, SyncState::Fetch(d), Some(p)) =
+            (kind, &self.sync, self.peers.peers.get(&peer))
+        else {
+            return 0;
+        };
+        let bytes = d
+            .manifest
+            .chunks
+            .get(*index as usize)
+            .map_or(0, |c| u64::from(c.raw_len));
+        let max_ms = self.config.sync.max_transfer_allowance_ms;
+        p.stats
+            .transfer_allowance_ms(bytes, p.stats.in_flight, max_ms)
     }
 
     /// Takes the request `id` if `peer` is the one it was sent to, and

@@ -1,7 +1,8 @@
 //! The snapshot download: chunks from every peer that offered the attested
 //! root, scheduled by how well each peer serves.
 //!
-//! Each source has a request window (`peer_download_window`, halved per
+//! Each source has a request window sized to its measured bandwidth-delay
+//! product (`PeerStats::window`: at most `peer_download_window`, halved per
 //! recent timeout); a free slot goes to the least loaded source, ties to the
 //! better ranked one (fewer strikes, higher goodput, lower RTT). Because a
 //! slot frees when its answer lands, a fast peer is asked again sooner and
@@ -11,17 +12,16 @@
 //! source. Every verified chunk is staged together with the download
 //! record, so a restart resumes without fetching it again.
 
+use super::staging::keep_verified_chunks;
+pub(in crate::node) use super::staging::{staged_records, DownloadRecord};
 use crate::buffer::VertexBuffer;
 use crate::ids::{Hash, PeerId, Round, Timestamp};
 use crate::interface::Event;
 use crate::node::fetch::RequestKind;
 use crate::node::state::{Discovery, SyncState};
 use crate::node::Node;
-use crate::snapshot::{
-    decompress_chunk, verify_chunk, ChunkInfo, ChunkKind, Manifest, OutcomeRecord,
-};
-use crate::store::{MetaKey, Store, StoreError, WriteBatch, WriteOp};
-use crate::tx::Object;
+use crate::snapshot::Manifest;
+use crate::store::{MetaKey, Store, StoreError, WriteBatch};
 use crate::vertex::Vertex;
 use crate::wire::RequestId;
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,15 +29,6 @@ use std::sync::Arc;
 
 /// The tail hedged with a second source: the last 1/20 (5%) of the chunks.
 const HEDGE_TAIL_DIVISOR: usize = 20;
-
-/// What survives a restart of a snapshot download: the attested manifest
-/// and which chunks are verified and staged.
-#[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
-pub(in crate::node) struct DownloadRecord {
-    pub(in crate::node) root: Hash,
-    pub(in crate::node) manifest: Manifest,
-    pub(in crate::node) done: Vec<u32>,
-}
 
 /// A snapshot download in progress.
 #[derive(Debug)]
@@ -92,77 +83,6 @@ impl Download {
             buffer: d.buffer,
         })
     }
-}
-
-/// The chunks of `manifest` already verified and staged by the download
-/// `previous`: all of them for the same root; for another snapshot, the
-/// ones whose content both manifests list
-/// ([`Manifest::shared_chunks`]). The staged records of every other
-/// chunk of `previous` are removed in `batch` — the batch that records the
-/// new download, so a crash never leaves a record naming chunks whose
-/// records are gone.
-fn keep_verified_chunks(
-    previous: DownloadRecord,
-    root: Hash,
-    manifest: &Manifest,
-    batch: &mut WriteBatch,
-) -> BTreeSet<u32> {
-    if previous.root == root {
-        return previous.done.into_iter().collect();
-    }
-    let verified: BTreeSet<u32> = previous.done.into_iter().collect();
-    let mut kept = BTreeSet::new();
-    let mut kept_old = BTreeSet::new();
-    for (old, new) in manifest.shared_chunks(&previous.manifest) {
-        if verified.contains(&old) {
-            kept.insert(new);
-            kept_old.insert(old);
-        }
-    }
-    for index in verified.difference(&kept_old) {
-        let Some(c) = previous.manifest.chunks.get(*index as usize) else {
-            continue;
-        };
-        batch.push(match c.kind {
-            ChunkKind::Objects => WriteOp::DeleteStagedObjects {
-                first: crate::ids::ObjectId(c.first_key),
-                last: crate::ids::ObjectId(c.last_key),
-            },
-            ChunkKind::Outcomes => WriteOp::DeleteStagedOutcomes {
-                first: Hash(c.first_key),
-                last: Hash(c.last_key),
-            },
-        });
-    }
-    kept
-}
-
-/// Decompresses a chunk (capped at the manifest's raw length) and checks it
-/// against its manifest entry (hash, key range, count, order): the staging
-/// writes of its records, or why it is corrupt. Nothing unverified is ever
-/// staged.
-pub(in crate::node) fn staged_records(
-    info: &ChunkInfo,
-    bytes: &[u8],
-) -> Result<WriteBatch, String> {
-    let raw = decompress_chunk(bytes, info.raw_len)?;
-    let mut batch = WriteBatch::new(false);
-    match info.kind {
-        ChunkKind::Objects => {
-            for o in verify_chunk::<Object>(info, &raw).map_err(|e| e.to_string())? {
-                batch.push(WriteOp::PutStagedObject(o));
-            }
-        }
-        ChunkKind::Outcomes => {
-            for r in verify_chunk::<OutcomeRecord>(info, &raw).map_err(|e| e.to_string())? {
-                batch.push(WriteOp::PutStagedOutcome {
-                    hash: r.tx,
-                    outcome: r.outcome,
-                });
-            }
-        }
-    }
-    Ok(batch)
 }
 
 /// A peer's standing as the download sees it: its rank (strikes, goodput,
@@ -408,11 +328,18 @@ impl<S: Store> Node<S> {
     /// missing frontier vertices, and applies once everything is in.
     pub(in crate::node) fn top_up_download(&mut self, now: Timestamp) -> Result<(), StoreError> {
         let window = self.config.sync.peer_download_window;
+        let SyncState::Fetch(d) = &self.sync else {
+            return Ok(());
+        };
+        let chunk_bytes = d.manifest.raw_bytes / d.manifest.chunks.len().max(1) as u64;
         let slots = Slots {
             standing: self
                 .peers
                 .ready()
-                .map(|p| (p.id, (p.stats.rank(), p.stats.window(window))))
+                .map(|p| {
+                    let standing = (p.stats.rank(), p.stats.window(window, chunk_bytes));
+                    (p.id, standing)
+                })
                 .collect(),
             chunks_in_flight: self
                 .requests

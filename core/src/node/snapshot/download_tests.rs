@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::consensus::ConsensusMeta;
-use crate::snapshot::{ChunkInfo, Frontier, SNAPSHOT_FORMAT_VERSION};
+use crate::snapshot::{ChunkInfo, ChunkKind, Frontier, SNAPSHOT_FORMAT_VERSION};
 use crate::validators::ValidatorSchedule;
 use std::cmp::Reverse;
 

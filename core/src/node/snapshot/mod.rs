@@ -5,7 +5,8 @@
 //!   `Chunk { bytes }` or `NotAvailable`.
 //! - **Requester side**: here (discovery, the trust check, apply),
 //!   `download.rs` (chunk scheduling and verification; the only maker of a
-//!   `VerifiedSnapshot`), `replay.rs` (the buffered gossip, then state
+//!   `VerifiedSnapshot`), `staging.rs` (the chunk check, the download
+//!   record, the chunks kept across snapshots), `replay.rs` (the buffered gossip, then state
 //!   verification), `plan.rs` (`sync-plan`: probes instead of a download).
 //! - **Responder side**: `serve.rs` (builds, keeps and serves snapshots,
 //!   attests their roots).
@@ -37,6 +38,7 @@ pub(in crate::node) mod download;
 pub(in crate::node) mod plan;
 mod replay;
 pub(in crate::node) mod serve;
+mod staging;
 
 use crate::buffer::{Buffered, VertexBuffer};
 use crate::consensus::Consensus;
@@ -53,9 +55,10 @@ use crate::wire::RequestId;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-/// Discovery waits for answers from this many peers (or every known one,
-/// if fewer) before choosing, unless `connection_timeout_ms` passes first:
-/// one peer's offer is a poor basis for a choice (seed 003).
+/// Discovery waits for answers from this many peers (or from every peer
+/// that is connected or connecting, if fewer) before choosing, unless
+/// `connection_timeout_ms` passes first: one peer's offer is a poor basis
+/// for a choice (seed 003).
 const MIN_DISCOVERY_PEERS: usize = 3;
 
 /// After a snapshot sync found nothing useful, range catch-up only for this
@@ -268,11 +271,17 @@ impl<S: Store> Node<S> {
     }
 
     /// Until when discovery waits for more peers to answer before it
-    /// chooses: answers from `MIN_DISCOVERY_PEERS` (or every known peer, if
-    /// fewer), or `connection_timeout_ms` after it began.
+    /// chooses: while fewer than `MIN_DISCOVERY_PEERS` were asked and more
+    /// connections are on their way (handshakes, dials), until
+    /// `connection_timeout_ms` after it began; otherwise not at all. Once
+    /// every connected peer has answered and nobody else is coming, waiting
+    /// would buy nothing. Postmortem (issue 10): counting known addresses
+    /// instead, a peer reached through a relay or NAT (dialed under one
+    /// address, advertising another) looked like two peers, and every such
+    /// joiner waited the full 5 s for the second one.
     pub(in crate::node) fn discovery_wait_until(&self, disc: &Discovery) -> Timestamp {
-        let known = self.peers.targets.len().max(self.peers.ready().count());
-        let wanted = known
+        let reachable = self.peers.ready().count() + self.peers.connecting();
+        let wanted = reachable
             .min(MIN_DISCOVERY_PEERS)
             .min(self.config.sync.max_sync_peers);
         if disc.asked.len() < wanted {

@@ -10,7 +10,7 @@
 //! `snapshot_retention_max_ms` after the snapshot was built, and leased
 //! snapshots beyond the newest `snapshots_kept` are dropped, oldest first,
 //! while all kept snapshots together exceed `snapshot_disk_budget_bytes`
-//! (raw bytes, an upper bound of what the compressed chunks take). Keeping
+//! (their compressed chunks' bytes). Keeping
 //! only the last two by count made a joiner on a slow link lose its source
 //! every two snapshot intervals and start over (issue 10).
 
@@ -29,6 +29,9 @@ pub struct ServedSnapshot {
     pub root: Hash,
     /// Its manifest.
     pub manifest: Arc<Manifest>,
+    /// Bytes it takes on disk: its compressed chunks (its raw bytes, an
+    /// upper bound, for a snapshot restored from disk).
+    pub stored_bytes: u64,
     /// When it became servable (for a snapshot restored from disk: when the
     /// node started).
     pub built_at: Timestamp,
@@ -38,10 +41,11 @@ pub struct ServedSnapshot {
 }
 
 impl ServedSnapshot {
-    fn new(root: Hash, manifest: Manifest, now: Timestamp) -> Self {
+    fn new(root: Hash, manifest: Manifest, stored_bytes: u64, now: Timestamp) -> Self {
         ServedSnapshot {
             root,
             manifest: Arc::new(manifest),
+            stored_bytes,
             built_at: now,
             leased_until: now,
         }
@@ -55,7 +59,8 @@ impl<S: Store> Node<S> {
             let manifest: Manifest = borsh::from_slice(&bytes)
                 .map_err(|e| StoreError::Corrupt(format!("manifest of round {round}: {e}")))?;
             let now = self.clock.last_now;
-            let served = ServedSnapshot::new(manifest.root(), manifest, now);
+            let raw = manifest.raw_bytes;
+            let served = ServedSnapshot::new(manifest.root(), manifest, raw, now);
             self.serving.snapshots.insert(round, served);
         }
         Ok(())
@@ -88,6 +93,7 @@ impl<S: Store> Node<S> {
             view: self.store.state_view()?,
         };
         self.serving.building = Some(round);
+        self.serving.building_bytes = 0;
         self.push(Action::BuildSnapshot(job));
         Ok(())
     }
@@ -101,6 +107,7 @@ impl<S: Store> Node<S> {
         if self.serving.building != Some(round) {
             return Ok(());
         }
+        self.serving.building_bytes += bytes.len() as u64;
         let mut batch = WriteBatch::new(false);
         batch.push(WriteOp::PutSnapshotChunk {
             round,
@@ -128,9 +135,11 @@ impl<S: Store> Node<S> {
             round,
             bytes: borsh::to_vec(&manifest).expect("encoding into memory cannot fail"),
         });
-        self.serving
-            .snapshots
-            .insert(round, ServedSnapshot::new(root, manifest, now));
+        let compressed_bytes = self.serving.building_bytes;
+        self.serving.snapshots.insert(
+            round,
+            ServedSnapshot::new(root, manifest, compressed_bytes, now),
+        );
         for old in self.snapshots_to_prune(now) {
             self.serving.snapshots.remove(&old);
             batch.push(WriteOp::DeleteSnapshot(old));
@@ -143,6 +152,7 @@ impl<S: Store> Node<S> {
             chunks: m.chunks.len(),
             objects: m.object_count,
             raw_bytes: m.raw_bytes,
+            compressed_bytes,
         });
         self.serving.pending_attestation = Some(Attestation {
             round,
@@ -164,7 +174,7 @@ impl<S: Store> Node<S> {
             .serving
             .snapshots
             .values()
-            .map(|s| s.manifest.raw_bytes)
+            .map(|s| s.stored_bytes)
             .sum();
         for (round, s) in self.serving.snapshots.iter().take(older) {
             let expired = now >= s.leased_until
@@ -175,7 +185,7 @@ impl<S: Store> Node<S> {
                 } else {
                     "snapshot_disk_budget_exceeded"
                 });
-                bytes -= s.manifest.raw_bytes;
+                bytes -= s.stored_bytes;
                 prune.push(*round);
             }
         }
