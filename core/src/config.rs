@@ -178,6 +178,10 @@ pub struct SyncConfig {
     /// source's measured goodput needs for it and the answers queued
     /// before it, at most this much more.
     pub max_transfer_allowance_ms: u64,
+    /// The goodput a chunk request's timeout assumes of a source measured
+    /// slower or not measured yet (bytes/s): a first request on a slow link
+    /// gets the time such a link needs.
+    pub min_expected_goodput_bytes_per_sec: u64,
     /// Rounds asked for in one range request.
     #[serde(alias = "block_batch_size")]
     pub range_fetch_rounds: u64,
@@ -216,6 +220,7 @@ impl Default for SyncConfig {
             parallel_download_limit: 32,
             peer_download_window: 24,
             max_transfer_allowance_ms: 60_000,
+            min_expected_goodput_bytes_per_sec: 64 * 1024,
             range_fetch_rounds: 64,
             parallel_range_fetches: 4,
             retry_attempts: 5,

@@ -365,6 +365,26 @@ pub enum Event {
         /// Estimated time to completion.
         eta_ms: u64,
     },
+    /// Every chunk of a snapshot is verified and staged: what the download
+    /// cost. `chunk_answers` beyond `chunks_total - chunks_kept` are chunks
+    /// fetched twice (a timeout re-sent one whose first answer came after
+    /// all, a hedge, a corrupt answer).
+    SnapshotDownloaded {
+        /// Snapshot round.
+        round: Round,
+        /// Chunks in the snapshot.
+        chunks_total: usize,
+        /// Chunks verified before this download began (a restart, or a
+        /// download of an older snapshot that listed them too).
+        chunks_kept: usize,
+        /// Chunk answers received since this process started syncing,
+        /// used or not.
+        chunk_answers: u64,
+        /// Bytes of those answers (compressed, as sent).
+        compressed_bytes: u64,
+        /// Since the download began.
+        elapsed_ms: u64,
+    },
     /// The downloaded snapshot became the live state.
     SnapshotApplied {
         /// Its round (the new last committed round).

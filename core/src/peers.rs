@@ -177,21 +177,31 @@ impl PeerStats {
     }
 
     /// How long an answer of `bytes` may take beyond the base timeout:
-    /// the time this peer's measured goodput needs for it and for the
-    /// `ahead` bulk answers queued before it, at most `max_ms`. A slow link
-    /// is not a lying peer: a 1 MiB chunk behind seven others takes 3 s at
+    /// the time the peer needs for it and for the `ahead` bulk answers
+    /// queued before it, at its measured goodput, or at `floor_bps` if it
+    /// measured less or nothing yet; at most `max_ms`. A slow link is not a
+    /// lying peer: a 1 MiB chunk behind seven others takes 3 s at
     /// 20 Mbit/s, and a fixed timeout re-sent it while the first copy was
     /// still on the wire.
-    pub fn transfer_allowance_ms(&self, bytes: u64, ahead: u32, max_ms: u64) -> u64 {
-        match self.goodput_bps() {
-            Some(goodput) if goodput > 0 => {
-                let queued = bytes.saturating_mul(u64::from(ahead) + 1);
-                (queued.saturating_mul(1000) / goodput).min(max_ms)
-            }
-            // Unmeasured (or answered nothing but empty answers): the base
-            // timeout decides.
-            _ => 0,
-        }
+    pub fn transfer_allowance_ms(
+        &self,
+        bytes: u64,
+        ahead: u32,
+        floor_bps: u64,
+        max_ms: u64,
+    ) -> u64 {
+        let goodput = self.goodput_bps().unwrap_or(0).max(floor_bps).max(1);
+        let queued = bytes.saturating_mul(u64::from(ahead) + 1);
+        (queued.saturating_mul(1000) / goodput).min(max_ms)
+    }
+
+    /// The answer to a request that had timed out came after all: its bytes
+    /// count, and the strike is taken back (the request's busy time was
+    /// settled with the failure).
+    pub fn on_late_answer(&mut self, bytes: u64) {
+        self.answers += 1;
+        self.bytes_received += bytes;
+        self.strikes = self.strikes.saturating_sub(1);
     }
 
     /// One number for operators: goodput halved per strike (0 until
@@ -514,11 +524,18 @@ mod tests {
     fn a_slow_peer_gets_the_time_its_goodput_needs_for_what_is_queued() {
         let s = measured(2_500_000, 80);
         // 1 MB behind three others at 2.5 MB/s: 1.6 s.
-        assert_eq!(s.transfer_allowance_ms(1_000_000, 3, 60_000), 1_600);
-        assert_eq!(s.transfer_allowance_ms(1_000_000, 1_000, 60_000), 60_000);
+        assert_eq!(s.transfer_allowance_ms(1_000_000, 3, 0, 60_000), 1_600);
+        assert_eq!(s.transfer_allowance_ms(1_000_000, 1_000, 0, 60_000), 60_000);
+        // Unmeasured, or slower than the floor: the floor's time.
+        let fresh = PeerStats::default();
         assert_eq!(
-            PeerStats::default().transfer_allowance_ms(1_000_000, 3, 60_000),
-            0
+            fresh.transfer_allowance_ms(1_000_000, 1, 100_000, 60_000),
+            20_000
+        );
+        let crawling = measured(1_000, 80);
+        assert_eq!(
+            crawling.transfer_allowance_ms(1_000_000, 0, 100_000, 60_000),
+            10_000
         );
     }
 }

@@ -393,6 +393,45 @@ fn a_joiner_whose_source_pruned_the_snapshot_keeps_every_chunk_the_newer_one_lis
     assert!(c.node(j).store().objects().count() >= 30_000);
 }
 
+/// A download that outlasts `strategy_switch_threshold` rounds: once
+/// applied, the joiner closes the gap by range instead of starting over
+/// from a newer snapshot (see `apply_snapshot`).
+#[test]
+fn a_joiner_whose_download_outlasted_the_switch_threshold_catches_up_by_range() {
+    // Snapshots every 100 rounds (5 s): the one the joiner takes is ~80
+    // rounds old when it connects, and its download takes ~100 more.
+    let params = ChainParams {
+        snapshot_interval_rounds: 100,
+        ..ChainParams::default()
+    };
+    let (mut genesis, keys) = test_genesis(1, params);
+    genesis.synthetic_objects = 30_000;
+    let mut c = Cluster::new(
+        65,
+        Faults {
+            min_delay_ms: 10,
+            max_delay_ms: 10,
+            drop_per_mille: 0,
+        },
+    );
+    c.add_validators(&genesis, &keys, 50);
+    c.run_for(4_000);
+    c.slow_chunks_from(0, 800);
+    let mut cfg = snapshot_joiner("v0");
+    cfg.sync.parallel_download_limit = 1;
+    cfg.sync.strategy_switch_threshold = 20;
+    let j = c.add_joiner("j0", Keypair::from_label("joiner"), cfg);
+    assert!(c.run_until(60_000, |c| matches!(
+        c.node(j).state_verification(),
+        Some((_, true))
+    )));
+    let downloads = events(&c, j)
+        .filter(|e| matches!(e, Event::SnapshotSyncStarted { .. }))
+        .count();
+    assert_eq!(downloads, 1, "a second snapshot sync after the first");
+    assert_eq!(c.node(j).status().phase, SyncPhase::Live);
+}
+
 #[test]
 fn a_slow_joiner_keeps_its_source_for_as_long_as_it_downloads() {
     let (c, j) = slow_download(NodeConfig::default().snapshot_lease_ms);
@@ -405,6 +444,34 @@ fn a_slow_joiner_keeps_its_source_for_as_long_as_it_downloads() {
         .count();
     assert!(built >= 6, "the download spanned {built} snapshots only");
     assert!(chunk_requests(&c) <= chunks_total(&c, j));
+}
+
+/// Postmortem (issue 10, found by the `slow-links` simulation): on a link
+/// slower than `peer_timeout_ms` per answer, every chunk request timed out
+/// before its answer came, the late answer was dropped as unasked, and the
+/// joiner re-asked forever without verifying a chunk. Late answers now
+/// count; here the timeout allowance is off, so only they can finish it.
+#[test]
+fn chunk_answers_that_come_after_their_timeout_still_count() {
+    let (mut genesis, keys) = test_genesis(1, params());
+    genesis.synthetic_objects = 10_000;
+    let mut c = Cluster::new(
+        64,
+        Faults {
+            min_delay_ms: 10,
+            max_delay_ms: 10,
+            drop_per_mille: 0,
+        },
+    );
+    c.add_validators(&genesis, &keys, 50);
+    c.run_for(1_000);
+    c.slow_chunks_from(0, 6_000);
+    let mut cfg = snapshot_joiner("v0");
+    cfg.sync.min_expected_goodput_bytes_per_sec = u64::MAX;
+    let j = c.add_joiner("j0", Keypair::from_label("joiner"), cfg);
+    let applied = |c: &Cluster| events(c, j).any(|e| matches!(e, Event::SnapshotApplied { .. }));
+    assert!(c.run_until(120_000, applied));
+    assert!(bluepods_core::cov::hits("late_chunk_answer_taken") > 0);
 }
 
 /// Postmortem (issue 10): through any address other than the one its peer

@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod congestion;
 pub mod daemon;
 pub mod event_loop;
 pub mod http;

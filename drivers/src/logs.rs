@@ -156,6 +156,21 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
         } => tracing::info!(
             "[SYNC] moving to snapshot round={round} from round={from_round}: {chunks_done} of {chunks_total} chunks already verified, kept"
         ),
+        Event::SnapshotDownloaded {
+            round,
+            chunks_total,
+            chunks_kept,
+            chunk_answers,
+            compressed_bytes,
+            elapsed_ms,
+        } => {
+            let fetched = chunks_total - chunks_kept;
+            let twice = chunk_answers.saturating_sub(fetched as u64);
+            tracing::info!(
+                "[SYNC] snapshot round={round} downloaded in {:.1}s: {fetched} of {chunks_total} chunks fetched ({chunks_kept} kept from earlier downloads, {twice} fetched twice), compressed_bytes={compressed_bytes}",
+                *elapsed_ms as f64 / 1000.0
+            );
+        }
         Event::SnapshotProgress {
             chunks_done,
             chunks_total,

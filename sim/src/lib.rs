@@ -19,6 +19,7 @@
 //! pending sets stayed within their limits; no node failed or panicked.
 
 pub mod hostile;
+mod links;
 pub mod net;
 mod run;
 pub mod store;
@@ -45,16 +46,21 @@ pub enum Scenario {
     /// forged genesis) or equivocating, a flooding listener, and a slow
     /// validator; the invariants are checked on the honest nodes.
     Hostile,
+    /// Snapshot joiners far away on slow, lossy uplinks (40–150 ms RTT,
+    /// 0–1% loss, rate caps), downloading a state that spans many snapshot
+    /// intervals, one of them killed mid-download (`links.rs`).
+    SlowLinks,
 }
 
 impl Scenario {
     /// Every scenario, for sweeps.
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 6] = [
         Scenario::Steady,
         Scenario::Join,
         Scenario::Partition,
         Scenario::Crash,
         Scenario::Hostile,
+        Scenario::SlowLinks,
     ];
 
     /// Its name on the command line.
@@ -65,6 +71,7 @@ impl Scenario {
             Scenario::Partition => "partition",
             Scenario::Crash => "crash",
             Scenario::Hostile => "hostile",
+            Scenario::SlowLinks => "slow-links",
         }
     }
 }

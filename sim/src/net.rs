@@ -6,6 +6,14 @@
 //! and `try_recv_from`; the adapter keeps one pending `readable` future and
 //! polls it when the queue is empty. Sends never block (turmoil has no UDP
 //! back-pressure; its queue bound is `udp_capacity`).
+//!
+//! Turmoil has latency per link but neither a rate cap nor random loss of
+//! single datagrams, which is what a real uplink adds. A socket bound with
+//! a [`LinkShape`] adds both to what its host sends: each datagram is lost
+//! with the shape's probability (from a seeded RNG, so runs repeat), or
+//! leaves when the cap has serialized the ones before it — through a pacing
+//! task on the host's simulated clock — and is dropped when it would wait
+//! longer than the shape's queue (tail drop, as a router does).
 
 use quinn::udp::{RecvMeta, Transmit};
 use quinn::{AsyncTimer, AsyncUdpSocket, Runtime, UdpPoller};
@@ -20,11 +28,34 @@ use std::time::Instant;
 
 type Readable = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
 
+/// What a host's uplink does to the datagrams it sends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkShape {
+    /// Rate cap in bits per second; 0 for none.
+    pub rate_bps: u64,
+    /// Datagrams lost at random, per million.
+    pub loss_ppm: u32,
+    /// Longest a datagram waits behind the cap before it is dropped, ms.
+    pub queue_ms: u64,
+    /// Seed of the loss pattern.
+    pub seed: u64,
+}
+
+/// A shaped socket's uplink: the loss RNG, when the cap is free again, and
+/// the queue to the pacing task.
+struct Uplink {
+    shape: LinkShape,
+    rng: bluepods_core::rng::DetRng,
+    free_at: tokio::time::Instant,
+    paced: tokio::sync::mpsc::UnboundedSender<(tokio::time::Instant, Vec<u8>, SocketAddr)>,
+}
+
 /// A turmoil UDP socket that quinn can drive.
 pub struct SimSocket {
     socket: Arc<turmoil::net::UdpSocket>,
     addr: SocketAddr,
     readable: Mutex<Option<Readable>>,
+    uplink: Option<Mutex<Uplink>>,
 }
 
 impl fmt::Debug for SimSocket {
@@ -42,7 +73,68 @@ impl SimSocket {
             socket: Arc::new(socket),
             addr,
             readable: Mutex::new(None),
+            uplink: None,
         }))
+    }
+
+    /// Binds like [`SimSocket::bind`], with `shape` applied to every
+    /// datagram this host sends. Spawns the pacing task on the current
+    /// host, so it ends with the host.
+    pub async fn bind_shaped(port: u16, shape: LinkShape) -> io::Result<Arc<Self>> {
+        let socket = Arc::new(turmoil::net::UdpSocket::bind(("0.0.0.0", port)).await?);
+        let addr = socket.local_addr()?;
+        let (paced, mut queue) =
+            tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>, SocketAddr)>();
+        let sender = socket.clone();
+        tokio::spawn(async move {
+            // Departures are monotone: the head of the queue is always due
+            // first, so one sleep per datagram keeps the order.
+            while let Some((due, bytes, to)) = queue.recv().await {
+                tokio::time::sleep_until(due).await;
+                let _ = sender.try_send_to(&bytes, to);
+            }
+        });
+        Ok(Arc::new(SimSocket {
+            socket,
+            addr,
+            readable: Mutex::new(None),
+            uplink: Some(Mutex::new(Uplink {
+                shape,
+                rng: bluepods_core::rng::DetRng::new(shape.seed),
+                free_at: tokio::time::Instant::now(),
+                paced,
+            })),
+        }))
+    }
+
+    /// Sends through the uplink's loss and rate cap. A dropped datagram is
+    /// reported as sent: on a real link the sender never knows.
+    fn send_shaped(&self, uplink: &Mutex<Uplink>, transmit: &Transmit) -> io::Result<()> {
+        let mut up = uplink.lock().unwrap_or_else(|e| e.into_inner());
+        let shape = up.shape;
+        if shape.loss_ppm > 0 && up.rng.below(1_000_000) < u64::from(shape.loss_ppm) {
+            return Ok(());
+        }
+        let Some(rate_bps) = std::num::NonZeroU64::new(shape.rate_bps) else {
+            return self
+                .socket
+                .try_send_to(transmit.contents, transmit.destination)
+                .map(|_| ());
+        };
+        let now = tokio::time::Instant::now();
+        let start = now.max(up.free_at);
+        if start - now > std::time::Duration::from_millis(shape.queue_ms) {
+            return Ok(()); // the router's buffer is full: tail drop
+        }
+        let bits = transmit.contents.len() as u64 * 8;
+        let due = start + std::time::Duration::from_nanos(bits * 1_000_000_000 / rate_bps);
+        up.free_at = due;
+        // The pacing task lives as long as the host; if it is gone the
+        // host is going down and the datagram with it.
+        let _ = up
+            .paced
+            .send((due, transmit.contents.to_vec(), transmit.destination));
+        Ok(())
     }
 }
 
@@ -61,6 +153,9 @@ impl AsyncUdpSocket for SimSocket {
     }
 
     fn try_send(&self, transmit: &Transmit) -> io::Result<()> {
+        if let Some(uplink) = &self.uplink {
+            return self.send_shaped(uplink, transmit);
+        }
         self.socket
             .try_send_to(transmit.contents, transmit.destination)
             .map(|_| ())

@@ -1,7 +1,8 @@
 //! Running one scenario: hosts, workload, faults, heal, invariants.
 
 use crate::hostile::{tamper, Hostility};
-use crate::net::{SimRuntime, SimSocket};
+use crate::links::{self, Downloads};
+use crate::net::{LinkShape, SimRuntime, SimSocket};
 use crate::store::{SharedDisk, SimStore};
 use crate::{Scenario, SimOptions};
 use bluepods_core::config::{SyncConfig, SyncMode};
@@ -22,6 +23,9 @@ use std::time::Duration;
 
 /// Every node listens on this port of its own host.
 const PORT: u16 = 9000;
+
+/// Every node's round interval.
+const ROUND_INTERVAL_MS: u64 = 100;
 
 /// Rows of the trace kept for a failure report.
 const TAIL_ROWS: usize = 40;
@@ -85,6 +89,8 @@ struct Shared {
     /// Hostile nodes (left out of the checks).
     hostile: std::collections::BTreeSet<String>,
     finals: BTreeMap<String, Option<Round>>,
+    /// `slow-links`: what the downloads cost.
+    downloads: Option<Downloads>,
 }
 
 type SharedRef = Arc<Mutex<Shared>>;
@@ -109,6 +115,9 @@ impl Shared {
         }
         if let Event::PeerBanned { .. } = e {
             self.bans += 1;
+        }
+        if let Some(v) = self.downloads.as_mut().and_then(|d| d.observe(node, e)) {
+            self.violations.push(v);
         }
         match e {
             Event::Committed { round, anchor, .. } => {
@@ -158,6 +167,8 @@ struct NodeSpec {
     disk: SharedDisk,
     seed: u64,
     hostile: Option<Hostility>,
+    /// Its uplink, if shaped (`slow-links`).
+    shape: Option<LinkShape>,
 }
 
 fn resolver() -> Resolver {
@@ -201,7 +212,10 @@ fn add_host(sim: &mut turmoil::Sim<'_>, spec: NodeSpec, shared: SharedRef) {
                 Timestamp(0),
             )?;
             let cfg = TransportConfig::default();
-            let socket = SimSocket::bind(PORT).await?;
+            let socket = match spec.shape {
+                Some(shape) => SimSocket::bind_shaped(PORT, shape).await?,
+                None => SimSocket::bind(PORT).await?,
+            };
             let mut quic_seed = [0u8; 32];
             quic_seed[..8].copy_from_slice(&spec.seed.to_le_bytes());
             let endpoint = endpoint_over(socket, Arc::new(SimRuntime), quic_seed, &cfg)?;
@@ -232,7 +246,8 @@ fn add_host(sim: &mut turmoil::Sim<'_>, spec: NodeSpec, shared: SharedRef) {
     });
 }
 
-fn genesis(validators: usize) -> (Genesis, Vec<Keypair>) {
+fn genesis(validators: usize, scenario: Scenario) -> (Genesis, Vec<Keypair>) {
+    let slow = scenario == Scenario::SlowLinks;
     let keys: Vec<Keypair> = (0..validators)
         .map(|i| Keypair::from_label(&format!("sim-validator-{i}")))
         .collect();
@@ -240,7 +255,11 @@ fn genesis(validators: usize) -> (Genesis, Vec<Keypair>) {
         chain_name: "sim".into(),
         created_unix_ms: 0,
         params: ChainParams {
-            snapshot_interval_rounds: 20,
+            snapshot_interval_rounds: if slow {
+                links::SNAPSHOT_INTERVAL_ROUNDS
+            } else {
+                20
+            },
             ..ChainParams::default()
         },
         validators: keys
@@ -252,7 +271,7 @@ fn genesis(validators: usize) -> (Genesis, Vec<Keypair>) {
             })
             .collect(),
         objects: Vec::new(),
-        synthetic_objects: 2_000,
+        synthetic_objects: if slow { links::STATE_OBJECTS } else { 2_000 },
     };
     (genesis, keys)
 }
@@ -275,7 +294,10 @@ enum Action {
 pub fn run(opts: &SimOptions) -> Report {
     let wall = std::time::Instant::now();
     let mut rng = DetRng::new(opts.seed);
-    let (genesis, keys) = genesis(opts.validators.max(1));
+    let (genesis, keys) = genesis(opts.validators.max(1), opts.scenario);
+    let slow = opts.scenario == Scenario::SlowLinks;
+    // Its own stream, so the other scenarios' draws stay as they were.
+    let mut link_rng = DetRng::new(opts.seed ^ 0x511c);
     let chain_id = genesis.chain_id();
     let total = opts.duration_s + opts.heal_s;
     let latency_max = 5 + rng.below(45);
@@ -292,6 +314,13 @@ pub fn run(opts: &SimOptions) -> Report {
             .fail_rate(0.0005 * (1 + rng.below(4)) as f64)
             .repair_rate(0.3);
     }
+    if slow {
+        // Each link gets a fixed latency in this range when its second
+        // host appears (`link_latency_ms`).
+        builder
+            .min_message_latency(Duration::from_millis(20))
+            .max_message_latency(Duration::from_millis(75));
+    }
     let mut sim = builder.build();
     let shared: SharedRef = Arc::new(Mutex::new(Shared {
         keep: if opts.keep_trace {
@@ -299,6 +328,7 @@ pub fn run(opts: &SimOptions) -> Report {
         } else {
             TAIL_ROWS
         },
+        downloads: slow.then(Downloads::default),
         ..Shared::default()
     }));
 
@@ -317,7 +347,7 @@ pub fn run(opts: &SimOptions) -> Report {
         let config = NodeConfig {
             role: Role::Validator,
             listen_addr: Some(format!("{name}:{PORT}")),
-            round_interval_ms: 100,
+            round_interval_ms: ROUND_INTERVAL_MS,
             ..NodeConfig::default()
         };
         add_host(
@@ -333,9 +363,18 @@ pub fn run(opts: &SimOptions) -> Report {
                     .as_ref()
                     .filter(|(h, _)| *h == validator_names[i])
                     .map(|(_, how)| *how),
+                shape: slow.then(|| links::uplink(&mut link_rng, true)),
             },
             shared.clone(),
         );
+    }
+    if slow {
+        for (i, a) in validator_names.iter().enumerate() {
+            for b in &validator_names[i + 1..] {
+                let ms = links::link_latency_ms(&mut link_rng);
+                sim.set_link_latency(a.as_str(), b.as_str(), Duration::from_millis(ms));
+            }
+        }
     }
     let honest_validators: Vec<String> = validator_names
         .iter()
@@ -355,11 +394,12 @@ pub fn run(opts: &SimOptions) -> Report {
                 [SyncMode::Range, SyncMode::Snapshot, SyncMode::Auto][rng.below(3) as usize];
             // Among hostile peers, joiners download snapshots: that is where
             // a liar's chunks and manifests can hurt.
-            let strategy = if hostile.is_some() {
+            let strategy = if hostile.is_some() || slow {
                 SyncMode::Snapshot
             } else {
                 strategy
             };
+            let validator = validator && !slow;
             let via = &validator_names[rng.below(validator_names.len() as u64) as usize];
             let mut bootstrap_peers = vec![format!("{via}:{PORT}")];
             if let Some((h, _)) = &hostile {
@@ -375,7 +415,7 @@ pub fn run(opts: &SimOptions) -> Report {
                 listen_addr: Some(format!("{name}:{PORT}")),
                 bootstrap_peers,
                 trusted_chain_id: Some(chain_id),
-                round_interval_ms: 100,
+                round_interval_ms: ROUND_INTERVAL_MS,
                 sync: SyncConfig {
                     default_strategy: strategy,
                     // A short threshold so that "auto" and the strategy
@@ -386,6 +426,13 @@ pub fn run(opts: &SimOptions) -> Report {
                 ..NodeConfig::default()
             };
             let at = 1_000 + rng.below(span.saturating_sub(1_000).max(1));
+            // Far joiners come early: their downloads are long.
+            let at = if slow { 1_000 + at % 4_000 } else { at };
+            if slow && j == 0 {
+                // Killed mid-download, back 1.5 s later.
+                schedule.push((at + 15_000, Action::Crash(name.clone())));
+                schedule.push((at + 16_500, Action::Restart(name.clone())));
+            }
             schedule.push((
                 at,
                 Action::Join(Box::new(NodeSpec {
@@ -396,6 +443,7 @@ pub fn run(opts: &SimOptions) -> Report {
                     genesis: None,
                     disk: SharedDisk::default(),
                     hostile: None,
+                    shape: slow.then(|| links::uplink(&mut link_rng, false)),
                 })),
             ));
             all_names.push(name);
@@ -424,6 +472,7 @@ pub fn run(opts: &SimOptions) -> Report {
                 genesis: None,
                 disk: SharedDisk::default(),
                 hostile: Some(Hostility::Flooder),
+                shape: None,
             })),
         ));
         // And a slow validator: its links take up to 200 ms.
@@ -461,7 +510,7 @@ pub fn run(opts: &SimOptions) -> Report {
                 schedule.push(((at + down).min(span), Action::Restart(who)));
             }
         }
-        Scenario::Steady | Scenario::Join | Scenario::Hostile => {}
+        Scenario::Steady | Scenario::Join | Scenario::Hostile | Scenario::SlowLinks => {}
     }
     schedule.sort_by_key(|(t, _)| *t);
 
@@ -605,6 +654,13 @@ pub fn run(opts: &SimOptions) -> Report {
                 Action::Join(spec) => {
                     hosts.insert(spec.name.clone());
                     add_host(&mut sim, (**spec).clone(), shared.clone());
+                    if slow {
+                        for other in hosts.iter().filter(|h| **h != spec.name) {
+                            let ms = links::link_latency_ms(&mut link_rng);
+                            let latency = Duration::from_millis(ms);
+                            sim.set_link_latency(spec.name.as_str(), other.as_str(), latency);
+                        }
+                    }
                 }
                 Action::Partition(a, b) if hosts.contains(a) && hosts.contains(b) => {
                     sim.partition(a.as_str(), b.as_str())
@@ -618,6 +674,9 @@ pub fn run(opts: &SimOptions) -> Report {
                         let mut s = lock(&shared);
                         s.handles.remove(who);
                         s.crashes.entry(who.clone()).or_default().push(now);
+                        if let Some(d) = s.downloads.as_mut() {
+                            d.crashed(who);
+                        }
                         drop(s);
                         sim.crash(who.as_str());
                     }
@@ -643,6 +702,9 @@ pub fn run(opts: &SimOptions) -> Report {
     let s = lock(&shared);
     let mut violations = host_errors;
     violations.extend(s.violations.iter().cloned());
+    if let Some(d) = &s.downloads {
+        violations.extend(d.check(links::interval_ms(ROUND_INTERVAL_MS)));
+    }
     Report {
         options: opts.clone(),
         trace_hash: hex::encode(s.hasher.clone().finalize()),

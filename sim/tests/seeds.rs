@@ -5,15 +5,30 @@
 
 use bluepods_sim::{run, Scenario, SimOptions};
 
-/// Seeds per scenario in CI: 5 scenarios × 11 = 55 seeds, each run twice.
+/// Seeds per scenario in CI: 5 scenarios × 11 = 55 seeds, each run twice
+/// (and `SLOW_LINK_SEEDS` of `slow-links`).
 const SEEDS_PER_SCENARIO: u64 = 11;
 
+/// `slow-links` seeds in CI: each run downloads a 60,000-object state
+/// several times over slow links, so fewer of them.
+const SLOW_LINK_SEEDS: u64 = 4;
+
 fn sweep(scenario: Scenario) {
+    let seeds = if scenario == Scenario::SlowLinks {
+        SLOW_LINK_SEEDS
+    } else {
+        SEEDS_PER_SCENARIO
+    };
     let mut failures = Vec::new();
-    for seed in 1..=SEEDS_PER_SCENARIO {
+    for seed in 1..=seeds {
         let mut o = SimOptions::new(scenario, seed);
         o.duration_s = 12;
-        o.heal_s = 20;
+        // Far joiners need the time their links take.
+        o.heal_s = if scenario == Scenario::SlowLinks {
+            50
+        } else {
+            20
+        };
         o.joiners = if scenario == Scenario::Steady { 0 } else { 2 };
         let a = run(&o);
         let b = run(&o);
@@ -60,4 +75,9 @@ fn crash_seeds() {
 #[test]
 fn hostile_seeds() {
     sweep(Scenario::Hostile);
+}
+
+#[test]
+fn slow_links_seeds() {
+    sweep(Scenario::SlowLinks);
 }

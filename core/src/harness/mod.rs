@@ -119,6 +119,8 @@ pub struct Cluster {
     pad_attestations_from: BTreeMap<usize, usize>,
     /// Extra delay on everything a node sends.
     slow: BTreeMap<usize, u64>,
+    /// Extra delay of chunk answers only, per sender.
+    slow_chunks: BTreeMap<usize, u64>,
     /// Messages a node never hears (a peer that ignores some requests).
     deaf: BTreeMap<usize, fn(&Message) -> bool>,
     next_conn: u64,
@@ -160,6 +162,7 @@ impl Cluster {
             trace: Vec::new(),
             tracing: false,
             slow: BTreeMap::new(),
+            slow_chunks: BTreeMap::new(),
             deaf: BTreeMap::new(),
         }
     }
@@ -308,6 +311,13 @@ impl Cluster {
     /// attestation vertices (each still genuine: too few, not false).
     pub fn thin_attestations_from(&mut self, i: usize, keep: usize) {
         self.thin_attestations_from.insert(i, keep);
+    }
+
+    /// Makes node `i`'s chunk answers arrive `extra_ms` later, and nothing
+    /// else: a source on a link too slow for a chunk within the request
+    /// timeout, whose small answers still come in time.
+    pub fn slow_chunks_from(&mut self, i: usize, extra_ms: u64) {
+        self.slow_chunks.insert(i, extra_ms);
     }
 
     /// Makes node `i` slow: everything it sends arrives `extra_ms` later

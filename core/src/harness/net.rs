@@ -175,7 +175,10 @@ impl Cluster {
             let row = format!("-> {} {}", self.nodes[to].name, summary(&msg));
             self.row(from, "  ", &row);
         }
-        let extra = self.slow.get(&from).copied().unwrap_or(0);
+        let mut extra = self.slow.get(&from).copied().unwrap_or(0);
+        if matches!(msg, Message::Chunk { .. }) {
+            extra += self.slow_chunks.get(&from).copied().unwrap_or(0);
+        }
         let mut at = self.now.plus_ms(self.delay() + extra);
         if channel == Channel::Gossip {
             let tail = self.gossip_tail.entry((from, peer)).or_default();

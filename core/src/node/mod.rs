@@ -330,8 +330,7 @@ impl<S: Store> Node<S> {
             self.broadcast_status();
         }
         // A download that stalls still reports, so its rate is seen to drop.
-        self.report_progress(now);
-        Ok(())
+        self.report_progress(now)
     }
 
     fn on_input(

@@ -21,6 +21,10 @@ pub(super) struct Requests {
     pub(super) next_id: u64,
     /// Vertex hashes asked for and not yet received.
     pub(super) wanted: BTreeSet<Hash>,
+    /// Chunk requests that timed out, newest last, at most
+    /// `max_requests_in_flight`: their answers may still come, and a chunk
+    /// that arrives late is as good as one that arrives on time.
+    pub(super) expired: BTreeMap<RequestId, InFlight>,
 }
 
 impl Default for Requests {
@@ -29,6 +33,7 @@ impl Default for Requests {
             in_flight: BTreeMap::new(),
             next_id: 1,
             wanted: BTreeSet::new(),
+            expired: BTreeMap::new(),
         }
     }
 }
@@ -113,6 +118,11 @@ pub(super) struct JoinRecord {
     /// left when its sources went away): its verified chunks are staged,
     /// and the next download keeps every one it lists too.
     pub(super) resume: Option<DownloadRecord>,
+    /// Chunk answers received since this process started (used or not),
+    /// and their bytes: what the downloads cost.
+    pub(super) chunk_answers: u64,
+    /// Bytes of `chunk_answers`.
+    pub(super) chunk_answer_bytes: u64,
     /// Nobody serves `resume`'s snapshot any more: discovery asks for the
     /// latest one instead (and the download keeps the shared chunks).
     pub(super) resume_unserved: bool,
@@ -121,6 +131,9 @@ pub(super) struct JoinRecord {
     /// After joining from a snapshot: the round at which this node's state
     /// was compared with a quorum's attestation, and whether it matched.
     pub(super) verified: Option<(Round, bool)>,
+    /// A snapshot was applied and the node has not been live since: the
+    /// cool-down keeps it closing the gap by range, and ends when it is.
+    pub(super) range_until_live: bool,
     /// No snapshot sync is started for falling behind before this time.
     pub(super) snapshot_cooldown_until: Timestamp,
 }

@@ -184,6 +184,11 @@ impl<S: Store> Node<S> {
             return next;
         }
         let old = std::mem::replace(&mut self.sync, next);
+        if to == SyncPhase::Live && std::mem::take(&mut self.joined.range_until_live) {
+            // Live once after a snapshot: falling far behind again may
+            // call for another at once (see `apply_snapshot`).
+            self.joined.snapshot_cooldown_until = self.clock.last_now;
+        }
         self.emit(Event::PhaseChanged { from, to });
         old
     }

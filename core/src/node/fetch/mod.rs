@@ -131,7 +131,9 @@ impl<S: Store> Node<S> {
 
     /// Extra time a chunk request to `peer` gets for the bytes queued on
     /// its link (`PeerStats::transfer_allowance_ms`), up to
-    /// `sync.max_transfer_allowance_ms`; none for other requests.
+    /// `sync.max_transfer_allowance_ms` (a source not measured yet is assumed
+    /// as slow as `sync.min_expected_goodput_bytes_per_sec`); none for other
+    /// requests.
     fn transfer_allowance_ms(&self, peer: PeerId, kind: &RequestKind) -> u64 {
         let (RequestKind::Chunk { index, .. }, SyncState::Fetch(d), Some(p)) =
             (kind, &self.sync, self.peers.peers.get(&peer))
@@ -144,8 +146,9 @@ impl<S: Store> Node<S> {
             .get(*index as usize)
             .map_or(0, |c| u64::from(c.raw_len));
         let max_ms = self.config.sync.max_transfer_allowance_ms;
+        let floor_bps = self.config.sync.min_expected_goodput_bytes_per_sec;
         p.stats
-            .transfer_allowance_ms(bytes, p.stats.in_flight, max_ms)
+            .transfer_allowance_ms(bytes, p.stats.in_flight, floor_bps, max_ms)
     }
 
     /// Takes the request `id` if `peer` is the one it was sent to, and
@@ -159,7 +162,7 @@ impl<S: Store> Node<S> {
     ) -> Option<InFlight> {
         let r = match self.requests.in_flight.get(&id) {
             Some(r) if r.peer == peer => self.requests.in_flight.remove(&id)?,
-            _ => return None,
+            _ => return self.take_late_answer(peer, id, bytes),
         };
         if let Some(p) = self.peers.peers.get_mut(&peer) {
             let small = !matches!(
@@ -171,11 +174,35 @@ impl<S: Store> Node<S> {
         Some(r)
     }
 
+    /// The answer to a chunk request that already timed out: taken if the
+    /// request was `peer`'s (the chunk went back to the queue, and is used
+    /// if still wanted). Postmortem (issue 10): on a link slower than the
+    /// first timeout, every first answer came after its request had been
+    /// given up, was dropped, and the download never made progress.
+    fn take_late_answer(&mut self, peer: PeerId, id: RequestId, bytes: u64) -> Option<InFlight> {
+        match self.requests.expired.get(&id) {
+            Some(r) if r.peer == peer => {}
+            _ => return None,
+        }
+        crate::cov::mark("late_chunk_answer_taken");
+        if let Some(p) = self.peers.peers.get_mut(&peer) {
+            p.stats.on_late_answer(bytes);
+        }
+        self.requests.expired.remove(&id)
+    }
+
     /// Takes the request `id` of `peer` as failed: the peer loses weight.
+    /// A chunk request is remembered, in case its answer comes after all.
     fn fail_request(&mut self, now: Timestamp, id: RequestId) -> Option<InFlight> {
         let r = self.requests.in_flight.remove(&id)?;
         if let Some(p) = self.peers.peers.get_mut(&r.peer) {
             p.stats.on_failure(now);
+        }
+        if matches!(r.kind, RequestKind::Chunk { .. }) {
+            self.requests.expired.insert(id, r.clone());
+            while self.requests.expired.len() > self.config.max_requests_in_flight {
+                self.requests.expired.pop_first();
+            }
         }
         Some(r)
     }

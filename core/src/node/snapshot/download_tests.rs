@@ -44,6 +44,8 @@ fn download(chunks: u32, sources: &[u64]) -> Download {
         frontier: BTreeMap::new(),
         started: Timestamp(0),
         last_report: None,
+        kept: 0,
+        staged_since_sync: 0,
         hedged: BTreeSet::new(),
         asked: sources.iter().map(|p| PeerId(*p)).collect(),
         buffer: VertexBuffer::default(),

@@ -61,8 +61,9 @@ use std::sync::Arc;
 /// for a choice (seed 003).
 const MIN_DISCOVERY_PEERS: usize = 3;
 
-/// After a snapshot sync found nothing useful, range catch-up only for this
-/// long before snapshots are considered again.
+/// After a snapshot sync found nothing useful, or after one was applied
+/// (until the node is live), range catch-up only for this long before
+/// snapshots are considered again.
 const SNAPSHOT_RETRY_COOLDOWN_MS: u64 = 30_000;
 
 impl<S: Store> Node<S> {
@@ -465,6 +466,15 @@ impl<S: Store> Node<S> {
             objects,
             outcomes,
         });
+        // The rounds produced while the download ran are closed by range
+        // (for the cool-down, or until the node is live once): far cheaper
+        // than the whole state again. Postmortem (issue 10,
+        // found by the `slow-links` simulation): a download longer than
+        // `strategy_switch_threshold` rounds left the joiner "far behind"
+        // the moment it applied, so it took a newer snapshot, and another,
+        // and was never live.
+        self.joined.snapshot_cooldown_until = now.plus_ms(SNAPSHOT_RETRY_COOLDOWN_MS);
+        self.joined.range_until_live = true;
         let from = self.highest_round().unwrap_or_default();
         self.become_(SyncState::Replay(CatchingUp { from }));
         self.replay_buffer(now, verified.into_buffer())
