@@ -20,7 +20,8 @@
 #   LOSS: probability a datagram is dropped, per direction, 0..1.
 #   CC: joiner's congestion controller (cubic|newreno|bbr), default the node's.
 # Environment: QUEUE_MS (router buffer, default 100), SEED (loss RNG, default 1),
-#   BOOT_TIMEOUT (s to wait for the bootstrap's first snapshot, default 600).
+#   BOOT_TIMEOUT (s to wait for the bootstrap's first snapshot, default 600),
+#   BIN (directory of prebuilt binaries; default: build target/release), KEEP (keep the logs).
 # Needs: python3, GNU time (installed with apt-get if missing), coreutils timeout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,8 +58,9 @@ python3 -c 'import sys; p = float(sys.argv[1]); assert 0 <= p <= 1' "$loss" 2>/d
   { echo "bad LOSS $loss: want a probability in 0..1" >&2; exit 2; }
 [ -x /usr/bin/time ] || apt-get install -y time >/dev/null
 
-cargo build --release --bins -q
-bin=target/release
+# BIN=DIR runs prebuilt binaries (to keep one build across a series).
+bin=${BIN:-target/release}
+[ -n "${BIN:-}" ] || cargo build --release --bins -q
 work=$(mktemp -d /tmp/bluepods-bench-link.XXXXXX)
 boot_pid='' relay_pid=''
 cleanup() {
@@ -85,7 +87,12 @@ wait_for() {
 }
 
 echo "== bootstrap with $objects synthetic objects"
+# The congestion controller that matters is the sender's (the bootstrap's);
+# the joiner gets the same one.
+cc_args=()
+[ -z "$cc" ] || cc_args=(--quic-congestion "$cc")
 RUST_LOG=info "$bin/bluepods-node" --bootstrap --data "$work/boot" --quic "127.0.0.1:$quic" --http 127.0.0.1:0 \
+  ${cc_args[@]+"${cc_args[@]}"} \
   --genesis-objects "$objects" 2>"$work/boot.log" &
 boot_pid=$!
 # Wait until the first snapshot is built; its attestation trails by a vertex.
@@ -105,8 +112,6 @@ wait_for '[ -s "$work/link.json" ]' 10 "$relay_pid" ||
   { echo "relay did not start:"; tail "$work/link.log"; exit 1; }
 
 echo "== sync through the relay: bluepods-node --sync-snapshot"
-cc_args=()
-[ -z "$cc" ] || cc_args=(--quic-congestion "$cc")
 start=$(date +%s.%N)
 rc=0
 timeout 900 /usr/bin/time -v "$bin/bluepods-node" --sync-snapshot --bootstrap-addr "127.0.0.1:$relay" \
@@ -133,11 +138,14 @@ raw_mb=$(grep -o "requesting snapshot round=[0-9]* root=[0-9a-f]* ([0-9]* chunks
 synced_round=$(grep -o "requesting snapshot round=[0-9]*" "$work/sync.log" | tail -n 1 | cut -d= -f2 || true)
 compressed=$(grep -o "built round=$synced_round .*compressed_bytes=[0-9]*" "$work/boot.log" |
   grep -o "compressed_bytes=[0-9]*" | tail -n 1 | cut -d= -f2 || true)
+# The download phase alone (first chunk request to last chunk), as the
+# joiner reports it: "[SYNC] snapshot round=R downloaded in S s: ...".
+download_s=$(grep -o "downloaded in [0-9.]*s" "$work/sync.log" | tail -n 1 | grep -o "[0-9.]*" || true)
 
 # Bytes are UDP payload bytes as the relay forwarded them (QUIC packets with
 # their headers and retransmissions; no IP/UDP headers).
 OBJECTS=$objects RATE=$rate RATE_BPS=$rate_bps RTT_MS=$rtt_ms LOSS=$loss CC=${cc:-default} \
-  START=$start END=$end RSS_KB=$rss_kb RAW_MB=$raw_mb COMPRESSED=$compressed \
+  START=$start END=$end DOWNLOAD_S=$download_s RSS_KB=$rss_kb RAW_MB=$raw_mb COMPRESSED=$compressed \
   python3 - "$work/link.json" <<'EOF'
 import json, os, sys
 e = os.environ
@@ -149,6 +157,12 @@ carried_mb = (to_client + to_server) / 1e6
 compressed_mb = int(e["COMPRESSED"]) / 1e6 if e["COMPRESSED"] else None
 utilisation = 100 * to_client / (sync_s * rate_bps / 8) if rate_bps else None
 ratio = carried_mb / compressed_mb if compressed_mb else None
+download_s = float(e["DOWNLOAD_S"]) if e["DOWNLOAD_S"] else None
+# While chunks flow: the compressed snapshot over the download phase.
+download_util = (
+    100 * compressed_mb * 1e6 / (download_s * rate_bps / 8)
+    if rate_bps and download_s and compressed_mb else None
+)
 fmt = lambda v, spec: "n/a" if v is None else format(v, spec)
 rows = [
     ("objects", e["OBJECTS"], ""),
@@ -159,6 +173,8 @@ rows = [
     ("bytes carried (both ways)", f"{carried_mb:.1f}", "MB"),
     ("  of which server -> client", f"{to_client / 1e6:.1f}", "MB"),
     ("link utilisation (to client)", fmt(utilisation, ".1f"), "%"),
+    ("download phase", fmt(download_s, ".2f"), "s"),
+    ("  utilisation while downloading", fmt(download_util, ".1f"), "%"),
     ("bytes carried / compressed", fmt(ratio, ".3f"), ""),
     ("joiner peak RSS", fmt(int(e["RSS_KB"]) / 1024 if e["RSS_KB"] else None, ".0f"), "MiB"),
     ("datagrams lost (both ways)", str(stats["lost"]), ""),
@@ -171,6 +187,7 @@ print(
     f"RESULT objects={e['OBJECTS']} rate={e['RATE']} rtt_ms={e['RTT_MS']} loss={e['LOSS']}"
     f" cc={e['CC']} sync_s={sync_s:.2f} carried_mb={carried_mb:.1f}"
     f" compressed_mb={fmt(compressed_mb, '.1f')} utilisation={fmt(utilisation, '.1f')}"
-    f" carried_ratio={fmt(ratio, '.3f')}"
+    f" carried_ratio={fmt(ratio, '.3f')} download_s={fmt(download_s, '.2f')}"
+    f" download_utilisation={fmt(download_util, '.1f')}"
 )
 EOF

@@ -81,6 +81,63 @@ pub enum Input {
     },
 }
 
+/// A chunk answer to read and send (`Action::ServeChunk`).
+#[derive(Clone)]
+pub struct ChunkAnswer {
+    /// Who asked.
+    pub peer: PeerId,
+    /// Their request.
+    pub request: crate::wire::RequestId,
+    /// Snapshot round.
+    pub round: Round,
+    /// Chunk index.
+    pub index: u32,
+    /// Where the chunk is read from.
+    pub reader: std::sync::Arc<dyn crate::store::ChunkReader>,
+}
+
+impl std::fmt::Debug for ChunkAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ChunkAnswer(p{} chunk {} of round {})",
+            self.peer.0, self.index, self.round
+        )
+    }
+}
+
+impl ChunkAnswer {
+    /// Reads the chunk (blocking) and returns the recipient and the
+    /// message to send it: the chunk as stored, or `NotAvailable` if the
+    /// snapshot went since, or the read failed.
+    pub fn read(&self) -> (PeerId, crate::wire::Message) {
+        use crate::wire::Message;
+        let msg = match self.reader.snapshot_chunk(self.round, self.index) {
+            Ok(Some(bytes)) => Message::Chunk {
+                request: self.request,
+                round: self.round,
+                index: self.index,
+                bytes,
+            },
+            Ok(None) => Message::NotAvailable {
+                request: self.request,
+                reason: format!(
+                    "no chunk {} of a snapshot at round {}",
+                    self.index, self.round
+                ),
+            },
+            Err(e) => Message::NotAvailable {
+                request: self.request,
+                reason: format!(
+                    "chunk {} of round {} unreadable: {e}",
+                    self.index, self.round
+                ),
+            },
+        };
+        (self.peer, msg)
+    }
+}
+
 /// Which stream a message travels on. Gossip shares one long-lived stream per
 /// peer; each request and each response gets its own, so a large response
 /// never delays gossip.
@@ -120,6 +177,12 @@ pub enum Action {
     /// [`crate::snapshot::run_job`] (on another thread if you like) and feed
     /// what it yields back to the node (`Input::from`).
     BuildSnapshot(crate::snapshot::SnapshotJob),
+    /// Read a snapshot chunk and send it (or `NotAvailable`): on another
+    /// thread if you like — [`ChunkAnswer::read`] blocks on the store —
+    /// then send what it returns on the request channel. The node decided
+    /// to serve it; only the read is left, so a large read does not hold up
+    /// gossip and commits.
+    ServeChunk(ChunkAnswer),
     /// Report something (logs, metrics, traces).
     Event(Event),
 }

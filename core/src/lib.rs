@@ -69,7 +69,9 @@ pub use config::NodeConfig;
 pub use crypto::Keypair;
 pub use genesis::{ChainParams, Genesis, ValidatorInfo};
 pub use ids::{Epoch, Hash, ObjectId, PeerId, PublicKey, Round, Signature, Timestamp};
-pub use interface::{Action, Channel, Direction, Event, Input, TimerKind, VertexSource};
+pub use interface::{
+    Action, Channel, ChunkAnswer, Direction, Event, Input, TimerKind, VertexSource,
+};
 pub use node::produce_api::SubmitError;
 pub use node::{init_chain, AppliedSnapshot, Node, NodeStatus, PeerStatus, PlanPeer, SyncPlan};
 pub use phase::SyncPhase;

@@ -142,6 +142,12 @@ pub enum WriteOp {
     },
 }
 
+/// Reads stored snapshot chunks; shareable across threads.
+pub trait ChunkReader: Send + Sync {
+    /// The compressed chunk `index` of the snapshot of `round`, as stored.
+    fn snapshot_chunk(&self, round: Round, index: u32) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
 /// Writes applied atomically, all or none.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WriteBatch {
@@ -220,6 +226,13 @@ pub trait Store {
     fn state_view(&self) -> Result<Box<dyn StateSource + Send>, StoreError>;
     /// A stored snapshot chunk (compressed).
     fn snapshot_chunk(&self, round: Round, index: u32) -> Result<Option<Vec<u8>>, StoreError>;
+    /// A handle that reads snapshot chunks from any thread, if this store
+    /// has one: the node then lets its driver read and send chunk answers
+    /// off the event loop (`Action::ServeChunk`). `None` (the default, and
+    /// the in-memory stores) serves them inline.
+    fn chunk_reader(&self) -> Option<std::sync::Arc<dyn ChunkReader>> {
+        None
+    }
     /// Every stored manifest, `(round, borsh bytes)`, sorted by round.
     fn manifests(&self) -> Result<Vec<(Round, Vec<u8>)>, StoreError>;
 }

@@ -175,6 +175,9 @@ pub struct EventLoop<S: Store, C: Clock> {
     /// Results of work handed to other threads (snapshot builds).
     local_tx: mpsc::Sender<Input>,
     local_rx: mpsc::Receiver<Input>,
+    /// Chunk answers read on blocking threads, to send.
+    served_tx: mpsc::Sender<(PeerId, bluepods_core::Message)>,
+    served_rx: mpsc::Receiver<(PeerId, bluepods_core::Message)>,
     clock: C,
     next_peer: u64,
     observers: Vec<Observer>,
@@ -198,7 +201,11 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
         // A few chunks in flight at most: the builder waits for the node to
         // store them, so memory stays bounded whatever the state size.
         let (local_tx, local_rx) = mpsc::channel(4);
+        // Chunk reads in flight wait here for the loop to send them.
+        let (served_tx, served_rx) = mpsc::channel(64);
         let lp = EventLoop {
+            served_tx,
+            served_rx,
             node,
             transport,
             net,
@@ -260,6 +267,9 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                     }
                     Some(cmd) => self.on_command(cmd),
                 },
+                Some((peer, msg)) = self.served_rx.recv() => {
+                    self.transport.send(peer, bluepods_core::Channel::Request, &msg);
+                }
                 Some(ev) = self.net.recv() => self.on_net(ev),
                 Some(input) = self.local_rx.recv() => {
                     let now = self.clock.now();
@@ -393,6 +403,12 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                             let error = "snapshot builder panicked".to_string();
                             let _ = tx.blocking_send(Input::SnapshotFailed { round, error });
                         }
+                    });
+                }
+                Action::ServeChunk(answer) => {
+                    let tx = self.served_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let _ = tx.blocking_send(answer.read());
                     });
                 }
                 Action::Event(e) => {

@@ -420,11 +420,11 @@ impl Store for FjallStore {
     }
 
     fn snapshot_chunk(&self, round: Round, index: u32) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .chunks
-            .get(chunk_key(round, index))
-            .map_err(io)?
-            .map(|v| v.to_vec()))
+        read_chunk(&self.chunks, round, index)
+    }
+
+    fn chunk_reader(&self) -> Option<std::sync::Arc<dyn bluepods_core::store::ChunkReader>> {
+        Some(std::sync::Arc::new(ChunkKeyspace(self.chunks.clone())))
     }
 
     fn manifests(&self) -> Result<Vec<(Round, Vec<u8>)>, StoreError> {
@@ -480,6 +480,23 @@ fn decode_outcomes(iter: fjall::Iter, limit: usize) -> Result<Vec<(Hash, TxOutco
 
 fn no_staging() -> StoreError {
     StoreError::Io("no staging area: begin_staging was not called".into())
+}
+
+/// The chunk keyspace, read from the driver's blocking threads while the
+/// event loop goes on (fjall handles are shareable).
+struct ChunkKeyspace(Keyspace);
+
+impl bluepods_core::store::ChunkReader for ChunkKeyspace {
+    fn snapshot_chunk(&self, round: Round, index: u32) -> Result<Option<Vec<u8>>, StoreError> {
+        read_chunk(&self.0, round, index)
+    }
+}
+
+fn read_chunk(chunks: &Keyspace, round: Round, index: u32) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(chunks
+        .get(chunk_key(round, index))
+        .map_err(io)?
+        .map(|v| v.to_vec()))
 }
 
 fn chunk_key(round: Round, index: u32) -> [u8; 12] {
@@ -636,9 +653,18 @@ mod tests {
         assert_eq!(Store::objects_after(&s, None, 10).unwrap().len(), 2);
         assert_eq!(s.snapshot_chunk(Round(5), 1).unwrap(), Some(vec![2]));
         assert_eq!(s.manifests().unwrap(), vec![(Round(5), vec![9])]);
+        // The reader the driver serves chunks with, off the event loop,
+        // sees what the store holds, then and after a deletion.
+        let reader = s.chunk_reader().expect("fjall chunks are shareable");
+        let on_a_thread = std::thread::spawn({
+            let reader = reader.clone();
+            move || reader.snapshot_chunk(Round(5), 1).unwrap()
+        });
+        assert_eq!(on_a_thread.join().unwrap(), Some(vec![2]));
         let mut batch = WriteBatch::new(true);
         batch.push(WriteOp::DeleteSnapshot(Round(5)));
         s.write(batch).unwrap();
+        assert_eq!(reader.snapshot_chunk(Round(5), 1).unwrap(), None);
         assert_eq!(s.snapshot_chunk(Round(5), 0).unwrap(), None);
         assert_eq!(s.snapshot_chunk(Round(6), 0).unwrap(), Some(vec![3]));
         assert!(s.manifests().unwrap().is_empty());
@@ -669,9 +695,20 @@ mod tests {
         s.begin_staging().unwrap();
         let mut batch = WriteBatch::new(false);
         batch.push(WriteOp::PutStagedObject(obj(2)));
+        for b in [4, 5, 6, 9] {
+            batch.push(WriteOp::PutStagedObject(obj(b)));
+        }
         batch.push(WriteOp::PutStagedOutcome {
             hash: Hash([5; 32]),
             outcome: TxOutcome::Committed { round: Round(3) },
+        });
+        s.write(batch).unwrap();
+        // A chunk of another snapshot that the next one does not list:
+        // its key range leaves the staging area, nothing else does.
+        let mut batch = WriteBatch::new(false);
+        batch.push(WriteOp::DeleteStagedObjects {
+            first: ObjectId([4; 32]),
+            last: ObjectId([9; 32]),
         });
         s.write(batch).unwrap();
         assert_eq!(

@@ -71,12 +71,14 @@ pub struct TransportConfig {
     pub congestion: Congestion,
 }
 
-/// QUIC congestion controllers quinn ships. Chosen by measurement through
-/// the link emulator (README, "Sync over a real link").
+/// QUIC congestion controllers: quinn's three and ours. Chosen by
+/// measurement through the link emulator (README, "Sync over a real
+/// link"): at 100 Mbit/s, 80 ms and 0.5% loss CUBIC and NewReno carried
+/// 3% of the link, BBR 55%, loss-tolerant CUBIC 63% (the same as without
+/// loss, where slow start dominates a 40 MB transfer).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Congestion {
     /// CUBIC (RFC 9438): loss-based, quinn's default.
-    #[default]
     Cubic,
     /// NewReno (RFC 9002): loss-based, halves on every loss.
     NewReno,
@@ -84,7 +86,8 @@ pub enum Congestion {
     /// measured no more tolerant of random loss than CUBIC there.
     Bbr,
     /// CUBIC that passes a loss on only when it looks like congestion
-    /// (`congestion::LossTolerant`).
+    /// (`congestion::LossTolerant`): the default, by measurement.
+    #[default]
     LossTolerant,
 }
 

@@ -298,6 +298,19 @@ impl<S: Store> Node<S> {
         use crate::wire::Message;
         self.renew_lease(now, round);
         let servable = self.serving.snapshots.contains_key(&round);
+        if let (true, Some(reader)) = (servable, self.store.chunk_reader()) {
+            // The read (a megabyte or so) happens off the event loop.
+            self.push(crate::interface::Action::ServeChunk(
+                crate::interface::ChunkAnswer {
+                    peer,
+                    request,
+                    round,
+                    index,
+                    reader,
+                },
+            ));
+            return Ok(());
+        }
         let msg = match servable
             .then(|| self.store.snapshot_chunk(round, index))
             .transpose()?
