@@ -74,14 +74,10 @@ struct Args {
     )]
     genesis_objects: u64,
 
-    /// QUIC congestion controller: loss-tolerant (CUBIC that ignores loss
-    /// on an unqueued path below 2%), cubic, newreno or bbr. The README's
-    /// link benchmark compares them under loss.
-    #[arg(
-        long = "quic-congestion",
-        value_name = "CC",
-        default_value = "loss-tolerant"
-    )]
+    /// QUIC congestion controller: bbr (default), cubic, newreno, or
+    /// loss-tolerant (CUBIC that ignores loss on an unqueued path below 2%).
+    /// The README's link benchmark compares them under loss.
+    #[arg(long = "quic-congestion", value_name = "CC", default_value = "bbr")]
     quic_congestion: String,
 
     /// Join through --bootstrap-addr from an attested snapshot: fetch,
