@@ -74,21 +74,20 @@ pub struct TransportConfig {
 /// QUIC congestion controllers: quinn's three and ours. Chosen by
 /// measurement through the link emulator (README, "Sync over a real
 /// link"): at 100 Mbit/s, 80 ms and 0.5% loss, 40 MB took 122 s with
-/// CUBIC, 136 s with NewReno, 5.9–6.2 s with BBR in four runs, and 5.2–5.5 s
-/// with loss-tolerant CUBIC in eight runs of fifteen (18–23 s in the others).
+/// CUBIC, 136 s with NewReno, 5.6–6.2 s with BBR and 5.3–5.6 s with
+/// loss-tolerant CUBIC (eight runs each of the last).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Congestion {
     /// CUBIC (RFC 9438): loss-based, quinn's default.
     Cubic,
     /// NewReno (RFC 9002): loss-based, halves on every loss.
     NewReno,
-    /// BBR: model-based (bandwidth and RTT); marked experimental in quinn,
-    /// the steadiest under random loss here: the default, by measurement.
-    #[default]
+    /// BBR: model-based (bandwidth and RTT); marked experimental in quinn.
     Bbr,
     /// CUBIC that passes a loss on only when it looks like congestion
-    /// (`congestion::LossTolerant`): the fastest when it works, but it
-    /// stalled in seven runs of fifteen (see its module doc).
+    /// (`congestion::LossTolerant`), ending slow start on a lasting queue:
+    /// the default, by measurement.
+    #[default]
     LossTolerant,
 }
 

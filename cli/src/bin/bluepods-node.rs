@@ -74,10 +74,14 @@ struct Args {
     )]
     genesis_objects: u64,
 
-    /// QUIC congestion controller: bbr (default), cubic, newreno, or
-    /// loss-tolerant (CUBIC that ignores loss on an unqueued path below 2%).
+    /// QUIC congestion controller: loss-tolerant (default: CUBIC that
+    /// ignores loss on an unqueued path below 2%), bbr, cubic or newreno.
     /// The README's link benchmark compares them under loss.
-    #[arg(long = "quic-congestion", value_name = "CC", default_value = "bbr")]
+    #[arg(
+        long = "quic-congestion",
+        value_name = "CC",
+        default_value = "loss-tolerant"
+    )]
     quic_congestion: String,
 
     /// Join through --bootstrap-addr from an attested snapshot: fetch,
