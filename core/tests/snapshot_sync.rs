@@ -1,7 +1,7 @@
 //! Joining from a snapshot, on the in-process harness.
 
 use bluepods_core::config::{SyncConfig, SyncMode};
-use bluepods_core::harness::{test_genesis, Cluster, Faults};
+use bluepods_core::harness::{test_genesis, validator_config, Cluster, Faults};
 use bluepods_core::tx::{Operation, TxBody};
 use bluepods_core::{ChainParams, Event, Genesis, Keypair, NodeConfig, Role, Round, SyncPhase};
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,6 +23,23 @@ fn snapshot_joiner(via: &str) -> NodeConfig {
         },
         ..NodeConfig::default()
     }
+}
+
+/// One validator, `v0` on `config`, over a genesis of `objects` synthetic
+/// objects; every message takes 10 ms.
+fn one_validator(seed: u64, objects: u64, params: ChainParams, config: NodeConfig) -> Cluster {
+    let (mut genesis, keys) = test_genesis(1, params);
+    genesis.synthetic_objects = objects;
+    let mut c = Cluster::new(
+        seed,
+        Faults {
+            min_delay_ms: 10,
+            max_delay_ms: 10,
+            drop_per_mille: 0,
+        },
+    );
+    c.add_genesis_node("v0", keys[0].clone(), &genesis, config);
+    c
 }
 
 /// Submits `n` create transactions, round-robin over the first `validators`.
@@ -252,17 +269,7 @@ fn a_vertex_uncommitted_at_the_snapshot_round_is_applied_exactly_once_on_the_joi
 /// it had verified stay staged and are not fetched again.
 #[test]
 fn a_joiner_restarted_mid_download_resumes_without_refetching_verified_chunks() {
-    let (mut genesis, keys) = test_genesis(1, params());
-    genesis.synthetic_objects = 30_000;
-    let mut c = Cluster::new(
-        61,
-        Faults {
-            min_delay_ms: 10,
-            max_delay_ms: 10,
-            drop_per_mille: 0,
-        },
-    );
-    c.add_validators(&genesis, &keys, 50);
+    let mut c = one_validator(61, 30_000, params(), validator_config(50));
     c.run_for(1_000);
     let mut cfg = snapshot_joiner("v0");
     cfg.sync.parallel_download_limit = 1;
@@ -315,21 +322,11 @@ fn a_joiner_restarted_mid_download_resumes_without_refetching_verified_chunks() 
 /// the validator's snapshot leases set by `lease_ms`; run until the joiner
 /// verified its state. Returns the cluster (traced) and the joiner.
 fn slow_download(lease_ms: u64) -> (Cluster, usize) {
-    let (mut genesis, keys) = test_genesis(1, params());
-    genesis.synthetic_objects = 30_000;
-    let mut c = Cluster::new(
-        62,
-        Faults {
-            min_delay_ms: 10,
-            max_delay_ms: 10,
-            drop_per_mille: 0,
-        },
-    );
     let config = NodeConfig {
         snapshot_lease_ms: lease_ms,
-        ..bluepods_core::harness::validator_config(50)
+        ..validator_config(50)
     };
-    c.add_genesis_node("v0", keys[0].clone(), &genesis, config);
+    let mut c = one_validator(62, 30_000, params(), config);
     c.run_for(1_000);
     // Each answer takes ~0.4 s and one chunk is asked at a time: the
     // download spans many snapshot intervals (0.5 s each).
@@ -404,17 +401,7 @@ fn a_joiner_whose_download_outlasted_the_switch_threshold_catches_up_by_range() 
         snapshot_interval_rounds: 100,
         ..ChainParams::default()
     };
-    let (mut genesis, keys) = test_genesis(1, params);
-    genesis.synthetic_objects = 30_000;
-    let mut c = Cluster::new(
-        65,
-        Faults {
-            min_delay_ms: 10,
-            max_delay_ms: 10,
-            drop_per_mille: 0,
-        },
-    );
-    c.add_validators(&genesis, &keys, 50);
+    let mut c = one_validator(65, 30_000, params, validator_config(50));
     c.run_for(4_000);
     c.slow_chunks_from(0, 800);
     let mut cfg = snapshot_joiner("v0");
@@ -453,17 +440,7 @@ fn a_slow_joiner_keeps_its_source_for_as_long_as_it_downloads() {
 /// count; here the timeout allowance is off, so only they can finish it.
 #[test]
 fn chunk_answers_that_come_after_their_timeout_still_count() {
-    let (mut genesis, keys) = test_genesis(1, params());
-    genesis.synthetic_objects = 10_000;
-    let mut c = Cluster::new(
-        64,
-        Faults {
-            min_delay_ms: 10,
-            max_delay_ms: 10,
-            drop_per_mille: 0,
-        },
-    );
-    c.add_validators(&genesis, &keys, 50);
+    let mut c = one_validator(64, 10_000, params(), validator_config(50));
     c.run_for(1_000);
     c.slow_chunks_from(0, 6_000);
     let mut cfg = snapshot_joiner("v0");
@@ -479,16 +456,7 @@ fn chunk_answers_that_come_after_their_timeout_still_count() {
 /// second to answer and only chose after `connection_timeout_ms` (5 s).
 #[test]
 fn discovery_through_a_relay_chooses_as_soon_as_its_one_peer_answered() {
-    let (genesis, keys) = test_genesis(1, params());
-    let mut c = Cluster::new(
-        63,
-        Faults {
-            min_delay_ms: 10,
-            max_delay_ms: 10,
-            drop_per_mille: 0,
-        },
-    );
-    c.add_validators(&genesis, &keys, 50);
+    let mut c = one_validator(63, 0, params(), validator_config(50));
     c.run_for(1_500);
     c.alias("relay-to-v0", 0);
     let j = c.add_joiner(
