@@ -113,19 +113,7 @@ impl ChunkAnswer {
     pub fn read(&self) -> (PeerId, crate::wire::Message) {
         use crate::wire::Message;
         let msg = match self.reader.snapshot_chunk(self.round, self.index) {
-            Ok(Some(bytes)) => Message::Chunk {
-                request: self.request,
-                round: self.round,
-                index: self.index,
-                bytes,
-            },
-            Ok(None) => Message::NotAvailable {
-                request: self.request,
-                reason: format!(
-                    "no chunk {} of a snapshot at round {}",
-                    self.index, self.round
-                ),
-            },
+            Ok(found) => chunk_message(self.request, self.round, self.index, found),
             Err(e) => Message::NotAvailable {
                 request: self.request,
                 reason: format!(
@@ -135,6 +123,30 @@ impl ChunkAnswer {
             },
         };
         (self.peer, msg)
+    }
+}
+
+/// The answer to `GetChunk { round, index }`: the chunk as stored, or
+/// `NotAvailable` when it is not (`found` is `None`). One definition for
+/// the inline and the off-loop path.
+pub(crate) fn chunk_message(
+    request: crate::wire::RequestId,
+    round: Round,
+    index: u32,
+    found: Option<Vec<u8>>,
+) -> crate::wire::Message {
+    use crate::wire::Message;
+    match found {
+        Some(bytes) => Message::Chunk {
+            request,
+            round,
+            index,
+            bytes,
+        },
+        None => Message::NotAvailable {
+            request,
+            reason: format!("no chunk {index} of a snapshot at round {round}"),
+        },
     }
 }
 

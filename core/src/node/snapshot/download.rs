@@ -66,6 +66,16 @@ impl Download {
         round == self.manifest.round && !self.done.contains(&index)
     }
 
+    /// What a restart (or the next download) needs of this one: the
+    /// attested manifest and the chunks verified and staged.
+    pub(in crate::node) fn record(&self) -> DownloadRecord {
+        DownloadRecord {
+            root: self.root,
+            manifest: (*self.manifest).clone(),
+            done: self.done.iter().copied().collect(),
+        }
+    }
+
     /// Whether every chunk and every frontier vertex is in.
     fn is_complete(&self) -> bool {
         self.todo.is_empty()
@@ -297,13 +307,6 @@ impl<S: Store> Node<S> {
                 chunks_total: total as usize,
             });
         }
-        let record = DownloadRecord {
-            root,
-            manifest: (*manifest).clone(),
-            done: done.iter().copied().collect(),
-        };
-        batch.put_meta(MetaKey::SnapshotDownload, &record);
-        self.write(batch)?;
         let download = Download {
             root,
             frontier_missing: manifest
@@ -326,6 +329,8 @@ impl<S: Store> Node<S> {
             asked: BTreeSet::new(),
             buffer,
         };
+        batch.put_meta(MetaKey::SnapshotDownload, &download.record());
+        self.write(batch)?;
         self.become_(SyncState::Fetch(Box::new(download)));
         self.top_up_download(now)
     }
@@ -374,11 +379,7 @@ impl<S: Store> Node<S> {
                 // keeping the gossip buffered so far and the verified
                 // chunks (the next download keeps those it lists too).
                 let buffer = std::mem::take(&mut d.buffer);
-                self.joined.resume = Some(DownloadRecord {
-                    root: d.root,
-                    manifest: (*d.manifest).clone(),
-                    done: d.done.iter().copied().collect(),
-                });
+                self.joined.resume = Some(d.record());
                 self.become_(SyncState::Discovery(Discovery::new(now, buffer)));
                 return Ok(());
             }
@@ -472,12 +473,7 @@ impl<S: Store> Node<S> {
                 d.bytes_done += u64::from(info.raw_len);
                 // The chunk's records and the mark that it is done land in
                 // one batch: a restart never trusts a half-staged chunk.
-                let record = DownloadRecord {
-                    root: d.root,
-                    manifest: (*d.manifest).clone(),
-                    done: d.done.iter().copied().collect(),
-                };
-                batch.put_meta(MetaKey::SnapshotDownload, &record);
+                batch.put_meta(MetaKey::SnapshotDownload, &d.record());
                 d.staged_since_sync += 1;
                 self.write(batch)?;
                 self.report_progress(now)?;

@@ -295,7 +295,6 @@ impl<S: Store> Node<S> {
         round: Round,
         index: u32,
     ) -> Result<(), StoreError> {
-        use crate::wire::Message;
         self.renew_lease(now, round);
         let servable = self.serving.snapshots.contains_key(&round);
         if let (true, Some(reader)) = (servable, self.store.chunk_reader()) {
@@ -311,22 +310,11 @@ impl<S: Store> Node<S> {
             ));
             return Ok(());
         }
-        let msg = match servable
+        let found = servable
             .then(|| self.store.snapshot_chunk(round, index))
             .transpose()?
-            .flatten()
-        {
-            Some(bytes) => Message::Chunk {
-                request,
-                round,
-                index,
-                bytes,
-            },
-            None => Message::NotAvailable {
-                request,
-                reason: format!("no chunk {index} of a snapshot at round {round}"),
-            },
-        };
+            .flatten();
+        let msg = crate::interface::chunk_message(request, round, index, found);
         self.send(peer, crate::interface::Channel::Request, msg);
         Ok(())
     }
