@@ -19,6 +19,12 @@ use bluepods_core::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+/// Chunk reads running at once, and chunk answers read but not yet handed
+/// to the transport: what peers' chunk requests can pin in memory here is
+/// at most twice this many chunks (3 MiB each at most), however many
+/// requests they send.
+const MAX_CHUNK_READS: usize = 8;
+
 /// How long a stopping node waits for queued gossip to leave.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -178,6 +184,8 @@ pub struct EventLoop<S: Store, C: Clock> {
     /// Chunk answers read on blocking threads, to send.
     served_tx: mpsc::Sender<(PeerId, bluepods_core::Message)>,
     served_rx: mpsc::Receiver<(PeerId, bluepods_core::Message)>,
+    /// Permits for chunk reads (`MAX_CHUNK_READS`).
+    chunk_reads: std::sync::Arc<tokio::sync::Semaphore>,
     clock: C,
     next_peer: u64,
     observers: Vec<Observer>,
@@ -201,11 +209,12 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
         // A few chunks in flight at most: the builder waits for the node to
         // store them, so memory stays bounded whatever the state size.
         let (local_tx, local_rx) = mpsc::channel(4);
-        // Chunk reads in flight wait here for the loop to send them.
-        let (served_tx, served_rx) = mpsc::channel(64);
+        // Chunks read wait here for the loop to send them.
+        let (served_tx, served_rx) = mpsc::channel(MAX_CHUNK_READS);
         let lp = EventLoop {
             served_tx,
             served_rx,
+            chunk_reads: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CHUNK_READS)),
             node,
             transport,
             net,
@@ -406,9 +415,16 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                     });
                 }
                 Action::ServeChunk(answer) => {
-                    let tx = self.served_tx.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let _ = tx.blocking_send(answer.read());
+                    let (tx, permits) = (self.served_tx.clone(), self.chunk_reads.clone());
+                    tokio::spawn(async move {
+                        // Waiting requests hold no chunk, only their id.
+                        let Ok(_permit) = permits.acquire_owned().await else {
+                            return;
+                        };
+                        let read = tokio::task::spawn_blocking(move || answer.read());
+                        if let Ok(served) = read.await {
+                            let _ = tx.send(served).await;
+                        }
                     });
                 }
                 Action::Event(e) => {
