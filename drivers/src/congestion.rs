@@ -83,7 +83,6 @@ pub struct LossTolerant {
     left_slow_start: bool,
     /// Acks in a row that saw a queue.
     queued_acks: u32,
-    ignored_events: u64,
 }
 
 impl LossTolerant {
@@ -96,7 +95,6 @@ impl LossTolerant {
             queued: false,
             left_slow_start: false,
             queued_acks: 0,
-            ignored_events: 0,
         }
     }
 
@@ -137,11 +135,6 @@ impl LossTolerant {
             return true;
         }
         false
-    }
-
-    /// Loss events passed over as random so far.
-    pub fn ignored_events(&self) -> u64 {
-        self.ignored_events
     }
 }
 
@@ -195,11 +188,11 @@ impl Controller for LossTolerant {
         let congestion =
             is_persistent_congestion || lost_bytes == 0 || self.is_congestion(lost_bytes);
         self.lost_bytes += lost_bytes;
+        // Otherwise random: QUIC has retransmitted the bytes, the window
+        // stays.
         if congestion {
             self.inner
                 .on_congestion_event(now, sent, is_persistent_congestion, lost_bytes);
-        } else {
-            self.ignored_events += 1;
         }
     }
 
@@ -220,7 +213,6 @@ impl Controller for LossTolerant {
             queued: self.queued,
             left_slow_start: self.left_slow_start,
             queued_acks: self.queued_acks,
-            ignored_events: self.ignored_events,
         })
     }
 

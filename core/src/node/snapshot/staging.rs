@@ -98,3 +98,97 @@ pub(in crate::node) fn staged_records(
     }
     Ok(batch)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::ConsensusMeta;
+    use crate::ids::Round;
+    use crate::snapshot::{Frontier, SNAPSHOT_FORMAT_VERSION};
+    use crate::validators::ValidatorSchedule;
+
+    /// An object chunk holding keys `first ..= last`, its content named by
+    /// `content`.
+    fn chunk(index: u32, first: u8, last: u8, content: u8) -> ChunkInfo {
+        ChunkInfo {
+            index,
+            kind: ChunkKind::Objects,
+            first_key: [first; 32],
+            last_key: [last; 32],
+            count: 1,
+            raw_len: 10,
+            hash: Hash([content; 32]),
+        }
+    }
+
+    fn manifest(round: u64, chunks: Vec<ChunkInfo>) -> Manifest {
+        Manifest {
+            version: SNAPSHOT_FORMAT_VERSION,
+            chain_id: Hash([1; 32]),
+            round: Round(round),
+            object_count: chunks.len() as u64,
+            outcome_count: 0,
+            raw_bytes: 10 * chunks.len() as u64,
+            chunks,
+            frontier: Frontier {
+                meta: ConsensusMeta {
+                    last_anchor: Some((Round(round), Hash([2; 32]))),
+                    schedule: ValidatorSchedule::new(Vec::new(), 20, 64),
+                    committed_vertices: 0,
+                    executed_txs: 0,
+                },
+                committed: Vec::new(),
+            },
+        }
+    }
+
+    /// Moving to a newer snapshot: the verified chunks it lists again are
+    /// kept under their new indices, the records of the verified one it
+    /// changed leave the staging area, and nothing is deleted for chunks
+    /// never verified.
+    #[test]
+    fn a_newer_snapshot_keeps_the_shared_verified_chunks_and_unstages_the_rest() {
+        let old = manifest(
+            10,
+            vec![
+                chunk(0, 1, 2, 11),
+                chunk(1, 3, 4, 12),
+                chunk(2, 5, 6, 13),
+                chunk(3, 7, 8, 14),
+            ],
+        );
+        // A new chunk in front; chunk 1's content changed; 2 and 3 the same.
+        let new = manifest(
+            20,
+            vec![
+                chunk(0, 0, 0, 20),
+                chunk(1, 1, 2, 11),
+                chunk(2, 3, 4, 99),
+                chunk(3, 5, 6, 13),
+                chunk(4, 7, 8, 14),
+            ],
+        );
+        let previous = DownloadRecord {
+            root: old.root(),
+            manifest: old,
+            done: vec![0, 1, 3],
+        };
+        let mut batch = WriteBatch::new(false);
+        let kept = keep_verified_chunks(previous.clone(), new.root(), &new, &mut batch);
+        assert_eq!(kept, BTreeSet::from([1, 4]));
+        assert_eq!(
+            batch.ops,
+            vec![WriteOp::DeleteStagedObjects {
+                first: crate::ids::ObjectId([3; 32]),
+                last: crate::ids::ObjectId([4; 32]),
+            }]
+        );
+        // The same root: everything verified stays, nothing is deleted.
+        let mut batch = WriteBatch::new(false);
+        let root = previous.root;
+        let same = previous.manifest.clone();
+        let kept = keep_verified_chunks(previous, root, &same, &mut batch);
+        assert_eq!(kept, BTreeSet::from([0, 1, 3]));
+        assert!(batch.ops.is_empty());
+    }
+}
