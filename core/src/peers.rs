@@ -79,6 +79,10 @@ const EWMA_SHIFT: u32 = 3;
 /// bandwidth-delay product (see [`PeerStats::window`]).
 pub const MIN_BULK_WINDOW: usize = 2;
 
+/// Bandwidth-delay products of bulk requests a peer may have outstanding
+/// (see [`PeerStats::window`]).
+pub const BULK_WINDOW_BDPS: u64 = 4;
+
 /// What this node measured about one peer's answers. Scheduling prefers
 /// peers that answer fast and deliver much; a slow peer only loses weight
 /// (lying is what gets a peer banned, never slowness).
@@ -154,20 +158,24 @@ impl PeerStats {
     /// have outstanding: enough to keep the link full, never more than
     /// `max`, halved per strike, never below one.
     ///
-    /// "Full" is twice the bandwidth-delay product measured so far
-    /// (goodput × RTT) in requests, plus [`MIN_BULK_WINDOW`]: twice, so the
-    /// window can outgrow what a too-small window let the peer show (the
-    /// goodput of a window-limited peer is window / RTT; doubling it each
-    /// round trip is TCP's slow start); the floor, so that a peer whose RTT
-    /// is tiny next to its serving time (loopback) still overlaps serving,
-    /// transfer and verification. Requests beyond that only queue at the
-    /// server, where they wait long enough to time out on a slow link and
-    /// be fetched twice. An unmeasured peer starts at the floor.
+    /// "Full" is [`BULK_WINDOW_BDPS`] bandwidth-delay products measured so
+    /// far (goodput × RTT) in requests, plus [`MIN_BULK_WINDOW`]. Several,
+    /// because an answer is used only once its last byte is in: requests
+    /// must cover the round trip, the window's own sending time and the
+    /// repair of its losses (at 0.5% loss nearly every 1 MB answer waits a
+    /// round trip or two for a resend), and the goodput of a window-limited
+    /// peer (window / that latency) must leave room to grow, as TCP's slow
+    /// start does. Postmortem (issue 10): at two, the window settled at four
+    /// chunks at 100 Mbit/s and 80 ms, and the server ran out of data to
+    /// send for ~10% of the time. The floor, so that a peer whose RTT is
+    /// tiny next to its serving time (loopback) still overlaps serving,
+    /// transfer and verification. More than this only queues at the
+    /// server. An unmeasured peer starts at the floor.
     pub fn window(&self, max: usize, request_bytes: u64) -> usize {
         let full = match (self.goodput_bps(), self.rtt_ms) {
             (Some(goodput), Some(rtt_ms)) => {
                 let bdp_bytes = goodput.saturating_mul(rtt_ms) / 1000;
-                let requests = (2 * bdp_bytes).div_ceil(request_bytes.max(1));
+                let requests = (BULK_WINDOW_BDPS * bdp_bytes).div_ceil(request_bytes.max(1));
                 usize::try_from(requests).unwrap_or(usize::MAX)
             }
             _ => 0,
@@ -497,24 +505,30 @@ mod tests {
     }
 
     #[test]
-    fn the_window_covers_twice_the_bandwidth_delay_product_within_bounds() {
+    fn the_window_covers_four_bandwidth_delay_products_within_bounds() {
         const MIB: u64 = 1 << 20;
         // Unmeasured: the floor.
         assert_eq!(PeerStats::default().window(64, MIB), MIN_BULK_WINDOW);
         // 20 Mbit/s at 80 ms: 200 kB in flight fill the link; 1 MiB
-        // answers need one, the floor gives two.
+        // answers need one for four times that, the floor gives two.
         assert_eq!(measured(2_500_000, 80).window(64, MIB), 1 + MIN_BULK_WINDOW);
-        // 1 Gbit/s at 80 ms: 10 MB in flight, 20 chunks for twice that.
+        // 100 Mbit/s at 80 ms: 1 MB in flight, four chunks for 4 MB.
+        assert_eq!(
+            measured(12_500_000, 80).window(64, MIB),
+            4 + MIN_BULK_WINDOW
+        );
+        // 1 Gbit/s at 80 ms: 10 MB in flight, 39 chunks for four times
+        // that.
         assert_eq!(
             measured(125_000_000, 80).window(64, MIB),
-            20 + MIN_BULK_WINDOW
+            39 + MIN_BULK_WINDOW
         );
         // Capped by the configured maximum.
         assert_eq!(measured(125_000_000, 80).window(8, MIB), 8);
         // Loopback: a tiny RTT, the floor keeps serving and verification
         // overlapped.
         assert_eq!(measured(500_000_000, 0).window(64, MIB), MIN_BULK_WINDOW);
-        // A window-limited peer's goodput is window / RTT: the doubling
+        // A window-limited peer's goodput is window / RTT: the factor
         // lets the next window grow past the last one.
         let limited = measured(4 * MIB * 1000 / 100, 100);
         assert!(limited.window(64, MIB) >= 8);

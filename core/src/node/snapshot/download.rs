@@ -342,7 +342,14 @@ impl<S: Store> Node<S> {
         let SyncState::Fetch(d) = &self.sync else {
             return Ok(());
         };
-        let chunk_bytes = d.manifest.raw_bytes / d.manifest.chunks.len().max(1) as u64;
+        // What a chunk answer weighs on the link: the compressed size seen so
+        // far (goodput counts compressed bytes), the raw mean before any.
+        // Postmortem (issue 10): the raw mean against compressed goodput
+        // sized every window a quarter too small.
+        let chunk_bytes = match self.joined.chunk_answers {
+            0 => d.manifest.raw_bytes / d.manifest.chunks.len().max(1) as u64,
+            n => self.joined.chunk_answer_bytes / n,
+        };
         let slots = Slots {
             standing: self
                 .peers
