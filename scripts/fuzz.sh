@@ -6,7 +6,7 @@
 # them all.
 #
 # Usage: scripts/fuzz.sh TARGET [SECONDS] [extra libFuzzer flags]
-#   targets: wire_decode handshake node_inputs cluster_schedule
+#   targets: wire_decode handshake node_inputs cluster_schedule chunk_delta
 # With cargo-fuzz installed, `cd fuzz && cargo fuzz run TARGET` works too.
 set -euo pipefail
 cd "$(dirname "$0")/.."

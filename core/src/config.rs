@@ -174,6 +174,11 @@ pub struct SyncConfig {
     /// window follows the peer's measured bandwidth-delay product, halved
     /// per recent timeout of that peer.
     pub peer_download_window: usize,
+    /// Most page digests in a delta request (`GetChunkDelta`, 8 bytes
+    /// each): a joiner holding more pages in a chunk's key range fetches
+    /// the chunk whole, and a server answers a longer list with the whole
+    /// chunk. 0 turns delta requests off.
+    pub max_delta_pages: usize,
     /// A chunk request's timeout is `peer_timeout_ms` plus the time the
     /// source's measured goodput needs for it and the answers queued
     /// before it, at most this much more.
@@ -219,6 +224,7 @@ impl Default for SyncConfig {
             connection_timeout_ms: 5_000,
             parallel_download_limit: 32,
             peer_download_window: 24,
+            max_delta_pages: 16_384,
             max_transfer_allowance_ms: 60_000,
             min_expected_goodput_bytes_per_sec: 64 * 1024,
             range_fetch_rounds: 64,

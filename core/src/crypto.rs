@@ -33,6 +33,8 @@ pub enum Domain {
     Handshake,
     /// Synthetic genesis objects used to build large test states.
     Synthetic,
+    /// A page of a snapshot chunk (`snapshot::pages`).
+    Page,
 }
 
 impl Domain {
@@ -46,6 +48,7 @@ impl Domain {
             Domain::Genesis => b"bluepods/genesis/v1",
             Domain::Handshake => b"bluepods/handshake/v1",
             Domain::Synthetic => b"bluepods/synthetic/v1",
+            Domain::Page => b"bluepods/page/v1",
         }
     }
 }

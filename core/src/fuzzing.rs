@@ -11,7 +11,10 @@
 //! - [`node_inputs`]: any sequence of connections, messages, bytes and time
 //!   keeps one node within its limits;
 //! - [`cluster_schedule`]: four validators under the delays and losses the
-//!   bytes choose commit the same sequence and hold the same objects.
+//!   bytes choose commit the same sequence and hold the same objects;
+//! - [`chunk_delta`]: a delta answer, however crafted, never panics its
+//!   asker nor rebuilds past the chunk's length, and an honest one rebuilds
+//!   the served chunk exactly.
 
 use crate::genesis::ChainParams;
 use crate::harness::{
@@ -143,7 +146,7 @@ pub fn handshake(data: &[u8]) {
 fn crafted(b: &mut Bytes) -> Message {
     let request = RequestId(u64::from(b.u8()));
     let round = |b: &mut Bytes| Round(u64::from(b.u8()) * 7);
-    match b.u8() % 7 {
+    match b.u8() % 8 {
         0 => Message::GetRounds {
             request,
             from: round(b),
@@ -167,6 +170,12 @@ fn crafted(b: &mut Bytes) -> Message {
             committed_round: Some(round(b)),
         },
         5 => Message::GetPeers { request },
+        6 => Message::GetChunkDelta {
+            request,
+            round: round(b),
+            index: u32::from(b.u8()),
+            held: (0..b.u8() % 16).map(|_| b.u64()).collect(),
+        },
         _ => Message::GetGenesis { request },
     }
 }
@@ -285,5 +294,56 @@ pub fn cluster_schedule(data: &[u8]) {
             let b: Vec<_> = c.node(i).store().objects().collect();
             assert_eq!(a, b, "same round, different objects");
         }
+    }
+}
+
+/// Objects the bytes choose, sorted by id: ids from a small set, so that
+/// two draws overlap as two snapshots of one state do.
+fn drawn_objects(b: &mut Bytes) -> Vec<crate::tx::Object> {
+    let mut by_id = std::collections::BTreeMap::new();
+    for _ in 0..b.u8() % 64 {
+        let id = crate::ids::ObjectId(
+            crate::crypto::hash(crate::crypto::Domain::Object, &[b.u8() % 80]).0,
+        );
+        let version = u64::from(b.u8() % 3);
+        by_id.insert(
+            id,
+            crate::tx::Object {
+                id,
+                version,
+                owner: crate::ids::PublicKey([1; 32]),
+                data: vec![b.u8(); usize::from(b.u8() % 40)],
+            },
+        );
+    }
+    by_id.into_values().collect()
+}
+
+/// Delta answers (`snapshot::pages`): crafted parts and raw bytes never
+/// panic `rebuild` nor make it return more than the chunk's length; the
+/// honest delta between two drawn states rebuilds the served one exactly.
+pub fn chunk_delta(data: &[u8]) {
+    use crate::snapshot::pages::{delta_parts, encode_delta, rebuild, PagePart, Pages};
+    let mut b = Bytes(data);
+    let held = Pages::of_records(&drawn_objects(&mut b));
+    let served = Pages::of_records(&drawn_objects(&mut b));
+    let honest = encode_delta(&delta_parts(&served, &held.digests()));
+    let rebuilt = rebuild(&honest, &held, served.raw.len() as u32);
+    assert_eq!(rebuilt.as_deref(), Ok(served.raw.as_slice()));
+    let raw_len = u32::from(b.u8()) * 64;
+    let parts: Vec<PagePart> = (0..b.u8() % 16)
+        .map(|_| match b.u8() % 2 {
+            0 => PagePart::Held(u32::from(b.u8())),
+            _ => {
+                let n = usize::from(b.u8() % 50);
+                PagePart::Bytes(b.take(n).to_vec())
+            }
+        })
+        .collect();
+    if let Ok(raw) = rebuild(&encode_delta(&parts), &held, raw_len) {
+        assert!(raw.len() <= raw_len as usize);
+    }
+    if let Ok(raw) = rebuild(b.0, &held, raw_len) {
+        assert!(raw.len() <= raw_len as usize);
     }
 }

@@ -81,74 +81,7 @@ pub enum Input {
     },
 }
 
-/// A chunk answer to read and send (`Action::ServeChunk`).
-#[derive(Clone)]
-pub struct ChunkAnswer {
-    /// Who asked.
-    pub peer: PeerId,
-    /// Their request.
-    pub request: crate::wire::RequestId,
-    /// Snapshot round.
-    pub round: Round,
-    /// Chunk index.
-    pub index: u32,
-    /// Where the chunk is read from.
-    pub reader: std::sync::Arc<dyn crate::store::ChunkReader>,
-}
-
-impl std::fmt::Debug for ChunkAnswer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "ChunkAnswer(p{} chunk {} of round {})",
-            self.peer.0, self.index, self.round
-        )
-    }
-}
-
-impl ChunkAnswer {
-    /// Reads the chunk (blocking) and returns the recipient and the
-    /// message to send it: the chunk as stored, or `NotAvailable` if the
-    /// snapshot went since, or the read failed.
-    pub fn read(&self) -> (PeerId, crate::wire::Message) {
-        use crate::wire::Message;
-        let msg = match self.reader.snapshot_chunk(self.round, self.index) {
-            Ok(found) => chunk_message(self.request, self.round, self.index, found),
-            Err(e) => Message::NotAvailable {
-                request: self.request,
-                reason: format!(
-                    "chunk {} of round {} unreadable: {e}",
-                    self.index, self.round
-                ),
-            },
-        };
-        (self.peer, msg)
-    }
-}
-
-/// The answer to `GetChunk { round, index }`: the chunk as stored, or
-/// `NotAvailable` when it is not (`found` is `None`). One definition for
-/// the inline and the off-loop path.
-pub(crate) fn chunk_message(
-    request: crate::wire::RequestId,
-    round: Round,
-    index: u32,
-    found: Option<Vec<u8>>,
-) -> crate::wire::Message {
-    use crate::wire::Message;
-    match found {
-        Some(bytes) => Message::Chunk {
-            request,
-            round,
-            index,
-            bytes,
-        },
-        None => Message::NotAvailable {
-            request,
-            reason: format!("no chunk {index} of a snapshot at round {round}"),
-        },
-    }
-}
+pub use crate::chunk_answer::{ChunkAnswer, DeltaAsk};
 
 /// Which stream a message travels on. Gossip shares one long-lived stream per
 /// peer; each request and each response gets its own, so a large response
@@ -452,6 +385,10 @@ pub enum Event {
         /// Chunks verified before this download began (a restart, or a
         /// download of an older snapshot that listed them too).
         chunks_kept: usize,
+        /// Chunks verified since this process started syncing that were
+        /// rebuilt from pages held from an earlier download and a delta
+        /// answer, rather than fetched whole (`snapshot::pages`).
+        chunks_rebuilt: usize,
         /// Chunk answers received since this process started syncing,
         /// used or not.
         chunk_answers: u64,

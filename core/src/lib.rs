@@ -38,6 +38,7 @@
 #![deny(missing_docs)]
 
 pub mod buffer;
+pub mod chunk_answer;
 pub mod config;
 pub mod consensus;
 pub mod cov;

@@ -220,6 +220,23 @@ pub trait Store {
     /// old, and applies `batch`, atomically and durably: after a crash either
     /// the old state or the whole new one is live.
     fn adopt_staging(&mut self, batch: WriteBatch) -> Result<(), StoreError>;
+    /// Staged objects with ids in `first ..= last`, in id order, at most
+    /// `limit`; none without a staging area. What a download holds of a
+    /// key range from an earlier snapshot (`snapshot::pages`).
+    fn staged_objects(
+        &self,
+        first: &ObjectId,
+        last: &ObjectId,
+        limit: usize,
+    ) -> Result<Vec<Object>, StoreError>;
+    /// Staged outcomes with hashes in `first ..= last`, as
+    /// [`Store::staged_objects`].
+    fn staged_outcomes(
+        &self,
+        first: &Hash,
+        last: &Hash,
+        limit: usize,
+    ) -> Result<Vec<(Hash, TxOutcome)>, StoreError>;
     /// A consistent read-only view of the objects as they are now, unaffected
     /// by later writes, that can be read from another thread (snapshot
     /// building off the commit path).
@@ -435,6 +452,39 @@ impl Store for MemStore {
             ops: batch.ops,
             durable: true,
         })
+    }
+
+    fn staged_objects(
+        &self,
+        first: &ObjectId,
+        last: &ObjectId,
+        limit: usize,
+    ) -> Result<Vec<Object>, StoreError> {
+        Ok(self.staging.as_ref().map_or_else(Vec::new, |(objects, _)| {
+            objects
+                .range(*first..=*last)
+                .take(limit)
+                .map(|(_, o)| o.clone())
+                .collect()
+        }))
+    }
+
+    fn staged_outcomes(
+        &self,
+        first: &Hash,
+        last: &Hash,
+        limit: usize,
+    ) -> Result<Vec<(Hash, TxOutcome)>, StoreError> {
+        Ok(self
+            .staging
+            .as_ref()
+            .map_or_else(Vec::new, |(_, outcomes)| {
+                outcomes
+                    .range(*first..=*last)
+                    .take(limit)
+                    .map(|(h, o)| (*h, o.clone()))
+                    .collect()
+            }))
     }
 
     fn state_view(&self) -> Result<Box<dyn StateSource + Send>, StoreError> {

@@ -206,6 +206,31 @@ pub enum Message {
         /// The nodes.
         peers: Vec<PeerAddress>,
     },
+    /// Asks for one chunk of a snapshot as a delta against pages the asker
+    /// holds (`snapshot::pages`); the answer is `ChunkDelta`, or `Chunk`
+    /// when the server prefers to send it whole.
+    GetChunkDelta {
+        /// Request id.
+        request: RequestId,
+        /// Snapshot round.
+        round: Round,
+        /// Chunk index.
+        index: u32,
+        /// Digests of the asker's pages in the chunk's key range, in order.
+        held: Vec<crate::snapshot::pages::PageDigest>,
+    },
+    /// A chunk as a delta: its pages, each held by the asker (named by
+    /// position) or given, borsh-encoded and compressed.
+    ChunkDelta {
+        /// Request id.
+        request: RequestId,
+        /// Snapshot round.
+        round: Round,
+        /// Chunk index.
+        index: u32,
+        /// The zstd frame of the parts.
+        bytes: Vec<u8>,
+    },
 }
 
 /// A node another node can dial, as told in peer exchange.
@@ -241,6 +266,8 @@ impl Message {
             Message::Chunk { .. } => "chunk",
             Message::GetPeers { .. } => "get_peers",
             Message::Peers { .. } => "peers",
+            Message::GetChunkDelta { .. } => "get_chunk_delta",
+            Message::ChunkDelta { .. } => "chunk_delta",
         }
     }
 }

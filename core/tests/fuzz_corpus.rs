@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 4] = [
+const TARGETS: [(&str, Target); 5] = [
     ("wire_decode", fuzzing::wire_decode),
     ("handshake", fuzzing::handshake),
     ("node_inputs", fuzzing::node_inputs),
     ("cluster_schedule", fuzzing::cluster_schedule),
+    ("chunk_delta", fuzzing::chunk_delta),
 ];
 
 fn corpus(target: &str) -> PathBuf {
@@ -125,4 +126,15 @@ fn write_seed_corpora() {
         "seed-lossy",
         &[0, 0, 0, 0, 0, 0, 0, 2, 100, 40, 5],
     );
+    // chunk_delta: two overlapping states, then crafted parts.
+    let mut delta = vec![20];
+    for k in 0..20u8 {
+        delta.extend_from_slice(&[k, 1, k, 10]);
+    }
+    delta.push(20);
+    for k in 5..25u8 {
+        delta.extend_from_slice(&[k, k % 2, k, 10]);
+    }
+    delta.extend_from_slice(&[9, 4, 0, 3, 1, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 200]);
+    write("chunk_delta", "seed-overlap", &delta);
 }

@@ -189,6 +189,18 @@ impl Bench {
                 request,
                 peers: Vec::new(),
             },
+            MessageKind::GetChunkDelta => Message::GetChunkDelta {
+                request,
+                round: Round(0),
+                index: 0,
+                held: vec![1, 2, 3],
+            },
+            MessageKind::ChunkDelta => Message::ChunkDelta {
+                request,
+                round: Round(0),
+                index: 0,
+                bytes: vec![1, 2, 3],
+            },
         }
     }
 

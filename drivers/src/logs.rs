@@ -160,6 +160,7 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
             round,
             chunks_total,
             chunks_kept,
+            chunks_rebuilt,
             chunk_answers,
             compressed_bytes,
             elapsed_ms,
@@ -167,7 +168,7 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
             let fetched = chunks_total - chunks_kept;
             let twice = chunk_answers.saturating_sub(fetched as u64);
             tracing::info!(
-                "[SYNC] snapshot round={round} downloaded in {:.1}s: {fetched} of {chunks_total} chunks fetched ({chunks_kept} kept from earlier downloads, {twice} fetched twice), compressed_bytes={compressed_bytes}",
+                "[SYNC] snapshot round={round} downloaded in {:.1}s: {fetched} of {chunks_total} chunks fetched ({chunks_kept} kept from earlier downloads, {chunks_rebuilt} rebuilt from held pages, {twice} fetched twice), compressed_bytes={compressed_bytes}",
                 *elapsed_ms as f64 / 1000.0
             );
         }

@@ -342,6 +342,32 @@ impl Store for FjallStore {
         )
     }
 
+    fn staged_objects(
+        &self,
+        first: &ObjectId,
+        last: &ObjectId,
+        limit: usize,
+    ) -> Result<Vec<Object>, StoreError> {
+        let Some((objects, _)) = &self.staging else {
+            return Ok(Vec::new());
+        };
+        let range = first.as_bytes().to_vec()..=last.as_bytes().to_vec();
+        decode_objects(objects.range(range), limit)
+    }
+
+    fn staged_outcomes(
+        &self,
+        first: &Hash,
+        last: &Hash,
+        limit: usize,
+    ) -> Result<Vec<(Hash, TxOutcome)>, StoreError> {
+        let Some((_, outcomes)) = &self.staging else {
+            return Ok(Vec::new());
+        };
+        let range = first.as_bytes().to_vec()..=last.as_bytes().to_vec();
+        decode_outcomes(outcomes.range(range), limit)
+    }
+
     fn tx_outcome(&self, hash: &Hash) -> Result<Option<TxOutcome>, StoreError> {
         match self.outcomes.get(hash.as_bytes()).map_err(io)? {
             None => Ok(None),

@@ -108,6 +108,24 @@ impl Store for SimStore {
         self.live.outcomes_after(after, limit)
     }
 
+    fn staged_objects(
+        &self,
+        first: &ObjectId,
+        last: &ObjectId,
+        limit: usize,
+    ) -> Result<Vec<Object>, StoreError> {
+        self.live.staged_objects(first, last, limit)
+    }
+
+    fn staged_outcomes(
+        &self,
+        first: &Hash,
+        last: &Hash,
+        limit: usize,
+    ) -> Result<Vec<(Hash, TxOutcome)>, StoreError> {
+        self.live.staged_outcomes(first, last, limit)
+    }
+
     fn get_meta(&self, key: MetaKey) -> Result<Option<Vec<u8>>, StoreError> {
         self.live.get_meta(key)
     }

@@ -50,6 +50,10 @@ pub fn summary(msg: &Message) -> String {
         ),
         Message::GetChunk { round, index, .. } => format!("get_chunk r={round} i={index}"),
         Message::Chunk { round, index, .. } => format!("chunk r={round} i={index}"),
+        Message::GetChunkDelta {
+            round, index, held, ..
+        } => format!("get_chunk_delta r={round} i={index} held={}", held.len()),
+        Message::ChunkDelta { round, index, .. } => format!("chunk_delta r={round} i={index}"),
         Message::Peers { peers, .. } => format!("peers n={}", peers.len()),
         other => other.kind().to_string(),
     }

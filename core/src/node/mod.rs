@@ -483,7 +483,25 @@ impl<S: Store> Node<S> {
                 round,
                 index,
                 bytes,
-            } => self.on_chunk(now, peer, request, round, index, bytes)?,
+            } => {
+                let payload = snapshot::ChunkPayload::Whole(bytes);
+                self.on_chunk(now, peer, request, round, index, payload)?
+            }
+            Message::GetChunkDelta {
+                request,
+                round,
+                index,
+                held,
+            } => self.serve_chunk_delta(now, peer, request, round, index, held)?,
+            Message::ChunkDelta {
+                request,
+                round,
+                index,
+                bytes,
+            } => {
+                let payload = snapshot::ChunkPayload::Delta(bytes);
+                self.on_chunk(now, peer, request, round, index, payload)?
+            }
             Message::NotAvailable { request, reason } => {
                 self.on_not_available(now, peer, request, &reason)?
             }

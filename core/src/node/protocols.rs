@@ -57,6 +57,8 @@ pub enum MessageKind {
     Chunk,
     GetPeers,
     Peers,
+    GetChunkDelta,
+    ChunkDelta,
 }
 
 impl MessageKind {
@@ -81,6 +83,8 @@ impl MessageKind {
             Message::Chunk { .. } => MessageKind::Chunk,
             Message::GetPeers { .. } => MessageKind::GetPeers,
             Message::Peers { .. } => MessageKind::Peers,
+            Message::GetChunkDelta { .. } => MessageKind::GetChunkDelta,
+            Message::ChunkDelta { .. } => MessageKind::ChunkDelta,
         }
     }
 }
@@ -189,7 +193,7 @@ const fn rule(
 
 /// Who may send what, and what follows. See the module docs.
 #[rustfmt::skip]
-pub const RULES: [Rule; 18] = {
+pub const RULES: [Rule; 20] = {
     use HandledIn::*;
     use MessageKind as K;
     use Next::*;
@@ -211,6 +215,8 @@ pub const RULES: [Rule; 18] = {
         rule(K::Manifest, P::Snapshot, Ready, EARLY, AskedPeer, Absorbed),
         rule(K::GetChunk, P::Snapshot, Ready, Otherwise::Hold, AnyPeer, Answer),
         rule(K::Chunk, P::Snapshot, Ready, EARLY, AskedPeer, Absorbed),
+        rule(K::GetChunkDelta, P::Snapshot, Ready, Otherwise::Hold, AnyPeer, Answer),
+        rule(K::ChunkDelta, P::Snapshot, Ready, EARLY, AskedPeer, Absorbed),
         rule(K::GetPeers, P::PeerExchange, Ready, Otherwise::Hold, AnyPeer, Answer),
         rule(K::Peers, P::PeerExchange, Ready, EARLY, AskedPeer, Absorbed),
         rule(K::NotAvailable, P::Any, Ready, EARLY, AskedPeer, Absorbed),

@@ -22,6 +22,7 @@
 //! commit rule applies them exactly once.
 
 pub mod chunk;
+pub mod pages;
 
 pub use chunk::{
     compress_chunk, decompress_chunk, verify_chunk, ChunkInfo, ChunkInvalid, ChunkKind, Chunker,

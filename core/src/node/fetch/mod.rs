@@ -106,11 +106,7 @@ impl<S: Store> Node<S> {
                 round: *round,
             },
             RequestKind::Peers => Message::GetPeers { request: id },
-            RequestKind::Chunk { round, index } => Message::GetChunk {
-                request: id,
-                round: *round,
-                index: *index,
-            },
+            RequestKind::Chunk { round, index } => self.chunk_request(id, *round, *index),
         };
         let timeout_ms = self.config.sync.peer_timeout_ms + self.transfer_allowance_ms(peer, &kind);
         self.requests.in_flight.insert(

@@ -12,7 +12,8 @@
 //! source. Every verified chunk is staged together with the download
 //! record, so a restart resumes without fetching it again.
 
-use super::staging::keep_verified_chunks;
+use super::delta::{raw_chunk, ChunkPayload};
+use super::staging::{keep_verified_chunks, staged_chunk};
 pub(in crate::node) use super::staging::{staged_records, DownloadRecord};
 use crate::buffer::VertexBuffer;
 use crate::ids::{Hash, PeerId, Round, Timestamp};
@@ -20,6 +21,7 @@ use crate::interface::Event;
 use crate::node::fetch::RequestKind;
 use crate::node::state::{Discovery, SyncState};
 use crate::node::Node;
+use crate::snapshot::pages::Pages;
 use crate::snapshot::Manifest;
 use crate::store::{MetaKey, Store, StoreError, WriteBatch};
 use crate::vertex::Vertex;
@@ -52,6 +54,9 @@ pub(in crate::node) struct Download {
     pub(in crate::node) kept: usize,
     /// Chunks already asked of a second source.
     pub(in crate::node) hedged: BTreeSet<u32>,
+    /// The pages held in a chunk's territory, for each chunk asked for as a
+    /// delta and not verified yet (`snapshot::pages`).
+    pub(in crate::node) held: BTreeMap<u32, Pages>,
     /// Peers asked whether they serve this snapshot.
     pub(in crate::node) asked: BTreeSet<PeerId>,
     /// Gossip held for the replay.
@@ -326,6 +331,7 @@ impl<S: Store> Node<S> {
             started: now,
             last_report: None,
             hedged: BTreeSet::new(),
+            held: BTreeMap::new(),
             asked: BTreeSet::new(),
             buffer,
         };
@@ -405,6 +411,7 @@ impl<S: Store> Node<S> {
             round: d.manifest.round,
             chunks_total: d.manifest.chunks.len(),
             chunks_kept: d.kept,
+            chunks_rebuilt: self.joined.chunks_rebuilt,
             chunk_answers: self.joined.chunk_answers,
             compressed_bytes: self.joined.chunk_answer_bytes,
             elapsed_ms: now.ms_since(d.started),
@@ -428,7 +435,8 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// A chunk answer: verify it against the manifest before staging it.
+    /// A chunk answer, whole or as a delta: verify it against the manifest
+    /// before staging it over its territory.
     pub(in crate::node) fn on_chunk(
         &mut self,
         now: Timestamp,
@@ -436,17 +444,22 @@ impl<S: Store> Node<S> {
         request: RequestId,
         round: Round,
         index: u32,
-        bytes: Vec<u8>,
+        payload: ChunkPayload,
     ) -> Result<(), StoreError> {
-        let Some(req) = self.take_request(now, peer, request, bytes.len() as u64) else {
+        let answer_bytes = match &payload {
+            ChunkPayload::Whole(b) | ChunkPayload::Delta(b) => b.len() as u64,
+        };
+        let Some(req) = self.take_request(now, peer, request, answer_bytes) else {
             return Ok(());
         };
         if matches!(self.sync, SyncState::Probe(_)) {
-            self.on_probe_chunk(now, peer, index, &bytes);
+            if let ChunkPayload::Whole(bytes) = &payload {
+                self.on_probe_chunk(now, peer, index, bytes);
+            }
             return Ok(());
         }
         self.joined.chunk_answers += 1;
-        self.joined.chunk_answer_bytes += bytes.len() as u64;
+        self.joined.chunk_answer_bytes += answer_bytes;
         let SyncState::Fetch(d) = &mut self.sync else {
             return Ok(());
         };
@@ -469,14 +482,24 @@ impl<S: Store> Node<S> {
         if !d.wants(round, index) {
             return Ok(()); // a hedged chunk's second answer, or a stale one
         }
-        let info = d.manifest.chunks[index as usize].clone();
-        match staged_records(&info, &bytes) {
+        let info = &d.manifest.chunks[index as usize];
+        let rebuilt = matches!(payload, ChunkPayload::Delta(_));
+        let staged = raw_chunk(info, &payload, d.held.get(&index))
+            .and_then(|raw| staged_chunk(&d.manifest, index, &raw));
+        match staged {
             Err(why) => {
                 d.todo.insert(index);
-                self.ban_peer(now, peer, &format!("served a corrupt chunk {index}: {why}"));
+                let what = if rebuilt { "chunk delta" } else { "chunk" };
+                self.ban_peer(
+                    now,
+                    peer,
+                    &format!("served a corrupt {what} {index}: {why}"),
+                );
             }
             Ok(mut batch) => {
                 d.done.insert(index);
+                d.held.remove(&index);
+                self.joined.chunks_rebuilt += usize::from(rebuilt);
                 d.bytes_done += u64::from(info.raw_len);
                 // The chunk's records and the mark that it is done land in
                 // one batch: a restart never trusts a half-staged chunk.

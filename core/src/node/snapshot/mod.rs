@@ -34,11 +34,14 @@
 //! node derives from its genesis. Registrations committed after genesis are
 //! not yet provable to a joiner (DESIGN §6.5, next issue).
 
+mod delta;
 pub(in crate::node) mod download;
 pub(in crate::node) mod plan;
 mod replay;
 pub(in crate::node) mod serve;
 mod staging;
+
+pub(in crate::node) use delta::ChunkPayload;
 
 use crate::buffer::{Buffered, VertexBuffer};
 use crate::consensus::Consensus;

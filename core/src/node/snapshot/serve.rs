@@ -295,10 +295,53 @@ impl<S: Store> Node<S> {
         round: Round,
         index: u32,
     ) -> Result<(), StoreError> {
+        self.answer_chunk(now, peer, request, round, index, None)
+    }
+
+    /// Answers a delta request (`snapshot::pages`): as a delta when the
+    /// snapshot lists the chunk and the asker's digests are within
+    /// `sync.max_delta_pages`, else like a whole-chunk request.
+    pub(in crate::node) fn serve_chunk_delta(
+        &mut self,
+        now: Timestamp,
+        peer: crate::ids::PeerId,
+        request: crate::wire::RequestId,
+        round: Round,
+        index: u32,
+        held: Vec<crate::snapshot::pages::PageDigest>,
+    ) -> Result<(), StoreError> {
+        let entry = self
+            .serving
+            .snapshots
+            .get(&round)
+            .and_then(|s| s.manifest.chunks.get(index as usize));
+        let ask = match entry {
+            Some(c) if held.len() <= self.config.sync.max_delta_pages => {
+                Some(crate::interface::DeltaAsk {
+                    kind: c.kind,
+                    raw_len: c.raw_len,
+                    held,
+                })
+            }
+            _ => None,
+        };
+        self.answer_chunk(now, peer, request, round, index, ask)
+    }
+
+    fn answer_chunk(
+        &mut self,
+        now: Timestamp,
+        peer: crate::ids::PeerId,
+        request: crate::wire::RequestId,
+        round: Round,
+        index: u32,
+        delta: Option<crate::interface::DeltaAsk>,
+    ) -> Result<(), StoreError> {
         self.renew_lease(now, round);
         let servable = self.serving.snapshots.contains_key(&round);
         if let (true, Some(reader)) = (servable, self.store.chunk_reader()) {
-            // The read (a megabyte or so) happens off the event loop.
+            // The read (a megabyte or so), and a delta's paging, happen
+            // off the event loop.
             self.push(crate::interface::Action::ServeChunk(
                 crate::interface::ChunkAnswer {
                     peer,
@@ -306,6 +349,7 @@ impl<S: Store> Node<S> {
                     round,
                     index,
                     reader,
+                    delta,
                 },
             ));
             return Ok(());
@@ -314,7 +358,10 @@ impl<S: Store> Node<S> {
             .then(|| self.store.snapshot_chunk(round, index))
             .transpose()?
             .flatten();
-        let msg = crate::interface::chunk_message(request, round, index, found);
+        let msg = match &delta {
+            None => crate::chunk_answer::chunk_message(request, round, index, found),
+            Some(ask) => crate::chunk_answer::delta_message(request, round, index, found, ask),
+        };
         self.send(peer, crate::interface::Channel::Request, msg);
         Ok(())
     }

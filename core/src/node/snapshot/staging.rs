@@ -7,11 +7,21 @@
 //! snapshot: when a joiner moves to another snapshot — its source pruned the
 //! old one, or it restarted and only a newer one is on offer — every staged
 //! chunk the new manifest lists too is kept, and only the records of the
-//! others leave the staging area. With content-defined cut points
-//! (`snapshot::chunk`) two snapshots of nearly the same state share nearly
-//! every chunk.
+//! others are fetched. With content-defined cut points (`snapshot::chunk`)
+//! two snapshots of nearly the same state share nearly every chunk when
+//! the changes are few and close together.
+//!
+//! Scattered changes leave no chunk intact, so the records of the others
+//! stay staged too, as the base of delta requests (`snapshot::pages`): a
+//! chunk is rebuilt from the pages held in its *territory* and the few
+//! pages the server sends. A chunk's territory runs from just after the
+//! previous chunk of its kind to its own last key (the whole rest of the
+//! key space at either end), so a manifest's territories cover every key:
+//! staging a chunk replaces whatever its territory held, and once every
+//! chunk is staged the staging area holds exactly the manifest's records,
+//! whatever an earlier download left there.
 
-use crate::ids::Hash;
+use crate::ids::{Hash, ObjectId};
 use crate::snapshot::{
     decompress_chunk, verify_chunk, ChunkInfo, ChunkKind, Manifest, OutcomeRecord,
 };
@@ -31,10 +41,12 @@ pub(in crate::node) struct DownloadRecord {
 /// The chunks of `manifest` already verified and staged by the download
 /// `previous`: all of them for the same root; for another snapshot, the
 /// ones whose content both manifests list
-/// ([`Manifest::shared_chunks`]). The staged records of every other
-/// chunk of `previous` are removed in `batch` — the batch that records the
-/// new download, so a crash never leaves a record naming chunks whose
-/// records are gone.
+/// ([`Manifest::shared_chunks`]). The records of the other chunks of
+/// `previous` stay, as delta bases; what a kept chunk's territory holds
+/// beyond the chunk, and every staged record of a kind the manifest has no
+/// chunk of, are removed in `batch` — the batch that records the new
+/// download, so a crash never leaves a record naming chunks whose
+/// territories hold more.
 pub(super) fn keep_verified_chunks(
     previous: DownloadRecord,
     root: Hash,
@@ -45,36 +57,123 @@ pub(super) fn keep_verified_chunks(
         return previous.done.into_iter().collect();
     }
     let verified: BTreeSet<u32> = previous.done.into_iter().collect();
-    let mut kept = BTreeSet::new();
-    let mut kept_old = BTreeSet::new();
-    for (old, new) in manifest.shared_chunks(&previous.manifest) {
-        if verified.contains(&old) {
-            kept.insert(new);
-            kept_old.insert(old);
+    let kept: BTreeSet<u32> = manifest
+        .shared_chunks(&previous.manifest)
+        .into_iter()
+        .filter(|(old, _)| verified.contains(old))
+        .map(|(_, new)| new)
+        .collect();
+    for index in &kept {
+        let c = &manifest.chunks[*index as usize];
+        let (lo, hi) = territory(manifest, *index);
+        if let Some(before) = key_before(c.first_key).filter(|b| lo <= *b) {
+            batch.push(delete_staged(c.kind, lo, before));
+        }
+        if let Some(after) = key_after(c.last_key).filter(|a| *a <= hi) {
+            batch.push(delete_staged(c.kind, after, hi));
         }
     }
-    for index in verified.difference(&kept_old) {
-        let Some(c) = previous.manifest.chunks.get(*index as usize) else {
-            continue;
-        };
-        batch.push(match c.kind {
-            ChunkKind::Objects => WriteOp::DeleteStagedObjects {
-                first: crate::ids::ObjectId(c.first_key),
-                last: crate::ids::ObjectId(c.last_key),
-            },
-            ChunkKind::Outcomes => WriteOp::DeleteStagedOutcomes {
-                first: Hash(c.first_key),
-                last: Hash(c.last_key),
-            },
-        });
+    for kind in [ChunkKind::Objects, ChunkKind::Outcomes] {
+        if !manifest.chunks.iter().any(|c| c.kind == kind) {
+            batch.push(delete_staged(kind, [0; 32], [0xff; 32]));
+        }
     }
     kept
 }
 
+/// The key range chunk `index` of `manifest` answers for in the staging
+/// area, inclusive: from just after the previous chunk of its kind (from
+/// the first key there is, for the first) to its last key (to the last key
+/// there is, for the last of its kind).
+pub(super) fn territory(manifest: &Manifest, index: u32) -> ([u8; 32], [u8; 32]) {
+    let chunks = &manifest.chunks;
+    let i = index as usize;
+    let kind = chunks[i].kind;
+    let lo = match i.checked_sub(1).map(|p| &chunks[p]) {
+        Some(prev) if prev.kind == kind => key_after(prev.last_key).unwrap_or([0xff; 32]),
+        _ => [0; 32],
+    };
+    let hi = match chunks.get(i + 1) {
+        Some(next) if next.kind == kind => chunks[i].last_key,
+        _ => [0xff; 32],
+    };
+    (lo, hi)
+}
+
+/// The key right after `key` in big-endian order, if any.
+fn key_after(mut key: [u8; 32]) -> Option<[u8; 32]> {
+    for b in key.iter_mut().rev() {
+        if *b == 0xff {
+            *b = 0;
+        } else {
+            *b += 1;
+            return Some(key);
+        }
+    }
+    None
+}
+
+/// The key right before `key` in big-endian order, if any.
+fn key_before(mut key: [u8; 32]) -> Option<[u8; 32]> {
+    for b in key.iter_mut().rev() {
+        if *b == 0 {
+            *b = 0xff;
+        } else {
+            *b -= 1;
+            return Some(key);
+        }
+    }
+    None
+}
+
+fn delete_staged(kind: ChunkKind, first: [u8; 32], last: [u8; 32]) -> WriteOp {
+    match kind {
+        ChunkKind::Objects => WriteOp::DeleteStagedObjects {
+            first: ObjectId(first),
+            last: ObjectId(last),
+        },
+        ChunkKind::Outcomes => WriteOp::DeleteStagedOutcomes {
+            first: Hash(first),
+            last: Hash(last),
+        },
+    }
+}
+
+/// Checks a chunk's raw bytes against entry `index` of `manifest` (hash,
+/// key range, count, order): the staging writes that replace its territory
+/// with its records, or why it is corrupt. Nothing unverified is ever
+/// staged.
+pub(in crate::node) fn staged_chunk(
+    manifest: &Manifest,
+    index: u32,
+    raw: &[u8],
+) -> Result<WriteBatch, String> {
+    let info = &manifest.chunks[index as usize];
+    let (lo, hi) = territory(manifest, index);
+    let mut batch = WriteBatch::new(false);
+    batch.push(delete_staged(info.kind, lo, hi));
+    match info.kind {
+        ChunkKind::Objects => {
+            for o in verify_chunk::<Object>(info, raw).map_err(|e| e.to_string())? {
+                batch.push(WriteOp::PutStagedObject(o));
+            }
+        }
+        ChunkKind::Outcomes => {
+            for r in verify_chunk::<OutcomeRecord>(info, raw).map_err(|e| e.to_string())? {
+                batch.push(WriteOp::PutStagedOutcome {
+                    hash: r.tx,
+                    outcome: r.outcome,
+                });
+            }
+        }
+    }
+    Ok(batch)
+}
+
 /// Decompresses a chunk (capped at the manifest's raw length) and checks it
 /// against its manifest entry (hash, key range, count, order): the staging
-/// writes of its records, or why it is corrupt. Nothing unverified is ever
-/// staged.
+/// writes of its records, or why it is corrupt (a probe's check; a download
+/// stages with [`staged_chunk`]).
 pub(in crate::node) fn staged_records(
     info: &ChunkInfo,
     bytes: &[u8],
@@ -143,11 +242,12 @@ mod tests {
     }
 
     /// Moving to a newer snapshot: the verified chunks it lists again are
-    /// kept under their new indices, the records of the verified one it
-    /// changed leave the staging area, and nothing is deleted for chunks
-    /// never verified.
+    /// kept under their new indices; the records of the one it changed
+    /// stay staged (a delta base); what a kept chunk's territory holds
+    /// besides the chunk is unstaged, and so is every outcome (the new
+    /// manifest has no outcome chunk).
     #[test]
-    fn a_newer_snapshot_keeps_the_shared_verified_chunks_and_unstages_the_rest() {
+    fn a_newer_snapshot_keeps_the_shared_verified_chunks_and_clears_around_them() {
         let old = manifest(
             10,
             vec![
@@ -176,12 +276,31 @@ mod tests {
         let mut batch = WriteBatch::new(false);
         let kept = keep_verified_chunks(previous.clone(), new.root(), &new, &mut batch);
         assert_eq!(kept, BTreeSet::from([1, 4]));
+        let objects = |first: [u8; 32], last: [u8; 32]| WriteOp::DeleteStagedObjects {
+            first: ObjectId(first),
+            last: ObjectId(last),
+        };
+        let mut after_0 = [0; 32];
+        after_0[31] = 1;
+        let mut before_1 = [1; 32];
+        before_1[31] = 0;
+        let mut after_6 = [6; 32];
+        after_6[31] = 7;
+        let mut before_7 = [7; 32];
+        before_7[31] = 6;
+        let mut after_8 = [8; 32];
+        after_8[31] = 9;
         assert_eq!(
             batch.ops,
-            vec![WriteOp::DeleteStagedObjects {
-                first: crate::ids::ObjectId([3; 32]),
-                last: crate::ids::ObjectId([4; 32]),
-            }]
+            vec![
+                objects(after_0, before_1),
+                objects(after_6, before_7),
+                objects(after_8, [0xff; 32]),
+                WriteOp::DeleteStagedOutcomes {
+                    first: Hash([0; 32]),
+                    last: Hash([0xff; 32]),
+                },
+            ]
         );
         // The same root: everything verified stays, nothing is deleted.
         let mut batch = WriteBatch::new(false);
@@ -190,5 +309,33 @@ mod tests {
         let kept = keep_verified_chunks(previous, root, &same, &mut batch);
         assert_eq!(kept, BTreeSet::from([0, 1, 3]));
         assert!(batch.ops.is_empty());
+    }
+
+    /// Territories tile each kind's key space: staging every chunk over
+    /// its territory leaves nothing an earlier download staged.
+    #[test]
+    fn the_territories_of_a_manifest_cover_every_key_once() {
+        let mut outcome = chunk(3, 9, 9, 30);
+        outcome.kind = ChunkKind::Outcomes;
+        let m = manifest(
+            5,
+            vec![
+                chunk(0, 1, 2, 11),
+                chunk(1, 3, 4, 12),
+                chunk(2, 6, 8, 13),
+                outcome,
+            ],
+        );
+        let mut after_2 = [2; 32];
+        after_2[31] = 3;
+        let mut after_4 = [4; 32];
+        after_4[31] = 5;
+        assert_eq!(territory(&m, 0), ([0; 32], [2; 32]));
+        assert_eq!(territory(&m, 1), (after_2, [4; 32]));
+        assert_eq!(territory(&m, 2), (after_4, [0xff; 32]));
+        assert_eq!(territory(&m, 3), ([0; 32], [0xff; 32]));
+        assert_eq!(key_after([0xff; 32]), None);
+        assert_eq!(key_before([0; 32]), None);
+        assert_eq!(key_before(key_after([7; 32]).unwrap()), Some([7; 32]));
     }
 }

@@ -1,0 +1,120 @@
+//! Delta requests: how a download asks for a chunk whose key range it
+//! already holds records of (from an earlier download of another snapshot),
+//! and how the answer becomes the chunk's raw bytes (`snapshot::pages`).
+//!
+//! The pages a request was based on stay in the download (`Download::held`)
+//! until the chunk is verified: a delta answer names them by position.
+//! Whatever arrives is checked like a whole chunk (`staged_chunk`) before
+//! anything is staged; a server that rebuilds to a wrong chunk is banned as
+//! one that served a corrupt chunk.
+
+use super::staging::territory;
+use crate::ids::{Hash, ObjectId, Round};
+use crate::node::state::SyncState;
+use crate::node::Node;
+use crate::snapshot::pages::{self, Pages, PAGE_CUT_MEAN_RECORDS};
+use crate::snapshot::{decompress_chunk, ChunkInfo, ChunkKind, Manifest, OutcomeRecord};
+use crate::store::{Store, StoreError};
+use crate::wire::{Message, RequestId};
+
+impl<S: Store> Node<S> {
+    /// The request for chunk `index` of the snapshot at `round`: a delta
+    /// request when the staging area holds records of the chunk's
+    /// territory from an earlier download (`snapshot::pages`), else the
+    /// whole chunk.
+    pub(in crate::node) fn chunk_request(
+        &mut self,
+        request: RequestId,
+        round: Round,
+        index: u32,
+    ) -> Message {
+        let whole = Message::GetChunk {
+            request,
+            round,
+            index,
+        };
+        let max_pages = self.config.sync.max_delta_pages;
+        let SyncState::Fetch(d) = &mut self.sync else {
+            return whole;
+        };
+        if d.manifest.round != round || max_pages == 0 {
+            return whole;
+        }
+        if !d.held.contains_key(&index) {
+            match held_pages(&self.store, &d.manifest, index, max_pages) {
+                Ok(Some(pages)) => {
+                    d.held.insert(index, pages);
+                }
+                // Nothing held there, or too much: the whole chunk. A read
+                // error costs the delta, not the download.
+                Ok(None) | Err(_) => return whole,
+            }
+        }
+        Message::GetChunkDelta {
+            request,
+            round,
+            index,
+            held: d.held[&index].digests(),
+        }
+    }
+}
+
+/// What the staging area holds in chunk `index`'s territory, paged: the
+/// base of a delta request; `None` if it holds nothing there, or more than
+/// `max_pages` pages (then the chunk is fetched whole).
+pub(in crate::node) fn held_pages(
+    store: &dyn Store,
+    manifest: &Manifest,
+    index: u32,
+    max_pages: usize,
+) -> Result<Option<Pages>, StoreError> {
+    let (lo, hi) = territory(manifest, index);
+    // Pages hold PAGE_CUT_MEAN_RECORDS records on average: reading twice
+    // that many per allowed page bounds the read, not the decision.
+    let limit = max_pages.saturating_mul(2 * PAGE_CUT_MEAN_RECORDS as usize);
+    let pages = match manifest.chunks[index as usize].kind {
+        ChunkKind::Objects => {
+            let records = store.staged_objects(&ObjectId(lo), &ObjectId(hi), limit)?;
+            if records.len() >= limit {
+                return Ok(None);
+            }
+            Pages::of_records(&records)
+        }
+        ChunkKind::Outcomes => {
+            let records: Vec<OutcomeRecord> = store
+                .staged_outcomes(&Hash(lo), &Hash(hi), limit)?
+                .into_iter()
+                .map(|(tx, outcome)| OutcomeRecord { tx, outcome })
+                .collect();
+            if records.len() >= limit {
+                return Ok(None);
+            }
+            Pages::of_records(&records)
+        }
+    };
+    Ok((!pages.ranges.is_empty() && pages.ranges.len() <= max_pages).then_some(pages))
+}
+
+/// A chunk as it arrived: whole (compressed), or as a delta against the
+/// pages this node holds.
+pub(in crate::node) enum ChunkPayload {
+    /// `Chunk`: the zstd frame of the raw bytes.
+    Whole(Vec<u8>),
+    /// `ChunkDelta`: the zstd frame of the parts.
+    Delta(Vec<u8>),
+}
+
+/// The raw bytes of chunk `info` from a payload (`held`: the pages a delta
+/// request was based on), bounded by the manifest's raw length; still to
+/// be checked (`staged_chunk`).
+pub(in crate::node) fn raw_chunk(
+    info: &ChunkInfo,
+    payload: &ChunkPayload,
+    held: Option<&Pages>,
+) -> Result<Vec<u8>, String> {
+    match (payload, held) {
+        (ChunkPayload::Whole(bytes), _) => decompress_chunk(bytes, info.raw_len),
+        (ChunkPayload::Delta(bytes), Some(held)) => pages::rebuild(bytes, held, info.raw_len),
+        (ChunkPayload::Delta(_), None) => Err("a delta answer to a whole-chunk request".into()),
+    }
+}
