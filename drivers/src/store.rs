@@ -753,4 +753,69 @@ mod tests {
         let r: Option<Round> = bluepods_core::store::read_meta(&s, MetaKey::OwnLastRound).unwrap();
         assert_eq!(r, Some(Round(11)));
     }
+
+    /// A chunk staged over its territory (`node/snapshot/staging.rs`): one
+    /// batch deletes the range and puts the chunk's records back, some
+    /// under the keys it just deleted. The puts must win, and the staged
+    /// reads a delta request is built from must see exactly them.
+    #[test]
+    fn a_batch_that_clears_a_staged_range_and_restages_some_of_it_keeps_the_new_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let obj = |b: u8, version: u64| Object {
+            id: ObjectId([b; 32]),
+            version,
+            owner: PublicKey([0; 32]),
+            data: vec![b],
+        };
+        let mut s = FjallStore::open(dir.path()).unwrap();
+        assert!(s
+            .staged_objects(&ObjectId([0; 32]), &ObjectId([0xff; 32]), 10)
+            .unwrap()
+            .is_empty());
+        s.begin_staging().unwrap();
+        let mut batch = WriteBatch::new(false);
+        for b in [2, 4, 5, 6, 9] {
+            batch.push(WriteOp::PutStagedObject(obj(b, 1)));
+        }
+        batch.push(WriteOp::PutStagedOutcome {
+            hash: Hash([5; 32]),
+            outcome: TxOutcome::Committed { round: Round(3) },
+        });
+        s.write(batch).unwrap();
+        assert_eq!(
+            s.staged_objects(&ObjectId([4; 32]), &ObjectId([6; 32]), 2)
+                .unwrap(),
+            vec![obj(4, 1), obj(5, 1)],
+            "a range, in id order, up to the limit"
+        );
+        let mut batch = WriteBatch::new(false);
+        batch.push(WriteOp::DeleteStagedObjects {
+            first: ObjectId([3; 32]),
+            last: ObjectId([9; 32]),
+        });
+        batch.push(WriteOp::PutStagedObject(obj(4, 2)));
+        batch.push(WriteOp::PutStagedObject(obj(6, 1)));
+        s.write(batch).unwrap();
+        let all = s
+            .staged_objects(&ObjectId([0; 32]), &ObjectId([0xff; 32]), 10)
+            .unwrap();
+        assert_eq!(all, vec![obj(2, 1), obj(4, 2), obj(6, 1)]);
+        assert_eq!(
+            s.staged_outcomes(&Hash([0; 32]), &Hash([0xff; 32]), 10)
+                .unwrap()
+                .len(),
+            1
+        );
+        drop(s);
+        let mut s = FjallStore::open(dir.path()).unwrap();
+        assert!(s.resume_staging().unwrap());
+        let all = s
+            .staged_objects(&ObjectId([0; 32]), &ObjectId([0xff; 32]), 10)
+            .unwrap();
+        assert_eq!(
+            all,
+            vec![obj(2, 1), obj(4, 2), obj(6, 1)],
+            "after a restart"
+        );
+    }
 }
