@@ -59,9 +59,14 @@ impl<S: Store> Node<S> {
     }
 }
 
+/// Held bytes allowed beyond twice the chunk's raw length (a small chunk's
+/// territory may hold a few more records than it).
+const HELD_SLACK_BYTES: usize = 64 * 1024;
+
 /// What the staging area holds in chunk `index`'s territory, paged: the
-/// base of a delta request; `None` if it holds nothing there, or more than
-/// `max_pages` pages (then the chunk is fetched whole).
+/// base of a delta request; `None` if it holds nothing there, more than
+/// `max_pages` pages, or more than about twice the chunk's bytes (then the
+/// chunk is fetched whole).
 pub(in crate::node) fn held_pages(
     store: &dyn Store,
     manifest: &Manifest,
@@ -92,7 +97,13 @@ pub(in crate::node) fn held_pages(
             Pages::of_records(&records)
         }
     };
-    Ok((!pages.ranges.is_empty() && pages.ranges.len() <= max_pages).then_some(pages))
+    // Held pages stay in memory until the chunk is verified, one set per
+    // chunk in flight: more than twice the chunk is not worth keeping
+    // (a territory emptied by mass deletion), it is fetched whole.
+    let info = &manifest.chunks[index as usize];
+    let worth_keeping = pages.raw.len() <= 2 * info.raw_len as usize + HELD_SLACK_BYTES;
+    let usable = !pages.ranges.is_empty() && pages.ranges.len() <= max_pages && worth_keeping;
+    Ok(usable.then_some(pages))
 }
 
 /// A chunk as it arrived: whole (compressed), or as a delta against the
@@ -116,5 +127,82 @@ pub(in crate::node) fn raw_chunk(
         (ChunkPayload::Whole(bytes), _) => decompress_chunk(bytes, info.raw_len),
         (ChunkPayload::Delta(bytes), Some(held)) => pages::rebuild(bytes, held, info.raw_len),
         (ChunkPayload::Delta(_), None) => Err("a delta answer to a whole-chunk request".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::ConsensusMeta;
+    use crate::snapshot::{Frontier, SNAPSHOT_FORMAT_VERSION};
+    use crate::store::{MemStore, WriteBatch, WriteOp};
+    use crate::tx::Object;
+    use crate::validators::ValidatorSchedule;
+
+    fn one_chunk(raw_len: u32) -> Manifest {
+        Manifest {
+            version: SNAPSHOT_FORMAT_VERSION,
+            chain_id: Hash([1; 32]),
+            round: Round(3),
+            object_count: 1,
+            outcome_count: 0,
+            raw_bytes: u64::from(raw_len),
+            chunks: vec![ChunkInfo {
+                index: 0,
+                kind: ChunkKind::Objects,
+                first_key: [0x40; 32],
+                last_key: [0x80; 32],
+                count: 1,
+                raw_len,
+                hash: Hash([2; 32]),
+            }],
+            frontier: Frontier {
+                meta: ConsensusMeta {
+                    last_anchor: Some((Round(3), Hash([3; 32]))),
+                    schedule: ValidatorSchedule::new(Vec::new(), 20, 64),
+                    committed_vertices: 0,
+                    executed_txs: 0,
+                },
+                committed: Vec::new(),
+            },
+        }
+    }
+
+    fn staged(n: u16) -> MemStore {
+        let mut store = MemStore::new();
+        store.begin_staging().unwrap();
+        let mut batch = WriteBatch::new(false);
+        for i in 0..n {
+            batch.push(WriteOp::PutStagedObject(Object {
+                id: ObjectId(
+                    crate::crypto::hash(crate::crypto::Domain::Object, &i.to_le_bytes()).0,
+                ),
+                version: 1,
+                owner: crate::ids::PublicKey([7; 32]),
+                data: vec![i as u8; 100],
+            }));
+        }
+        store.write(batch).unwrap();
+        store
+    }
+
+    #[test]
+    fn a_delta_is_based_on_what_the_territory_holds_within_its_bounds() {
+        // The only chunk's territory is the whole key space.
+        let manifest = one_chunk(200 * 180);
+        let none = held_pages(&staged(0), &manifest, 0, 16_384).unwrap();
+        assert!(none.is_none(), "nothing held: the whole chunk");
+        let pages = held_pages(&staged(200), &manifest, 0, 16_384)
+            .unwrap()
+            .unwrap();
+        assert_eq!(Pages::of_raw::<Object>(pages.raw.clone()).unwrap(), pages);
+        // More pages than a request may carry: the whole chunk.
+        assert!(held_pages(&staged(200), &manifest, 0, 10)
+            .unwrap()
+            .is_none());
+        // Far more held than the chunk holds: not worth the memory.
+        assert!(held_pages(&staged(1_000), &one_chunk(1_000), 0, 16_384)
+            .unwrap()
+            .is_none());
     }
 }
