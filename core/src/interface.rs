@@ -392,6 +392,10 @@ pub enum Event {
         /// Chunk answers received since this process started syncing,
         /// used or not.
         chunk_answers: u64,
+        /// Chunks verified and staged from those answers (by any download
+        /// of this process: `chunk_answers` minus this is what was fetched
+        /// twice).
+        chunks_staged: u64,
         /// Bytes of those answers (compressed, as sent).
         compressed_bytes: u64,
         /// Since the download began.

@@ -162,11 +162,12 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
             chunks_kept,
             chunks_rebuilt,
             chunk_answers,
+            chunks_staged,
             compressed_bytes,
             elapsed_ms,
         } => {
             let fetched = chunks_total - chunks_kept;
-            let twice = chunk_answers.saturating_sub(fetched as u64);
+            let twice = chunk_answers.saturating_sub(*chunks_staged);
             tracing::info!(
                 "[SYNC] snapshot round={round} downloaded in {:.1}s: {fetched} of {chunks_total} chunks fetched ({chunks_kept} kept from earlier downloads, {chunks_rebuilt} rebuilt from held pages, {twice} fetched twice), compressed_bytes={compressed_bytes}",
                 *elapsed_ms as f64 / 1000.0

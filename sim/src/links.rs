@@ -10,7 +10,7 @@
 //!
 //! What must hold besides the common invariants: every download completes;
 //! at most 5% of its chunks are fetched twice (`SnapshotDownloaded`: chunk
-//! answers beyond the chunks it lacked); a restarted joiner keeps every
+//! answers beyond the chunks they verified); a restarted joiner keeps every
 //! chunk it had verified; and the scenario really was slow — one download
 //! at least spanned the five intervals, or the run proves nothing.
 
@@ -83,14 +83,14 @@ impl Downloads {
                 chunks_total,
                 chunks_kept,
                 chunk_answers,
+                chunks_staged,
                 elapsed_ms,
                 ..
             } => {
                 self.completed += 1;
                 self.longest_ms = self.longest_ms.max(*elapsed_ms);
                 self.verified.remove(node);
-                let lacked = (chunks_total - chunks_kept) as u64;
-                let twice = chunk_answers.saturating_sub(lacked);
+                let twice = chunk_answers.saturating_sub(*chunks_staged);
                 let allowed = (*chunks_total as u64 / 20).max(1);
                 let mut problems = Vec::new();
                 if twice > allowed {

@@ -123,8 +123,9 @@ pub(super) struct JoinRecord {
     pub(super) chunk_answers: u64,
     /// Bytes of `chunk_answers`.
     pub(super) chunk_answer_bytes: u64,
-    /// Of the chunks verified since this process started, those rebuilt
-    /// from a delta answer.
+    /// Chunks verified and staged from answers since this process started.
+    pub(super) chunks_staged: u64,
+    /// Of those, the ones rebuilt from a delta answer.
     pub(super) chunks_rebuilt: usize,
     /// Nobody serves `resume`'s snapshot any more: discovery asks for the
     /// latest one instead (and the download keeps the shared chunks).

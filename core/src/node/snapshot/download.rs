@@ -304,7 +304,9 @@ impl<S: Store> Node<S> {
             raw_bytes: manifest.raw_bytes,
             peers: sources.len(),
         });
-        if !done.is_empty() {
+        // A move is reported even when no chunk survived it whole: the
+        // records staged stay, as delta bases.
+        if !done.is_empty() || from_round != manifest.round {
             self.emit(Event::SnapshotResumed {
                 from_round,
                 round: manifest.round,
@@ -413,6 +415,7 @@ impl<S: Store> Node<S> {
             chunks_kept: d.kept,
             chunks_rebuilt: self.joined.chunks_rebuilt,
             chunk_answers: self.joined.chunk_answers,
+            chunks_staged: self.joined.chunks_staged,
             compressed_bytes: self.joined.chunk_answer_bytes,
             elapsed_ms: now.ms_since(d.started),
         });
@@ -499,6 +502,7 @@ impl<S: Store> Node<S> {
             Ok(mut batch) => {
                 d.done.insert(index);
                 d.held.remove(&index);
+                self.joined.chunks_staged += 1;
                 self.joined.chunks_rebuilt += usize::from(rebuilt);
                 d.bytes_done += u64::from(info.raw_len);
                 // The chunk's records and the mark that it is done land in
