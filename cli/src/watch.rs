@@ -89,6 +89,7 @@ mod tests {
             dag_vertices: 0,
             peers: vec![],
             bans: vec![],
+            unreachable: vec![],
             snapshot: None,
             download: Some(DownloadStatus {
                 round: Round(40),

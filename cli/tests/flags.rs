@@ -85,3 +85,66 @@ fn client_help_lists_its_commands() {
         assert!(lists_command(&help, cmd), "missing {cmd} in:\n{help}");
     }
 }
+
+/// Runs `cmd` for at most `limit`: its exit code and stderr (killed and
+/// `None` past the limit).
+fn run_for(mut cmd: Command, limit: std::time::Duration) -> (Option<i32>, String) {
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + limit;
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (code, err)
+}
+
+/// Postmortem (issue 11): `--sync-snapshot --bootstrap-addr 127.0.0.1:1`
+/// (nothing there) and `nonsense:xx` sat in `phase idle -> connecting`
+/// without another log line, forever. Now every failed dial is logged with
+/// its attempt and reason, and a one-shot sync gives up after
+/// `sync.retry_attempts` with a one-line reason and exit status 1.
+#[test]
+fn a_one_shot_sync_with_no_reachable_bootstrap_says_why_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let nobody = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent = nobody.local_addr().unwrap().to_string();
+    drop(nobody);
+    let quick = dir.path().join("quick.toml");
+    std::fs::write(
+        &quick,
+        "[sync]\nretry_attempts = 2\nconnection_timeout_ms = 500\n",
+    )
+    .unwrap();
+    for (addr, config) in [("nonsense:xx", None), (silent.as_str(), Some(&quick))] {
+        let mut cmd = node();
+        cmd.args(["--sync-snapshot", "--bootstrap-addr", addr, "--data"])
+            .arg(dir.path().join(addr.replace(':', "_")));
+        if let Some(c) = config {
+            cmd.arg("--config").arg(c);
+        }
+        let (code, err) = run_for(cmd, std::time::Duration::from_secs(60));
+        assert_eq!(code, Some(1), "{addr}: {err}");
+        assert!(
+            err.contains(&format!("cannot reach {addr} (attempt 1 of")),
+            "{addr}: {err}"
+        );
+        let last = err.lines().last().unwrap_or("");
+        assert!(
+            last.starts_with("error: no bootstrap peer reachable") && last.contains(addr),
+            "{addr}: {last}"
+        );
+    }
+}

@@ -166,7 +166,8 @@ pub struct SyncConfig {
     /// A request without answer by then is sent again elsewhere, and the
     /// peer loses weight.
     pub peer_timeout_ms: u64,
-    /// A peer must complete the handshake within this time.
+    /// A peer must complete the handshake within this time; a dial with no
+    /// QUIC handshake by then fails (and is reported, then retried).
     pub connection_timeout_ms: u64,
     /// Chunk requests in flight at once, over all peers.
     pub parallel_download_limit: usize,

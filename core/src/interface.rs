@@ -401,6 +401,20 @@ pub enum Event {
         /// Since the download began.
         elapsed_ms: u64,
     },
+    /// Dialing a peer failed; the next attempt is due in `retry_in_ms`.
+    DialFailed {
+        /// The address dialed.
+        addr: String,
+        /// Failures in a row for this address (1 for the first).
+        attempt: u32,
+        /// `sync.retry_attempts`: after this many a one-shot sync gives up
+        /// (a daemon goes on backing off).
+        attempts_max: u32,
+        /// Why (resolution, timeout, refusal), without control characters.
+        reason: String,
+        /// Until the next attempt.
+        retry_in_ms: u64,
+    },
     /// The downloaded snapshot became the live state.
     SnapshotApplied {
         /// Its round (the new last committed round).

@@ -254,8 +254,11 @@ pub struct DialTarget {
     pub connected: Option<PeerId>,
     /// A dial is under way.
     pub dialing: bool,
-    /// Consecutive failures (for backoff).
+    /// Failures since the last connection that completed its handshake
+    /// (for backoff, and for giving up in one-shot syncs).
     pub failures: u32,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
     /// Next attempt not before.
     pub next_attempt: Timestamp,
 }
@@ -325,6 +328,7 @@ impl PeerTable {
             connected: None,
             dialing: false,
             failures: 0,
+            last_error: None,
             next_attempt: now,
         });
     }

@@ -203,3 +203,61 @@ fn peer_ready_says_who_dialed() {
     );
     assert_eq!(ready(&ours, PeerId(2)), Some(true));
 }
+
+/// Postmortem (issue 11): `--bootstrap-addr 127.0.0.1:1` (nothing there)
+/// and `nonsense:xx` sat in `phase idle -> connecting` with no further log
+/// line, forever: failed dials were retried silently, and a one-shot sync
+/// never gave up. Now each failure is an event (address, attempt, reason,
+/// next attempt), and after `retry_attempts` failures of every bootstrap
+/// address the node names why a one-shot sync should give up.
+#[test]
+fn an_unreachable_bootstrap_is_reported_at_every_attempt_and_given_up_on_after_retry_attempts() {
+    use bluepods_core::harness::{Cluster, Faults};
+    let mut c = Cluster::new(5, Faults::default());
+    let config = NodeConfig {
+        bootstrap_peers: vec!["nowhere:9000".into()],
+        ..listener()
+    };
+    let j = c.add_joiner("j0", Keypair::from_label("joiner"), config);
+    let attempts = |c: &Cluster| -> Vec<(u32, u64)> {
+        c.nodes[j]
+            .events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::DialFailed {
+                    addr,
+                    attempt,
+                    attempts_max,
+                    reason,
+                    retry_in_ms,
+                } => {
+                    assert_eq!((addr.as_str(), *attempts_max), ("nowhere:9000", 5));
+                    assert!(!reason.is_empty());
+                    Some((*attempt, *retry_in_ms))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let given_up = |c: &Cluster| c.node(j).unreachable_bootstraps();
+    assert!(c.run_until(60_000, |c| attempts(c).len() >= 4));
+    assert_eq!(given_up(&c), None, "not before the fifth failure");
+    assert!(c.run_until(60_000, |c| given_up(c).is_some()));
+    let seen = attempts(&c);
+    assert_eq!(
+        seen.iter().map(|(a, _)| *a).collect::<Vec<_>>(),
+        (1..=seen.len() as u32).collect::<Vec<_>>()
+    );
+    // Backing off: each wait at least the one before (jitter aside).
+    assert!(seen.windows(2).all(|w| w[1].1 + 250 >= w[0].1), "{seen:?}");
+    let why = given_up(&c).unwrap();
+    assert!(
+        why.contains("nowhere:9000") && why.contains("5 attempts"),
+        "{why}"
+    );
+    // A daemon keeps trying, and its status says where and why.
+    let status = c.node(j).status();
+    let u = &status.unreachable[0];
+    assert_eq!(u.addr, "nowhere:9000");
+    assert!(u.failures >= 5 && u.last_error.is_some(), "{u:?}");
+}

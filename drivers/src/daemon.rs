@@ -93,6 +93,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), String> {
         max_frame_bytes: opts.config.max_frame_bytes,
         max_upload_bytes_per_sec: opts.config.max_upload_bandwidth,
         congestion: opts.congestion,
+        dial_timeout_ms: opts.config.sync.connection_timeout_ms,
         ..TransportConfig::default()
     };
     let endpoint = bind_endpoint(opts.quic, &cfg)?;
@@ -210,6 +211,11 @@ pub async fn run(opts: NodeOptions) -> Result<(), String> {
         ExitWhen::Never => {}
         ExitWhen::SnapshotApplied => lp.until(|n| n.applied_snapshot().is_some()),
         ExitWhen::StateVerified => lp.until(|n| n.state_verification().is_some()),
+    }
+    if opts.exit_when != ExitWhen::Never {
+        // A one-shot sync with nobody to sync from fails, with the reason;
+        // a daemon keeps backing off and logging each attempt.
+        lp.give_up_when(|n| n.unreachable_bootstraps());
     }
     let (exit, node) = lp.run().await;
     match exit {

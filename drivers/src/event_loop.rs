@@ -169,6 +169,9 @@ pub enum Exit {
 /// A condition on the node that ends the loop.
 pub type DoneCheck<S> = Box<dyn Fn(&Node<S>) -> bool + Send>;
 
+/// A reason to give up, checked after each input (see `give_up_when`).
+pub type GiveUpCheck<S> = Box<dyn Fn(&Node<S>) -> Option<String> + Send>;
+
 /// Something that watches events (logs, metrics, tests).
 pub type Observer = Box<dyn FnMut(&Event) + Send>;
 
@@ -191,6 +194,7 @@ pub struct EventLoop<S: Store, C: Clock> {
     observers: Vec<Observer>,
     last_failure: Option<String>,
     until: Option<DoneCheck<S>>,
+    give_up: Option<GiveUpCheck<S>>,
     /// Build snapshots on the loop itself (see `build_snapshots_inline`).
     inline_builds: bool,
     inline_inputs: std::collections::VecDeque<Input>,
@@ -226,6 +230,7 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
             observers: Vec::new(),
             last_failure: None,
             until: None,
+            give_up: None,
             inline_builds: false,
             inline_inputs: std::collections::VecDeque::new(),
         };
@@ -249,6 +254,12 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
     /// Makes `run` return `Exit::Done` once `done(node)` holds.
     pub fn until(&mut self, done: impl Fn(&Node<S>) -> bool + Send + 'static) {
         self.until = Some(Box::new(done));
+    }
+
+    /// Makes `run` return `Exit::Failed` with the reason once `why(node)`
+    /// gives one (a one-shot sync whose bootstrap peers are unreachable).
+    pub fn give_up_when(&mut self, why: impl Fn(&Node<S>) -> Option<String> + Send + 'static) {
+        self.give_up = Some(Box::new(why));
     }
 
     /// Runs until shutdown, failure or the `until` condition.
@@ -302,6 +313,9 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                 .last_failure
                 .clone()
                 .unwrap_or_else(|| "sync failed".into());
+            return Some(Exit::Failed(why));
+        }
+        if let Some(why) = self.give_up.as_ref().and_then(|g| g(&self.node)) {
             return Some(Exit::Failed(why));
         }
         match &self.until {

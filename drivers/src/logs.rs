@@ -140,6 +140,23 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
                 mb(*raw_bytes)
             );
         }
+        Event::DialFailed {
+            addr,
+            attempt,
+            attempts_max,
+            reason,
+            retry_in_ms,
+        } => {
+            let of = if attempt <= attempts_max {
+                format!(" of {attempts_max}")
+            } else {
+                String::new()
+            };
+            tracing::warn!(
+                "[NET] cannot reach {addr} (attempt {attempt}{of}): {reason}; retrying in {:.1}s",
+                *retry_in_ms as f64 / 1000.0
+            );
+        }
         Event::SnapshotResumed {
             from_round,
             round,

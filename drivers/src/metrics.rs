@@ -56,6 +56,7 @@ pub struct Metrics {
     txs_committed: Counter,
     txs_failed: Counter,
     peer_rejections: Counter,
+    dial_failures: Counter,
     peer_bans: Counter,
     equivocations: Counter,
     limit_hits: Family<LimitLabel, Counter>,
@@ -102,6 +103,7 @@ impl Metrics {
             txs_committed: Counter::default(),
             txs_failed: Counter::default(),
             peer_rejections: Counter::default(),
+            dial_failures: Counter::default(),
             peer_bans: Counter::default(),
             equivocations: Counter::default(),
             limit_hits: Family::default(),
@@ -188,6 +190,11 @@ impl Metrics {
             "peer_rejections",
             "Peers refused or dropped for a protocol fault",
             m.peer_rejections.clone(),
+        );
+        registry.register(
+            "dial_failures",
+            "Dials that failed (unreachable, refused, timed out, unresolvable)",
+            m.dial_failures.clone(),
         );
         registry.register(
             "peer_bans",
@@ -314,6 +321,9 @@ impl Metrics {
             }
             Event::PeerRejected { .. } => {
                 self.peer_rejections.inc();
+            }
+            Event::DialFailed { .. } => {
+                self.dial_failures.inc();
             }
             Event::PeerBanned { key, .. } => {
                 self.peer_bans.inc();

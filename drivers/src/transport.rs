@@ -54,6 +54,10 @@ pub struct TransportConfig {
     pub max_queued_requests: usize,
     /// A silent connection is closed after this long.
     pub idle_timeout_ms: u64,
+    /// A dial that has not completed its QUIC handshake after this long
+    /// fails (an address where nothing answers would otherwise wait out
+    /// the idle timeout, silently).
+    pub dial_timeout_ms: u64,
     /// Keep-alive interval (must be below the idle timeout).
     pub keep_alive_ms: u64,
     /// Bytes per second of responses (request streams) to one peer; 0 for
@@ -116,6 +120,7 @@ impl Default for TransportConfig {
             max_incoming_streams: 256,
             max_queued_requests: 256,
             idle_timeout_ms: 10_000,
+            dial_timeout_ms: 5_000,
             keep_alive_ms: 2_000,
             max_upload_bytes_per_sec: 0,
             stream_receive_window_bytes: 8 * 1024 * 1024,
@@ -470,6 +475,7 @@ impl Transport {
         let endpoint = self.endpoint.clone();
         let events = self.events.clone();
         let resolve = self.resolver.clone();
+        let dial_timeout = Duration::from_millis(self.cfg.dial_timeout_ms);
         tokio::spawn(async move {
             let result = async {
                 let sock = resolve(addr.clone())
@@ -478,7 +484,13 @@ impl Transport {
                 let connecting = endpoint
                     .connect(sock, SERVER_NAME)
                     .map_err(|e| e.to_string())?;
-                connecting.await.map_err(|e| describe_close(&e))
+                match tokio::time::timeout(dial_timeout, connecting).await {
+                    Ok(done) => done.map_err(|e| describe_close(&e)),
+                    Err(_) => Err(format!(
+                        "no QUIC handshake within {} ms (nothing answers there?)",
+                        dial_timeout.as_millis()
+                    )),
+                }
             }
             .await;
             let event = match result {

@@ -54,6 +54,7 @@ pub use snapshot::plan::{PlanPeer, SyncPlan};
 pub use snapshot::serve::ServedSnapshot;
 pub use status::{
     AppliedSnapshot, BanStatus, CatchUpStatus, DownloadStatus, NodeStatus, PeerStatus,
+    UnreachableStatus,
 };
 
 /// The chain this node follows, once it has a genesis.

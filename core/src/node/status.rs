@@ -87,6 +87,19 @@ pub struct PeerStatus {
     pub score: u64,
 }
 
+/// An address this node keeps dialing and cannot reach.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UnreachableStatus {
+    /// The address.
+    pub addr: String,
+    /// Failed dials in a row.
+    pub failures: u32,
+    /// Why the last one failed.
+    pub last_error: Option<String>,
+    /// Next attempt at this node time (ms).
+    pub next_attempt_ms: u64,
+}
+
 /// A banned key.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BanStatus {
@@ -131,6 +144,9 @@ pub struct NodeStatus {
     pub peers: Vec<PeerStatus>,
     /// Keys banned now.
     pub bans: Vec<BanStatus>,
+    /// Addresses whose last dial failed: the node backs off and retries.
+    #[serde(default)]
+    pub unreachable: Vec<UnreachableStatus>,
     /// Latest servable snapshot: round and manifest root.
     pub snapshot: Option<(Round, Hash)>,
     /// A snapshot download under way.
@@ -195,6 +211,18 @@ impl<S: Store> Node<S> {
                 .map(|(key, until)| BanStatus {
                     key: *key,
                     until_ms: until.0,
+                })
+                .collect(),
+            unreachable: self
+                .peers
+                .targets
+                .iter()
+                .filter(|(_, t)| t.connected.is_none() && t.failures > 0 && t.last_error.is_some())
+                .map(|(addr, t)| UnreachableStatus {
+                    addr: addr.clone(),
+                    failures: t.failures,
+                    last_error: t.last_error.clone(),
+                    next_attempt_ms: t.next_attempt.0,
                 })
                 .collect(),
             snapshot: self

@@ -25,6 +25,10 @@ use crate::peers::{check_proof, proof_message, Peer, Stage};
 use crate::store::{Store, StoreError};
 use crate::wire::{Hello, Message, Role, PROTOCOL_VERSION};
 
+/// Longest dial failure reason kept and reported: the transport's text can
+/// carry a peer's close reason.
+const MAX_REASON_CHARS: usize = 200;
+
 impl<S: Store> Node<S> {
     /// Our hello for a connection whose challenge is `nonce`.
     fn hello(&self, nonce: [u8; 32]) -> Hello {
@@ -185,6 +189,10 @@ impl<S: Store> Node<S> {
         p.committed_round = hello.committed_round;
         p.snapshot_round = hello.snapshot_round;
         let (addr, outbound) = (p.addr.clone(), p.direction == Direction::Outbound);
+        if let Some(t) = self.peers.targets.get_mut(&addr).filter(|_| outbound) {
+            t.failures = 0;
+            t.last_error = None;
+        }
         self.emit(Event::PeerReady {
             peer,
             key: hello.node_key,
@@ -309,13 +317,56 @@ impl<S: Store> Node<S> {
         self.reassign_requests_of(now, peer)
     }
 
+    /// A dial failed: back off, and say so (address, attempt, reason, when
+    /// the next one is due), so an unreachable peer is never silent.
     pub(in crate::node) fn on_connect_failed(&mut self, now: Timestamp, addr: &str, reason: &str) {
-        let _ = reason;
-        if let Some(t) = self.peers.targets.get_mut(addr) {
-            t.dialing = false;
-            t.failures += 1;
-        }
+        // Control characters out: a peer's text must not forge log lines.
+        let reason: String = reason
+            .chars()
+            .take(MAX_REASON_CHARS)
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let Some(t) = self.peers.targets.get_mut(addr) else {
+            return;
+        };
+        t.dialing = false;
+        t.failures += 1;
+        t.last_error = Some(reason.clone());
+        let attempt = t.failures;
         self.schedule_redials(now);
+        let retry_in_ms = self.peers.targets[addr].next_attempt.ms_since(now);
+        self.emit(Event::DialFailed {
+            addr: addr.to_string(),
+            attempt,
+            attempts_max: self.config.sync.retry_attempts,
+            reason,
+            retry_in_ms,
+        });
+    }
+
+    /// Why a one-shot sync should give up, if it should: no connection
+    /// completed its handshake, and every bootstrap address failed
+    /// `sync.retry_attempts` times in a row. A daemon never gives up on
+    /// peers (it keeps backing off); `--sync-snapshot` and `--sync-full`
+    /// exit with this reason.
+    pub fn unreachable_bootstraps(&self) -> Option<String> {
+        let max = self.config.sync.retry_attempts.max(1);
+        if self.config.bootstrap_peers.is_empty() || self.peers.ready().next().is_some() {
+            return None;
+        }
+        let mut why = Vec::new();
+        for addr in &self.config.bootstrap_peers {
+            let t = self.peers.targets.get(addr)?;
+            if t.failures < max {
+                return None;
+            }
+            let last = t.last_error.as_deref().unwrap_or("no handshake");
+            why.push(format!("{addr} ({last})"));
+        }
+        Some(format!(
+            "no bootstrap peer reachable after {max} attempts each: {}",
+            why.join("; ")
+        ))
     }
 
     /// Sets the next attempt of every disconnected target that has none due,
