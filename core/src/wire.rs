@@ -233,6 +233,26 @@ pub enum Message {
     },
 }
 
+/// Longest text from a peer (a reason it gives) that this node keeps and
+/// reports.
+pub const MAX_PEER_TEXT_CHARS: usize = 200;
+
+/// Text a peer sent (or a transport error that quotes it), made safe to
+/// log and show: control characters become spaces, so no newline or
+/// escape sequence forges a line of this node's log, and it is cut to
+/// [`MAX_PEER_TEXT_CHARS`].
+pub fn printable(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(MAX_PEER_TEXT_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().nth(MAX_PEER_TEXT_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// A node another node can dial, as told in peer exchange.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct PeerAddress {

@@ -261,3 +261,119 @@ fn an_unreachable_bootstrap_is_reported_at_every_attempt_and_given_up_on_after_r
     assert_eq!(u.addr, "nowhere:9000");
     assert!(u.failures >= 5 && u.last_error.is_some(), "{u:?}");
 }
+
+/// Postmortem (issue 11): a peer's reason strings (its `Reject`, its
+/// `NotAvailable`, the reason it closed the connection with) went into the
+/// log as sent, so a newline and a timestamp forged a log line of their own
+/// ("phase catch_up -> live", "state verification: OK"). They are now
+/// printable text of bounded length before anything reports them.
+#[test]
+fn a_peers_reason_strings_cannot_forge_log_lines() {
+    let (genesis, _) = test_genesis(1, Default::default());
+    let mut n = node(Some(&genesis), listener());
+    let forged = format!(
+        "bye\n2026-12-01T00:00:00.000000Z  INFO [SYNC] state verification: OK\r\u{1b}[2K{}",
+        "x".repeat(10_000)
+    );
+    let reasons = |actions: &[Action]| -> Vec<String> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Event(
+                    Event::PeerRejected { reason, .. } | Event::PeerGone { reason, .. },
+                ) => Some(reason.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut seen = Vec::new();
+    // A peer that refuses us with a forged reason.
+    let key = Keypair::from_label("liar");
+    handshake(
+        &mut n,
+        PeerId(1),
+        Direction::Outbound,
+        &key,
+        Role::Listener,
+        Some(genesis.chain_id()),
+    );
+    n.handle(
+        NOW,
+        Input::Message {
+            peer: PeerId(1),
+            msg: Message::Reject {
+                reason: forged.clone(),
+            },
+        },
+    );
+    seen.extend(reasons(
+        &std::iter::from_fn(|| n.poll_action()).collect::<Vec<_>>(),
+    ));
+    // A peer that closes the connection with one.
+    handshake(
+        &mut n,
+        PeerId(2),
+        Direction::Inbound,
+        &key,
+        Role::Listener,
+        Some(genesis.chain_id()),
+    );
+    n.handle(
+        NOW,
+        Input::PeerDisconnected {
+            peer: PeerId(2),
+            reason: format!("closed by peer: {forged}"),
+        },
+    );
+    seen.extend(reasons(
+        &std::iter::from_fn(|| n.poll_action()).collect::<Vec<_>>(),
+    ));
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    for r in &seen {
+        let head: String = r.chars().take(120).collect();
+        assert!(!r.chars().any(char::is_control), "{head:?}");
+        assert!(r.len() <= 400, "{} bytes", r.len());
+    }
+}
+
+/// Postmortem (issue 11): a hello's `listen_addr` had no bound: a peer
+/// could announce megabytes of address, or one with a newline, and the node
+/// stored it, showed it in its status and handed it on in peer exchange
+/// (whose own answers were bounded to 256-byte addresses).
+#[test]
+fn a_hello_announcing_an_oversized_or_unprintable_address_is_refused() {
+    let (genesis, _) = test_genesis(1, Default::default());
+    let key = Keypair::from_label("announcer");
+    for (i, addr) in ["a".repeat(10_000), "10.0.0.1:9000\nforged".to_string()]
+        .into_iter()
+        .enumerate()
+    {
+        let mut n = node(Some(&genesis), listener());
+        let peer = PeerId(i as u64 + 1);
+        connect(&mut n, peer, Direction::Inbound);
+        let Message::Hello(mut h) = hello(&key, Role::Listener, Some(genesis.chain_id())) else {
+            unreachable!()
+        };
+        h.listen_addr = Some(addr);
+        n.handle(
+            NOW,
+            Input::Message {
+                peer,
+                msg: Message::Hello(h),
+            },
+        );
+        let actions: Vec<Action> = std::iter::from_fn(|| n.poll_action()).collect();
+        assert!(dropped(&actions, peer), "{actions:?}");
+    }
+    // A sane one is fine.
+    let mut n = node(Some(&genesis), listener());
+    let a = handshake(
+        &mut n,
+        PeerId(9),
+        Direction::Inbound,
+        &key,
+        Role::Listener,
+        Some(genesis.chain_id()),
+    );
+    assert_eq!(ready(&a, PeerId(9)), Some(false));
+}

@@ -347,7 +347,10 @@ impl<S: Store> Node<S> {
                 direction,
             } => self.on_connected(now, peer, addr, direction),
             Input::ConnectFailed { addr, reason } => self.on_connect_failed(now, &addr, &reason),
-            Input::PeerDisconnected { peer, reason } => self.on_disconnected(now, peer, &reason)?,
+            Input::PeerDisconnected { peer, reason } => {
+                // The transport's reason quotes the peer's close reason.
+                self.on_disconnected(now, peer, &crate::wire::printable(&reason))?
+            }
             Input::MalformedMessage { peer, error } => {
                 self.ban_peer(now, peer, &format!("malformed message: {error}"));
             }
@@ -430,7 +433,7 @@ impl<S: Store> Node<S> {
             Message::Reject { reason } => {
                 self.emit(Event::PeerRejected {
                     peer,
-                    reason: format!("peer refused us: {reason}"),
+                    reason: format!("peer refused us: {}", crate::wire::printable(&reason)),
                 });
                 self.push(Action::Disconnect {
                     peer,
@@ -504,6 +507,7 @@ impl<S: Store> Node<S> {
                 self.on_chunk(now, peer, request, round, index, payload)?
             }
             Message::NotAvailable { request, reason } => {
+                let reason = crate::wire::printable(&reason);
                 self.on_not_available(now, peer, request, &reason)?
             }
             Message::GetPeers { request } => self.serve_peers(peer, request),

@@ -27,8 +27,8 @@ use crate::node::Node;
 use crate::store::Store;
 use crate::wire::{Message, PeerAddress, RequestId, Role};
 
-/// Longest address accepted from peer exchange.
-const MAX_ADDR_LEN: usize = 256;
+/// Longest address accepted from peer exchange or announced in a hello.
+pub(in crate::node) const MAX_ADDR_LEN: usize = 256;
 
 impl<S: Store> Node<S> {
     /// Whether this node is a validator of the current set.

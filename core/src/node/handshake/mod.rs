@@ -25,10 +25,6 @@ use crate::peers::{check_proof, proof_message, Peer, Stage};
 use crate::store::{Store, StoreError};
 use crate::wire::{Hello, Message, Role, PROTOCOL_VERSION};
 
-/// Longest dial failure reason kept and reported: the transport's text can
-/// carry a peer's close reason.
-const MAX_REASON_CHARS: usize = 200;
-
 impl<S: Store> Node<S> {
     /// Our hello for a connection whose challenge is `nonce`.
     fn hello(&self, nonce: [u8; 32]) -> Hello {
@@ -133,6 +129,17 @@ impl<S: Store> Node<S> {
         }
         if hello.node_key == self.key.public() {
             return Err("connected to ourselves".into());
+        }
+        // Announced addresses are stored, shown and handed on in peer
+        // exchange: bounded and printable, like the addresses learned there.
+        let max = crate::node::exchange::MAX_ADDR_LEN;
+        if let Some(addr) = &hello.listen_addr {
+            if addr.len() > max || addr.chars().any(char::is_control) {
+                return Err(format!(
+                    "listen address of {} bytes, or not printable (at most {max})",
+                    addr.len()
+                ));
+            }
         }
         let ours = self.chain_id().or(self.config.trusted_chain_id);
         match (ours, hello.chain_id) {
@@ -320,12 +327,7 @@ impl<S: Store> Node<S> {
     /// A dial failed: back off, and say so (address, attempt, reason, when
     /// the next one is due), so an unreachable peer is never silent.
     pub(in crate::node) fn on_connect_failed(&mut self, now: Timestamp, addr: &str, reason: &str) {
-        // Control characters out: a peer's text must not forge log lines.
-        let reason: String = reason
-            .chars()
-            .take(MAX_REASON_CHARS)
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
+        let reason = crate::wire::printable(reason);
         let Some(t) = self.peers.targets.get_mut(addr) else {
             return;
         };
