@@ -53,7 +53,8 @@ pub struct NodeConfig {
     pub status_interval_ms: u64,
     /// Most connections at once.
     pub max_peers: usize,
-    /// Most connections from listeners (nodes outside the validator set).
+    /// Most connections from nodes outside the validator set (whatever
+    /// role they claim: only a key of the set counts as a validator).
     pub max_listener_peers: usize,
     /// How long a peer caught lying (bad chunk, false manifest, invalid
     /// vertex, wrong genesis, malformed message) stays banned.

@@ -285,11 +285,6 @@ impl PeerTable {
         self.ready().find(|p| p.key.as_ref() == Some(key))
     }
 
-    /// Number of connections from listeners.
-    pub fn listeners(&self) -> usize {
-        self.ready().filter(|p| p.role == Role::Listener).count()
-    }
-
     /// The highest round any ready peer reported.
     pub fn best_round(&self) -> Option<Round> {
         self.ready().filter_map(|p| p.highest_round).max()

@@ -125,7 +125,7 @@ fn two_nodes_that_both_know_no_chain_refuse_each_other() {
 
 #[test]
 fn the_listener_limit_applies_to_listeners_only() {
-    let (genesis, _) = test_genesis(1, Default::default());
+    let (genesis, keys) = test_genesis(1, Default::default());
     let chain = Some(genesis.chain_id());
     let config = NodeConfig {
         max_listener_peers: 0,
@@ -141,11 +141,13 @@ fn the_listener_limit_applies_to_listeners_only() {
         chain,
     );
     assert!(dropped(&l, PeerId(1)) && ready(&l, PeerId(1)).is_none());
+    // A member of the validator set (a claim alone is not enough: see
+    // `claiming_to_be_a_validator_does_not_get_past_the_listener_limit`).
     let v = handshake(
         &mut n,
         PeerId(2),
         Direction::Inbound,
-        &Keypair::from_label("v"),
+        &keys[0],
         Role::Validator,
         chain,
     );
@@ -376,4 +378,55 @@ fn a_hello_announcing_an_oversized_or_unprintable_address_is_refused() {
         Some(genesis.chain_id()),
     );
     assert_eq!(ready(&a, PeerId(9)), Some(false));
+}
+
+/// Postmortem (issue 11): `max_listener_peers` counted peers by the role
+/// they claimed in their hello, so any number of nodes claiming to be
+/// validators took connection slots past it, up to `max_peers`. Only a
+/// proven key of the validator set (this epoch's or the next) counts as a
+/// validator; everyone else, whatever it claims, is a listener.
+#[test]
+fn claiming_to_be_a_validator_does_not_get_past_the_listener_limit() {
+    let (genesis, keys) = test_genesis(1, Default::default());
+    let config = NodeConfig {
+        max_listener_peers: 2,
+        ..listener()
+    };
+    let mut n = node(Some(&genesis), config);
+    let chain = Some(genesis.chain_id());
+    for i in 1..=2u64 {
+        let key = Keypair::from_label(&format!("claimer-{i}"));
+        let a = handshake(
+            &mut n,
+            PeerId(i),
+            Direction::Inbound,
+            &key,
+            Role::Validator,
+            chain,
+        );
+        assert_eq!(ready(&a, PeerId(i)), Some(false), "within the limit");
+    }
+    let key = Keypair::from_label("claimer-3");
+    let a = handshake(
+        &mut n,
+        PeerId(3),
+        Direction::Inbound,
+        &key,
+        Role::Validator,
+        chain,
+    );
+    assert!(
+        dropped(&a, PeerId(3)),
+        "a third non-member claiming validator: {a:?}"
+    );
+    // A member of the set is a validator, whatever the count.
+    let a = handshake(
+        &mut n,
+        PeerId(4),
+        Direction::Inbound,
+        &keys[0],
+        Role::Validator,
+        chain,
+    );
+    assert_eq!(ready(&a, PeerId(4)), Some(false));
 }

@@ -119,6 +119,23 @@ impl<S: Store> Node<S> {
         self.send(peer, Channel::Gossip, Message::HelloProof(proof));
     }
 
+    /// Whether `key` belongs to the validator set, now or from an epoch to
+    /// come (a genesis member or a committed registration). What a peer
+    /// claims in its hello counts for nothing here.
+    fn is_known_validator(&self, key: &crate::ids::PublicKey) -> bool {
+        self.chain
+            .as_ref()
+            .is_some_and(|c| c.consensus.meta().schedule.knows(key))
+    }
+
+    /// Ready peers that take listener slots: all but known validators.
+    fn listener_peers(&self) -> usize {
+        self.peers
+            .ready()
+            .filter(|p| !p.key.as_ref().is_some_and(|k| self.is_known_validator(k)))
+            .count()
+    }
+
     /// Version, chain and identity checks on a peer's hello.
     fn check_hello(&self, hello: &Hello) -> Result<(), String> {
         if hello.version != PROTOCOL_VERSION {
@@ -167,7 +184,8 @@ impl<S: Store> Node<S> {
             self.drop_peer(peer, "handshake proof does not verify");
             return Ok(());
         }
-        if hello.role == Role::Listener && self.peers.listeners() >= self.config.max_listener_peers
+        if !self.is_known_validator(&hello.node_key)
+            && self.listener_peers() >= self.config.max_listener_peers
         {
             self.emit(Event::LimitHit {
                 limit: Limit::Peers,
