@@ -96,6 +96,10 @@ pub struct NodeConfig {
     /// Messages kept from a peer whose handshake proof has not arrived yet
     /// (its requests may overtake the proof); one more drops the peer.
     pub max_early_messages: usize,
+    /// Bytes of those messages (encoded) kept per peer; past it the peer
+    /// is dropped. Sized for a few requests, a delta request's digests
+    /// (up to 128 KiB) among them.
+    pub max_early_message_bytes: usize,
     /// Bytes per second this node sends in answers to requests (snapshot
     /// chunks, ranges), per connection; 0 for no limit. Serving peers keep
     /// bandwidth for consensus this way. Enforced by the driver.
@@ -137,6 +141,7 @@ impl Default for NodeConfig {
             max_response_bytes: 4 * 1024 * 1024,
             max_frame_bytes: 16 * 1024 * 1024,
             max_early_messages: 16,
+            max_early_message_bytes: 256 * 1024,
             max_upload_bandwidth: 0,
             sync: SyncConfig::default(),
             plan_only: false,

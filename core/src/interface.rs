@@ -159,6 +159,9 @@ pub enum Limit {
     /// `buffer_max_bytes`: the oldest buffered vertices were dropped (the
     /// replay fetches them again).
     Buffer,
+    /// `max_early_messages` or `max_early_message_bytes`: a peer sent more
+    /// before its handshake proof than is held for it, and was dropped.
+    EarlyMessages,
 }
 
 /// Something worth reporting.

@@ -57,6 +57,8 @@ pub struct Peer {
     /// its own stream and may overtake the proof on the gossip stream.
     /// Handled once the proof verifies.
     pub early: Vec<Message>,
+    /// Encoded bytes of `early`.
+    pub early_bytes: usize,
 }
 
 impl Peer {

@@ -430,3 +430,35 @@ fn claiming_to_be_a_validator_does_not_get_past_the_listener_limit() {
     );
     assert_eq!(ready(&a, PeerId(4)), Some(false));
 }
+
+/// Postmortem (issue 11): requests that overtake a peer's proof are held
+/// until it arrives, `max_early_messages` of them — counted in messages,
+/// not bytes. With 16 MiB frames a peer that never sends its proof pinned
+/// 256 MiB, and every half-open connection as much again. Held requests
+/// are now bounded in bytes too (`max_early_message_bytes`).
+#[test]
+fn requests_held_before_a_peers_proof_are_bounded_in_bytes() {
+    let (genesis, _) = test_genesis(1, Default::default());
+    let mut n = node(Some(&genesis), listener());
+    let key = Keypair::from_label("unproven");
+    let peer = PeerId(1);
+    connect(&mut n, peer, Direction::Inbound);
+    let chain = Some(genesis.chain_id());
+    n.handle(
+        NOW,
+        Input::Message {
+            peer,
+            msg: hello(&key, Role::Listener, chain),
+        },
+    );
+    let big = |i: u8| Message::GetVertices {
+        request: bluepods_core::wire::RequestId(u64::from(i)),
+        hashes: vec![Hash([i; 32]); 5_000],
+    };
+    let mut actions = Vec::new();
+    for i in 0..3 {
+        n.handle(NOW, Input::Message { peer, msg: big(i) });
+        actions.extend(std::iter::from_fn(|| n.poll_action()));
+    }
+    assert!(dropped(&actions, peer), "480 KB held for an unproven peer");
+}

@@ -358,6 +358,7 @@ impl Metrics {
                     Limit::Mempool => "mempool",
                     Limit::ForwardedTxs => "forwarded_txs",
                     Limit::Buffer => "buffer",
+                    Limit::EarlyMessages => "early_messages",
                 };
                 self.limit_hits.get_or_create(&LimitLabel { limit }).inc();
             }

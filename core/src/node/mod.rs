@@ -415,10 +415,25 @@ impl<S: Store> Node<S> {
             Some(protocols::Otherwise::Hold) => {
                 // The other side may finish first and ask at once; its
                 // request can overtake its proof. Keep a few for later.
-                let limit = self.config.max_early_messages;
+                let (limit, limit_bytes) = (
+                    self.config.max_early_messages,
+                    self.config.max_early_message_bytes,
+                );
+                let bytes = borsh::object_length(&msg).unwrap_or(usize::MAX);
                 match self.peers.peers.get_mut(&peer) {
-                    Some(p) if p.early.len() < limit => p.early.push(msg),
-                    _ => self.drop_peer(peer, "too many messages before handshake completed"),
+                    Some(p)
+                        if p.early.len() < limit
+                            && p.early_bytes.saturating_add(bytes) <= limit_bytes =>
+                    {
+                        p.early_bytes += bytes;
+                        p.early.push(msg);
+                    }
+                    _ => {
+                        self.emit(Event::LimitHit {
+                            limit: crate::interface::Limit::EarlyMessages,
+                        });
+                        self.drop_peer(peer, "too many messages before handshake completed");
+                    }
                 }
                 return Ok(());
             }

@@ -84,6 +84,7 @@ impl<S: Store> Node<S> {
                 history_floor: None,
                 stats: Default::default(),
                 early: Vec::new(),
+                early_bytes: 0,
             },
         );
         if matches!(self.sync, crate::node::state::SyncState::Connecting) {
@@ -226,7 +227,9 @@ impl<S: Store> Node<S> {
             outbound,
         });
         self.maybe_ask_for_peers(now, peer);
-        let early = std::mem::take(&mut self.peers.peers.get_mut(&peer).expect("ready").early);
+        let ready = self.peers.peers.get_mut(&peer).expect("ready");
+        ready.early_bytes = 0;
+        let early = std::mem::take(&mut ready.early);
         for msg in early {
             if !self.peers.peers.contains_key(&peer) {
                 break; // dropped for one of them
