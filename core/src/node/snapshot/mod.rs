@@ -355,6 +355,11 @@ impl<S: Store> Node<S> {
 
     /// The distinct validators whose vertices attest `root` for the
     /// manifest's round. A vertex that does not verify is a fault.
+    ///
+    /// Only the first vertex of each member is examined: a vertex from
+    /// outside the set, or a member's second one, is skipped before any
+    /// signature is checked, so padding an answer costs the joiner nothing
+    /// and hides no real attestation (issue 11).
     fn attesters(
         &self,
         manifest: &Manifest,
@@ -368,10 +373,10 @@ impl<S: Store> Node<S> {
             .schedule
             .set_for_round(manifest.round);
         let mut out = BTreeSet::new();
-        for v in attestations
-            .iter()
-            .take(2 * chain.genesis.params.max_validators as usize)
-        {
+        for v in attestations.iter() {
+            if !set.contains(&v.author()) || out.contains(&v.author()) {
+                continue;
+            }
             v.verify(&chain.chain_id, &chain.genesis.params)
                 .map_err(|e| e.to_string())?;
             let a = v
@@ -382,9 +387,7 @@ impl<S: Store> Node<S> {
             if a.round != manifest.round || a.manifest_root != root {
                 return Err("attestation names another snapshot".into());
             }
-            if set.contains(&v.author()) {
-                out.insert(v.author());
-            }
+            out.insert(v.author());
         }
         Ok(out)
     }
