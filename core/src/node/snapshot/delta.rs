@@ -2,8 +2,11 @@
 //! already holds records of (from an earlier download of another snapshot),
 //! and how the answer becomes the chunk's raw bytes (`snapshot::pages`).
 //!
-//! The pages a request was based on stay in the download (`Download::held`)
-//! until the chunk is verified: a delta answer names them by position.
+//! A delta answer names the asker's pages by position. They are read from
+//! the staging area twice, for the request and for the answer, rather than
+//! kept: a chunk's territory changes only when that chunk is staged, so
+//! both reads give the same pages, and a download that times out on every
+//! chunk keeps no pages for any of them.
 //! Whatever arrives is checked like a whole chunk (`staged_chunk`) before
 //! anything is staged; a server that rebuilds to a wrong chunk is banned as
 //! one that served a corrupt chunk.
@@ -23,7 +26,7 @@ impl<S: Store> Node<S> {
     /// territory from an earlier download (`snapshot::pages`), else the
     /// whole chunk.
     pub(in crate::node) fn chunk_request(
-        &mut self,
+        &self,
         request: RequestId,
         round: Round,
         index: u32,
@@ -34,27 +37,22 @@ impl<S: Store> Node<S> {
             index,
         };
         let max_pages = self.config.sync.max_delta_pages;
-        let SyncState::Fetch(d) = &mut self.sync else {
+        let SyncState::Fetch(d) = &self.sync else {
             return whole;
         };
         if d.manifest.round != round || max_pages == 0 {
             return whole;
         }
-        if !d.held.contains_key(&index) {
-            match held_pages(&self.store, &d.manifest, index, max_pages) {
-                Ok(Some(pages)) => {
-                    d.held.insert(index, pages);
-                }
-                // Nothing held there, or too much: the whole chunk. A read
-                // error costs the delta, not the download.
-                Ok(None) | Err(_) => return whole,
-            }
-        }
-        Message::GetChunkDelta {
-            request,
-            round,
-            index,
-            held: d.held[&index].digests(),
+        match held_pages(&self.store, &d.manifest, index, max_pages) {
+            Ok(Some(pages)) => Message::GetChunkDelta {
+                request,
+                round,
+                index,
+                held: pages.digests(),
+            },
+            // Nothing held there, or too much: the whole chunk. A read
+            // error costs the delta, not the download.
+            Ok(None) | Err(_) => whole,
         }
     }
 }

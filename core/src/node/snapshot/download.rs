@@ -12,7 +12,7 @@
 //! source. Every verified chunk is staged together with the download
 //! record, so a restart resumes without fetching it again.
 
-use super::delta::{raw_chunk, ChunkPayload};
+use super::delta::{held_pages, raw_chunk, ChunkPayload};
 use super::staging::{keep_verified_chunks, staged_chunk};
 pub(in crate::node) use super::staging::{staged_records, DownloadRecord};
 use crate::buffer::VertexBuffer;
@@ -21,7 +21,6 @@ use crate::interface::Event;
 use crate::node::fetch::RequestKind;
 use crate::node::state::{Discovery, SyncState};
 use crate::node::Node;
-use crate::snapshot::pages::Pages;
 use crate::snapshot::Manifest;
 use crate::store::{MetaKey, Store, StoreError, WriteBatch};
 use crate::vertex::Vertex;
@@ -54,9 +53,6 @@ pub(in crate::node) struct Download {
     pub(in crate::node) kept: usize,
     /// Chunks already asked of a second source.
     pub(in crate::node) hedged: BTreeSet<u32>,
-    /// The pages held in a chunk's territory, for each chunk asked for as a
-    /// delta and not verified yet (`snapshot::pages`).
-    pub(in crate::node) held: BTreeMap<u32, Pages>,
     /// Peers asked whether they serve this snapshot.
     pub(in crate::node) asked: BTreeSet<PeerId>,
     /// Gossip held for the replay.
@@ -333,7 +329,6 @@ impl<S: Store> Node<S> {
             started: now,
             last_report: None,
             hedged: BTreeSet::new(),
-            held: BTreeMap::new(),
             asked: BTreeSet::new(),
             buffer,
         };
@@ -487,7 +482,19 @@ impl<S: Store> Node<S> {
         }
         let info = &d.manifest.chunks[index as usize];
         let rebuilt = matches!(payload, ChunkPayload::Delta(_));
-        let staged = raw_chunk(info, &payload, d.held.get(&index))
+        // The pages a delta request was based on, read again: the chunk's
+        // territory changes only when the chunk is staged, so they are
+        // the ones its digests named (and nothing is kept per request).
+        let held = match rebuilt {
+            true => held_pages(
+                &self.store,
+                &d.manifest,
+                index,
+                self.config.sync.max_delta_pages,
+            )?,
+            false => None,
+        };
+        let staged = raw_chunk(info, &payload, held.as_ref())
             .and_then(|raw| staged_chunk(&d.manifest, index, &raw));
         match staged {
             Err(why) => {
@@ -501,7 +508,6 @@ impl<S: Store> Node<S> {
             }
             Ok(mut batch) => {
                 d.done.insert(index);
-                d.held.remove(&index);
                 self.joined.chunks_staged += 1;
                 self.joined.chunks_rebuilt += usize::from(rebuilt);
                 d.bytes_done += u64::from(info.raw_len);

@@ -47,7 +47,6 @@ fn download(chunks: u32, sources: &[u64]) -> Download {
         kept: 0,
         staged_since_sync: 0,
         hedged: BTreeSet::new(),
-        held: BTreeMap::new(),
         asked: sources.iter().map(|p| PeerId(*p)).collect(),
         buffer: VertexBuffer::default(),
         manifest: Arc::new(manifest),
