@@ -83,6 +83,31 @@ pub enum Input {
 
 pub use crate::chunk_answer::{ChunkAnswer, DeltaAsk};
 
+/// The application error code of a connection the node closes, so the
+/// other side (and a packet capture) can tell a fault from a full table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseCode {
+    /// No fault: the node is shutting down.
+    Shutdown,
+    /// No fault of the peer's: no room, a duplicate connection, a handshake
+    /// that took too long. Trying again later may work.
+    Refused,
+    /// The peer broke the protocol: bytes that do not decode, a proof that
+    /// does not verify, data proven false. It may also have been banned.
+    Violation,
+}
+
+impl CloseCode {
+    /// The QUIC application error code.
+    pub fn as_u32(self) -> u32 {
+        match self {
+            CloseCode::Shutdown => 0,
+            CloseCode::Refused => 1,
+            CloseCode::Violation => 2,
+        }
+    }
+}
+
 /// Which stream a message travels on. Gossip shares one long-lived stream per
 /// peer; each request and each response gets its own, so a large response
 /// never delays gossip.
@@ -117,6 +142,8 @@ pub enum Action {
         peer: PeerId,
         /// Why (sent to the peer as the close reason and logged).
         reason: String,
+        /// The application error code the close carries.
+        code: CloseCode,
     },
     /// Build a snapshot off the commit path: run
     /// [`crate::snapshot::run_job`] (on another thread if you like) and feed
@@ -201,6 +228,8 @@ pub enum Event {
     PeerRejected {
         /// Handle.
         peer: PeerId,
+        /// Its address (dialed, or the remote socket address).
+        addr: String,
         /// Why.
         reason: String,
     },
@@ -208,6 +237,8 @@ pub enum Event {
     PeerBanned {
         /// Handle.
         peer: PeerId,
+        /// Its address (dialed, or the remote socket address).
+        addr: String,
         /// Its proven key.
         key: PublicKey,
         /// The fault.

@@ -71,7 +71,7 @@ pub use crypto::Keypair;
 pub use genesis::{ChainParams, Genesis, ValidatorInfo};
 pub use ids::{Epoch, Hash, ObjectId, PeerId, PublicKey, Round, Signature, Timestamp};
 pub use interface::{
-    Action, Channel, ChunkAnswer, Direction, Event, Input, TimerKind, VertexSource,
+    Action, Channel, ChunkAnswer, CloseCode, Direction, Event, Input, TimerKind, VertexSource,
 };
 pub use node::produce_api::SubmitError;
 pub use node::{init_chain, AppliedSnapshot, Node, NodeStatus, PeerStatus, PlanPeer, SyncPlan};

@@ -265,6 +265,20 @@ pub struct PeerAddress {
 }
 
 impl Message {
+    /// The request this message answers, if it is an answer.
+    pub fn answers(&self) -> Option<RequestId> {
+        match self {
+            Message::Genesis { request, .. }
+            | Message::Vertices { request, .. }
+            | Message::NotAvailable { request, .. }
+            | Message::Manifest { request, .. }
+            | Message::Chunk { request, .. }
+            | Message::Peers { request, .. }
+            | Message::ChunkDelta { request, .. } => Some(*request),
+            _ => None,
+        }
+    }
+
     /// A short name for logs and traces.
     pub fn kind(&self) -> &'static str {
         match self {

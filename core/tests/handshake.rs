@@ -6,7 +6,7 @@ use bluepods_core::harness::test_genesis;
 use bluepods_core::peers::proof_message;
 use bluepods_core::wire::{Hello, PROTOCOL_VERSION};
 use bluepods_core::{
-    init_chain, Action, Direction, Event, Hash, Input, Keypair, MemStore, Message, Node,
+    init_chain, Action, CloseCode, Direction, Event, Hash, Input, Keypair, MemStore, Message, Node,
     NodeConfig, PeerId, Role, Timestamp,
 };
 
@@ -461,4 +461,54 @@ fn requests_held_before_a_peers_proof_are_bounded_in_bytes() {
         actions.extend(std::iter::from_fn(|| n.poll_action()));
     }
     assert!(dropped(&actions, peer), "480 KB held for an unproven peer");
+}
+
+/// Postmortem: bytes that did not decode dropped an unproven peer with a
+/// reason that named only its handle, so an operator could not tell who sent
+/// them, and the close carried the same code as "too many peers".
+#[test]
+fn a_malformed_frame_is_reported_once_with_the_senders_address_and_closes_as_a_violation() {
+    let (genesis, _) = test_genesis(1, Default::default());
+    let mut n = node(Some(&genesis), listener());
+    let peer = PeerId(4);
+    connect(&mut n, peer, Direction::Inbound);
+    let mut actions = Vec::new();
+    for _ in 0..3 {
+        n.handle(
+            NOW,
+            Input::MalformedMessage {
+                peer,
+                error: "frame of 4294967295 bytes is over the 4194304-byte limit".into(),
+            },
+        );
+        actions.extend(std::iter::from_fn(|| n.poll_action()));
+    }
+    let reports: Vec<&Event> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Event(e @ (Event::PeerRejected { .. } | Event::PeerBanned { .. })) => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reports.len(), 1, "one report per peer: {reports:?}");
+    assert!(
+        matches!(reports[0], Event::PeerRejected { addr, reason, .. }
+            if addr == "peer4" && reason.contains("malformed") && reason.contains("4294967295")),
+        "{reports:?}"
+    );
+    let closes: Vec<&Action> = actions
+        .iter()
+        .filter(|a| matches!(a, Action::Disconnect { .. }))
+        .collect();
+    assert_eq!(closes.len(), 1);
+    assert!(
+        matches!(
+            closes[0],
+            Action::Disconnect {
+                code: CloseCode::Violation,
+                ..
+            }
+        ),
+        "{closes:?}"
+    );
 }

@@ -272,7 +272,9 @@ fn a_request_that_overtakes_the_handshake_proof_is_answered_after_it() {
         while let Some(a) = node.poll_action() {
             match a {
                 Action::Send { peer: to, msg, .. } if to == peer => out.push(msg),
-                Action::Disconnect { peer: to, reason } if to == peer => {
+                Action::Disconnect {
+                    peer: to, reason, ..
+                } if to == peer => {
                     panic!("dropped: {reason}")
                 }
                 _ => {}

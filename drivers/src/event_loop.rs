@@ -406,7 +406,9 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
             match action {
                 Action::Send { peer, channel, msg } => self.transport.send(peer, channel, &msg),
                 Action::Connect { addr } => self.transport.connect(addr),
-                Action::Disconnect { peer, reason } => self.transport.disconnect(peer, &reason),
+                Action::Disconnect { peer, reason, code } => {
+                    self.transport.disconnect(peer, code, &reason)
+                }
                 Action::BuildSnapshot(job) if self.inline_builds => {
                     let queue = &mut self.inline_inputs;
                     bluepods_core::snapshot::run_job(job, |out| queue.push_back(out.into()));

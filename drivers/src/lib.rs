@@ -24,4 +24,5 @@ pub mod logs;
 pub mod metrics;
 pub mod plan;
 pub mod store;
+mod streams;
 pub mod transport;

@@ -43,13 +43,19 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
             }
             tracing::debug!(%peer, key = %key.short(), role = %peer_role, %addr, "peer ready");
         }
-        Event::PeerRejected { peer, reason } => tracing::warn!("[NET] peer {peer} dropped: {reason}"),
+        Event::PeerRejected { peer, addr, reason } => {
+            tracing::warn!("[NET] peer {peer} at {addr} dropped: {reason}")
+        }
         Event::PeerBanned {
             peer,
+            addr,
             key,
             reason,
             until,
-        } => tracing::warn!("[NET] peer {peer} ({}) banned until {until}: {reason}", key.short()),
+        } => tracing::warn!(
+            "[NET] peer {peer} at {addr} ({}) banned until {until}: {reason}",
+            key.short()
+        ),
         Event::RegistrationSubmitted { tx, address } => {
             tracing::info!("[VALIDATOR] registering as a validator at {address} (tx {})", tx.short());
         }

@@ -499,6 +499,7 @@ mod tests {
         assert!(!m.render().contains(label), "a gone peer is not exported");
         m.observe(&Event::PeerBanned {
             peer: bluepods_core::PeerId(1),
+            addr: "127.0.0.1:9000".into(),
             key,
             reason: "served a corrupt chunk".into(),
             until: Timestamp(1),

@@ -18,8 +18,9 @@
 //! any quinn `Endpoint` (production binds a UDP socket; the simulator can wrap
 //! its own socket) and a [`Resolver`].
 
+use crate::streams::{answer_priority, read_connection, write_gossip};
 use bluepods_core::wire::{self, Message};
-use bluepods_core::{Channel, Direction, PeerId};
+use bluepods_core::{Channel, CloseCode, Direction, PeerId};
 use quinn::{ClientConfig, Connection, ConnectionError, Endpoint, ServerConfig, VarInt};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -36,7 +37,7 @@ use tokio::sync::{mpsc, Semaphore};
 pub const ALPN: &[u8] = b"bluepods/1";
 
 /// Server name used when dialing (certificates are not checked for it).
-const SERVER_NAME: &str = "bluepods";
+pub(crate) const SERVER_NAME: &str = "bluepods";
 
 /// Transport limits.
 #[derive(Clone, Debug)]
@@ -388,6 +389,26 @@ impl Pacer {
     }
 }
 
+/// `msg` as a frame of at most `max_frame_bytes`, or, for an answer too
+/// large to send, a `NotAvailable` saying so: the peer would refuse the
+/// frame anyway, and told at once it asks someone else instead of waiting
+/// out its request timeout. Gossip over the limit is not sent at all.
+fn frame_within(msg: &Message, max_frame_bytes: usize) -> Option<Vec<u8>> {
+    let frame = wire::encode_frame(msg);
+    let bytes = frame.len() - wire::FRAME_HEADER_BYTES;
+    if bytes <= max_frame_bytes {
+        return Some(frame);
+    }
+    let request = msg.answers()?;
+    Some(wire::encode_frame(&Message::NotAvailable {
+        request,
+        reason: format!(
+            "the {} answer is {bytes} bytes, over the {max_frame_bytes}-byte frame limit",
+            msg.kind()
+        ),
+    }))
+}
+
 /// Connections and the tasks that serve them.
 pub struct Transport {
     endpoint: Endpoint,
@@ -407,7 +428,16 @@ pub type Tamper = Box<dyn FnMut(PeerId, Channel, Message) -> Vec<(Channel, Messa
 pub fn describe_close(e: &ConnectionError) -> String {
     match e {
         ConnectionError::ApplicationClosed(c) => {
-            format!("closed by peer: {}", String::from_utf8_lossy(&c.reason))
+            let code = match c.error_code.into_inner() {
+                0 => "shutting down",
+                1 => "refused",
+                2 => "protocol violation",
+                _ => "unknown code",
+            };
+            format!(
+                "closed by peer ({code}): {}",
+                String::from_utf8_lossy(&c.reason)
+            )
         }
         ConnectionError::LocallyClosed => "closed locally".into(),
         ConnectionError::TimedOut => "connection timed out".into(),
@@ -551,16 +581,15 @@ impl Transport {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        let frame = wire::encode_frame(msg);
-        if frame.len() - wire::FRAME_HEADER_BYTES > self.cfg.max_frame_bytes {
-            tracing::warn!(%peer, kind = msg.kind(), bytes = frame.len(), "not sending a frame over the size limit");
+        let Some(frame) = frame_within(msg, self.cfg.max_frame_bytes) else {
+            tracing::warn!(%peer, kind = msg.kind(), "not sending a frame over the size limit");
             return;
-        }
+        };
         match channel {
             Channel::Gossip => {
                 if p.gossip.try_send(frame).is_err() {
                     tracing::warn!(%peer, "gossip queue full: disconnecting a peer that cannot keep up");
-                    self.disconnect(peer, "send queue full");
+                    self.disconnect(peer, CloseCode::Refused, "send queue full");
                 }
             }
             Channel::Request => {
@@ -570,7 +599,7 @@ impl Transport {
                 if queued >= self.cfg.max_queued_requests {
                     p.queued.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::warn!(%peer, "too many responses queued: disconnecting a peer that asks faster than it reads");
-                    self.disconnect(peer, "too many requests outstanding");
+                    self.disconnect(peer, CloseCode::Violation, "too many requests outstanding");
                     return;
                 }
                 let priority = answer_priority(frame.len(), p.answers);
@@ -601,10 +630,10 @@ impl Transport {
     }
 
     /// Closes a connection with a reason the peer will see.
-    pub fn disconnect(&mut self, peer: PeerId, reason: &str) {
+    pub fn disconnect(&mut self, peer: PeerId, code: CloseCode, reason: &str) {
         if let Some(p) = self.peers.remove(&peer) {
             let reason: Vec<u8> = reason.bytes().take(512).collect();
-            p.conn.close(VarInt::from_u32(1), &reason);
+            p.conn.close(VarInt::from_u32(code.as_u32()), &reason);
         }
     }
 
@@ -634,118 +663,48 @@ impl Transport {
         })
         .await;
         for c in conns {
-            c.close(VarInt::from_u32(0), b"shutting down");
+            c.close(
+                VarInt::from_u32(CloseCode::Shutdown.as_u32()),
+                b"shutting down",
+            );
         }
         self.endpoint.close(VarInt::from_u32(0), b"shutting down");
         let _ = tokio::time::timeout(grace, self.endpoint.wait_idle()).await;
     }
 }
 
-/// Send priority of the gossip stream: consensus traffic goes before any
-/// answer, so a joiner's download never delays a vertex.
-const GOSSIP_PRIORITY: i32 = 2;
-
-/// Answers up to this size (status, vertices, manifests) go before bulk
-/// answers (chunks, ranges) queued on the same connection.
-const SMALL_ANSWER_BYTES: usize = 64 * 1024;
-
-/// The send priority of the `sequence`-th answer on a connection, of
-/// `frame_bytes`: small answers before bulk ones, and bulk answers in the
-/// order they were asked for (a lower priority for each later one; QUIC
-/// sends a higher priority first).
-///
-/// Why in order: a downloader keeps a window of chunk requests outstanding
-/// and asks for the next when an answer completes. Sent round-robin, all
-/// the answers of a window completed together at its end, and the link
-/// idled for a round trip while the next requests travelled; and at 0.5%
-/// loss nearly every 1 MB answer loses a packet, whose resend waited behind
-/// every other answer's data. In order, an answer completes every chunk
-/// time, a resend goes out first, and the next request arrives while the
-/// rest of the window is still being sent. (Quinn's `send_fairness(false)`
-/// gives the first of these but not the second: a stream with a resend
-/// queues behind the others.)
-fn answer_priority(frame_bytes: usize, sequence: u32) -> i32 {
-    if frame_bytes <= SMALL_ANSWER_BYTES {
-        return 1;
-    }
-    // Within 0 ..= -2^30; after 2^30 answers the order wraps once, which
-    // costs one answer its place.
-    -i32::try_from(sequence & 0x3FFF_FFFF).unwrap_or(0)
-}
-
-async fn write_gossip(conn: Connection, mut frames: mpsc::Receiver<Vec<u8>>) {
-    let Ok(mut stream) = conn.open_uni().await else {
-        return;
-    };
-    let _ = stream.set_priority(GOSSIP_PRIORITY);
-    while let Some(frame) = frames.recv().await {
-        if stream.write_all(&frame).await.is_err() {
-            return;
-        }
-    }
-    let _ = stream.finish();
-    let _ = stream.stopped().await;
-}
-
-async fn read_connection(
-    peer: PeerId,
-    conn: Connection,
-    events: mpsc::Sender<NetEvent>,
-    max_frame: usize,
-) {
-    loop {
-        match conn.accept_uni().await {
-            Ok(stream) => {
-                tokio::spawn(read_stream(peer, stream, events.clone(), max_frame));
-            }
-            Err(e) => {
-                let _ = events
-                    .send(NetEvent::Closed {
-                        peer,
-                        reason: describe_close(&e),
-                    })
-                    .await;
-                return;
-            }
-        }
-    }
-}
-
-/// Reads frames until the stream ends. A bad frame is reported and ends the
-/// stream (the core then drops the peer).
-async fn read_stream(
-    peer: PeerId,
-    mut stream: quinn::RecvStream,
-    events: mpsc::Sender<NetEvent>,
-    max_frame: usize,
-) {
-    loop {
-        let mut header = [0u8; wire::FRAME_HEADER_BYTES];
-        match stream.read_exact(&mut header).await {
-            Ok(()) => {}
-            Err(quinn::ReadExactError::FinishedEarly(0)) => return,
-            Err(_) => return,
-        }
-        let result = match wire::frame_len(header, max_frame) {
-            Err(e) => Err(e.to_string()),
-            Ok(len) => {
-                let mut payload = vec![0u8; len];
-                if stream.read_exact(&mut payload).await.is_err() {
-                    return;
-                }
-                wire::decode(&payload, max_frame).map_err(|e| e.to_string())
-            }
-        };
-        let bad = result.is_err();
-        if events.send(NetEvent::Frame { peer, result }).await.is_err() || bad {
-            return;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Postmortem: an answer over the frame limit was dropped with a local
+    /// warning, so the asker learned nothing until its request timed out
+    /// (5 s per attempt) and then asked the same peer again.
+    #[test]
+    fn an_answer_over_the_frame_limit_becomes_not_available_and_gossip_is_not_sent() {
+        let request = wire::RequestId(7);
+        let big = Message::Chunk {
+            request,
+            round: bluepods_core::Round(3),
+            index: 0,
+            bytes: vec![0; 1000],
+        };
+        let frame = frame_within(&big, 500).expect("an answer is always answered");
+        let payload = &frame[wire::FRAME_HEADER_BYTES..];
+        match wire::decode(payload, 500).unwrap() {
+            Message::NotAvailable { request: r, reason } => {
+                assert_eq!(r, request);
+                assert!(reason.contains("frame limit"), "{reason}");
+            }
+            other => panic!("expected NotAvailable, got {}", other.kind()),
+        }
+        let fits = frame_within(&big, 1 << 20).unwrap();
+        assert_eq!(fits, wire::encode_frame(&big));
+        let gossip = Message::Reject {
+            reason: "x".repeat(100),
+        };
+        assert!(frame_within(&gossip, 10).is_none());
+    }
 
     #[tokio::test]
     async fn the_pacer_spaces_frames_by_their_size_over_the_rate() {
@@ -759,16 +718,5 @@ mod tests {
         assert!(first >= start + Duration::from_millis(500));
         assert!(second >= first + Duration::from_millis(1_000));
         assert!(second < start + Duration::from_millis(1_600));
-    }
-
-    #[test]
-    fn gossip_goes_first_then_small_answers_then_bulk_answers_in_the_order_asked() {
-        let chunk = 700 * 1024;
-        assert!(GOSSIP_PRIORITY > answer_priority(100, 7));
-        assert!(answer_priority(100, 7) > answer_priority(chunk, 0));
-        assert!(answer_priority(chunk, 0) > answer_priority(chunk, 1));
-        assert!(answer_priority(chunk, 1) > answer_priority(chunk, 2));
-        // After 2^30 bulk answers the order wraps once.
-        assert!(answer_priority(chunk, 1 << 30) > answer_priority(chunk, (1 << 30) - 1));
     }
 }

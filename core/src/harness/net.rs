@@ -75,7 +75,7 @@ impl Cluster {
                         )
                     });
                 }
-                Action::Disconnect { peer, reason } => self.cut((i, peer), &reason),
+                Action::Disconnect { peer, reason, .. } => self.cut((i, peer), &reason),
                 Action::Send { peer, channel, msg } => self.send(i, peer, channel, msg),
                 Action::ServeChunk(answer) => {
                     let (peer, msg) = answer.read();

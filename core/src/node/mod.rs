@@ -38,7 +38,7 @@ use crate::consensus::Consensus;
 use crate::crypto::Keypair;
 use crate::genesis::Genesis;
 use crate::ids::{Hash, PeerId, PublicKey, Round, Timestamp};
-use crate::interface::{Action, Channel, Event, TimerKind};
+use crate::interface::{Action, Channel, CloseCode, Event, TimerKind};
 use crate::peers::PeerTable;
 use crate::phase::SyncPhase;
 use crate::rng::DetRng;
@@ -432,13 +432,17 @@ impl<S: Store> Node<S> {
                         self.emit(Event::LimitHit {
                             limit: crate::interface::Limit::EarlyMessages,
                         });
-                        self.drop_peer(peer, "too many messages before handshake completed");
+                        self.drop_peer(
+                            peer,
+                            CloseCode::Violation,
+                            "too many messages before handshake completed",
+                        );
                     }
                 }
                 return Ok(());
             }
             Some(protocols::Otherwise::DropPeer(reason)) => {
-                self.drop_peer(peer, reason);
+                self.drop_peer(peer, CloseCode::Violation, reason);
                 return Ok(());
             }
         }
@@ -446,15 +450,8 @@ impl<S: Store> Node<S> {
             Message::Hello(hello) => self.on_hello(now, peer, hello),
             Message::HelloProof(sig) => self.on_proof(now, peer, sig)?,
             Message::Reject { reason } => {
-                self.emit(Event::PeerRejected {
-                    peer,
-                    reason: format!("peer refused us: {}", crate::wire::printable(&reason)),
-                });
-                self.push(Action::Disconnect {
-                    peer,
-                    reason: "peer refused the connection".into(),
-                });
-                self.forget_peer(now, peer);
+                let reason = format!("peer refused us: {}", crate::wire::printable(&reason));
+                self.drop_peer(peer, CloseCode::Refused, &reason);
             }
             Message::GetGenesis { request } => self.serve_genesis(peer, request),
             Message::Genesis { request, genesis } => {

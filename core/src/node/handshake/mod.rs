@@ -19,7 +19,7 @@ mod genesis;
 
 use crate::crypto::Domain;
 use crate::ids::{PeerId, Signature, Timestamp};
-use crate::interface::{Action, Channel, Direction, Event, Limit};
+use crate::interface::{Action, Channel, CloseCode, Direction, Event, Limit};
 use crate::node::Node;
 use crate::peers::{check_proof, proof_message, Peer, Stage};
 use crate::store::{Store, StoreError};
@@ -61,6 +61,7 @@ impl<S: Store> Node<S> {
             self.push(Action::Disconnect {
                 peer,
                 reason: "too many peers".into(),
+                code: CloseCode::Refused,
             });
             return;
         }
@@ -109,7 +110,7 @@ impl<S: Store> Node<S> {
                     reason: reason.clone(),
                 },
             );
-            return self.drop_peer(peer, &reason);
+            return self.drop_peer(peer, CloseCode::Refused, &reason);
         }
         // Sign with the chain we announced, which is what the peer checks.
         let msg = proof_message(&hello.nonce, &self.key.public(), self.chain_id().as_ref());
@@ -177,12 +178,16 @@ impl<S: Store> Node<S> {
             return Ok(());
         };
         let Stage::AwaitingProof(hello) = &p.stage else {
-            self.drop_peer(peer, "proof before hello");
+            self.drop_peer(peer, CloseCode::Violation, "proof before hello");
             return Ok(());
         };
         let hello = (**hello).clone();
         if !check_proof(&p.our_nonce, &hello, &sig) {
-            self.drop_peer(peer, "handshake proof does not verify");
+            self.drop_peer(
+                peer,
+                CloseCode::Violation,
+                "handshake proof does not verify",
+            );
             return Ok(());
         }
         if !self.is_known_validator(&hello.node_key)
@@ -191,7 +196,7 @@ impl<S: Store> Node<S> {
             self.emit(Event::LimitHit {
                 limit: Limit::Peers,
             });
-            self.drop_peer(peer, "too many listener peers");
+            self.drop_peer(peer, CloseCode::Refused, "too many listener peers");
             return Ok(());
         }
         if let Some(existing) = self
@@ -200,10 +205,10 @@ impl<S: Store> Node<S> {
             .map(|e| (e.id, e.direction))
         {
             if !self.keep_new_duplicate(peer, existing) {
-                self.drop_peer(peer, "duplicate connection");
+                self.drop_peer(peer, CloseCode::Refused, "duplicate connection");
                 return Ok(());
             }
-            self.drop_peer(existing.0, "duplicate connection");
+            self.drop_peer(existing.0, CloseCode::Refused, "duplicate connection");
         }
         let p = self.peers.peers.get_mut(&peer).expect("checked above");
         p.stage = Stage::Ready;
@@ -264,7 +269,7 @@ impl<S: Store> Node<S> {
             .map(|p| p.id)
             .collect();
         for peer in late {
-            self.drop_peer(peer, "handshake timed out");
+            self.drop_peer(peer, CloseCode::Refused, "handshake timed out");
         }
     }
 
@@ -279,7 +284,8 @@ impl<S: Store> Node<S> {
         };
         if let Some(key) = p.key.filter(|_| p.is_ready()) {
             let until = now.plus_ms(self.config.ban_duration_ms);
-            let addrs = [Some(p.addr.clone()), p.listen_addr.clone()];
+            let addr = p.addr.clone();
+            let addrs = [Some(addr.clone()), p.listen_addr.clone()];
             self.peers.ban(key, until, self.config.max_banned_peers);
             for addr in addrs.into_iter().flatten() {
                 if let Some(t) = self.peers.targets.get_mut(&addr) {
@@ -288,33 +294,32 @@ impl<S: Store> Node<S> {
             }
             self.emit(Event::PeerBanned {
                 peer,
+                addr,
                 key,
                 reason: fault.to_string(),
                 until,
             });
         }
-        self.drop_peer(peer, fault);
+        self.drop_peer(peer, CloseCode::Violation, fault);
     }
 
-    /// Refuses a peer for a protocol reason: event, disconnect, forget.
-    pub(in crate::node) fn drop_peer(&mut self, peer: PeerId, reason: &str) {
-        if !self.peers.peers.contains_key(&peer) {
+    /// Refuses a peer for a protocol reason: event, disconnect with `code`,
+    /// forget. Once forgotten, whatever else arrives on the connection is
+    /// ignored, so a peer is reported once however many bad frames it sent.
+    pub(in crate::node) fn drop_peer(&mut self, peer: PeerId, code: CloseCode, reason: &str) {
+        let Some(p) = self.peers.peers.get(&peer) else {
             return;
-        }
+        };
         self.emit(Event::PeerRejected {
             peer,
+            addr: p.addr.clone(),
             reason: reason.to_string(),
         });
         self.push(Action::Disconnect {
             peer,
             reason: reason.to_string(),
+            code,
         });
-        self.remove_peer(peer);
-    }
-
-    /// Removes a peer from the table without further messages.
-    pub(in crate::node) fn forget_peer(&mut self, now: Timestamp, peer: PeerId) {
-        let _ = now;
         self.remove_peer(peer);
     }
 
