@@ -203,9 +203,16 @@ pub struct SyncConfig {
     /// Attempts per request before the node gives up on it (range fetches:
     /// failures in a row before a catching-up node backs off).
     pub retry_attempts: u32,
-    /// How long a catching-up node whose range fetches all failed waits
-    /// before it tries again (`Backoff`).
+    /// How long a node waits (`Backoff`) before it tries again when its
+    /// range fetches all failed, or `retry_attempts` requests for the
+    /// genesis or a manifest went unanswered.
     pub catch_up_backoff_ms: u64,
+    /// Whether `retry_attempts` unanswered requests for the genesis or a
+    /// manifest end the sync (`Failed`): set by one-shot syncs
+    /// (`--sync-snapshot`, `--sync-full`), which exit with the reason. A
+    /// daemon leaves it off and backs off instead: peers that do not help
+    /// must never stop a node.
+    pub give_up_after_retries: bool,
     /// Least time between two download progress reports.
     pub progress_report_interval_ms: u64,
     /// Bytes of gossiped vertices kept while a snapshot downloads.
@@ -238,6 +245,7 @@ impl Default for SyncConfig {
             parallel_range_fetches: 4,
             retry_attempts: 5,
             catch_up_backoff_ms: 5_000,
+            give_up_after_retries: false,
             progress_report_interval_ms: 1_000,
             buffer_max_bytes: 64 * 1024 * 1024,
             buffer_max_rounds: 2_000,

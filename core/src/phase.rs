@@ -33,10 +33,12 @@ pub enum SyncPhase {
     Live,
     /// Fetching missing rounds by range, without a snapshot.
     CatchUp,
-    /// Catch-up failed `retry_attempts` times in a row: waiting
-    /// `catch_up_backoff_ms` before catching up again.
+    /// Catch-up failed `retry_attempts` times in a row, or nobody answered
+    /// for the genesis or a manifest: waiting `catch_up_backoff_ms` before
+    /// trying again.
     Backoff,
-    /// Gave up; the reason is in the last `Event::SyncFailed`.
+    /// A one-shot sync gave up; the reason is in the last
+    /// `Event::SyncFailed`. A daemon never gets here.
     Failed,
 }
 
@@ -48,11 +50,12 @@ impl SyncPhase {
             // A bootstrap (or a restart without peers) is live at once.
             Idle => &[Connecting, Live],
             Connecting => &[Handshake],
-            // Failed: the genesis could not be fetched.
-            Handshake => &[Discovery, CatchUp, Live, Failed],
+            // Backoff (a daemon) or Failed (a one-shot sync): the genesis
+            // could not be fetched.
+            Handshake => &[Discovery, CatchUp, Live, Backoff, Failed],
             // CatchUp: no useful snapshot for a node with state of its own;
-            // Failed: no peer answered for a manifest.
-            Discovery => &[SnapshotFetch, CatchUp, Failed],
+            // Backoff or Failed: no peer answered for a manifest.
+            Discovery => &[SnapshotFetch, CatchUp, Backoff, Failed],
             // Discovery: every source left.
             SnapshotFetch => &[SnapshotApply, Discovery],
             SnapshotApply => &[Replay],
@@ -60,7 +63,8 @@ impl SyncPhase {
             // Discovery: far behind, a snapshot is faster.
             CatchUp => &[Live, Discovery, Backoff],
             Live => &[CatchUp, Discovery],
-            Backoff => &[CatchUp],
+            // Handshake: to ask for the genesis again.
+            Backoff => &[CatchUp, Handshake],
             Failed => &[],
         }
     }

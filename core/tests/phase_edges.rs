@@ -197,7 +197,9 @@ fn lagging_without_snapshots() -> Edges {
 }
 
 /// A joiner whose only peer never answers for the genesis, and a snapshot
-/// joiner whose only peer never answers for a manifest, give up.
+/// joiner whose only peer never answers for a manifest: as daemons they
+/// back off and try again (and join once the peer answers), as one-shot
+/// syncs they give up.
 fn unanswered() -> Edges {
     let (genesis, keys) = test_genesis(1, ChainParams::default());
     let mut edges = Edges::new();
@@ -208,15 +210,26 @@ fn unanswered() -> Edges {
         }),
     ];
     for (seed, (mode, deaf)) in (5..).zip(cases) {
-        let mut c = Cluster::new(seed, steady());
-        c.add_genesis_node("v0", keys[0].clone(), &genesis, validator_config(100));
-        c.deafen(0, deaf);
-        let mut cfg = listener(&["v0"], mode);
-        cfg.sync.peer_timeout_ms = 300;
-        cfg.sync.retry_attempts = 2;
-        let j = c.add_joiner("j0", Keypair::from_label("joiner"), cfg);
-        assert!(c.run_until(30_000, |c| phase(c, j) == SyncPhase::Failed));
-        edges.extend(taken(&c));
+        for give_up in [true, false] {
+            let mut c = Cluster::new(seed, steady());
+            c.add_genesis_node("v0", keys[0].clone(), &genesis, validator_config(100));
+            c.deafen(0, deaf);
+            let mut cfg = listener(&["v0"], mode);
+            cfg.sync.peer_timeout_ms = 300;
+            cfg.sync.retry_attempts = 2;
+            cfg.sync.catch_up_backoff_ms = 500;
+            cfg.sync.give_up_after_retries = give_up;
+            let j = c.add_joiner("j0", Keypair::from_label("joiner"), cfg);
+            if give_up {
+                assert!(c.run_until(30_000, |c| phase(c, j) == SyncPhase::Failed));
+            } else {
+                assert!(c.run_until(30_000, |c| phase(c, j) == SyncPhase::Backoff));
+                c.run_for(1_000);
+                c.undeafen(0);
+                assert!(c.run_until(30_000, |c| phase(c, j) == SyncPhase::Live));
+            }
+            edges.extend(taken(&c));
+        }
     }
     edges
 }

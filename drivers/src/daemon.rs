@@ -152,13 +152,16 @@ pub async fn run(opts: NodeOptions) -> Result<(), String> {
     } else {
         Role::Validator
     };
-    let config = NodeConfig {
+    let mut config = NodeConfig {
         role,
         listen_addr: Some(listen_addr),
         bootstrap_peers: opts.bootstrap_addrs.clone(),
         trusted_chain_id: opts.chain_id,
         ..opts.config.clone()
     };
+    // A one-shot sync gives up after `retry_attempts` unanswered requests
+    // and exits with the reason; a daemon backs off and tries again.
+    config.sync.give_up_after_retries = opts.exit_when != ExitWhen::Never;
     let clock = TokioClock::new();
     let seed: u64 = rand::random();
     let node = Node::new(config, key, store, seed, bluepods_core::Timestamp(0))

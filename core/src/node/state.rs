@@ -53,8 +53,8 @@ pub(super) enum SyncState {
     CatchUp(CatchingUp),
     /// Following the network.
     Live,
-    /// Range fetches failed `retry_attempts` times in a row: wait, then
-    /// catch up again.
+    /// Range fetches failed `retry_attempts` times in a row, or nobody
+    /// answered for the genesis or a manifest: wait, then try again.
     Backoff(Backoff),
     /// Gave up; the reason was reported in `Event::SyncFailed`.
     Failed,
@@ -207,6 +207,10 @@ impl<S: Store> Node<S> {
     pub(super) fn sync_deadlines(&self) -> [Option<(Timestamp, TimerKind)>; 5] {
         let mut out = [None; 5];
         let Some(chain) = &self.chain else {
+            // Backing off before asking for the genesis again.
+            if let SyncState::Backoff(b) = &self.sync {
+                out[3] = Some((b.until, TimerKind::Backoff));
+            }
             return out;
         };
         let stall = self

@@ -25,6 +25,9 @@ impl<S: Store> Node<S> {
         match self.sync {
             SyncState::Failed | SyncState::Idle => return Ok(()),
             SyncState::Backoff(b) if now < b.until => return Ok(()),
+            SyncState::Backoff(_) if self.chain.is_none() => {
+                self.become_(SyncState::Handshake);
+            }
             SyncState::Backoff(_) => self.become_catch_up(),
             _ => {}
         }
@@ -227,6 +230,27 @@ impl<S: Store> Node<S> {
         for peer in peers {
             self.send(peer, Channel::Gossip, msg.clone());
         }
+    }
+
+    /// Nobody answered `retry_attempts` requests for the genesis or a
+    /// manifest: a daemon says so, waits `catch_up_backoff_ms` and tries
+    /// again (from the handshake without a chain, else by catching up,
+    /// which looks for a snapshot again if one is wanted).
+    pub(in crate::node) fn back_off(&mut self, now: Timestamp, reason: String) {
+        crate::cov::mark("unanswered_sync_backs_off");
+        let retry_in_ms = self.config.sync.catch_up_backoff_ms;
+        let from = self
+            .sync
+            .catching_up_from()
+            .unwrap_or_else(|| self.highest_round().unwrap_or_default());
+        self.emit(Event::SyncBackoff {
+            reason,
+            retry_in_ms,
+        });
+        self.become_(SyncState::Backoff(Backoff {
+            until: now.plus_ms(retry_in_ms),
+            from,
+        }));
     }
 
     /// `retry_attempts` range fetches in a row failed. A catching-up node

@@ -16,8 +16,9 @@
 //! out, or whose peer leaves, is sent again to another ready peer (a range
 //! request is planned afresh instead, from the node's current position, and
 //! preferably from another peer). After `retry_attempts` attempts at the
-//! genesis or a manifest the node reports `SyncFailed` naming what failed
-//! and from whom, and enters `Failed`. After `retry_attempts` range fetches
+//! genesis or a manifest a one-shot sync reports `SyncFailed` naming what
+//! failed and from whom, and enters `Failed`; a daemon backs off for
+//! `catch_up_backoff_ms` and asks again. After `retry_attempts` range fetches
 //! failed in a row, a catching-up node backs off for `catch_up_backoff_ms`
 //! and then catches up again (`Backoff`); a live node keeps following by
 //! gossip and asks again at its next stall.
@@ -245,8 +246,12 @@ impl<S: Store> Node<S> {
                 "{:?} failed after {} attempts (last peer {}: {why})",
                 failed.kind, failed.attempt, failed.peer
             );
-            self.emit(Event::SyncFailed { reason });
-            self.become_(SyncState::Failed);
+            if self.config.sync.give_up_after_retries {
+                self.emit(Event::SyncFailed { reason });
+                self.become_(SyncState::Failed);
+            } else {
+                self.back_off(now, reason);
+            }
             return;
         }
         let others: Vec<PeerId> = self.peers.ready().map(|p| p.id).collect();

@@ -1,0 +1,85 @@
+//! A node whose peers do not help — they never answer, or answer too late
+//! — keeps trying; only a one-shot sync gives up, and it says why.
+
+use bluepods_core::config::{SyncConfig, SyncMode};
+use bluepods_core::harness::{test_genesis, validator_config, Cluster, Faults};
+use bluepods_core::{ChainParams, Event, Keypair, Message, NodeConfig, Role, SyncPhase};
+
+fn steady() -> Faults {
+    Faults {
+        min_delay_ms: 10,
+        max_delay_ms: 10,
+        drop_per_mille: 0,
+    }
+}
+
+fn listener(mode: SyncMode, give_up: bool) -> NodeConfig {
+    NodeConfig {
+        role: Role::Listener,
+        bootstrap_peers: vec!["v0".into()],
+        sync: SyncConfig {
+            default_strategy: mode,
+            peer_timeout_ms: 300,
+            retry_attempts: 2,
+            catch_up_backoff_ms: 1_000,
+            give_up_after_retries: give_up,
+            ..SyncConfig::default()
+        },
+        ..NodeConfig::default()
+    }
+}
+
+fn backoffs(c: &Cluster, j: usize) -> usize {
+    c.nodes[j]
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::SyncBackoff { .. }))
+        .count()
+}
+
+/// Postmortem: after `retry_attempts` unanswered requests for the genesis
+/// or a manifest the node entered `Failed`, and the daemon's event loop
+/// ends the process in `Failed`: one peer that stays silent (or a link too
+/// slow for the request timeout) stopped a listener for good, and a live
+/// node that looked for a snapshot the same way.
+#[test]
+fn a_daemon_whose_peers_never_answer_backs_off_and_tries_again_instead_of_exiting() {
+    let (genesis, keys) = test_genesis(1, ChainParams::default());
+    type Deaf = fn(&Message) -> bool;
+    let cases: [(SyncMode, Deaf); 2] = [
+        (SyncMode::Range, |m| matches!(m, Message::GetGenesis { .. })),
+        (SyncMode::Snapshot, |m| {
+            matches!(m, Message::GetManifest { .. })
+        }),
+    ];
+    for (seed, (mode, deaf)) in (11..).zip(cases) {
+        let mut c = Cluster::new(seed, steady());
+        c.add_genesis_node("v0", keys[0].clone(), &genesis, validator_config(100));
+        c.deafen(0, deaf);
+        let j = c.add_joiner("j0", Keypair::from_label("daemon"), listener(mode, false));
+        let mut failed = false;
+        let tried_three_times = c.run_until(30_000, |c| {
+            failed |= c.node(j).phase() == SyncPhase::Failed;
+            backoffs(c, j) >= 3
+        });
+        assert!(
+            tried_three_times && !failed,
+            "{mode:?}: the daemon backs off, again and again"
+        );
+        c.undeafen(0);
+        assert!(
+            c.run_until(30_000, |c| c.node(j).phase() == SyncPhase::Live),
+            "{mode:?}: once the peer answers, the daemon joins"
+        );
+        // A one-shot sync gives up instead, with the reason.
+        let mut c = Cluster::new(seed, steady());
+        c.add_genesis_node("v0", keys[0].clone(), &genesis, validator_config(100));
+        c.deafen(0, deaf);
+        let j = c.add_joiner("j0", Keypair::from_label("one-shot"), listener(mode, true));
+        assert!(c.run_until(30_000, |c| c.node(j).phase() == SyncPhase::Failed));
+        assert!(c.nodes[j]
+            .events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::SyncFailed { reason } if reason.contains("after 2 attempts"))));
+    }
+}
