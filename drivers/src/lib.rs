@@ -25,4 +25,5 @@ pub mod metrics;
 pub mod plan;
 pub mod store;
 mod streams;
+mod tls;
 pub mod transport;

@@ -9,6 +9,8 @@ use crate::transport::{describe_close, NetEvent};
 use bluepods_core::wire::{self, Message};
 use bluepods_core::PeerId;
 use quinn::Connection;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Send priority of the gossip stream: consensus traffic goes before any
@@ -43,13 +45,54 @@ pub(crate) fn answer_priority(frame_bytes: usize, sequence: u32) -> i32 {
     -i32::try_from(sequence & 0x3FFF_FFFF).unwrap_or(0)
 }
 
-pub(crate) async fn write_gossip(conn: Connection, mut frames: mpsc::Receiver<Vec<u8>>) {
+/// Bytes queued towards one peer (gossip and answers) that QUIC has not
+/// taken yet. Every frame reserves its size before it is queued and gives
+/// it back once written, so what a peer that does not read can pin is
+/// bounded in bytes, not only in frames.
+#[derive(Clone)]
+pub(crate) struct SendBudget {
+    queued: Arc<AtomicUsize>,
+    max_bytes: usize,
+}
+
+impl SendBudget {
+    pub(crate) fn new(max_bytes: usize) -> Self {
+        SendBudget {
+            queued: Arc::new(AtomicUsize::new(0)),
+            max_bytes,
+        }
+    }
+
+    /// Reserves `bytes`, or says how many are queued if that would pass
+    /// the limit.
+    pub(crate) fn reserve(&self, bytes: usize) -> Result<(), usize> {
+        self.queued
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
+                q.checked_add(bytes)
+                    .filter(|total| *total <= self.max_bytes)
+            })
+            .map(|_| ())
+    }
+
+    /// Gives back what a written (or abandoned) frame reserved.
+    pub(crate) fn release(&self, bytes: usize) {
+        self.queued.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
+pub(crate) async fn write_gossip(
+    conn: Connection,
+    mut frames: mpsc::Receiver<Vec<u8>>,
+    budget: SendBudget,
+) {
     let Ok(mut stream) = conn.open_uni().await else {
         return;
     };
     let _ = stream.set_priority(GOSSIP_PRIORITY);
     while let Some(frame) = frames.recv().await {
-        if stream.write_all(&frame).await.is_err() {
+        let written = stream.write_all(&frame).await;
+        budget.release(frame.len());
+        if written.is_err() {
             return;
         }
     }

@@ -1,6 +1,6 @@
 //! QUIC transport: quinn + rustls (ring provider), TLS 1.3, ALPN `bluepods/1`.
 //!
-//! Certificates are self-signed and not used for identity: a node's identity
+//! Certificates are self-signed and not used for identity (`tls.rs`): a node's identity
 //! is the ed25519 key it proves in the protocol handshake, so the client
 //! accepts any certificate but still checks the TLS handshake signature
 //! against it (the TLS session stays sound).
@@ -18,13 +18,11 @@
 //! any quinn `Endpoint` (production binds a UDP socket; the simulator can wrap
 //! its own socket) and a [`Resolver`].
 
-use crate::streams::{answer_priority, read_connection, write_gossip};
+use crate::streams::{answer_priority, read_connection, write_gossip, SendBudget};
+pub use crate::tls::{client_config, self_signed_cert, self_signed_cert_ed25519, server_config};
 use bluepods_core::wire::{self, Message};
 use bluepods_core::{Channel, CloseCode, Direction, PeerId};
-use quinn::{ClientConfig, Connection, ConnectionError, Endpoint, ServerConfig, VarInt};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use quinn::{Connection, ConnectionError, Endpoint, VarInt};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -53,6 +51,9 @@ pub struct TransportConfig {
     /// Request/response frames waiting for a stream to one peer before that
     /// peer is disconnected.
     pub max_queued_requests: usize,
+    /// Bytes of gossip and answers queued towards one peer and not yet
+    /// handed to QUIC before that peer is disconnected: it does not read.
+    pub max_queued_bytes: usize,
     /// A silent connection is closed after this long.
     pub idle_timeout_ms: u64,
     /// A dial that has not completed its QUIC handshake after this long
@@ -120,6 +121,7 @@ impl Default for TransportConfig {
             max_outgoing_streams: 64,
             max_incoming_streams: 256,
             max_queued_requests: 256,
+            max_queued_bytes: 64 * 1024 * 1024,
             idle_timeout_ms: 10_000,
             dial_timeout_ms: 5_000,
             keep_alive_ms: 2_000,
@@ -192,34 +194,7 @@ pub fn system_resolver() -> Resolver {
     })
 }
 
-/// A self-signed certificate for this node.
-pub fn self_signed_cert() -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), String> {
-    let ck = rcgen::generate_simple_self_signed(vec![SERVER_NAME.to_string()])
-        .map_err(|e| e.to_string())?;
-    let key = PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
-    Ok((ck.cert.der().clone(), key))
-}
-
-/// A self-signed ed25519 certificate: its signatures have a fixed length,
-/// so a handshake sends the same number of bytes every time (the
-/// simulator's runs are reproducible only if packet sizes are).
-pub fn self_signed_cert_ed25519(
-) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), String> {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(|e| e.to_string())?;
-    let cert = rcgen::CertificateParams::new(vec![SERVER_NAME.to_string()])
-        .and_then(|p| p.self_signed(&key))
-        .map_err(|e| e.to_string())?;
-    Ok((
-        cert.der().clone(),
-        PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-    ))
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-fn transport_config(cfg: &TransportConfig) -> Arc<quinn::TransportConfig> {
+pub(crate) fn transport_config(cfg: &TransportConfig) -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
     t.max_concurrent_uni_streams(VarInt::from_u32(cfg.max_incoming_streams));
     t.max_concurrent_bidi_streams(VarInt::from_u32(0));
@@ -247,86 +222,6 @@ fn transport_config(cfg: &TransportConfig) -> Arc<quinn::TransportConfig> {
             .unwrap_or(quinn::IdleTimeout::from(VarInt::from_u32(10_000))),
     ));
     Arc::new(t)
-}
-
-/// The QUIC server configuration (TLS 1.3 only, our ALPN).
-pub fn server_config(
-    cert: CertificateDer<'static>,
-    key: PrivateKeyDer<'static>,
-    cfg: &TransportConfig,
-) -> Result<ServerConfig, String> {
-    let mut tls = rustls::ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
-        .map_err(|e| e.to_string())?;
-    tls.alpn_protocols = vec![ALPN.to_vec()];
-    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(|e| e.to_string())?;
-    let mut server = ServerConfig::with_crypto(Arc::new(quic));
-    server.transport_config(transport_config(cfg));
-    Ok(server)
-}
-
-/// The QUIC client configuration.
-pub fn client_config(cfg: &TransportConfig) -> Result<ClientConfig, String> {
-    let provider = provider();
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| e.to_string())?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![ALPN.to_vec()];
-    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| e.to_string())?;
-    let mut client = ClientConfig::new(Arc::new(quic));
-    client.transport_config(transport_config(cfg));
-    Ok(client)
-}
-
-/// Accepts any certificate (identity is proven in the protocol handshake)
-/// but verifies the TLS 1.3 handshake signature made with it.
-#[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("TLS 1.2 is not supported".into()))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 /// An endpoint over any socket and runtime (the simulator's), with QUIC's
@@ -361,6 +256,8 @@ struct PeerConn {
     conn: Connection,
     gossip: mpsc::Sender<Vec<u8>>,
     gossip_writer: tokio::task::JoinHandle<()>,
+    /// Bytes queued towards the peer, gossip and answers.
+    budget: SendBudget,
     streams: Arc<Semaphore>,
     /// Request/response frames waiting for a stream.
     queued: Arc<std::sync::atomic::AtomicUsize>,
@@ -539,7 +436,8 @@ impl Transport {
     /// its gossip writer.
     pub fn register(&mut self, peer: PeerId, conn: Connection) {
         let (gossip_tx, gossip_rx) = mpsc::channel(self.cfg.gossip_queue_frames);
-        let gossip_writer = tokio::spawn(write_gossip(conn.clone(), gossip_rx));
+        let budget = SendBudget::new(self.cfg.max_queued_bytes);
+        let gossip_writer = tokio::spawn(write_gossip(conn.clone(), gossip_rx, budget.clone()));
         tokio::spawn(read_connection(
             peer,
             conn.clone(),
@@ -552,6 +450,7 @@ impl Transport {
                 conn,
                 gossip: gossip_tx,
                 gossip_writer,
+                budget,
                 queued: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
                 answers: 0,
                 streams: Arc::new(Semaphore::new(self.cfg.max_outgoing_streams)),
@@ -585,9 +484,17 @@ impl Transport {
             tracing::warn!(%peer, kind = msg.kind(), "not sending a frame over the size limit");
             return;
         };
+        let bytes = frame.len();
+        if let Err(queued) = p.budget.reserve(bytes) {
+            tracing::warn!(%peer, queued, "send queue over max_queued_bytes: disconnecting a peer that does not read");
+            let reason = format!("peer does not read: {queued} bytes queued towards it");
+            self.disconnect(peer, CloseCode::Refused, &reason);
+            return;
+        }
         match channel {
             Channel::Gossip => {
                 if p.gossip.try_send(frame).is_err() {
+                    p.budget.release(bytes);
                     tracing::warn!(%peer, "gossip queue full: disconnecting a peer that cannot keep up");
                     self.disconnect(peer, CloseCode::Refused, "send queue full");
                 }
@@ -598,6 +505,7 @@ impl Transport {
                 let queued = p.queued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if queued >= self.cfg.max_queued_requests {
                     p.queued.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    p.budget.release(bytes);
                     tracing::warn!(%peer, "too many responses queued: disconnecting a peer that asks faster than it reads");
                     self.disconnect(peer, CloseCode::Violation, "too many requests outstanding");
                     return;
@@ -607,6 +515,7 @@ impl Transport {
                 let conn = p.conn.clone();
                 let streams = p.streams.clone();
                 let counter = p.queued.clone();
+                let budget = p.budget.clone();
                 let release = p.pacer.as_ref().map(|pacer| pacer.reserve(frame.len()));
                 tokio::spawn(async move {
                     if let Some(at) = release {
@@ -615,14 +524,19 @@ impl Transport {
                     let permit = streams.acquire_owned().await;
                     counter.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     let Ok(_permit) = permit else {
+                        budget.release(bytes);
                         return;
                     };
-                    if let Ok(mut s) = conn.open_uni().await {
-                        let _ = s.set_priority(priority);
-                        if s.write_all(&frame).await.is_ok() {
-                            let _ = s.finish();
-                            let _ = s.stopped().await;
-                        }
+                    let Ok(mut s) = conn.open_uni().await else {
+                        budget.release(bytes);
+                        return;
+                    };
+                    let _ = s.set_priority(priority);
+                    let written = s.write_all(&frame).await;
+                    budget.release(bytes);
+                    if written.is_ok() {
+                        let _ = s.finish();
+                        let _ = s.stopped().await;
                     }
                 });
             }
@@ -676,6 +590,49 @@ impl Transport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Postmortem: queues towards a peer were bounded in frames only (4096
+    /// gossip frames, 256 answers of up to 16 MiB), so a peer that asked
+    /// for chunks and never read them pinned gigabytes of the node's memory.
+    #[tokio::test]
+    async fn a_peer_that_never_reads_is_cut_off_once_its_queued_answers_pass_the_byte_limit() {
+        let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let cfg = TransportConfig {
+            max_queued_bytes: 8 << 20,
+            ..TransportConfig::default()
+        };
+        let server = bind_endpoint(local, &cfg).unwrap();
+        // The reader grants 1 MiB and then reads nothing.
+        let stingy = TransportConfig {
+            connection_window_bytes: 1 << 20,
+            stream_receive_window_bytes: 1 << 20,
+            ..TransportConfig::default()
+        };
+        let client = bind_endpoint(local, &stingy).unwrap();
+        let addr = server.local_addr().unwrap();
+        let accepting = server.clone();
+        let accept = tokio::spawn(async move { accepting.accept().await.unwrap().await.unwrap() });
+        let reader = client.connect(addr, SERVER_NAME).unwrap().await.unwrap();
+        let (events, _seen) = mpsc::channel(64);
+        let mut t = Transport::new(server, events, system_resolver(), cfg);
+        let peer = PeerId(1);
+        t.register(peer, accept.await.unwrap());
+        for i in 0..40u32 {
+            let answer = Message::Chunk {
+                request: wire::RequestId(u64::from(i)),
+                round: bluepods_core::Round(1),
+                index: i,
+                bytes: vec![7; 1 << 20],
+            };
+            t.send(peer, Channel::Request, &answer);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let closed = tokio::time::timeout(Duration::from_secs(10), reader.closed())
+            .await
+            .expect("the node closes the connection of a peer that does not read");
+        let why = describe_close(&closed);
+        assert!(why.contains("does not read"), "{why}");
+    }
 
     /// Postmortem: an answer over the frame limit was dropped with a local
     /// warning, so the asker learned nothing until its request timed out
