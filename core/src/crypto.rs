@@ -35,6 +35,8 @@ pub enum Domain {
     Synthetic,
     /// A page of a snapshot chunk (`snapshot::pages`).
     Page,
+    /// The key of a node's random generator (`rng::NodeRng`).
+    Rng,
 }
 
 impl Domain {
@@ -49,6 +51,7 @@ impl Domain {
             Domain::Handshake => b"bluepods/handshake/v1",
             Domain::Synthetic => b"bluepods/synthetic/v1",
             Domain::Page => b"bluepods/page/v1",
+            Domain::Rng => b"bluepods/rng/v1",
         }
     }
 }

@@ -41,7 +41,7 @@ use crate::ids::{Hash, PeerId, PublicKey, Round, Timestamp};
 use crate::interface::{Action, Channel, CloseCode, Event, TimerKind};
 use crate::peers::PeerTable;
 use crate::phase::SyncPhase;
-use crate::rng::DetRng;
+use crate::rng::NodeRng;
 use crate::store::{read_meta, MetaKey, Store, StoreError, WriteBatch};
 use crate::tx::TxStatus;
 use crate::wire::Message;
@@ -73,7 +73,7 @@ pub struct Node<S: Store> {
     config: NodeConfig,
     key: Keypair,
     store: S,
-    rng: DetRng,
+    rng: NodeRng,
     /// Where the node is in joining or following, with that stage's data;
     /// the phase is derived from it.
     sync: SyncState,
@@ -111,10 +111,10 @@ impl<S: Store> Node<S> {
     ) -> Result<Self, StoreError> {
         let mut node = Node {
             txs: parts::Transactions::new(config.max_mempool_txs),
+            rng: NodeRng::new(seed, &key),
             config,
             key,
             store,
-            rng: DetRng::new(seed),
             sync: SyncState::Idle,
             chain: None,
             peers: PeerTable::default(),
