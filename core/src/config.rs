@@ -100,6 +100,21 @@ pub struct NodeConfig {
     /// is dropped. Sized for a few requests, a delta request's digests
     /// (up to 128 KiB) among them.
     pub max_early_message_bytes: usize,
+    /// Vertex hashes remembered as verified (with who sent them), so that
+    /// no vertex is verified twice, even one the consensus did not keep
+    /// (too far ahead, below the pruning floor). About 100 bytes each:
+    /// 6.5 MB at the default.
+    pub max_verified_vertices: usize,
+    /// Times one peer may send a vertex it already sent before it is
+    /// banned for `ban_duration_ms` (an honest node forwards each vertex
+    /// once per connection).
+    pub max_repeated_vertices: u32,
+    /// Signature checks (one per vertex, one per carried transaction) the
+    /// node spends per second on one peer's unsolicited gossip; past it,
+    /// that peer's vertices are dropped unchecked (`LimitHit
+    /// gossip_verification`) and fetched again if needed. Answers to the
+    /// node's own requests are not counted: it asked for them.
+    pub max_gossip_signature_checks_per_sec: u64,
     /// Bytes per second this node sends in answers to requests (snapshot
     /// chunks, ranges), per connection; 0 for no limit. Serving peers keep
     /// bandwidth for consensus this way. Enforced by the driver.
@@ -128,6 +143,9 @@ impl Default for NodeConfig {
             ban_duration_ms: 600_000,
             max_banned_peers: 1_024,
             max_pending_vertices: 4_096,
+            max_verified_vertices: 65_536,
+            max_repeated_vertices: 16,
+            max_gossip_signature_checks_per_sec: 20_000,
             max_rounds_ahead: 1_000,
             max_mempool_txs: 50_000,
             max_forwarded_txs: 50_000,

@@ -189,6 +189,9 @@ pub enum Limit {
     /// `max_early_messages` or `max_early_message_bytes`: a peer sent more
     /// before its handshake proof than is held for it, and was dropped.
     EarlyMessages,
+    /// `max_gossip_signature_checks_per_sec`: a peer's gossip vertex was
+    /// dropped unchecked.
+    GossipVerification,
 }
 
 /// Something worth reporting.

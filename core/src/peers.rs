@@ -59,6 +59,10 @@ pub struct Peer {
     pub early: Vec<Message>,
     /// Encoded bytes of `early`.
     pub early_bytes: usize,
+    /// Signature checks its unsolicited gossip may still cost.
+    pub gossip_checks: crate::budget::SignatureBudget,
+    /// Vertices it sent again after sending them once.
+    pub repeated_vertices: u32,
 }
 
 impl Peer {

@@ -359,6 +359,7 @@ impl Metrics {
                     Limit::ForwardedTxs => "forwarded_txs",
                     Limit::Buffer => "buffer",
                     Limit::EarlyMessages => "early_messages",
+                    Limit::GossipVerification => "gossip_verification",
                 };
                 self.limit_hits.get_or_create(&LimitLabel { limit }).inc();
             }

@@ -84,6 +84,8 @@ pub struct Node<S: Store> {
     producer: parts::Production,
     txs: parts::Transactions,
     serving: parts::Serving,
+    /// Vertices whose checks passed lately (`gossip/verified.rs`).
+    verified: gossip::VerifiedVertices,
     joined: parts::JoinRecord,
     clock: parts::Clock,
     /// Equivocation evidence `(first, second)`, bounded.
@@ -112,6 +114,7 @@ impl<S: Store> Node<S> {
         let mut node = Node {
             txs: parts::Transactions::new(config.max_mempool_txs),
             rng: NodeRng::new(seed, &key),
+            verified: gossip::VerifiedVertices::new(config.max_verified_vertices),
             config,
             key,
             store,

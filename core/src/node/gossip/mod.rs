@@ -14,6 +14,10 @@
 //! - **Tests**: `core/tests/cluster.rs`, `core/tests/properties.rs`, the
 //!   `traces.rs` insta traces.
 
+mod verified;
+
+pub(in crate::node) use verified::VerifiedVertices;
+
 use crate::consensus::Offer;
 use crate::ids::{Hash, PeerId, Timestamp};
 use crate::interface::{Channel, Event, Limit, VertexSource};
@@ -23,6 +27,7 @@ use crate::store::{Store, StoreError, WriteBatch, WriteOp};
 use crate::vertex::Vertex;
 use crate::wire::Message;
 use std::sync::Arc;
+use verified::Copy;
 
 impl<S: Store> Node<S> {
     pub(in crate::node) fn on_gossip_vertex(
@@ -54,31 +59,78 @@ impl<S: Store> Node<S> {
         // signatures is what a node spends its time on. Its bytes are
         // those of the verified one, so nothing is lost; while a snapshot
         // downloads, the buffer's own dedup handles copies instead.
-        if !buffering {
-            let hash = v.hash();
-            if chain.consensus.dag().contains(&hash) || chain.consensus.is_pending(&hash) {
-                self.requests.wanted.remove(&hash);
+        let hash = v.hash();
+        if !buffering
+            && (chain.consensus.dag().contains(&hash) || chain.consensus.is_pending(&hash))
+        {
+            self.requests.wanted.remove(&hash);
+            return Ok(());
+        }
+        // Any other copy verified before is not verified again either
+        // (`verified.rs`), on whatever path it comes.
+        let gossip = source == VertexSource::Gossip;
+        match self.verified.copy(hash, &v.signature, Some(peer)) {
+            Copy::Verified { before } if gossip && before > 0 => {
+                self.repeated_vertex(now, peer, hash);
                 return Ok(());
+            }
+            Copy::Verified { .. } => crate::cov::mark("vertex_verified_once"),
+            Copy::Unchecked => {
+                let checks = 1 + v.body.txs.len() as u64;
+                let rate = self.config.max_gossip_signature_checks_per_sec;
+                let within = !gossip
+                    || self
+                        .peers
+                        .peers
+                        .get_mut(&peer)
+                        .is_some_and(|p| p.gossip_checks.take(now, rate, checks));
+                if !within {
+                    self.emit(Event::LimitHit {
+                        limit: Limit::GossipVerification,
+                    });
+                    return Ok(());
+                }
+                let Some(chain) = self.chain.as_ref() else {
+                    return Ok(());
+                };
+                crate::cov::mark("vertex_verified");
+                if let Err(e) = v.verify(&chain.chain_id, &chain.genesis.params) {
+                    let reason = format!("invalid vertex round={}: {e}", v.round());
+                    self.emit(Event::VertexRejected {
+                        peer,
+                        reason: reason.clone(),
+                    });
+                    self.ban_peer(now, peer, &reason);
+                    return Ok(());
+                }
+                self.verified.insert(hash, v.signature, Some(peer));
             }
         }
-        let hash = match v.verify(&chain.chain_id, &chain.genesis.params) {
-            Ok(h) => h,
-            Err(e) => {
-                let reason = format!("invalid vertex round={}: {e}", v.round());
-                self.emit(Event::VertexRejected {
-                    peer,
-                    reason: reason.clone(),
-                });
-                self.ban_peer(now, peer, &reason);
-                return Ok(());
-            }
-        };
         self.requests.wanted.remove(&hash);
         if self.buffering() {
             self.hold_vertex(v, hash);
             return Ok(());
         }
         self.offer_verified(now, Some(peer), v, hash, source)
+    }
+
+    /// `peer` sent a vertex it had sent before: of no use, since an honest
+    /// node forwards each vertex once per connection. Past
+    /// `max_repeated_vertices` it is banned for a while.
+    fn repeated_vertex(&mut self, now: Timestamp, peer: PeerId, hash: Hash) {
+        crate::cov::mark("repeated_vertex");
+        let Some(p) = self.peers.peers.get_mut(&peer) else {
+            return;
+        };
+        p.repeated_vertices = p.repeated_vertices.saturating_add(1);
+        if p.repeated_vertices >= self.config.max_repeated_vertices {
+            let reason = format!(
+                "sent vertex {} again ({} vertices sent more than once)",
+                hash.short(),
+                p.repeated_vertices
+            );
+            self.ban_peer(now, peer, &reason);
+        }
     }
 
     /// Offers a vertex whose stand-alone checks passed to consensus; a link

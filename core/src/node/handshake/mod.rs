@@ -86,6 +86,8 @@ impl<S: Store> Node<S> {
                 stats: Default::default(),
                 early: Vec::new(),
                 early_bytes: 0,
+                gossip_checks: Default::default(),
+                repeated_vertices: 0,
             },
         );
         if matches!(self.sync, crate::node::state::SyncState::Connecting) {

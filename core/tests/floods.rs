@@ -1,0 +1,132 @@
+//! Data that is of no use costs its sender, not the node: a vertex is
+//! verified once however often it arrives, a peer that sends the same one
+//! again is cut off, and unsolicited gossip gets a signature-check budget
+//! per peer.
+
+use bluepods_core::harness::{alice_creates, attach_peer, test_genesis};
+use bluepods_core::interface::Limit;
+use bluepods_core::vertex::{Vertex, VertexBody};
+use bluepods_core::{
+    cov, init_chain, Action, ChainParams, Event, Hash, Input, Keypair, MemStore, Message, Node,
+    NodeConfig, PeerId, Role, Round, Timestamp,
+};
+
+const NOW: Timestamp = Timestamp(1_000);
+
+/// A listener on a one-validator chain, with one attached listener peer.
+fn listener_with_peer(config: NodeConfig) -> (Node<MemStore>, Vec<Keypair>, PeerId) {
+    let (genesis, keys) = test_genesis(1, ChainParams::default());
+    let mut store = MemStore::new();
+    init_chain(&mut store, &genesis).unwrap();
+    let config = NodeConfig {
+        role: Role::Listener,
+        ..config
+    };
+    let mut n = Node::new(config, Keypair::from_label("node"), store, 1, NOW).unwrap();
+    while n.poll_action().is_some() {}
+    let peer = PeerId(1);
+    attach_peer(
+        &mut n,
+        NOW,
+        peer,
+        &Keypair::from_label("flooder"),
+        Role::Listener,
+    )
+    .unwrap();
+    (n, keys, peer)
+}
+
+/// A validly signed vertex far beyond the node's horizon, carrying `txs`
+/// transactions (each one more signature to check).
+fn far_vertex(n: &Node<MemStore>, author: &Keypair, round: u64, txs: u64) -> Vertex {
+    let (genesis, _) = test_genesis(1, ChainParams::default());
+    VertexBody {
+        chain_id: n.chain_id().unwrap(),
+        round: Round(round),
+        author: author.public(),
+        parents: vec![Hash([1; 32])],
+        txs: (0..txs).map(|i| alice_creates(&genesis, i)).collect(),
+        attestation: None,
+    }
+    .sign(author)
+}
+
+/// Sends `v` as gossip; whether the node cut the peer off.
+fn gossip(n: &mut Node<MemStore>, peer: PeerId, v: &Vertex) -> (bool, Vec<Event>) {
+    n.handle(
+        NOW,
+        Input::Message {
+            peer,
+            msg: Message::Vertex(v.clone()),
+        },
+    );
+    let mut cut = false;
+    let mut events = Vec::new();
+    while let Some(a) = n.poll_action() {
+        match a {
+            Action::Disconnect { peer: p, .. } if p == peer => cut = true,
+            Action::Event(e) => events.push(e),
+            _ => {}
+        }
+    }
+    (cut, events)
+}
+
+/// Postmortem: a copy the consensus dropped (too far ahead, or below the
+/// pruning floor) was not held, so the next copy was verified again: one
+/// 2,000-transaction vertex resent in a loop cost ~2,000 signature checks
+/// per copy on the event loop, and the sender was never punished.
+#[test]
+fn a_vertex_resent_in_a_loop_is_verified_once_and_its_sender_is_cut_off() {
+    let (mut n, keys, peer) = listener_with_peer(NodeConfig::default());
+    let v = far_vertex(&n, &keys[0], 1_000_000, 20);
+    let before = cov::hits("vertex_verified");
+    let mut copies = 0;
+    let mut banned = false;
+    for _ in 0..1_000 {
+        copies += 1;
+        let (cut, events) = gossip(&mut n, peer, &v);
+        banned |= events
+            .iter()
+            .any(|e| matches!(e, Event::PeerBanned { reason, .. } if reason.contains("again")));
+        if cut {
+            break;
+        }
+    }
+    assert_eq!(cov::hits("vertex_verified") - before, 1, "verified once");
+    assert!(banned, "the sender is banned for a while");
+    assert!(copies <= 17, "cut off after {copies} copies");
+}
+
+/// Postmortem: nothing bounded what unsolicited gossip could make a node
+/// verify: distinct valid vertices, each useless (far ahead), cost their
+/// full signature checks, as fast as a peer could send them.
+#[test]
+fn unsolicited_gossip_past_a_peers_signature_budget_is_dropped_unchecked() {
+    let config = NodeConfig {
+        max_gossip_signature_checks_per_sec: 100,
+        ..NodeConfig::default()
+    };
+    let (mut n, keys, peer) = listener_with_peer(config);
+    let before = cov::hits("vertex_verified");
+    let mut over_budget = 0;
+    for round in 0..20 {
+        // 21 signatures each: five fit in 100 (the fifth into debt).
+        let v = far_vertex(&n, &keys[0], 1_000_000 + round, 20);
+        let (cut, events) = gossip(&mut n, peer, &v);
+        assert!(!cut, "over budget is not a fault: an honest burst may be");
+        over_budget += events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::LimitHit {
+                        limit: Limit::GossipVerification
+                    }
+                )
+            })
+            .count();
+    }
+    assert_eq!(cov::hits("vertex_verified") - before, 5);
+    assert_eq!(over_budget, 15);
+}
