@@ -5,8 +5,13 @@
 //! hash, indexed by round, bounded in bytes and in the span of rounds held.
 //! When a bound is hit the
 //! *oldest* rounds go first: the replay fills any gap by range fetch, while
-//! the newest vertices are the ones gossip will not bring again. Two vertices
-//! by one author for one round are kept both, as evidence.
+//! the newest vertices are the ones gossip will not bring again — unless
+//! the newest round is not *supported*: fewer distinct authors than can all
+//! be Byzantine (`support`, f + 1 of the set) hold it. Then that round goes
+//! first, so one validator signing a vertex at round 10^9 cannot make the
+//! span bound evict everything else. Two vertices by one author for one
+//! round are kept both, as evidence. (The node offers only vertices by
+//! members of the validator set it knows.)
 
 use crate::ids::{Hash, PublicKey, Round};
 use crate::vertex::Vertex;
@@ -37,6 +42,8 @@ pub struct VertexBuffer {
     bytes: usize,
     max_bytes: usize,
     max_rounds: u64,
+    /// Distinct authors a round needs to be sure an honest one reached it.
+    support: usize,
     /// Vertices evicted by a bound since creation.
     pub evicted: u64,
 }
@@ -48,8 +55,41 @@ impl VertexBuffer {
         VertexBuffer {
             max_bytes,
             max_rounds,
+            support: 1,
             ..Self::default()
         }
+    }
+
+    /// The same, where a round counts as reached by an honest validator
+    /// only once `support` distinct authors hold it (f + 1).
+    pub fn with_support(mut self, support: usize) -> Self {
+        self.support = support.max(1);
+        self
+    }
+
+    /// Whether the newest round held is unproven: fewer than `support`
+    /// authors hold it, and it is not the round after the newest one that
+    /// enough do (the next round of an honest network starts with one
+    /// author, and must not be evicted for it).
+    fn newest_unproven(&self) -> bool {
+        let authors_at = |round: Round| {
+            self.authors
+                .range((round, PublicKey([0; 32]))..=(round, PublicKey([0xFF; 32])))
+                .count()
+        };
+        let Some(((top, _), _)) = self.by_round.last_key_value() else {
+            return false;
+        };
+        if authors_at(*top) >= self.support {
+            return false;
+        }
+        let mut rounds: Vec<Round> = self.authors.keys().map(|(r, _)| *r).collect();
+        rounds.dedup();
+        let supported = rounds
+            .into_iter()
+            .rev()
+            .find(|r| authors_at(*r) >= self.support);
+        supported.is_none_or(|s| top.0 > s.0.saturating_add(1))
     }
 
     fn over_bounds(&self) -> bool {
@@ -95,7 +135,13 @@ impl VertexBuffer {
         };
         self.by_round.insert((round, hash), vertex);
         while self.over_bounds() {
-            let Some(((r, h), v)) = self.by_round.pop_first() else {
+            let evicted = if self.newest_unproven() {
+                crate::cov::mark("unsupported_newest_round_evicted");
+                self.by_round.pop_last()
+            } else {
+                self.by_round.pop_first()
+            };
+            let Some(((r, h), v)) = evicted else {
                 break;
             };
             self.bytes -= v.encoded_len();
@@ -170,6 +216,48 @@ mod tests {
         assert_eq!(b.rounds(), Some((Round(7), Round(9))));
         assert_eq!(b.evicted, 7);
         assert!(b.bytes() <= size * 3);
+    }
+
+    /// Postmortem: the span bound evicted the oldest rounds whatever the
+    /// newest was, so one vertex at round 10^9 emptied the buffer of
+    /// every real one.
+    #[test]
+    fn a_far_round_that_too_few_authors_hold_goes_before_the_real_ones() {
+        let keys: Vec<Keypair> = (0..4)
+            .map(|i| Keypair::from_label(&i.to_string()))
+            .collect();
+        let mut b = VertexBuffer::new(1 << 30, 100).with_support(2);
+        for r in 10..20 {
+            for k in &keys {
+                let (h, v) = vertex(k, r, 0);
+                assert_eq!(b.add(v, h), Buffered::Added);
+            }
+        }
+        let (h, v) = vertex(&keys[3], 1_000_000_000, 0);
+        assert_eq!(b.add(v, h), Buffered::Added);
+        assert_eq!(
+            b.rounds(),
+            Some((Round(10), Round(19))),
+            "the far vertex went"
+        );
+        assert_eq!(b.len(), 40);
+        // The round after the newest supported one is how an honest
+        // network moves on: kept, and the oldest round makes room.
+        let (h, v) = vertex(&keys[0], 20, 0);
+        assert_eq!(b.add(v, h), Buffered::Added);
+        let (h, v) = vertex(&keys[3], 20, 0);
+        assert_eq!(b.add(v, h), Buffered::Added);
+        assert_eq!(b.rounds(), Some((Round(10), Round(20))));
+        let mut b = VertexBuffer::new(1 << 30, 10).with_support(2);
+        for r in 0..10 {
+            for k in &keys[..2] {
+                let (h, v) = vertex(k, r, 0);
+                let _ = b.add(v, h);
+            }
+        }
+        let (h, v) = vertex(&keys[0], 10, 0);
+        let _ = b.add(v, h);
+        assert_eq!(b.rounds(), Some((Round(1), Round(10))));
     }
 
     #[test]

@@ -97,9 +97,6 @@ pub struct Node<S: Store> {
 /// Most equivocation pairs kept as evidence.
 const MAX_EVIDENCE: usize = 1024;
 
-/// Most distinct (round, root) attestation keys remembered.
-const MAX_ATTESTED_SNAPSHOTS: usize = 16;
-
 impl<S: Store> Node<S> {
     /// A node over `store`. If the store holds an adopted genesis, the node
     /// resumes from it (restart); otherwise it learns the chain from its
@@ -226,14 +223,10 @@ impl<S: Store> Node<S> {
 
     /// Records an attestation carried by an accepted vertex.
     fn note_attestation(&mut self, v: &crate::vertex::Vertex, hash: Hash) {
-        let Some(a) = &v.body.attestation else { return };
-        self.serving
-            .attestations
-            .entry((a.round, a.manifest_root))
-            .or_default()
-            .insert(v.author(), hash);
-        while self.serving.attestations.len() > MAX_ATTESTED_SNAPSHOTS {
-            self.serving.attestations.pop_first();
+        if let Some(a) = &v.body.attestation {
+            self.serving
+                .attestations
+                .note(v.author(), v.round(), a, hash);
         }
     }
 

@@ -3,10 +3,11 @@
 //! reader sees which part of the node a method touches.
 
 use super::fetch::InFlight;
+use super::snapshot::attestations::AttestationTable;
 use super::snapshot::download::DownloadRecord;
 use super::snapshot::serve::ServedSnapshot;
 use super::status::AppliedSnapshot;
-use crate::ids::{Hash, PeerId, PublicKey, Round, Timestamp};
+use crate::ids::{Hash, PeerId, Round, Timestamp};
 use crate::mempool::Mempool;
 use crate::vertex::Attestation;
 use crate::wire::RequestId;
@@ -105,9 +106,8 @@ pub(super) struct Serving {
     pub(super) building_bytes: u64,
     /// A manifest root to attest in this node's next vertex.
     pub(super) pending_attestation: Option<Attestation>,
-    /// Attestations seen in accepted vertices: (round, root) → author →
-    /// vertex hash. At most `MAX_ATTESTED_SNAPSHOTS` keys.
-    pub(super) attestations: BTreeMap<(Round, Hash), BTreeMap<PublicKey, Hash>>,
+    /// Attestations seen in accepted vertices.
+    pub(super) attestations: AttestationTable,
 }
 
 /// What this node knows of joining from a snapshot, across sync states

@@ -126,7 +126,7 @@ impl<S: Store> Node<S> {
     /// Whether `key` belongs to the validator set, now or from an epoch to
     /// come (a genesis member or a committed registration). What a peer
     /// claims in its hello counts for nothing here.
-    fn is_known_validator(&self, key: &crate::ids::PublicKey) -> bool {
+    pub(in crate::node) fn is_known_validator(&self, key: &crate::ids::PublicKey) -> bool {
         self.chain
             .as_ref()
             .is_some_and(|c| c.consensus.meta().schedule.knows(key))

@@ -34,6 +34,7 @@
 //! node derives from its genesis. Registrations committed after genesis are
 //! not yet provable to a joiner (DESIGN §6.5, next issue).
 
+pub(in crate::node) mod attestations;
 mod delta;
 pub(in crate::node) mod download;
 pub(in crate::node) mod plan;
@@ -146,10 +147,18 @@ impl<S: Store> Node<S> {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         if !self.sync.in_snapshot_sync() {
+            // f + 1 of the set this node knows: a round that many authors
+            // hold was reached by an honest validator.
+            let members = self.chain.as_ref().map_or(1, |c| {
+                let round = c.consensus.dag().highest_round().unwrap_or_default();
+                c.consensus.meta().schedule.set_for_round(round).len()
+            });
+            let support = members - (2 * members / 3 + 1) + 1;
             let buffer = VertexBuffer::new(
                 self.config.sync.buffer_max_bytes,
                 self.config.sync.buffer_max_rounds,
-            );
+            )
+            .with_support(support);
             self.become_(SyncState::Discovery(Discovery::new(now, buffer)));
         }
         match &self.sync {
@@ -400,6 +409,19 @@ impl<S: Store> Node<S> {
                 d.frontier.insert(hash, v);
                 return;
             }
+        }
+        // Only members' vertices are held: anyone can sign a vertex, and
+        // one at a far round would push the real ones out. The members are
+        // those of the set this node knows, or of the snapshot it
+        // downloads (the set may have grown since genesis).
+        let author = v.author();
+        let in_download = match &self.sync {
+            SyncState::Fetch(d) => d.manifest.frontier.meta.schedule.knows(&author),
+            _ => false,
+        };
+        if !in_download && !self.is_known_validator(&author) {
+            crate::cov::mark("buffered_vertex_of_a_non_member_dropped");
+            return;
         }
         // Planning keeps no buffer: a planning node never replays.
         let Some(buffer) = self.sync.buffer_mut() else {

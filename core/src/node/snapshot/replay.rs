@@ -73,7 +73,7 @@ impl<S: Store> Node<S> {
             let for_root = |root: &Hash| {
                 self.serving
                     .attestations
-                    .get(&(*round, *root))
+                    .get(*round, *root)
                     .map_or(0, BTreeMap::len)
             };
             if for_root(&served.root) >= quorum {

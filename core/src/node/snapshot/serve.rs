@@ -267,13 +267,13 @@ impl<S: Store> Node<S> {
             .quorum();
         self.serving
             .attestations
-            .get(&(s.manifest.round, s.root))
+            .get(s.manifest.round, s.root)
             .is_some_and(|who| who.len() >= quorum)
     }
 
     /// The vertices attesting `(round, root)` that this node still holds.
     fn attestation_vertices(&self, round: Round, root: Hash) -> Vec<crate::vertex::Vertex> {
-        let Some(who) = self.serving.attestations.get(&(round, root)) else {
+        let Some(who) = self.serving.attestations.get(round, root) else {
             return Vec::new();
         };
         who.values()
