@@ -15,14 +15,7 @@ fn joiner_mid_download(seed: u64) -> (Cluster, Vec<Keypair>, usize) {
     };
     let (mut genesis, keys) = test_genesis(4, params);
     genesis.synthetic_objects = 60_000;
-    let mut c = Cluster::new(
-        seed,
-        Faults {
-            min_delay_ms: 10,
-            max_delay_ms: 10,
-            drop_per_mille: 0,
-        },
-    );
+    let mut c = Cluster::new(seed, Faults::fixed_delay(10));
     c.add_validators(&genesis, &keys, 50);
     c.run_for(2_000);
     for v in 0..4 {

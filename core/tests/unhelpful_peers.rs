@@ -5,14 +5,6 @@ use bluepods_core::config::{SyncConfig, SyncMode};
 use bluepods_core::harness::{test_genesis, validator_config, Cluster, Faults};
 use bluepods_core::{ChainParams, Event, Keypair, Message, NodeConfig, Role, SyncPhase};
 
-fn steady() -> Faults {
-    Faults {
-        min_delay_ms: 10,
-        max_delay_ms: 10,
-        drop_per_mille: 0,
-    }
-}
-
 fn listener(mode: SyncMode, give_up: bool) -> NodeConfig {
     NodeConfig {
         role: Role::Listener,
@@ -53,7 +45,7 @@ fn a_daemon_whose_peers_never_answer_backs_off_and_tries_again_instead_of_exitin
         }),
     ];
     for (seed, (mode, deaf)) in (11..).zip(cases) {
-        let mut c = Cluster::new(seed, steady());
+        let mut c = Cluster::new(seed, Faults::fixed_delay(10));
         c.add_genesis_node("v0", keys[0].clone(), &genesis, validator_config(100));
         c.deafen(0, deaf);
         let j = c.add_joiner("j0", Keypair::from_label("daemon"), listener(mode, false));
@@ -72,7 +64,7 @@ fn a_daemon_whose_peers_never_answer_backs_off_and_tries_again_instead_of_exitin
             "{mode:?}: once the peer answers, the daemon joins"
         );
         // A one-shot sync gives up instead, with the reason.
-        let mut c = Cluster::new(seed, steady());
+        let mut c = Cluster::new(seed, Faults::fixed_delay(10));
         c.add_genesis_node("v0", keys[0].clone(), &genesis, validator_config(100));
         c.deafen(0, deaf);
         let j = c.add_joiner("j0", Keypair::from_label("one-shot"), listener(mode, true));

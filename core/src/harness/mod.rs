@@ -50,6 +50,17 @@ impl Default for Faults {
     }
 }
 
+impl Faults {
+    /// Every message takes exactly `delay_ms`, none is lost.
+    pub fn fixed_delay(delay_ms: u64) -> Self {
+        Faults {
+            min_delay_ms: delay_ms,
+            max_delay_ms: delay_ms,
+            drop_per_mille: 0,
+        }
+    }
+}
+
 /// One node of the cluster.
 pub struct SimNode {
     /// Its address (`n0`, `v1`, …).
