@@ -75,3 +75,39 @@ fn a_daemon_whose_peers_never_answer_backs_off_and_tries_again_instead_of_exitin
             .any(|(_, e)| matches!(e, Event::SyncFailed { reason } if reason.contains("after 2 attempts"))));
     }
 }
+
+/// Postmortem: round claims in `Hello` and `Status` were taken on trust by
+/// any node outside the validator set: one peer announcing round 10^9 made
+/// a live listener look for a snapshot and catch up by range, asking mostly
+/// the liar — the only peer that claimed to hold the rounds it wanted.
+#[test]
+fn a_peer_claiming_a_far_round_does_not_move_a_live_node() {
+    let (genesis, keys) = test_genesis(1, ChainParams::default());
+    let mut c = Cluster::new(21, Faults::fixed_delay(10));
+    c.add_genesis_node("v0", keys[0].clone(), &genesis, validator_config(50));
+    let l = c.add_joiner(
+        "l0",
+        Keypair::from_label("listener"),
+        listener(SyncMode::Auto, false),
+    );
+    assert!(c.run_until(20_000, |c| c.node(l).phase() == SyncPhase::Live));
+    let mut liar_config = listener(SyncMode::Auto, false);
+    liar_config.bootstrap_peers = vec!["l0".into()];
+    let liar = c.add_joiner("liar", Keypair::from_label("liar"), liar_config);
+    assert!(c.run_until(20_000, |c| c.node(liar).phase() == SyncPhase::Live));
+    let mark = c.nodes[l].events.len();
+    for _ in 0..20 {
+        let claim = Message::Status {
+            highest_round: Some(bluepods_core::Round(1_000_000_000)),
+            committed_round: Some(bluepods_core::Round(1_000_000_000)),
+        };
+        assert!(c.send_as(liar, l, claim));
+        c.run_for(100);
+    }
+    let moved: Vec<_> = c.nodes[l].events[mark..]
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::PhaseChanged { .. }))
+        .collect();
+    assert!(moved.is_empty(), "the listener stays live: {moved:?}");
+    assert_eq!(c.node(l).phase(), SyncPhase::Live);
+}

@@ -84,6 +84,8 @@ pub struct Node<S: Store> {
     producer: parts::Production,
     txs: parts::Transactions,
     serving: parts::Serving,
+    /// How far members were seen to get (claims are believed up to there).
+    proven: parts::ProvenRounds,
     /// Vertices whose checks passed lately (`gossip/verified.rs`).
     verified: gossip::VerifiedVertices,
     joined: parts::JoinRecord,
@@ -122,6 +124,7 @@ impl<S: Store> Node<S> {
             ranges: parts::RangeFailures::default(),
             producer: parts::Production::default(),
             serving: parts::Serving::default(),
+            proven: parts::ProvenRounds::default(),
             joined: parts::JoinRecord::default(),
             clock: parts::Clock::new(now),
             evidence: VecDeque::new(),

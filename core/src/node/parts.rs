@@ -7,7 +7,7 @@ use super::snapshot::attestations::AttestationTable;
 use super::snapshot::download::DownloadRecord;
 use super::snapshot::serve::ServedSnapshot;
 use super::status::AppliedSnapshot;
-use crate::ids::{Hash, PeerId, Round, Timestamp};
+use crate::ids::{Hash, PeerId, PublicKey, Round, Timestamp};
 use crate::mempool::Mempool;
 use crate::vertex::Attestation;
 use crate::wire::RequestId;
@@ -161,5 +161,30 @@ impl Clock {
             last_progress_at: now,
             next_status_at: now,
         }
+    }
+}
+
+/// The rounds members of the validator set were seen to reach: for each
+/// member, the highest round of a vertex by it that passed its checks. A
+/// round that f + 1 members reached, one honest member reached, so the
+/// network is there; any claim beyond it is unproven (`catchup.rs`).
+/// Bounded by the set: only members are recorded.
+#[derive(Debug, Default)]
+pub(super) struct ProvenRounds {
+    by_member: BTreeMap<PublicKey, Round>,
+}
+
+impl ProvenRounds {
+    /// `member` signed a vertex of `round`.
+    pub(super) fn saw(&mut self, member: PublicKey, round: Round) {
+        let top = self.by_member.entry(member).or_insert(round);
+        *top = (*top).max(round);
+    }
+
+    /// The highest round at least `support` members reached.
+    pub(super) fn reached_by(&self, support: usize) -> Option<Round> {
+        let mut rounds: Vec<Round> = self.by_member.values().copied().collect();
+        rounds.sort_unstable_by(|a, b| b.cmp(a));
+        rounds.get(support.max(1) - 1).copied()
     }
 }

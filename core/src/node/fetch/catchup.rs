@@ -202,22 +202,52 @@ impl<S: Store> Node<S> {
     /// The highest round claimed by a peer whose claim may move this node to
     /// catch-up. A validator in the set listens only to fellow validators:
     /// otherwise any listener could claim a far-away round and keep it from
-    /// producing. Others take any peer's word; a claim a peer cannot back
-    /// with vertices is cut down when its range answer comes back short.
+    /// producing. Any claim counts only up to the highest round proven: one
+    /// that f + 1 members of the set were seen to reach in signed vertices,
+    /// or that f + 1 members (proven keys) claim — either way an honest one
+    /// is there — or this node's own. Beyond it a claim
+    /// is a word, and one peer's word would move a live node into catch-up
+    /// or a snapshot sync, asking mostly the liar.
     pub(in crate::node) fn trusted_best_round(&self) -> Option<Round> {
         let Some(chain) = &self.chain else {
             return self.peers.best_round();
         };
         let round = chain.consensus.dag().highest_round().unwrap_or_default();
         let set = chain.consensus.meta().schedule.set_for_round(round);
-        if self.config.role != crate::wire::Role::Validator || !set.contains(&self.key.public()) {
-            return self.peers.best_round();
-        }
-        self.peers
+        let claimed = if self.config.role != crate::wire::Role::Validator
+            || !set.contains(&self.key.public())
+        {
+            self.peers.best_round()
+        } else {
+            self.peers
+                .ready()
+                .filter(|p| p.key.is_some_and(|k| set.contains(&k)))
+                .filter_map(|p| p.highest_round)
+                .max()
+        };
+        // f + 1 members claiming a round include an honest one: that round
+        // is proven as well as by their vertices.
+        let support = set.len() - set.quorum() + 1;
+        let mut member_claims: Vec<Round> = self
+            .peers
             .ready()
             .filter(|p| p.key.is_some_and(|k| set.contains(&k)))
             .filter_map(|p| p.highest_round)
-            .max()
+            .collect();
+        member_claims.sort_unstable_by(|a, b| b.cmp(a));
+        let proven = self
+            .proven
+            .reached_by(support)
+            .max(member_claims.get(support - 1).copied())
+            .max(self.highest_round());
+        match (claimed, proven) {
+            (Some(c), Some(p)) if c > p => {
+                crate::cov::mark("unproven_claim_cut_down");
+                Some(p)
+            }
+            (Some(_), None) => None,
+            (claimed, _) => claimed,
+        }
     }
 
     /// Tells every ready peer how far we are.

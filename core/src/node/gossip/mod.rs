@@ -106,6 +106,9 @@ impl<S: Store> Node<S> {
                 self.verified.insert(hash, v.signature, Some(peer));
             }
         }
+        if self.is_known_validator(&v.author()) {
+            self.proven.saw(v.author(), v.round());
+        }
         self.requests.wanted.remove(&hash);
         if self.buffering() {
             self.hold_vertex(v, hash);
