@@ -105,10 +105,12 @@ pub struct NodeConfig {
     /// (too far ahead, below the pruning floor). About 100 bytes each:
     /// 6.5 MB at the default.
     pub max_verified_vertices: usize,
-    /// Times one peer may send a vertex it already sent before it is
-    /// banned for `ban_duration_ms` (an honest node forwards each vertex
-    /// once per connection).
-    pub max_repeated_vertices: u32,
+    /// Useless vertices one peer may gossip before it is banned for
+    /// `ban_duration_ms`: one it already sent (an honest node forwards each
+    /// vertex once per connection), or one the links check refuses (an
+    /// honest forwarder with less history may have taken it, so one is no
+    /// proof, but honest nodes forward few).
+    pub max_useless_vertices: u32,
     /// Signature checks (one per vertex, one per carried transaction) the
     /// node spends per second on one peer's unsolicited gossip; past it,
     /// that peer's vertices are dropped unchecked (`LimitHit
@@ -144,7 +146,7 @@ impl Default for NodeConfig {
             max_banned_peers: 1_024,
             max_pending_vertices: 4_096,
             max_verified_vertices: 65_536,
-            max_repeated_vertices: 16,
+            max_useless_vertices: 16,
             max_gossip_signature_checks_per_sec: 20_000,
             max_rounds_ahead: 1_000,
             max_mempool_txs: 50_000,

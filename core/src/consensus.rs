@@ -300,7 +300,14 @@ impl Consensus {
             return Ok(None);
         };
         if prev < self.dag.pruned_below() {
-            // Parents are older than the window: nothing left to check against.
+            // Parents are older than the window: their rounds and authors
+            // cannot be checked, but their number can, and every node at
+            // this floor checks it the same way.
+            let quorum = self.meta.schedule.set_for_round(prev).quorum();
+            let got = vertex.body.parents.len();
+            if got < quorum {
+                return Err(LinkError::NoQuorum { got, quorum });
+            }
             return Ok(None);
         }
         let missing: Vec<Hash> = vertex

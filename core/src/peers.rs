@@ -61,8 +61,9 @@ pub struct Peer {
     pub early_bytes: usize,
     /// Signature checks its unsolicited gossip may still cost.
     pub gossip_checks: crate::budget::SignatureBudget,
-    /// Vertices it sent again after sending them once.
-    pub repeated_vertices: u32,
+    /// Vertices it gossiped that were of no use: repeats, or refused by
+    /// the links check.
+    pub useless_vertices: u32,
 }
 
 impl Peer {

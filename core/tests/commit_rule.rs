@@ -159,3 +159,28 @@ fn walking_back_an_equivocated_anchor_commits_the_version_a_quorum_voted_for() {
         .collect();
     assert_eq!(at_zero, vec![a.0], "A' has one vote, A has three");
 }
+
+/// Postmortem: a vertex at the pruning floor was not checked for parents
+/// at all (its parents lie below the window), so a node there accepted a
+/// parentless vertex from a Byzantine validator and forwarded it, and a
+/// node one anchor behind, which could check it, rejected it and banned the
+/// honest forwarder. At the floor the parents are counted against the
+/// quorum of the round before, the one check that needs no history.
+#[test]
+fn a_vertex_at_the_pruning_floor_needs_a_quorum_of_parents_too() {
+    let (genesis, keys) = test_genesis(4, ChainParams::default());
+    let mut c = consensus(&genesis);
+    c.prune_below(Round(5));
+    let (hash, parentless) = vertex(&genesis, &keys[0], 5, &[]);
+    assert!(
+        matches!(
+            c.offer(parentless, hash),
+            bluepods_core::consensus::Offer::Rejected(
+                bluepods_core::consensus::LinkError::NoQuorum { got: 0, quorum: 3 }
+            )
+        ),
+        "a parentless vertex at the floor is refused"
+    );
+    let below: Vec<Hash> = (1..=3).map(|i| Hash([i; 32])).collect();
+    insert(&mut c, vertex(&genesis, &keys[1], 5, &below));
+}

@@ -130,3 +130,64 @@ fn unsolicited_gossip_past_a_peers_signature_budget_is_dropped_unchecked() {
     assert_eq!(cov::hits("vertex_verified") - before, 5);
     assert_eq!(over_budget, 15);
 }
+
+/// Postmortem: a vertex the links check refused banned whoever forwarded
+/// it at once; but a node at its pruning floor cannot check a parent's
+/// round and author, so an honest forwarder could be banned for a
+/// Byzantine author's vertex. Now a refused vertex costs the forwarder one
+/// useless vertex, and only many of them ban it.
+#[test]
+fn one_vertex_the_links_check_refuses_does_not_ban_its_forwarder_but_many_do() {
+    let (genesis, keys) = test_genesis(4, ChainParams::default());
+    let mut store = MemStore::new();
+    init_chain(&mut store, &genesis).unwrap();
+    let config = NodeConfig {
+        role: Role::Listener,
+        ..NodeConfig::default()
+    };
+    let mut n = Node::new(config, Keypair::from_label("node"), store, 1, NOW).unwrap();
+    while n.poll_action().is_some() {}
+    let peer = PeerId(1);
+    attach_peer(
+        &mut n,
+        NOW,
+        peer,
+        &Keypair::from_label("forwarder"),
+        Role::Listener,
+    )
+    .unwrap();
+    let body = |key: &Keypair, round: u64, parents: Vec<Hash>| {
+        VertexBody {
+            chain_id: genesis.chain_id(),
+            round: Round(round),
+            author: key.public(),
+            parents,
+            txs: vec![],
+            attestation: None,
+        }
+        .sign(key)
+    };
+    let firsts: Vec<Vertex> = keys.iter().map(|k| body(k, 0, vec![])).collect();
+    for v in &firsts {
+        let (cut, _) = gossip(&mut n, peer, v);
+        assert!(!cut);
+    }
+    let mut refused = 0;
+    let mut cut_at = None;
+    for i in 0..16u8 {
+        // One parent where a quorum (3) is needed; a distinct body each time.
+        let mut v = body(&keys[(i % 4) as usize], 1, vec![firsts[0].hash()]);
+        v.body.txs = vec![alice_creates(&genesis, u64::from(i))];
+        let v = v.body.sign(&keys[(i % 4) as usize]);
+        let (cut, events) = gossip(&mut n, peer, &v);
+        refused += events
+            .iter()
+            .filter(|e| matches!(e, Event::VertexRejected { .. }))
+            .count();
+        if cut {
+            cut_at = Some(i + 1);
+            break;
+        }
+    }
+    assert_eq!(cut_at, Some(16), "{refused} refused before the ban");
+}

@@ -71,7 +71,9 @@ impl<S: Store> Node<S> {
         let gossip = source == VertexSource::Gossip;
         match self.verified.copy(hash, &v.signature, Some(peer)) {
             Copy::Verified { before } if gossip && before > 0 => {
-                self.repeated_vertex(now, peer, hash);
+                crate::cov::mark("repeated_vertex");
+                let why = format!("sent vertex {} again", hash.short());
+                self.useless_vertex(now, peer, &why);
                 return Ok(());
             }
             Copy::Verified { .. } => crate::cov::mark("vertex_verified_once"),
@@ -117,21 +119,15 @@ impl<S: Store> Node<S> {
         self.offer_verified(now, Some(peer), v, hash, source)
     }
 
-    /// `peer` sent a vertex it had sent before: of no use, since an honest
-    /// node forwards each vertex once per connection. Past
-    /// `max_repeated_vertices` it is banned for a while.
-    fn repeated_vertex(&mut self, now: Timestamp, peer: PeerId, hash: Hash) {
-        crate::cov::mark("repeated_vertex");
+    /// `peer` gossiped a vertex of no use (`why`). Past
+    /// `max_useless_vertices` of them it is banned for a while.
+    fn useless_vertex(&mut self, now: Timestamp, peer: PeerId, why: &str) {
         let Some(p) = self.peers.peers.get_mut(&peer) else {
             return;
         };
-        p.repeated_vertices = p.repeated_vertices.saturating_add(1);
-        if p.repeated_vertices >= self.config.max_repeated_vertices {
-            let reason = format!(
-                "sent vertex {} again ({} vertices sent more than once)",
-                hash.short(),
-                p.repeated_vertices
-            );
+        p.useless_vertices = p.useless_vertices.saturating_add(1);
+        if p.useless_vertices >= self.config.max_useless_vertices {
+            let reason = format!("{why} ({} useless vertices)", p.useless_vertices);
             self.ban_peer(now, peer, &reason);
         }
     }
@@ -169,13 +165,19 @@ impl<S: Store> Node<S> {
                 }
             }
             Offer::Rejected(e) => {
+                // The author is at fault; whoever passed it on may be an
+                // honest node with less history (at its pruning floor a
+                // parent's round and author cannot be checked), so one such
+                // vertex bans nobody — many cost the sender.
                 let Some(peer) = from else { return Ok(()) };
                 let reason = format!("vertex {} round={round} rejected: {e}", hash.short());
                 self.emit(Event::VertexRejected {
                     peer,
                     reason: reason.clone(),
                 });
-                self.ban_peer(now, peer, &reason);
+                if source == VertexSource::Gossip {
+                    self.useless_vertex(now, peer, &reason);
+                }
             }
             Offer::Dropped => self.emit(Event::LimitHit {
                 limit: Limit::PendingVertices,

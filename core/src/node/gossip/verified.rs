@@ -11,7 +11,7 @@
 //!   exactly the copy a flood would resend.
 //! - A peer that sends the same vertex again is counted: an honest node
 //!   forwards each vertex once per connection, so past
-//!   `max_repeated_vertices` the sender is banned for a while.
+//!   `max_useless_vertices` the sender is banned for a while.
 //! - [`crate::budget::SignatureBudget`] bounds the checks one peer's unsolicited gossip
 //!   may cost per second (`max_gossip_signature_checks_per_sec`); answers
 //!   to the node's own requests are not counted, since it chose to ask.

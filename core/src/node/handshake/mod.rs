@@ -87,7 +87,7 @@ impl<S: Store> Node<S> {
                 early: Vec::new(),
                 early_bytes: 0,
                 gossip_checks: Default::default(),
-                repeated_vertices: 0,
+                useless_vertices: 0,
             },
         );
         if matches!(self.sync, crate::node::state::SyncState::Connecting) {
