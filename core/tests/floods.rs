@@ -7,15 +7,18 @@ use bluepods_core::harness::{alice_creates, attach_peer, test_genesis};
 use bluepods_core::interface::Limit;
 use bluepods_core::vertex::{Vertex, VertexBody};
 use bluepods_core::{
-    cov, init_chain, Action, ChainParams, Event, Hash, Input, Keypair, MemStore, Message, Node,
-    NodeConfig, PeerId, Role, Round, Timestamp,
+    cov, init_chain, Action, ChainParams, Event, Genesis, Hash, Input, Keypair, MemStore, Message,
+    Node, NodeConfig, PeerId, Role, Round, Timestamp,
 };
 
 const NOW: Timestamp = Timestamp(1_000);
 
-/// A listener on a one-validator chain, with one attached listener peer.
-fn listener_with_peer(config: NodeConfig) -> (Node<MemStore>, Vec<Keypair>, PeerId) {
-    let (genesis, keys) = test_genesis(1, ChainParams::default());
+/// A listener on a chain of `validators`, with one attached listener peer.
+fn listener_on(
+    validators: usize,
+    config: NodeConfig,
+) -> (Node<MemStore>, Genesis, Vec<Keypair>, PeerId) {
+    let (genesis, keys) = test_genesis(validators, ChainParams::default());
     let mut store = MemStore::new();
     init_chain(&mut store, &genesis).unwrap();
     let config = NodeConfig {
@@ -33,6 +36,12 @@ fn listener_with_peer(config: NodeConfig) -> (Node<MemStore>, Vec<Keypair>, Peer
         Role::Listener,
     )
     .unwrap();
+    (n, genesis, keys, peer)
+}
+
+/// [`listener_on`] a one-validator chain.
+fn listener_with_peer(config: NodeConfig) -> (Node<MemStore>, Vec<Keypair>, PeerId) {
+    let (n, _, keys, peer) = listener_on(1, config);
     (n, keys, peer)
 }
 
@@ -138,24 +147,7 @@ fn unsolicited_gossip_past_a_peers_signature_budget_is_dropped_unchecked() {
 /// useless vertex, and only many of them ban it.
 #[test]
 fn one_vertex_the_links_check_refuses_does_not_ban_its_forwarder_but_many_do() {
-    let (genesis, keys) = test_genesis(4, ChainParams::default());
-    let mut store = MemStore::new();
-    init_chain(&mut store, &genesis).unwrap();
-    let config = NodeConfig {
-        role: Role::Listener,
-        ..NodeConfig::default()
-    };
-    let mut n = Node::new(config, Keypair::from_label("node"), store, 1, NOW).unwrap();
-    while n.poll_action().is_some() {}
-    let peer = PeerId(1);
-    attach_peer(
-        &mut n,
-        NOW,
-        peer,
-        &Keypair::from_label("forwarder"),
-        Role::Listener,
-    )
-    .unwrap();
+    let (mut n, genesis, keys, peer) = listener_on(4, NodeConfig::default());
     let body = |key: &Keypair, round: u64, parents: Vec<Hash>| {
         VertexBody {
             chain_id: genesis.chain_id(),
