@@ -53,6 +53,9 @@ pub struct NodeConfig {
     pub status_interval_ms: u64,
     /// Most connections at once.
     pub max_peers: usize,
+    /// Inbound connections whose handshake has not completed, at most:
+    /// one more is refused, so silent connections cannot fill `max_peers`.
+    pub max_unproven_peers: usize,
     /// Most connections from nodes outside the validator set (whatever
     /// role they claim: only a key of the set counts as a validator).
     pub max_listener_peers: usize,
@@ -141,6 +144,7 @@ impl Default for NodeConfig {
             reconnect_backoff_ms_max: 8_000,
             status_interval_ms: 1_000,
             max_peers: 64,
+            max_unproven_peers: 16,
             max_listener_peers: 32,
             ban_duration_ms: 600_000,
             max_banned_peers: 1_024,

@@ -512,3 +512,47 @@ fn a_malformed_frame_is_reported_once_with_the_senders_address_and_closes_as_a_v
         "{closes:?}"
     );
 }
+
+/// Postmortem: connections that never said hello took peer slots until
+/// their handshake deadline, so a client opening `max_peers` connections
+/// and staying silent — again every five seconds — kept every honest peer
+/// out, the node's own dials included.
+#[test]
+fn silent_connections_cannot_fill_the_peer_table() {
+    let (genesis, _) = test_genesis(1, Default::default());
+    let config = NodeConfig {
+        max_peers: 20,
+        ..listener()
+    };
+    let mut n = node(Some(&genesis), config);
+    let mut refused = 0;
+    for i in 0..20 {
+        n.handle(
+            NOW,
+            Input::PeerConnected {
+                peer: PeerId(100 + i),
+                addr: format!("flood{i}"),
+                direction: Direction::Inbound,
+            },
+        );
+        let actions: Vec<Action> = std::iter::from_fn(|| n.poll_action()).collect();
+        if dropped(&actions, PeerId(100 + i)) {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 4, "only max_unproven_peers (16) wait for a hello");
+    let key = Keypair::from_label("honest");
+    let actions = handshake(
+        &mut n,
+        PeerId(7),
+        Direction::Outbound,
+        &key,
+        Role::Listener,
+        Some(genesis.chain_id()),
+    );
+    assert_eq!(
+        ready(&actions, PeerId(7)),
+        Some(true),
+        "our own dial gets through"
+    );
+}

@@ -54,13 +54,26 @@ impl<S: Store> Node<S> {
                 t.connected = Some(peer);
             }
         }
-        if self.peers.peers.len() >= self.config.max_peers {
+        let unproven = self
+            .peers
+            .peers
+            .values()
+            .filter(|p| p.direction == Direction::Inbound && !p.is_ready())
+            .count();
+        let full = self.peers.peers.len() >= self.config.max_peers;
+        let crowded = direction == Direction::Inbound && unproven >= self.config.max_unproven_peers;
+        if full || crowded {
             self.emit(Event::LimitHit {
                 limit: Limit::Peers,
             });
+            let reason = if full {
+                "too many peers"
+            } else {
+                "too many handshakes in progress"
+            };
             self.push(Action::Disconnect {
                 peer,
-                reason: "too many peers".into(),
+                reason: reason.into(),
                 code: CloseCode::Refused,
             });
             return;
