@@ -123,6 +123,7 @@ pub fn handshake(data: &[u8]) {
             peer,
             addr: "fuzz".into(),
             direction: Direction::Inbound,
+            session: crate::harness::TEST_SESSION,
         },
     );
     drain(&mut node);
@@ -196,6 +197,7 @@ pub fn node_inputs(data: &[u8]) {
                     peer,
                     addr: format!("p{}", peer.0),
                     direction: Direction::Inbound,
+                    session: crate::harness::TEST_SESSION,
                 },
             ),
             1 => {

@@ -29,6 +29,11 @@ pub enum Input {
         addr: String,
         /// Who dialed.
         direction: Direction,
+        /// Keying material exported from the connection's TLS session
+        /// (RFC 5705, label `EXPORTER-bluepods-handshake`): the same at
+        /// both ends of this connection, different on any other. The
+        /// handshake proof signs it, so a proof cannot be relayed.
+        session: [u8; 32],
     },
     /// A connection attempt to `addr` failed.
     ConnectFailed {

@@ -31,6 +31,10 @@ pub struct Peer {
     pub stage: Stage,
     /// The challenge we sent.
     pub our_nonce: [u8; 32],
+    /// The hello we sent, which our proof covers.
+    pub our_hello: Box<Hello>,
+    /// The connection's TLS session binding (`Input::PeerConnected`).
+    pub session: [u8; 32],
     /// The handshake must finish by then.
     pub handshake_deadline: Timestamp,
     /// Proven key (once `Ready`).
@@ -237,20 +241,31 @@ impl PeerStats {
     }
 }
 
-/// The bytes a handshake proof signs: the challenge, the signer's key and the
-/// chain id the signer believes in (zeros for none). Binding the key stops a
-/// relay from reusing a proof; binding the chain stops cross-network reuse.
-pub fn proof_message(nonce: &[u8; 32], signer: &PublicKey, chain: Option<&Hash>) -> Vec<u8> {
+/// What a handshake proof signs: the challenge it answers, the session it
+/// is made on (keying material exported from the connection's TLS session,
+/// the same at both ends of one connection and different on any other),
+/// and the hash of every field of the prover's own hello. So a proof is
+/// good for one challenge, on one connection, for the hello it came with: a
+/// relay that passes both sides' messages through cannot be taken for
+/// either side (its sessions to them differ), and cannot rewrite a hello
+/// (address, role, rounds) on the way.
+pub fn proof_message(their_nonce: &[u8; 32], session: &[u8; 32], own_hello: &Hello) -> Vec<u8> {
+    let hello = crypto::hash_borsh(Domain::Handshake, own_hello);
     let mut out = Vec::with_capacity(96);
-    out.extend_from_slice(nonce);
-    out.extend_from_slice(signer.as_bytes());
-    out.extend_from_slice(chain.map_or(&[0u8; 32], |c| c.as_bytes()));
+    out.extend_from_slice(their_nonce);
+    out.extend_from_slice(session);
+    out.extend_from_slice(hello.as_bytes());
     out
 }
 
-/// Checks a peer's proof over our nonce.
-pub fn check_proof(our_nonce: &[u8; 32], hello: &Hello, proof: &Signature) -> bool {
-    let msg = proof_message(our_nonce, &hello.node_key, hello.chain_id.as_ref());
+/// Checks a peer's proof over our nonce, on our session, for its hello.
+pub fn check_proof(
+    our_nonce: &[u8; 32],
+    session: &[u8; 32],
+    hello: &Hello,
+    proof: &Signature,
+) -> bool {
+    let msg = proof_message(our_nonce, session, hello);
     crypto::verify(&hello.node_key, Domain::Handshake, &msg, proof)
 }
 
@@ -383,58 +398,65 @@ impl PeerTable {
 mod tests {
     use super::*;
 
-    /// A proof binds the nonce it answers, the key it proves and the chain
-    /// it announces: replayed to another challenge, or claimed for another
-    /// key or chain, it does not verify (killed mutants: `proof_message`
+    /// A proof binds the nonce it answers, the session it is made on and
+    /// every field of the prover's hello: replayed to another challenge,
+    /// relayed onto another connection, or with any field of the hello
+    /// rewritten, it does not verify (killed mutants: `proof_message`
     /// replaced by a constant, which both sides would still agree on).
+    /// Postmortem (issue 11): the proof signed nonce, key and chain only, so
+    /// a relay could pass both proofs through and be taken for either side,
+    /// or rewrite the unsigned fields (listen address, role).
     #[test]
-    fn a_handshake_proof_verifies_only_for_its_nonce_key_and_chain() {
+    fn a_handshake_proof_verifies_only_for_its_nonce_session_and_hello() {
         use crate::crypto::{Domain, Keypair};
         use crate::wire::{Hello, PROTOCOL_VERSION};
         let key = Keypair::from_label("prover");
-        let chain = Hash([5; 32]);
-        let hello = |node_key, chain_id| Hello {
+        let hello = Hello {
             version: PROTOCOL_VERSION,
-            chain_id,
-            node_key,
+            chain_id: Some(Hash([5; 32])),
+            node_key: key.public(),
             role: crate::wire::Role::Listener,
             highest_round: None,
             committed_round: None,
             snapshot_round: None,
             nonce: [0; 32],
-            listen_addr: None,
+            listen_addr: Some("127.0.0.1:7000".into()),
         };
-        let ours = [1u8; 32];
-        let proof = key.sign(
-            Domain::Handshake,
-            &proof_message(&ours, &key.public(), Some(&chain)),
+        let (ours, session) = ([1u8; 32], [8u8; 32]);
+        let proof = key.sign(Domain::Handshake, &proof_message(&ours, &session, &hello));
+        assert!(check_proof(&ours, &session, &hello, &proof));
+        assert!(
+            !check_proof(&[2; 32], &session, &hello, &proof),
+            "another challenge"
         );
-        assert!(check_proof(
-            &ours,
-            &hello(key.public(), Some(chain)),
-            &proof
-        ));
-        assert!(!check_proof(
-            &[2; 32],
-            &hello(key.public(), Some(chain)),
-            &proof
-        ));
-        assert!(!check_proof(
-            &ours,
-            &hello(key.public(), Some(Hash([6; 32]))),
-            &proof
-        ));
-        assert!(!check_proof(&ours, &hello(key.public(), None), &proof));
+        assert!(
+            !check_proof(&ours, &[9; 32], &hello, &proof),
+            "another connection"
+        );
+        let rewritten = [
+            Hello {
+                chain_id: Some(Hash([6; 32])),
+                ..hello.clone()
+            },
+            Hello {
+                role: crate::wire::Role::Validator,
+                ..hello.clone()
+            },
+            Hello {
+                listen_addr: Some("10.0.0.1:7000".into()),
+                ..hello.clone()
+            },
+            Hello {
+                highest_round: Some(Round(9)),
+                ..hello.clone()
+            },
+        ];
+        for h in &rewritten {
+            assert!(!check_proof(&ours, &session, h, &proof), "{h:?}");
+        }
         let other = Keypair::from_label("impostor");
-        let theirs = other.sign(
-            Domain::Handshake,
-            &proof_message(&ours, &key.public(), Some(&chain)),
-        );
-        assert!(!check_proof(
-            &ours,
-            &hello(key.public(), Some(chain)),
-            &theirs
-        ));
+        let theirs = other.sign(Domain::Handshake, &proof_message(&ours, &session, &hello));
+        assert!(!check_proof(&ours, &session, &hello, &theirs));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! two connections from one key it keeps, and what it reports.
 
 use bluepods_core::crypto::Domain;
-use bluepods_core::harness::test_genesis;
+use bluepods_core::harness::{test_genesis, TEST_SESSION};
 use bluepods_core::peers::proof_message;
 use bluepods_core::wire::{Hello, PROTOCOL_VERSION};
 use bluepods_core::{
@@ -38,6 +38,7 @@ fn connect(n: &mut Node<MemStore>, peer: PeerId, direction: Direction) -> [u8; 3
             peer,
             addr: format!("peer{}", peer.0),
             direction,
+            session: TEST_SESSION,
         },
     );
     std::iter::from_fn(|| n.poll_action())
@@ -65,8 +66,12 @@ fn hello(key: &Keypair, role: Role, chain_id: Option<Hash>) -> Message {
     })
 }
 
-fn proof(key: &Keypair, nonce: &[u8; 32], chain_id: Option<Hash>) -> Message {
-    let msg = proof_message(nonce, &key.public(), chain_id.as_ref());
+/// The proof for `hello` (the prover's own) against the challenge `nonce`.
+fn proof(key: &Keypair, nonce: &[u8; 32], hello: &Message) -> Message {
+    let Message::Hello(hello) = hello else {
+        panic!("a proof covers a hello");
+    };
+    let msg = proof_message(nonce, &TEST_SESSION, hello);
     Message::HelloProof(key.sign(Domain::Handshake, &msg))
 }
 
@@ -81,7 +86,9 @@ fn handshake(
 ) -> Vec<Action> {
     let nonce = connect(n, peer, direction);
     let mut out = Vec::new();
-    for msg in [hello(key, role, chain_id), proof(key, &nonce, chain_id)] {
+    let ours = hello(key, role, chain_id);
+    let proven = proof(key, &nonce, &ours);
+    for msg in [ours, proven] {
         n.handle(NOW, Input::Message { peer, msg });
         out.extend(std::iter::from_fn(|| n.poll_action()));
     }
@@ -533,6 +540,7 @@ fn silent_connections_cannot_fill_the_peer_table() {
                 peer: PeerId(100 + i),
                 addr: format!("flood{i}"),
                 direction: Direction::Inbound,
+                session: TEST_SESSION,
             },
         );
         let actions: Vec<Action> = std::iter::from_fn(|| n.poll_action()).collect();
@@ -555,4 +563,49 @@ fn silent_connections_cannot_fill_the_peer_table() {
         Some(true),
         "our own dial gets through"
     );
+}
+
+/// Postmortem: the proof signed the challenge, key and chain but not the
+/// connection, so a relay between two nodes could pass each one's hello and
+/// proof to the other and be taken for either (then get it banned, or
+/// rewrite its address and role, which nothing signed). The relay's two
+/// connections have different TLS sessions, and the proof now signs the
+/// session and the whole hello.
+#[test]
+fn a_relay_passing_a_proof_through_is_not_taken_for_its_author() {
+    let (genesis, _) = test_genesis(1, Default::default());
+    let chain = Some(genesis.chain_id());
+    let victim = Keypair::from_label("victim");
+    for rewrite_addr in [false, true] {
+        let mut n = node(Some(&genesis), listener());
+        let peer = PeerId(1);
+        let nonce = connect(&mut n, peer, Direction::Inbound);
+        let signed = hello(&victim, Role::Listener, chain);
+        // The victim signed for its own connection to the relay.
+        let Message::Hello(h) = &signed else {
+            unreachable!()
+        };
+        let session = if rewrite_addr {
+            TEST_SESSION
+        } else {
+            [0xAB; 32]
+        };
+        let msg = proof_message(&nonce, &session, h);
+        let proof = Message::HelloProof(victim.sign(Domain::Handshake, &msg));
+        let passed_on = if rewrite_addr {
+            Message::Hello(Hello {
+                listen_addr: Some("203.0.113.9:7000".into()),
+                ..h.clone()
+            })
+        } else {
+            signed.clone()
+        };
+        let mut actions = Vec::new();
+        for msg in [passed_on, proof] {
+            n.handle(NOW, Input::Message { peer, msg });
+            actions.extend(std::iter::from_fn(|| n.poll_action()));
+        }
+        assert_eq!(ready(&actions, peer), None, "rewrite_addr={rewrite_addr}");
+        assert!(dropped(&actions, peer));
+    }
 }

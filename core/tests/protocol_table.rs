@@ -6,7 +6,7 @@
 
 use bluepods_core::consensus::ConsensusMeta;
 use bluepods_core::crypto::Domain;
-use bluepods_core::harness::{alice_creates, test_genesis};
+use bluepods_core::harness::{alice_creates, test_genesis, TEST_SESSION};
 use bluepods_core::node::protocols::{HandledIn, MessageKind, Next, Otherwise, RULES};
 use bluepods_core::peers::proof_message;
 use bluepods_core::snapshot::{Frontier, Manifest, SNAPSHOT_FORMAT_VERSION};
@@ -65,6 +65,7 @@ impl Bench {
                 peer: PEER,
                 addr: "stranger".into(),
                 direction: Direction::Inbound,
+                session: TEST_SESSION,
             },
         );
         let their_nonce = std::iter::from_fn(|| node.poll_action())
@@ -93,7 +94,11 @@ impl Bench {
     }
 
     fn hello(&self) -> Message {
-        Message::Hello(Hello {
+        Message::Hello(self.stranger_hello())
+    }
+
+    fn stranger_hello(&self) -> Hello {
+        Hello {
             version: PROTOCOL_VERSION,
             chain_id: Some(self.genesis.chain_id()),
             node_key: self.stranger.public(),
@@ -103,15 +108,11 @@ impl Bench {
             snapshot_round: None,
             nonce: [9; 32],
             listen_addr: None,
-        })
+        }
     }
 
     fn proof(&self) -> Message {
-        let msg = proof_message(
-            &self.their_nonce,
-            &self.stranger.public(),
-            Some(&self.genesis.chain_id()),
-        );
+        let msg = proof_message(&self.their_nonce, &TEST_SESSION, &self.stranger_hello());
         Message::HelloProof(self.stranger.sign(Domain::Handshake, &msg))
     }
 

@@ -246,7 +246,7 @@ fn parallel_range_windows_do_not_starve_parent_fetches_below_them() {
 #[test]
 fn a_request_that_overtakes_the_handshake_proof_is_answered_after_it() {
     use bluepods_core::crypto::Domain;
-    use bluepods_core::harness::{test_genesis, Cluster, Faults};
+    use bluepods_core::harness::{test_genesis, Cluster, Faults, TEST_SESSION};
     use bluepods_core::peers::proof_message;
     use bluepods_core::wire::{Hello, Message, RequestId, PROTOCOL_VERSION};
     use bluepods_core::{Action, ChainParams, Direction, Input, Keypair, PeerId, Role};
@@ -265,6 +265,7 @@ fn a_request_that_overtakes_the_handshake_proof_is_answered_after_it() {
                 peer,
                 addr: "early".into(),
                 direction: Direction::Inbound,
+                session: TEST_SESSION,
             },
         };
         node.handle(now, input);
@@ -290,7 +291,7 @@ fn a_request_that_overtakes_the_handshake_proof_is_answered_after_it() {
         })
         .expect("a hello");
     let chain_id = Some(genesis.chain_id());
-    handle(Some(Message::Hello(Hello {
+    let hello = Hello {
         version: PROTOCOL_VERSION,
         chain_id,
         node_key: key.public(),
@@ -300,14 +301,15 @@ fn a_request_that_overtakes_the_handshake_proof_is_answered_after_it() {
         snapshot_round: None,
         nonce: [3; 32],
         listen_addr: None,
-    })));
+    };
+    handle(Some(Message::Hello(hello.clone())));
     let early = handle(Some(Message::GetGenesis {
         request: RequestId(1),
     }));
     assert!(early.is_empty(), "answered before the proof: {early:?}");
     let proof = key.sign(
         Domain::Handshake,
-        &proof_message(&nonce, &key.public(), chain_id.as_ref()),
+        &proof_message(&nonce, &TEST_SESSION, &hello),
     );
     let after = handle(Some(Message::HelloProof(proof)));
     assert!(

@@ -375,6 +375,17 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                 addr,
                 direction,
             } => {
+                let session = match crate::transport::session_binding(&conn) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!("[NET] dropping a connection from {addr}: {e}");
+                        conn.close(
+                            quinn::VarInt::from_u32(bluepods_core::CloseCode::Refused.as_u32()),
+                            b"no session binding",
+                        );
+                        return;
+                    }
+                };
                 let peer = PeerId(self.next_peer);
                 self.next_peer += 1;
                 self.transport.register(peer, conn);
@@ -382,6 +393,7 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                     peer,
                     addr,
                     direction,
+                    session,
                 }
             }
             NetEvent::ConnectFailed { addr, reason } => Input::ConnectFailed { addr, reason },

@@ -119,3 +119,16 @@ impl ServerCertVerifier for AnyCertificate {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+/// The exporter label of the handshake binding (RFC 5705 / RFC 8446 §7.5).
+const SESSION_LABEL: &[u8] = b"EXPORTER-bluepods-handshake";
+
+/// Keying material of `conn`'s TLS session: the same at both ends of this
+/// connection and different on any other, so a handshake proof that signs
+/// it cannot be relayed onto another connection.
+pub fn session_binding(conn: &quinn::Connection) -> Result<[u8; 32], String> {
+    let mut out = [0u8; 32];
+    conn.export_keying_material(&mut out, SESSION_LABEL, b"")
+        .map_err(|e| format!("cannot export TLS keying material: {e:?}"))?;
+    Ok(out)
+}

@@ -19,7 +19,9 @@
 //! its own socket) and a [`Resolver`].
 
 use crate::streams::{answer_priority, read_connection, write_gossip, SendBudget};
-pub use crate::tls::{client_config, self_signed_cert, self_signed_cert_ed25519, server_config};
+pub use crate::tls::{
+    client_config, self_signed_cert, self_signed_cert_ed25519, server_config, session_binding,
+};
 use bluepods_core::wire::{self, Message};
 use bluepods_core::{Channel, CloseCode, Direction, PeerId};
 use quinn::{Connection, ConnectionError, Endpoint, VarInt};

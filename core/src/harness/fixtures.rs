@@ -74,6 +74,10 @@ pub fn validator_config(round_interval_ms: u64) -> NodeConfig {
     }
 }
 
+/// The session binding of connections in tests that talk to one node
+/// directly (`Input::PeerConnected::session`).
+pub const TEST_SESSION: [u8; 32] = [0x5E; 32];
+
 /// Completes a handshake with `node` as a listener peer holding `key`, for
 /// tests and benchmarks that talk to one node directly. Drains (and drops)
 /// the node's actions.
@@ -92,6 +96,7 @@ pub fn attach_peer<S: crate::store::Store>(
             peer,
             addr: "test-peer".into(),
             direction: Direction::Inbound,
+            session: TEST_SESSION,
         },
     );
     let mut nonce = None;
@@ -116,16 +121,16 @@ pub fn attach_peer<S: crate::store::Store>(
         nonce: [7; 32],
         listen_addr: None,
     };
+    let proof = key.sign(
+        crate::crypto::Domain::Handshake,
+        &crate::peers::proof_message(&nonce, &TEST_SESSION, &hello),
+    );
     node.handle(
         now,
         Input::Message {
             peer,
             msg: Message::Hello(hello),
         },
-    );
-    let proof = key.sign(
-        crate::crypto::Domain::Handshake,
-        &crate::peers::proof_message(&nonce, &key.public(), chain_id.as_ref()),
     );
     node.handle(
         now,

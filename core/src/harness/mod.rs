@@ -146,7 +146,9 @@ mod fixtures;
 mod net;
 mod trace;
 
-pub use fixtures::{alice_creates, attach_peer, commit_sequence, test_genesis, validator_config};
+pub use fixtures::{
+    alice_creates, attach_peer, commit_sequence, test_genesis, validator_config, TEST_SESSION,
+};
 pub use trace::summary;
 
 impl Cluster {

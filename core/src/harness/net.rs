@@ -274,15 +274,20 @@ impl Cluster {
                 addr,
                 direction,
             } => {
-                if !self.links.contains_key(&(to, peer)) {
+                let Some((_, theirs)) = self.links.get(&(to, peer)) else {
                     return; // cut before it came up
-                }
+                };
+                // Both ends of one link share a session; no two links do.
+                let first = peer.0.min(theirs.0);
+                let mut session = [0u8; 32];
+                session[..8].copy_from_slice(&first.to_le_bytes());
                 (
                     to,
                     Input::PeerConnected {
                         peer,
                         addr,
                         direction,
+                        session,
                     },
                 )
             }

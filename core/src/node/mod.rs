@@ -344,7 +344,8 @@ impl<S: Store> Node<S> {
                 peer,
                 addr,
                 direction,
-            } => self.on_connected(now, peer, addr, direction),
+                session,
+            } => self.on_connected(now, peer, addr, direction, session),
             Input::ConnectFailed { addr, reason } => self.on_connect_failed(now, &addr, &reason),
             Input::PeerDisconnected { peer, reason } => {
                 // The transport's reason quotes the peer's close reason.

@@ -47,6 +47,7 @@ impl<S: Store> Node<S> {
         peer: PeerId,
         addr: String,
         direction: Direction,
+        session: [u8; 32],
     ) {
         if direction == Direction::Outbound {
             if let Some(t) = self.peers.targets.get_mut(&addr) {
@@ -79,6 +80,7 @@ impl<S: Store> Node<S> {
             return;
         }
         let nonce = self.rng.bytes32();
+        let hello = self.hello(nonce);
         self.peers.peers.insert(
             peer,
             Peer {
@@ -87,6 +89,8 @@ impl<S: Store> Node<S> {
                 direction,
                 stage: Stage::AwaitingHello,
                 our_nonce: nonce,
+                our_hello: Box::new(hello.clone()),
+                session,
                 handshake_deadline: now.plus_ms(self.config.sync.connection_timeout_ms),
                 key: None,
                 role: Role::Listener,
@@ -106,7 +110,6 @@ impl<S: Store> Node<S> {
         if matches!(self.sync, crate::node::state::SyncState::Connecting) {
             self.become_(crate::node::state::SyncState::Handshake);
         }
-        let hello = self.hello(nonce);
         self.send(peer, Channel::Gossip, Message::Hello(hello));
     }
 
@@ -127,12 +130,13 @@ impl<S: Store> Node<S> {
             );
             return self.drop_peer(peer, CloseCode::Refused, &reason);
         }
-        // Sign with the chain we announced, which is what the peer checks.
-        let msg = proof_message(&hello.nonce, &self.key.public(), self.chain_id().as_ref());
+        // Sign the hello we sent, which is what the peer checks.
+        let Some(p) = self.peers.peers.get_mut(&peer) else {
+            return;
+        };
+        let msg = proof_message(&hello.nonce, &p.session, &p.our_hello);
+        p.stage = Stage::AwaitingProof(Box::new(hello));
         let proof = self.key.sign(Domain::Handshake, &msg);
-        if let Some(p) = self.peers.peers.get_mut(&peer) {
-            p.stage = Stage::AwaitingProof(Box::new(hello));
-        }
         self.send(peer, Channel::Gossip, Message::HelloProof(proof));
     }
 
@@ -197,7 +201,7 @@ impl<S: Store> Node<S> {
             return Ok(());
         };
         let hello = (**hello).clone();
-        if !check_proof(&p.our_nonce, &hello, &sig) {
+        if !check_proof(&p.our_nonce, &p.session, &hello, &sig) {
             self.drop_peer(
                 peer,
                 CloseCode::Violation,
