@@ -5,13 +5,16 @@
 //! input stamped with the clock's `now`, calls the core, then drains and
 //! executes every action. It decides nothing itself: no retries, timeouts or
 //! request ids of its own. `select!` is `biased` so that, under a simulated
-//! clock, the same inputs are always taken in the same order.
+//! clock, the same inputs are always taken in the same order; after
+//! `MAX_COMMANDS_IN_A_ROW` commands everything else that waits gets a turn,
+//! so an HTTP flood cannot starve peers.
 //!
 //! The loop is generic over the clock and the store; the transport takes any
 //! quinn endpoint. That is the seam the simulator uses.
 
 use crate::transport::{NetEvent, Transport};
 use bluepods_core::node::produce_api::SubmitError;
+use bluepods_core::snapshot::StateDump;
 use bluepods_core::tx::{Object, TxStatus};
 use bluepods_core::{
     Action, Event, Hash, Input, Node, NodeStatus, ObjectId, PeerId, Store, SyncPhase, Timestamp,
@@ -24,6 +27,12 @@ use tokio::sync::{mpsc, oneshot};
 /// at most twice this many chunks (3 MiB each at most), however many
 /// requests they send.
 const MAX_CHUNK_READS: usize = 8;
+
+/// Commands (HTTP, CLI) served in a row before whatever else waits gets a
+/// turn. The loop's `select!` is biased (so a simulated run always takes
+/// inputs in the same order) with commands first; without this, a flood of
+/// HTTP requests kept peers' messages and the node's own timers waiting.
+const MAX_COMMANDS_IN_A_ROW: usize = 8;
 
 /// How long a stopping node waits for queued gossip to leave.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -76,8 +85,9 @@ pub enum Command {
     TxStatus(Hash, oneshot::Sender<Result<TxStatus, String>>),
     /// An object by id.
     Object(ObjectId, oneshot::Sender<Result<Option<Object>, String>>),
-    /// The committed state as `--dump-state` text.
-    DumpState(oneshot::Sender<Result<String, String>>),
+    /// A consistent view of the committed state, to write out as
+    /// `--dump-state` text off the loop.
+    DumpState(oneshot::Sender<Result<StateDump, String>>),
     /// The servable snapshots.
     Snapshots(oneshot::Sender<Vec<SnapshotInfo>>),
     /// Stop the node.
@@ -113,6 +123,12 @@ pub struct NodeHandle {
 pub struct Stopped;
 
 impl NodeHandle {
+    /// A handle over a command channel (tests answer the commands).
+    #[cfg(test)]
+    pub(crate) fn over(tx: mpsc::Sender<Command>) -> Self {
+        NodeHandle { tx }
+    }
+
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Stopped> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(make(tx)).await.map_err(|_| Stopped)?;
@@ -144,8 +160,8 @@ impl NodeHandle {
         self.ask(Command::Snapshots).await
     }
 
-    /// The committed state as text (see `snapshot::dump_state`).
-    pub async fn dump_state(&self) -> Result<Result<String, String>, Stopped> {
+    /// A view of the committed state to write out (`snapshot::dump_view`).
+    pub async fn dump_state(&self) -> Result<Result<StateDump, String>, Stopped> {
         self.ask(Command::DumpState).await
     }
 
@@ -198,6 +214,8 @@ pub struct EventLoop<S: Store, C: Clock> {
     /// Build snapshots on the loop itself (see `build_snapshots_inline`).
     inline_builds: bool,
     inline_inputs: std::collections::VecDeque<Input>,
+    /// Commands served since anything else was (see `MAX_COMMANDS_IN_A_ROW`).
+    commands_in_a_row: usize,
 }
 
 impl<S: Store + Send, C: Clock> EventLoop<S, C> {
@@ -233,8 +251,40 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
             give_up: None,
             inline_builds: false,
             inline_inputs: std::collections::VecDeque::new(),
+            commands_in_a_row: 0,
         };
         (lp, NodeHandle { tx })
+    }
+
+    /// After `MAX_COMMANDS_IN_A_ROW` commands: takes up to as many of
+    /// each other kind of input that is waiting already, and a timeout that
+    /// is due, before the next command.
+    fn give_others_a_turn(&mut self) {
+        self.commands_in_a_row = 0;
+        for _ in 0..MAX_COMMANDS_IN_A_ROW {
+            let Ok((peer, msg)) = self.served_rx.try_recv() else {
+                break;
+            };
+            self.transport
+                .send(peer, bluepods_core::Channel::Request, &msg);
+        }
+        for _ in 0..MAX_COMMANDS_IN_A_ROW {
+            let Ok(ev) = self.net.try_recv() else { break };
+            self.on_net(ev);
+            self.drain();
+        }
+        for _ in 0..MAX_COMMANDS_IN_A_ROW {
+            let Ok(input) = self.local_rx.try_recv() else {
+                break;
+            };
+            let now = self.clock.now();
+            self.node.handle(now, input);
+            self.drain();
+        }
+        let now = self.clock.now();
+        if self.node.poll_timeout().is_some_and(|(t, _)| t <= now) {
+            self.node.handle_timeout(now);
+        }
     }
 
     /// Adds an event observer.
@@ -285,17 +335,29 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                         self.transport.shutdown(SHUTDOWN_GRACE).await;
                         return (Exit::Shutdown, self.node);
                     }
-                    Some(cmd) => self.on_command(cmd),
+                    Some(cmd) => {
+                        self.on_command(cmd);
+                        self.commands_in_a_row += 1;
+                        if self.commands_in_a_row >= MAX_COMMANDS_IN_A_ROW {
+                            self.give_others_a_turn();
+                        }
+                    }
                 },
                 Some((peer, msg)) = self.served_rx.recv() => {
+                    self.commands_in_a_row = 0;
                     self.transport.send(peer, bluepods_core::Channel::Request, &msg);
                 }
-                Some(ev) = self.net.recv() => self.on_net(ev),
+                Some(ev) = self.net.recv() => {
+                    self.commands_in_a_row = 0;
+                    self.on_net(ev);
+                }
                 Some(input) = self.local_rx.recv() => {
+                    self.commands_in_a_row = 0;
                     let now = self.clock.now();
                     self.node.handle(now, input);
                 }
                 () = sleep => {
+                    self.commands_in_a_row = 0;
                     let now = self.clock.now();
                     self.node.handle_timeout(now);
                 }
@@ -340,13 +402,11 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                 let _ = r.send(self.node.store().get_object(&id).map_err(|e| e.to_string()));
             }
             Command::DumpState(r) => {
-                // Runs on the loop, so the state cannot change underneath it;
-                // the node pauses for the duration (a debugging aid).
-                let mut out = Vec::new();
-                let result = bluepods_core::snapshot::dump_state(self.node.store(), &mut out)
-                    .map(|()| String::from_utf8_lossy(&out).into_owned())
-                    .map_err(|e| e.to_string());
-                let _ = r.send(result);
+                // Only the view is taken here (a storage snapshot, cheap);
+                // the text is written from it off the loop, so a large
+                // state neither pauses the node nor sits in memory whole.
+                let dump = StateDump::of(self.node.store()).map_err(|e| e.to_string());
+                let _ = r.send(dump);
             }
             Command::Snapshots(r) => {
                 let list = self
@@ -473,3 +533,7 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "event_loop_tests.rs"]
+mod tests;

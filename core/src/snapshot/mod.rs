@@ -315,8 +315,36 @@ pub fn run_job(job: SnapshotJob, mut emit: impl FnMut(BuildOutput)) {
 /// per transaction outcome. The same state always gives the same bytes, so
 /// two nodes compare with `diff`.
 pub fn dump_state(store: &dyn Store, out: &mut dyn std::io::Write) -> Result<(), StoreError> {
+    dump_view(&StateDump::of(store)?, out)
+}
+
+/// A consistent picture of the committed state to write out later, from
+/// any thread: taken in one step of the node, it is unaffected by what the
+/// node commits meanwhile (the driver streams `GET /v1/state` from one off
+/// the event loop).
+pub struct StateDump {
+    chain_id: Hash,
+    frontier: Frontier,
+    view: Box<dyn StateSource + Send>,
+}
+
+impl StateDump {
+    /// The committed state of `store`, as it is now.
+    pub fn of(store: &dyn Store) -> Result<Self, StoreError> {
+        let (chain_id, frontier) = frontier_from_store(store)?;
+        Ok(StateDump {
+            chain_id,
+            frontier,
+            view: store.state_view()?,
+        })
+    }
+}
+
+/// Writes `dump` as [`dump_state`] text.
+pub fn dump_view(dump: &StateDump, out: &mut dyn std::io::Write) -> Result<(), StoreError> {
     let io = |e: std::io::Error| StoreError::Io(e.to_string());
-    let manifest = build(store, |_| Ok(()))?;
+    let view = &*dump.view;
+    let manifest = build_from(view, dump.chain_id, dump.frontier.clone(), |_| Ok(()))?;
     let round = manifest
         .frontier
         .meta
@@ -330,7 +358,7 @@ pub fn dump_state(store: &dyn Store, out: &mut dyn std::io::Write) -> Result<(),
     let mut after: Option<ObjectId> = None;
     let mut line = String::new();
     loop {
-        let batch = store.objects_after(after.as_ref(), READ_BATCH)?;
+        let batch = view.next_objects(after.as_ref(), READ_BATCH)?;
         let Some(last) = batch.last().map(|o| o.id) else {
             break;
         };
@@ -351,7 +379,7 @@ pub fn dump_state(store: &dyn Store, out: &mut dyn std::io::Write) -> Result<(),
     writeln!(out, "outcomes {}", manifest.outcome_count).map_err(io)?;
     let mut after: Option<Hash> = None;
     loop {
-        let batch = store.outcomes_after(after.as_ref(), READ_BATCH)?;
+        let batch = view.next_outcomes(after.as_ref(), READ_BATCH)?;
         let Some(last) = batch.last().map(|(h, _)| *h) else {
             break;
         };
