@@ -224,6 +224,10 @@ pub struct SyncConfig {
     /// Range requests in flight at once during catch-up, each to another
     /// peer.
     pub parallel_range_fetches: usize,
+    /// How long the range the node waits on may go unanswered before it is
+    /// asked of a second peer too (a peer may withhold its answers); at
+    /// least four of that peer's round trips.
+    pub range_hedge_ms: u64,
     /// Attempts per request before the node gives up on it (range fetches:
     /// failures in a row before a catching-up node backs off).
     pub retry_attempts: u32,
@@ -267,6 +271,7 @@ impl Default for SyncConfig {
             min_expected_goodput_bytes_per_sec: 64 * 1024,
             range_fetch_rounds: 64,
             parallel_range_fetches: 4,
+            range_hedge_ms: 500,
             retry_attempts: 5,
             catch_up_backoff_ms: 5_000,
             give_up_after_retries: false,

@@ -111,3 +111,45 @@ fn a_peer_claiming_a_far_round_does_not_move_a_live_node() {
     assert!(moved.is_empty(), "the listener stays live: {moved:?}");
     assert_eq!(c.node(l).phase(), SyncPhase::Live);
 }
+
+/// Postmortem (found by the `adversary` simulation): a joiner asked its
+/// first ready peer for the genesis and waited out the request timeout
+/// (5 s) when that peer withheld it; snapshot discovery then waited for
+/// every manifest answer, the withheld one included, for another 5 s; and
+/// catch-up waited on a range window given to that peer (everything above
+/// it pending), then stayed in catch-up, caught up, until that request
+/// timed out.
+#[test]
+fn a_peer_that_withholds_its_answers_does_not_hold_a_joiner_up() {
+    let params = ChainParams {
+        snapshot_interval_rounds: 10,
+        ..ChainParams::default()
+    };
+    let (mut genesis, keys) = test_genesis(4, params);
+    genesis.synthetic_objects = 2_000;
+    let mut c = Cluster::new(23, Faults::fixed_delay(10));
+    c.add_validators(&genesis, &keys, 50);
+    c.run_for(2_000);
+    c.deafen(0, |m| {
+        matches!(
+            m,
+            Message::GetGenesis { .. } | Message::GetManifest { .. } | Message::GetRounds { .. }
+        )
+    });
+    for mode in [SyncMode::Snapshot, SyncMode::Range] {
+        let mut config = listener(mode, false);
+        config.bootstrap_peers = (0..4).map(|i| format!("v{i}")).collect();
+        config.sync.peer_timeout_ms = 5_000;
+        // Small windows, so that the withholding peer gets one of them.
+        config.sync.range_fetch_rounds = 8;
+        let start = c.now();
+        let name = format!("j{mode:?}");
+        let j = c.add_joiner(&name, Keypair::from_label(&name), config);
+        assert!(c.run_until(30_000, |c| c.node(j).phase() == SyncPhase::Live));
+        let took = c.now().ms_since(start);
+        assert!(
+            took < 2_000,
+            "{mode:?}: live after {took} ms, one peer withholding"
+        );
+    }
+}

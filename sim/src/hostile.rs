@@ -18,6 +18,54 @@ pub enum Hostility {
     /// Asks for far more than it could use: a burst of wide range requests
     /// with every status message.
     Flooder,
+    /// A validator of the set that has read the code (`adversary`): claims
+    /// round 10^9 in every status, sends each of its vertices twice, sends
+    /// with each a validly signed vertex at a round 10^9 ahead, and to half
+    /// its peers a second version attesting a snapshot of a far-future
+    /// round. It still produces, so the network keeps its quorum.
+    Byzantine,
+    /// A listener that has read the code (`adversary`): claims round 10^9,
+    /// answers no request (withholds), floods range requests, sends every
+    /// vertex it forwards three times, and with each a self-signed vertex
+    /// at a far round (buffer poison).
+    Pest,
+}
+
+/// Rounds ahead of the real one that poisoned vertices and claims name.
+const FAR_ROUNDS: u64 = 1_000_000_000;
+
+/// `out` and a burst of wide range requests after it.
+fn flood(mut out: Vec<(Channel, Message)>, next_request: &mut u64) -> Vec<(Channel, Message)> {
+    for _ in 0..FLOOD_BURST {
+        *next_request += 1;
+        out.push((
+            Channel::Request,
+            Message::GetRounds {
+                request: RequestId(*next_request),
+                from: Round(0),
+                to: Round(1_000_000),
+            },
+        ));
+    }
+    out
+}
+
+/// A claim of a far-away round.
+fn far_status() -> Message {
+    Message::Status {
+        highest_round: Some(Round(FAR_ROUNDS)),
+        committed_round: Some(Round(FAR_ROUNDS)),
+    }
+}
+
+/// `v` moved `FAR_ROUNDS` ahead, on top of it, signed by `key`.
+fn far_vertex(v: &bluepods_core::vertex::Vertex, key: &Keypair) -> Message {
+    let mut body = v.body.clone();
+    body.parents = vec![v.hash()];
+    body.round = Round(v.round().0.saturating_add(FAR_ROUNDS));
+    body.author = key.public();
+    body.txs.clear();
+    Message::Vertex(body.sign(key))
 }
 
 /// Range requests in one burst of a flooder.
@@ -88,20 +136,48 @@ pub fn tamper(hostility: Hostility, key: Keypair) -> Tamper {
                 vec![(channel, Message::Vertex(body.sign(&key)))]
             }
             (Hostility::Flooder, msg @ Message::Status { .. }) => {
-                let mut out = vec![(channel, msg)];
-                for _ in 0..FLOOD_BURST {
-                    next_request += 1;
-                    out.push((
-                        Channel::Request,
-                        Message::GetRounds {
-                            request: RequestId(next_request),
-                            from: Round(0),
-                            to: Round(1_000_000),
-                        },
-                    ));
+                flood(vec![(channel, msg)], &mut next_request)
+            }
+            (Hostility::Byzantine, Message::Status { .. }) => vec![(channel, far_status())],
+            (Hostility::Byzantine, Message::Vertex(v)) if v.author() == key.public() => {
+                let mut out = vec![
+                    (channel, Message::Vertex(v.clone())),
+                    (channel, Message::Vertex(v.clone())),
+                    (channel, far_vertex(&v, &key)),
+                ];
+                if peer.0 % 2 == 1 {
+                    let mut body = v.body.clone();
+                    body.attestation = Some(bluepods_core::vertex::Attestation {
+                        round: Round(v.round().0.saturating_add(FAR_ROUNDS)),
+                        manifest_root: bluepods_core::Hash([0xEE; 32]),
+                    });
+                    out.push((channel, Message::Vertex(body.sign(&key))));
                 }
                 out
             }
+            (Hostility::Pest, Message::Status { .. }) => {
+                flood(vec![(channel, far_status())], &mut next_request)
+            }
+            (Hostility::Pest, Message::Vertex(v)) => {
+                let far = far_vertex(&v, &key);
+                let copy = Message::Vertex(v);
+                vec![
+                    (channel, copy.clone()),
+                    (channel, copy.clone()),
+                    (channel, copy),
+                    (channel, far),
+                ]
+            }
+            // Withholding: an answer with data is never sent.
+            (
+                Hostility::Pest,
+                Message::Vertices { .. }
+                | Message::Chunk { .. }
+                | Message::ChunkDelta { .. }
+                | Message::Manifest { .. }
+                | Message::Peers { .. }
+                | Message::Genesis { .. },
+            ) => Vec::new(),
             (_, msg) => vec![(channel, msg)],
         },
     )

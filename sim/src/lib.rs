@@ -50,17 +50,27 @@ pub enum Scenario {
     /// 0–1% loss, rate caps), downloading a state that spans many snapshot
     /// intervals, one of them killed mid-download (`links.rs`).
     SlowLinks,
+    /// Join, with a quarter of the nodes hostile in the ways a reader of
+    /// the code would pick (`hostile.rs`: `Byzantine`, a validator that
+    /// claims far rounds, repeats its vertices and signs far-future and
+    /// attestation-poisoning ones; `Pest`, a listener that claims far
+    /// rounds, withholds every answer, floods range requests, repeats what
+    /// it forwards and adds self-signed far-future vertices). Honest nodes
+    /// must converge, never ban each other and never stop; with
+    /// `adversaries` off the same seed runs without them, for comparison.
+    Adversary,
 }
 
 impl Scenario {
     /// Every scenario, for sweeps.
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Steady,
         Scenario::Join,
         Scenario::Partition,
         Scenario::Crash,
         Scenario::Hostile,
         Scenario::SlowLinks,
+        Scenario::Adversary,
     ];
 
     /// Its name on the command line.
@@ -72,6 +82,7 @@ impl Scenario {
             Scenario::Crash => "crash",
             Scenario::Hostile => "hostile",
             Scenario::SlowLinks => "slow-links",
+            Scenario::Adversary => "adversary",
         }
     }
 }
@@ -115,6 +126,9 @@ pub struct SimOptions {
     /// Keep every trace row in the report (for `--trace`), not only the
     /// last ones.
     pub keep_trace: bool,
+    /// `adversary` only: whether the hostile nodes take part (off: the
+    /// same seed, every node honest — the baseline for time to live).
+    pub adversaries: bool,
 }
 
 impl SimOptions {
@@ -129,6 +143,7 @@ impl SimOptions {
             duration_s: 20,
             heal_s: 25,
             keep_trace: false,
+            adversaries: true,
         }
     }
 

@@ -27,6 +27,9 @@ const PORT: u16 = 9000;
 /// Every node's round interval.
 const ROUND_INTERVAL_MS: u64 = 100;
 
+/// The host name of `adversary`'s hostile listener.
+const PEST: &str = "p0";
+
 /// Rows of the trace kept for a failure report.
 const TAIL_ROWS: usize = 40;
 
@@ -51,6 +54,8 @@ pub struct Report {
     pub bans: u64,
     /// Per node at the end: last committed round.
     pub committed: BTreeMap<String, Option<Round>>,
+    /// Per joiner that went live: simulated ms from its start to live.
+    pub time_to_live_ms: BTreeMap<String, u64>,
     /// The last rows of the trace.
     pub tail: Vec<String>,
     /// Wall-clock milliseconds the run took.
@@ -88,6 +93,11 @@ struct Shared {
     bans: u64,
     /// Hostile nodes (left out of the checks).
     hostile: std::collections::BTreeSet<String>,
+    /// Their keys: an honest node banning any other key is a violation.
+    hostile_keys: std::collections::BTreeSet<bluepods_core::PublicKey>,
+    /// When each joiner started (ms), and when it was first live.
+    joined_at: BTreeMap<String, u64>,
+    live_at: BTreeMap<String, u64>,
     finals: BTreeMap<String, Option<Round>>,
     /// `slow-links`: what the downloads cost.
     downloads: Option<Downloads>,
@@ -113,8 +123,23 @@ impl Shared {
         if !honest {
             return; // only honest nodes are held to the invariants
         }
-        if let Event::PeerBanned { .. } = e {
+        if let Event::PeerBanned { key, reason, .. } = e {
             self.bans += 1;
+            if !self.hostile_keys.contains(key) {
+                self.violations.push(format!(
+                    "{node} banned the honest key {}: {reason}",
+                    key.short()
+                ));
+            }
+        }
+        if let Event::PhaseChanged {
+            to: SyncPhase::Live,
+            ..
+        } = e
+        {
+            if self.joined_at.contains_key(node) && !self.live_at.contains_key(node) {
+                self.live_at.insert(node.to_string(), t as u64);
+            }
         }
         if let Some(v) = self.downloads.as_mut().and_then(|d| d.observe(node, e)) {
             self.violations.push(v);
@@ -233,6 +258,7 @@ fn add_host(sim: &mut turmoil::Sim<'_>, spec: NodeSpec, shared: SharedRef) {
                 s.handles.insert(spec.name.clone(), handle);
                 if !honest {
                     s.hostile.insert(spec.name.clone());
+                    s.hostile_keys.insert(spec.key.public());
                 }
             }
             let (exit, _node) = lp.run().await;
@@ -290,6 +316,37 @@ enum Action {
     Restart(String),
 }
 
+/// A hostile listener `name` that dials `vias` and sends a status every
+/// 200 ms (each one its cue to misbehave).
+fn hostile_listener(
+    seed: u64,
+    name: &str,
+    vias: &[String],
+    chain_id: Hash,
+    how: Hostility,
+) -> NodeSpec {
+    NodeSpec {
+        seed: node_seed(seed, name),
+        key: Keypair::from_label(match how {
+            Hostility::Flooder => "sim-flooder",
+            _ => "sim-pest",
+        }),
+        config: NodeConfig {
+            role: Role::Listener,
+            listen_addr: Some(format!("{name}:{PORT}")),
+            bootstrap_peers: vias.iter().map(|v| format!("{v}:{PORT}")).collect(),
+            trusted_chain_id: Some(chain_id),
+            status_interval_ms: 200,
+            ..NodeConfig::default()
+        },
+        name: name.to_string(),
+        genesis: None,
+        disk: SharedDisk::default(),
+        hostile: Some(how),
+        shape: None,
+    }
+}
+
 /// Runs one scenario to its end and checks the invariants.
 pub fn run(opts: &SimOptions) -> Report {
     let wall = std::time::Instant::now();
@@ -341,6 +398,16 @@ pub fn run(opts: &SimOptions) -> Report {
             Hostility::Equivocator
         };
         (validator_names[keys.len() - 1].clone(), how)
+    });
+    // Adversary: the last validator is Byzantine (`adversaries` on).
+    let adversary = opts.scenario == Scenario::Adversary && keys.len() >= 4;
+    let hostile = hostile.or_else(|| {
+        (adversary && opts.adversaries).then(|| {
+            (
+                validator_names[keys.len() - 1].clone(),
+                Hostility::Byzantine,
+            )
+        })
     });
     for (i, key) in keys.iter().enumerate() {
         let name = validator_names[i].clone();
@@ -394,7 +461,7 @@ pub fn run(opts: &SimOptions) -> Report {
                 [SyncMode::Range, SyncMode::Snapshot, SyncMode::Auto][rng.below(3) as usize];
             // Among hostile peers, joiners download snapshots: that is where
             // a liar's chunks and manifests can hurt.
-            let strategy = if hostile.is_some() || slow {
+            let strategy = if opts.scenario == Scenario::Hostile || slow {
                 SyncMode::Snapshot
             } else {
                 strategy
@@ -405,6 +472,14 @@ pub fn run(opts: &SimOptions) -> Report {
             if let Some((h, _)) = &hostile {
                 // Every joiner meets the hostile validator first.
                 bootstrap_peers.insert(0, format!("{h}:{PORT}"));
+            }
+            if adversary {
+                // And the pest (absent in the baseline: the dial fails).
+                let last = &validator_names[keys.len() - 1];
+                if hostile.is_none() {
+                    bootstrap_peers.insert(0, format!("{last}:{PORT}"));
+                }
+                bootstrap_peers.insert(0, format!("{PEST}:{PORT}"));
             }
             let config = NodeConfig {
                 role: if validator {
@@ -449,32 +524,20 @@ pub fn run(opts: &SimOptions) -> Report {
             all_names.push(name);
         }
     }
+    if adversary && opts.adversaries {
+        let spec = hostile_listener(opts.seed, PEST, &validator_names, chain_id, Hostility::Pest);
+        schedule.push((300, Action::Join(Box::new(spec))));
+    }
     if opts.scenario == Scenario::Hostile {
         // A listener that floods, from the start.
-        let name = "f0".to_string();
-        schedule.push((
-            500,
-            Action::Join(Box::new(NodeSpec {
-                seed: node_seed(opts.seed, &name),
-                key: Keypair::from_label("sim-flooder"),
-                config: NodeConfig {
-                    role: Role::Listener,
-                    listen_addr: Some(format!("{name}:{PORT}")),
-                    bootstrap_peers: honest_validators
-                        .iter()
-                        .map(|v| format!("{v}:{PORT}"))
-                        .collect(),
-                    trusted_chain_id: Some(chain_id),
-                    status_interval_ms: 200,
-                    ..NodeConfig::default()
-                },
-                name,
-                genesis: None,
-                disk: SharedDisk::default(),
-                hostile: Some(Hostility::Flooder),
-                shape: None,
-            })),
-        ));
+        let spec = hostile_listener(
+            opts.seed,
+            "f0",
+            &honest_validators,
+            chain_id,
+            Hostility::Flooder,
+        );
+        schedule.push((500, Action::Join(Box::new(spec))));
         // And a slow validator: its links take up to 200 ms.
         if honest_validators.len() >= 2 {
             let slow = &honest_validators[0];
@@ -510,7 +573,11 @@ pub fn run(opts: &SimOptions) -> Report {
                 schedule.push(((at + down).min(span), Action::Restart(who)));
             }
         }
-        Scenario::Steady | Scenario::Join | Scenario::Hostile | Scenario::SlowLinks => {}
+        Scenario::Steady
+        | Scenario::Join
+        | Scenario::Hostile
+        | Scenario::SlowLinks
+        | Scenario::Adversary => {}
     }
     schedule.sort_by_key(|(t, _)| *t);
 
@@ -653,6 +720,9 @@ pub fn run(opts: &SimOptions) -> Report {
             match &schedule[next].1 {
                 Action::Join(spec) => {
                     hosts.insert(spec.name.clone());
+                    if spec.hostile.is_none() {
+                        lock(&shared).joined_at.insert(spec.name.clone(), now);
+                    }
                     add_host(&mut sim, (**spec).clone(), shared.clone());
                     if slow {
                         for other in hosts.iter().filter(|h| **h != spec.name) {
@@ -714,6 +784,11 @@ pub fn run(opts: &SimOptions) -> Report {
         lost_in_crash: s.lost_in_crash,
         bans: s.bans,
         committed: s.finals.clone(),
+        time_to_live_ms: s
+            .live_at
+            .iter()
+            .filter_map(|(n, at)| Some((n.clone(), at.checked_sub(*s.joined_at.get(n)?)?)))
+            .collect(),
         tail: s.tail.iter().cloned().collect(),
         wall_ms: wall.elapsed().as_millis(),
     }

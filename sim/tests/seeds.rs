@@ -13,6 +13,30 @@ const SEEDS_PER_SCENARIO: u64 = 11;
 /// several times over slow links, so fewer of them.
 const SLOW_LINK_SEEDS: u64 = 4;
 
+/// Runs `o` twice: the traces must be equal and every invariant hold.
+fn run_twice(o: &SimOptions, failures: &mut Vec<String>) -> bluepods_sim::Report {
+    let seed = o.seed;
+    let a = run(o);
+    let b = run(o);
+    if a.trace_hash != b.trace_hash {
+        failures.push(format!(
+            "seed {seed}: two runs differ ({} vs {}); reproduce: {}",
+            &a.trace_hash[..12],
+            &b.trace_hash[..12],
+            o.reproduce()
+        ));
+    }
+    if !a.passed() {
+        failures.push(format!(
+            "seed {seed}: {}\n  reproduce: {}\n  last rows:\n    {}",
+            a.violations.join("\n  "),
+            o.reproduce(),
+            a.tail.join("\n    ")
+        ));
+    }
+    a
+}
+
 fn sweep(scenario: Scenario) {
     let seeds = if scenario == Scenario::SlowLinks {
         SLOW_LINK_SEEDS
@@ -30,24 +54,7 @@ fn sweep(scenario: Scenario) {
             20
         };
         o.joiners = if scenario == Scenario::Steady { 0 } else { 2 };
-        let a = run(&o);
-        let b = run(&o);
-        if a.trace_hash != b.trace_hash {
-            failures.push(format!(
-                "seed {seed}: two runs differ ({} vs {}); reproduce: {}",
-                &a.trace_hash[..12],
-                &b.trace_hash[..12],
-                o.reproduce()
-            ));
-        }
-        if !a.passed() {
-            failures.push(format!(
-                "seed {seed}: {}\n  reproduce: {}\n  last rows:\n    {}",
-                a.violations.join("\n  "),
-                o.reproduce(),
-                a.tail.join("\n    ")
-            ));
-        }
+        run_twice(&o, &mut failures);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -80,4 +87,46 @@ fn hostile_seeds() {
 #[test]
 fn slow_links_seeds() {
     sweep(Scenario::SlowLinks);
+}
+
+/// `adversary` seeds in CI: each runs twice with the adversaries and once
+/// without, for the comparison.
+const ADVERSARY_SEEDS: u64 = 6;
+
+/// How much longer a joiner may take to go live among adversaries than the
+/// same seed without them (issue 11: at most 1.2×), plus one second of
+/// slack for the joins that take a second or two either way.
+const ADVERSARY_SLOWDOWN_MAX: f64 = 1.2;
+const ADVERSARY_SLACK_MS: u64 = 1_000;
+
+#[test]
+fn adversary_seeds() {
+    let mut failures = Vec::new();
+    for seed in 1..=ADVERSARY_SEEDS {
+        let mut o = SimOptions::new(Scenario::Adversary, seed);
+        o.duration_s = 12;
+        o.heal_s = 20;
+        o.joiners = 2;
+        let a = run_twice(&o, &mut failures);
+        let mut calm = o.clone();
+        calm.adversaries = false;
+        let base = run(&calm);
+        for (joiner, base_ms) in &base.time_to_live_ms {
+            let Some(ms) = a.time_to_live_ms.get(joiner) else {
+                failures.push(format!(
+                    "seed {seed}: {joiner} never went live among adversaries"
+                ));
+                continue;
+            };
+            eprintln!("seed {seed} {joiner}: live after {ms} ms, {base_ms} ms without adversaries");
+            let bound = (*base_ms as f64 * ADVERSARY_SLOWDOWN_MAX) as u64 + ADVERSARY_SLACK_MS;
+            if *ms > bound {
+                failures.push(format!(
+                    "seed {seed}: {joiner} took {ms} ms to go live among adversaries, \
+                     {base_ms} ms without"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

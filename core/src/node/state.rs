@@ -128,6 +128,9 @@ pub(super) struct Discovery {
     pub(super) asked: BTreeSet<PeerId>,
     /// When discovery began.
     pub(super) since: Timestamp,
+    /// When enough peers had answered to choose (`MIN_DISCOVERY_PEERS`)
+    /// while others had not yet.
+    pub(super) enough_at: Option<Timestamp>,
     /// Gossip held for the replay.
     pub(super) buffer: VertexBuffer,
 }
@@ -139,6 +142,7 @@ impl Discovery {
             offers: BTreeMap::new(),
             asked: BTreeSet::new(),
             since: now,
+            enough_at: None,
             buffer,
         }
     }
@@ -219,7 +223,13 @@ impl<S: Store> Node<S> {
             .plus_ms(self.config.stall_timeout_ms);
         match &self.sync {
             SyncState::Discovery(disc) => {
-                out[0] = Some((self.discovery_wait_until(disc), TimerKind::DiscoveryWait));
+                let wait = self.discovery_wait_until(disc);
+                let stragglers = disc
+                    .enough_at
+                    .map(|t| t.plus_ms(super::snapshot::STRAGGLER_GRACE_MS));
+                // Both must be over before discovery chooses.
+                let wait = stragglers.map_or(wait, |s| s.max(wait));
+                out[0] = Some((wait, TimerKind::DiscoveryWait));
                 out[1] = Some((stall, TimerKind::Stall));
             }
             SyncState::Fetch(d) => {

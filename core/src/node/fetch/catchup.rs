@@ -19,6 +19,9 @@ use crate::phase::SyncPhase;
 use crate::store::{Store, StoreError};
 use crate::wire::Message;
 
+/// Peers asked for the genesis at once.
+const GENESIS_SOURCES: usize = 3;
+
 impl<S: Store> Node<S> {
     /// Decides what to fetch next and when the node is caught up.
     pub(in crate::node) fn drive_sync(&mut self, now: Timestamp) -> Result<(), StoreError> {
@@ -31,21 +34,26 @@ impl<S: Store> Node<S> {
             SyncState::Backoff(_) => self.become_catch_up(),
             _ => {}
         }
-        let fetching_genesis = self
-            .requests
-            .in_flight
-            .values()
-            .any(|r| r.kind == RequestKind::Genesis);
+
         if self.chain.is_none() {
-            if !fetching_genesis {
-                let source = self
-                    .peers
-                    .ready()
-                    .find(|p| p.chain_id.is_some())
-                    .map(|p| p.id);
-                if let Some(peer) = source {
-                    self.request(now, peer, RequestKind::Genesis);
-                }
+            // Asked of up to GENESIS_SOURCES peers at once: the first good
+            // answer wins, so one that withholds it costs nothing.
+            let asked: Vec<PeerId> = self
+                .requests
+                .in_flight
+                .values()
+                .filter(|r| r.kind == RequestKind::Genesis)
+                .map(|r| r.peer)
+                .collect();
+            let sources: Vec<PeerId> = self
+                .peers
+                .ready()
+                .filter(|p| p.chain_id.is_some() && !asked.contains(&p.id))
+                .map(|p| p.id)
+                .take(GENESIS_SOURCES.saturating_sub(asked.len()))
+                .collect();
+            for peer in sources {
+                self.request(now, peer, RequestKind::Genesis);
             }
             return Ok(());
         }
@@ -65,11 +73,14 @@ impl<S: Store> Node<S> {
             (Some(o), Some(b)) => b > o.saturating_add(self.config.sync.max_behind_rounds),
         };
         self.fetch_pending_parents(now);
-        let ranging = self
-            .requests
-            .in_flight
-            .values()
-            .any(|r| matches!(r.kind, RequestKind::Rounds { .. }));
+        // A range still in flight counts only if it asks for rounds beyond
+        // what the node holds: one the node overtook (others answered, or
+        // gossip did) must not keep it from going live while a peer that
+        // withholds its answer lets the request time out.
+        let ranging = self.requests.in_flight.values().any(|r| match r.kind {
+            RequestKind::Rounds { to, .. } => ours.is_none_or(|o| to > o),
+            _ => false,
+        });
         // Gossip only carries new vertices: one that was sent before we were
         // connected never arrives by itself. A node that has not advanced for
         // a while although a peer is as far or further asks for the range.
@@ -108,6 +119,7 @@ impl<S: Store> Node<S> {
                 _ => None,
             })
             .collect();
+        self.hedge_blocking_range(now, from, &mut in_flight);
         let mut from = from;
         while in_flight.len() < self.config.sync.parallel_range_fetches && from <= best {
             let to = best.min(from.saturating_add(span - 1));
@@ -129,6 +141,9 @@ impl<S: Store> Node<S> {
                 .max_by_key(|p| {
                     (
                         Some(p.id) != self.ranges.last_peer,
+                        // A peer whose requests timed out goes after those
+                        // whose did not, however idle it is.
+                        std::cmp::Reverse(p.stats.strikes),
                         std::cmp::Reverse(load(p.id)),
                         p.stats.rank(),
                         std::cmp::Reverse(p.id),
@@ -140,6 +155,62 @@ impl<S: Store> Node<S> {
             self.request(now, peer, RequestKind::Rounds { from, to });
             in_flight.push((from, to, peer));
             from = to.saturating_add(1);
+        }
+    }
+
+    /// The window the node waits on — it starts at or just above what the
+    /// node holds, so nothing above it can be inserted before it lands —
+    /// asked `range_hedge_ms` (or four of its peer's round trips) ago and
+    /// not answered yet, is asked of a
+    /// second peer too; the first answer wins. A peer that withholds its
+    /// answers would otherwise stall catch-up for its whole request
+    /// timeout, once per window it is given.
+    fn hedge_blocking_range(
+        &mut self,
+        now: Timestamp,
+        held: Round,
+        in_flight: &mut Vec<(Round, Round, PeerId)>,
+    ) {
+        let hedge_ms = |peer: PeerId| {
+            let rtt = self.peers.peers.get(&peer).and_then(|p| p.stats.rtt_ms);
+            self.config.sync.range_hedge_ms.max(4 * rtt.unwrap_or(0))
+        };
+        let blocking = self
+            .requests
+            .in_flight
+            .values()
+            .filter_map(|r| match r.kind {
+                RequestKind::Rounds { from, to }
+                    if from <= held.saturating_add(1)
+                        && now.ms_since(r.sent) >= hedge_ms(r.peer) =>
+                {
+                    Some((from, to, r.peer))
+                }
+                _ => None,
+            })
+            .min_by_key(|(from, _, peer)| (*from, *peer));
+        let Some((from, to, slow)) = blocking else {
+            return;
+        };
+        if in_flight
+            .iter()
+            .filter(|(a, b, _)| *a == from && *b == to)
+            .count()
+            > 1
+        {
+            return; // hedged already
+        }
+        let other = self
+            .peers
+            .ready()
+            .filter(|p| p.id != slow && p.highest_round.is_some_and(|r| r >= to))
+            .filter(|p| p.history_floor.is_none_or(|f| f <= from))
+            .max_by_key(|p| (std::cmp::Reverse(p.stats.strikes), p.stats.rank(), p.id))
+            .map(|p| p.id);
+        if let Some(peer) = other {
+            crate::cov::mark("blocking_range_hedged");
+            self.request(now, peer, RequestKind::Rounds { from, to });
+            in_flight.push((from, to, peer));
         }
     }
 
@@ -181,13 +252,18 @@ impl<S: Store> Node<S> {
             .consensus
             .lowest_pending_round()
             .map_or(Round(0), |r| Round(r.0.saturating_sub(1)));
+        // Claims count up to the proven round only (`trusted_best_round`),
+        // so a peer claiming more is not preferred for it; among equals the
+        // better ranked (fewer timeouts) is asked.
+        let proven = self.trusted_best_round();
         let best = self
             .peers
             .ready()
             .max_by_key(|p| {
                 (
                     p.history_floor.is_none_or(|f| f <= needed),
-                    p.highest_round,
+                    p.highest_round.min(proven),
+                    p.stats.rank(),
                     std::cmp::Reverse(p.id),
                 )
             })

@@ -217,6 +217,9 @@ impl<S: Store> Node<S> {
         if failed.kind == RequestKind::Peers {
             return; // addresses are a nicety: no retry
         }
+        if failed.kind == RequestKind::Genesis && self.chain.is_some() {
+            return; // another source answered first
+        }
         if let RequestKind::Chunk { index, .. } = failed.kind {
             self.chunk_timed_out(index);
             return;

@@ -65,6 +65,12 @@ use std::sync::Arc;
 /// for a choice (seed 003).
 const MIN_DISCOVERY_PEERS: usize = 3;
 
+/// How long discovery still waits for the other answers once
+/// `MIN_DISCOVERY_PEERS` have answered with an attested offer: long enough
+/// for any honest peer on the same continent, far shorter than a request
+/// timeout.
+pub(in crate::node) const STRAGGLER_GRACE_MS: u64 = 500;
+
 /// After a snapshot sync found nothing useful, or after one was applied
 /// (until the node is live), range catch-up only for this long before
 /// snapshots are considered again.
@@ -197,14 +203,34 @@ impl<S: Store> Node<S> {
             }
             self.request(now, peer, RequestKind::Manifest { round });
         }
-        if asking
-            || self
-                .requests
-                .in_flight
-                .values()
-                .any(|r| matches!(r.kind, RequestKind::Manifest { .. }))
-        {
+        let waiting_on: BTreeSet<PeerId> = self
+            .requests
+            .in_flight
+            .values()
+            .filter(|r| matches!(r.kind, RequestKind::Manifest { .. }))
+            .map(|r| r.peer)
+            .collect();
+        let outstanding = waiting_on.len();
+        let SyncState::Discovery(disc) = &self.sync else {
             return Ok(());
+        };
+        // Every answer is waited for only until STRAGGLER_GRACE_MS after
+        // MIN_DISCOVERY_PEERS have answered: a peer that withholds its
+        // answer must not hold the join up for its whole request timeout.
+        let answered = disc.asked.difference(&waiting_on).count();
+        let enough = answered >= MIN_DISCOVERY_PEERS;
+        if (asking || outstanding > 0) && !enough {
+            return Ok(());
+        }
+        if outstanding > 0 {
+            let enough_at = match self.discovery_mut() {
+                Some(d) => *d.enough_at.get_or_insert(now),
+                None => now,
+            };
+            if now < enough_at.plus_ms(STRAGGLER_GRACE_MS) {
+                return Ok(());
+            }
+            crate::cov::mark("discovery_did_not_wait_for_a_straggler");
         }
         let SyncState::Discovery(disc) = &self.sync else {
             return Ok(());
@@ -271,6 +297,7 @@ impl<S: Store> Node<S> {
                     self.clock.last_progress_at = now;
                     if let Some(disc) = self.discovery_mut() {
                         disc.asked.clear();
+                        disc.enough_at = None;
                     }
                 }
                 Ok(())
