@@ -87,3 +87,30 @@ fn hostile_seed_6_gives_the_same_trace_twice() {
     );
     assert!(a.passed(), "{}", a.violations.join("\n"));
 }
+
+/// `bluepods sim --scenario adversary --seed 2 --nodes 6 --validators 4
+/// --duration 12 --heal 20`: honest validator v1 sat at round 1 in
+/// catch-up to the end, with 1,247 vertices pending. Their missing parents
+/// were asked of "the most advanced peer" — the one claiming the highest
+/// round, which was always the Byzantine validator or the pest (round
+/// 10^9), and the pest withholds every answer. Now claims count only up to
+/// a proven round and parents go to the best-ranked peer
+/// (`core/src/node/fetch/catchup.rs`); the joiners of the same run waited a
+/// request timeout at the genesis, discovery and catch-up, each fixed and
+/// covered by `a_peer_that_withholds_its_answers_does_not_hold_a_joiner_up`.
+#[test]
+fn adversary_seed_2_an_honest_validator_is_not_held_back_by_the_highest_claimer() {
+    let o = SimOptions {
+        joiners: 2,
+        duration_s: 12,
+        heal_s: 20,
+        ..SimOptions::new(Scenario::Adversary, 2)
+    };
+    let r = run(&o);
+    assert!(
+        r.passed(),
+        "{}\nreproduce: {}",
+        r.violations.join("\n"),
+        o.reproduce()
+    );
+}
