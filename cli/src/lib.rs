@@ -6,6 +6,7 @@ pub mod bench;
 pub mod client;
 pub mod config_file;
 pub mod demo;
+pub mod flood;
 pub mod http_client;
 pub mod link;
 pub mod load;

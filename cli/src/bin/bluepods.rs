@@ -82,6 +82,21 @@ enum Cmd {
         #[arg(long)]
         key: Option<PathBuf>,
     },
+    /// Run hostile peers against a node (half flood range requests, half
+    /// claim far rounds, withhold answers and resend vertices), to measure
+    /// what a flood costs it (`scripts/bench-flood.sh`). Banned peers come
+    /// back with fresh keys.
+    Flood {
+        /// The target's QUIC address.
+        #[arg(long, value_name = "HOST:PORT")]
+        target: String,
+        /// Hostile peers at once.
+        #[arg(long, default_value_t = 64)]
+        peers: usize,
+        /// Seconds of flood.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
     /// Measure vertices/s and transactions/s through validation, commit and
     /// execution.
     Bench {
@@ -489,6 +504,15 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("[LOAD] {report}");
             Ok(())
         }
+        Cmd::Flood {
+            target,
+            peers,
+            seconds,
+        } => bluepods_cli::flood::main(&bluepods_cli::flood::FloodArgs {
+            target,
+            peers,
+            seconds,
+        }),
         Cmd::Bench {
             vertices,
             txs_per_vertex,
