@@ -56,6 +56,14 @@ pub enum Input {
         /// The message.
         msg: Message,
     },
+    /// More than the driver's byte bound is queued towards `peer`: it does
+    /// not read. The driver sends it nothing more; the core drops it.
+    SendQueueFull {
+        /// The peer.
+        peer: PeerId,
+        /// Bytes queued towards it.
+        queued_bytes: usize,
+    },
     /// Bytes from `peer` that do not decode: a protocol violation.
     MalformedMessage {
         /// Sender.
@@ -87,31 +95,7 @@ pub enum Input {
 }
 
 pub use crate::chunk_answer::{ChunkAnswer, DeltaAsk};
-
-/// The application error code of a connection the node closes, so the
-/// other side (and a packet capture) can tell a fault from a full table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CloseCode {
-    /// No fault: the node is shutting down.
-    Shutdown,
-    /// No fault of the peer's: no room, a duplicate connection, a handshake
-    /// that took too long. Trying again later may work.
-    Refused,
-    /// The peer broke the protocol: bytes that do not decode, a proof that
-    /// does not verify, data proven false. It may also have been banned.
-    Violation,
-}
-
-impl CloseCode {
-    /// The QUIC application error code.
-    pub fn as_u32(self) -> u32 {
-        match self {
-            CloseCode::Shutdown => 0,
-            CloseCode::Refused => 1,
-            CloseCode::Violation => 2,
-        }
-    }
-}
+pub use crate::limits::{CloseCode, Limit};
 
 /// Which stream a message travels on. Gossip shares one long-lived stream per
 /// peer; each request and each response gets its own, so a large response
@@ -174,29 +158,6 @@ pub enum VertexSource {
     Gossip,
     /// A fetch answer (catch-up).
     Fetch,
-}
-
-/// A limit that was hit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Limit {
-    /// `max_peers` or `max_listener_peers`.
-    Peers,
-    /// `max_pending_vertices` or `max_rounds_ahead`.
-    PendingVertices,
-    /// `max_mempool_txs`.
-    Mempool,
-    /// `max_forwarded_txs`.
-    ForwardedTxs,
-    /// `buffer_max_bytes`: the oldest buffered vertices were dropped (the
-    /// replay fetches them again).
-    Buffer,
-    /// `max_early_messages` or `max_early_message_bytes`: a peer sent more
-    /// before its handshake proof than is held for it, and was dropped.
-    EarlyMessages,
-    /// `max_gossip_signature_checks_per_sec`: a peer's gossip vertex was
-    /// dropped unchecked.
-    GossipVerification,
 }
 
 /// Something worth reporting.
@@ -509,6 +470,24 @@ pub enum Event {
     SyncFailed {
         /// What failed and where.
         reason: String,
+    },
+    /// A request went unanswered in time. Reported at most once a second
+    /// per peer; `unreported` counts those of that peer not reported since.
+    RequestFailed {
+        /// Who was asked.
+        peer: PeerId,
+        /// Its address.
+        addr: String,
+        /// What was asked (`rounds 10..=73`, `chunk 40/3`, …).
+        what: String,
+        /// This attempt at it, and how many it gets.
+        attempt: u32,
+        /// `retry_attempts`.
+        attempts_max: u32,
+        /// Why it failed.
+        reason: String,
+        /// Failures of this peer's requests not reported since the last.
+        unreported: u32,
     },
     /// Catch-up failed `retry_attempts` times in a row; the node waits
     /// `retry_in_ms`, then tries again (it does not give up: a slow or

@@ -53,6 +53,7 @@ pub mod genesis;
 pub mod harness;
 pub mod ids;
 pub mod interface;
+pub mod limits;
 pub mod mempool;
 pub mod node;
 pub mod params;

@@ -68,6 +68,11 @@ pub struct Peer {
     /// Vertices it gossiped that were of no use: repeats, or refused by
     /// the links check.
     pub useless_vertices: u32,
+    /// When a failed request to it was last reported, and how many failed
+    /// since without a report (`Event::RequestFailed`).
+    pub failure_reported_at: Option<Timestamp>,
+    /// See `failure_reported_at`.
+    pub failures_unreported: u32,
 }
 
 impl Peer {

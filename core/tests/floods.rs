@@ -183,3 +183,30 @@ fn one_vertex_the_links_check_refuses_does_not_ban_its_forwarder_but_many_do() {
     }
     assert_eq!(cut_at, Some(16), "{refused} refused before the ban");
 }
+
+/// Postmortem: the driver cut off a peer that did not read with a warning
+/// of its own; the core never heard of it, so no `LimitHit` counted it and
+/// the operator's metrics showed nothing. Now the driver reports it and the
+/// core drops the peer.
+#[test]
+fn a_peer_that_does_not_read_is_dropped_by_the_core_and_counted() {
+    let (mut n, _, peer) = listener_with_peer(NodeConfig::default());
+    n.handle(
+        NOW,
+        Input::SendQueueFull {
+            peer,
+            queued_bytes: 70 << 20,
+        },
+    );
+    let actions: Vec<Action> = std::iter::from_fn(|| n.poll_action()).collect();
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Event(Event::LimitHit {
+            limit: Limit::SendQueue
+        })
+    )));
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Disconnect { peer: p, reason, .. } if *p == peer && reason.contains("does not read")
+    )));
+}

@@ -153,3 +153,48 @@ fn a_peer_that_withholds_its_answers_does_not_hold_a_joiner_up() {
         );
     }
 }
+
+/// Postmortem: a request that went unanswered changed the peer's rank and
+/// was asked again elsewhere, without a word: an operator saw a sync slow
+/// down and could not tell which peer, or what, was failing.
+#[test]
+fn every_failed_request_is_reported_with_the_peer_and_the_attempt_at_most_once_a_second() {
+    let (genesis, keys) = test_genesis(1, ChainParams::default());
+    let mut c = Cluster::new(25, Faults::fixed_delay(10));
+    c.add_genesis_node("v0", keys[0].clone(), &genesis, validator_config(50));
+    c.run_for(2_000);
+    c.deafen(0, |m| matches!(m, Message::GetRounds { .. }));
+    let mut config = listener(SyncMode::Range, false);
+    config.sync.range_fetch_rounds = 4;
+    let j = c.add_joiner("j0", Keypair::from_label("joiner"), config);
+    c.run_for(8_000);
+    let reports: Vec<(u64, String, u32, u32, u32)> = c.nodes[j]
+        .events
+        .iter()
+        .filter_map(|(t, e)| match e {
+            Event::RequestFailed {
+                addr,
+                what,
+                attempt,
+                attempts_max,
+                unreported,
+                ..
+            } => {
+                assert_eq!(addr, "v0");
+                assert!(what.starts_with("rounds "), "{what}");
+                Some((t.0, what.clone(), *attempt, *attempts_max, *unreported))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(!reports.is_empty(), "the failures are reported");
+    assert!(reports.iter().all(|r| r.3 == 2 && r.2 >= 1), "{reports:?}");
+    assert!(
+        reports.windows(2).all(|w| w[1].0 - w[0].0 >= 1_000),
+        "at most once a second: {reports:?}"
+    );
+    assert!(
+        reports.iter().any(|r| r.4 > 0),
+        "the ones not reported are counted: {reports:?}"
+    );
+}

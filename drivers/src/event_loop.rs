@@ -457,6 +457,9 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                 }
             }
             NetEvent::ConnectFailed { addr, reason } => Input::ConnectFailed { addr, reason },
+            NetEvent::SendQueueFull { peer, queued_bytes } => {
+                Input::SendQueueFull { peer, queued_bytes }
+            }
             NetEvent::Frame {
                 peer,
                 result: Ok(msg),

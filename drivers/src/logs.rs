@@ -251,6 +251,24 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
             "[SYNC] state verification FAILED at round {round}: our root {ours}, a quorum attested {attested}"
         ),
         Event::SyncFailed { reason } => tracing::error!("[SYNC] failed: {reason}"),
+        Event::RequestFailed {
+            peer,
+            addr,
+            what,
+            attempt,
+            attempts_max,
+            reason,
+            unreported,
+        } => {
+            let more = if *unreported > 0 {
+                format!(" ({unreported} more of its requests failed since the last report)")
+            } else {
+                String::new()
+            };
+            tracing::warn!(
+                "[NET] request for {what} to peer {peer} at {addr} failed (attempt {attempt} of {attempts_max}): {reason}{more}"
+            )
+        }
         Event::SyncBackoff { reason, retry_in_ms } => tracing::warn!(
             "[SYNC] {reason}; trying again in {:.1} s",
             *retry_in_ms as f64 / 1000.0

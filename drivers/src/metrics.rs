@@ -57,6 +57,7 @@ pub struct Metrics {
     txs_failed: Counter,
     peer_rejections: Counter,
     dial_failures: Counter,
+    request_failures: Counter,
     peer_bans: Counter,
     equivocations: Counter,
     limit_hits: Family<LimitLabel, Counter>,
@@ -104,6 +105,7 @@ impl Metrics {
             txs_failed: Counter::default(),
             peer_rejections: Counter::default(),
             dial_failures: Counter::default(),
+            request_failures: Counter::default(),
             peer_bans: Counter::default(),
             equivocations: Counter::default(),
             limit_hits: Family::default(),
@@ -195,6 +197,11 @@ impl Metrics {
             "dial_failures",
             "Dials that failed (unreachable, refused, timed out, unresolvable)",
             m.dial_failures.clone(),
+        );
+        registry.register(
+            "request_failures",
+            "Requests to peers that went unanswered in time",
+            m.request_failures.clone(),
         );
         registry.register(
             "peer_bans",
@@ -325,6 +332,9 @@ impl Metrics {
             Event::DialFailed { .. } => {
                 self.dial_failures.inc();
             }
+            Event::RequestFailed { unreported, .. } => {
+                self.request_failures.inc_by(1 + u64::from(*unreported));
+            }
             Event::PeerBanned { key, .. } => {
                 self.peer_bans.inc();
                 self.peer_faults.get_or_create(&peer_label(key)).inc();
@@ -360,6 +370,7 @@ impl Metrics {
                     Limit::Buffer => "buffer",
                     Limit::EarlyMessages => "early_messages",
                     Limit::GossipVerification => "gossip_verification",
+                    Limit::SendQueue => "send_queue",
                 };
                 self.limit_hits.get_or_create(&LimitLabel { limit }).inc();
             }

@@ -167,6 +167,14 @@ pub enum NetEvent {
         /// Why.
         reason: String,
     },
+    /// More than `max_queued_bytes` (or a full gossip queue) is waiting
+    /// towards `peer`: nothing more is queued for it, and the core decides.
+    SendQueueFull {
+        /// Handle.
+        peer: PeerId,
+        /// Bytes queued towards it.
+        queued_bytes: usize,
+    },
 }
 
 /// Resolves `host:port` to a socket address.
@@ -260,6 +268,8 @@ struct PeerConn {
     gossip_writer: tokio::task::JoinHandle<()>,
     /// Bytes queued towards the peer, gossip and answers.
     budget: SendBudget,
+    /// Over its budget: reported, sent nothing more.
+    overflowed: bool,
     streams: Arc<Semaphore>,
     /// Request/response frames waiting for a stream.
     queued: Arc<std::sync::atomic::AtomicUsize>,
@@ -453,6 +463,7 @@ impl Transport {
                 gossip: gossip_tx,
                 gossip_writer,
                 budget,
+                overflowed: false,
                 queued: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
                 answers: 0,
                 streams: Arc::new(Semaphore::new(self.cfg.max_outgoing_streams)),
@@ -486,19 +497,20 @@ impl Transport {
             tracing::warn!(%peer, kind = msg.kind(), "not sending a frame over the size limit");
             return;
         };
+        if p.overflowed {
+            return; // reported; the core drops the peer
+        }
         let bytes = frame.len();
         if let Err(queued) = p.budget.reserve(bytes) {
-            tracing::warn!(%peer, queued, "send queue over max_queued_bytes: disconnecting a peer that does not read");
-            let reason = format!("peer does not read: {queued} bytes queued towards it");
-            self.disconnect(peer, CloseCode::Refused, &reason);
+            self.overflowed(peer, queued);
             return;
         }
         match channel {
             Channel::Gossip => {
                 if p.gossip.try_send(frame).is_err() {
                     p.budget.release(bytes);
-                    tracing::warn!(%peer, "gossip queue full: disconnecting a peer that cannot keep up");
-                    self.disconnect(peer, CloseCode::Refused, "send queue full");
+                    let queued = self.cfg.gossip_queue_frames;
+                    self.overflowed(peer, queued);
                 }
             }
             Channel::Request => {
@@ -542,6 +554,19 @@ impl Transport {
                     }
                 });
             }
+        }
+    }
+
+    /// Stops sending to `peer`, which does not read, and tells the core.
+    fn overflowed(&mut self, peer: PeerId, queued_bytes: usize) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.overflowed = true;
+        }
+        let event = NetEvent::SendQueueFull { peer, queued_bytes };
+        if self.events.try_send(event).is_err() {
+            // The loop is behind on events: close now rather than queue.
+            let reason = format!("peer does not read: {queued_bytes} bytes queued towards it");
+            self.disconnect(peer, CloseCode::Refused, &reason);
         }
     }
 
@@ -615,7 +640,7 @@ mod tests {
         let accepting = server.clone();
         let accept = tokio::spawn(async move { accepting.accept().await.unwrap().await.unwrap() });
         let reader = client.connect(addr, SERVER_NAME).unwrap().await.unwrap();
-        let (events, _seen) = mpsc::channel(64);
+        let (events, mut seen) = mpsc::channel(64);
         let mut t = Transport::new(server, events, system_resolver(), cfg);
         let peer = PeerId(1);
         t.register(peer, accept.await.unwrap());
@@ -629,11 +654,24 @@ mod tests {
             t.send(peer, Channel::Request, &answer);
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // The transport reports it (the core drops the peer), and queues
+        // nothing more for it.
+        let queued = loop {
+            let event = tokio::time::timeout(Duration::from_secs(10), seen.recv())
+                .await
+                .expect("the transport reports a peer that does not read")
+                .unwrap();
+            if let NetEvent::SendQueueFull { queued_bytes, .. } = event {
+                break queued_bytes;
+            }
+        };
+        assert!(queued <= 8 << 20, "{queued}");
+        t.disconnect(peer, CloseCode::Refused, "peer does not read");
         let closed = tokio::time::timeout(Duration::from_secs(10), reader.closed())
             .await
-            .expect("the node closes the connection of a peer that does not read");
-        let why = describe_close(&closed);
-        assert!(why.contains("does not read"), "{why}");
+            .expect("closed");
+        assert!(describe_close(&closed).contains("does not read"));
+        drop(reader);
     }
 
     /// Postmortem: an answer over the frame limit was dropped with a local

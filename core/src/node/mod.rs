@@ -351,6 +351,13 @@ impl<S: Store> Node<S> {
                 // The transport's reason quotes the peer's close reason.
                 self.on_disconnected(now, peer, &crate::wire::printable(&reason))?
             }
+            Input::SendQueueFull { peer, queued_bytes } => {
+                self.emit(Event::LimitHit {
+                    limit: crate::interface::Limit::SendQueue,
+                });
+                let reason = format!("peer does not read: {queued_bytes} bytes queued towards it");
+                self.drop_peer(peer, CloseCode::Refused, &reason);
+            }
             Input::MalformedMessage { peer, error } => {
                 self.ban_peer(now, peer, &format!("malformed message: {error}"));
             }

@@ -82,6 +82,21 @@ pub struct InFlight {
     pub sent: Timestamp,
 }
 
+impl RequestKind {
+    /// A short description for logs.
+    pub fn describe(&self) -> String {
+        match self {
+            RequestKind::Genesis => "genesis".into(),
+            RequestKind::Vertices { hashes } => format!("{} vertices by hash", hashes.len()),
+            RequestKind::Rounds { from, to } => format!("rounds {from}..={to}"),
+            RequestKind::Manifest { round: None } => "the latest manifest".into(),
+            RequestKind::Manifest { round: Some(r) } => format!("the manifest of round {r}"),
+            RequestKind::Peers => "peer addresses".into(),
+            RequestKind::Chunk { round, index } => format!("chunk {index} of snapshot {round}"),
+        }
+    }
+}
+
 impl<S: Store> Node<S> {
     /// Sends a new request to `peer`.
     pub(in crate::node) fn request(&mut self, now: Timestamp, peer: PeerId, kind: RequestKind) {
@@ -204,6 +219,33 @@ impl<S: Store> Node<S> {
         Some(r)
     }
 
+    /// Reports a failed request (`Event::RequestFailed`), at most once a
+    /// second per peer: a peer that lets a window of 24 chunk requests time
+    /// out gets one line, which counts the others.
+    fn report_failure(&mut self, now: Timestamp, failed: &InFlight, why: &str) {
+        let Some(p) = self.peers.peers.get_mut(&failed.peer) else {
+            return;
+        };
+        if p.failure_reported_at
+            .is_some_and(|t| now.ms_since(t) < 1_000)
+        {
+            p.failures_unreported = p.failures_unreported.saturating_add(1);
+            return;
+        }
+        p.failure_reported_at = Some(now);
+        let unreported = std::mem::take(&mut p.failures_unreported);
+        let addr = p.addr.clone();
+        self.emit(Event::RequestFailed {
+            peer: failed.peer,
+            addr,
+            what: failed.kind.describe(),
+            attempt: failed.attempt,
+            attempts_max: self.config.sync.retry_attempts,
+            reason: why.to_string(),
+            unreported,
+        });
+    }
+
     /// Sends a failed request again to another peer, or gives up.
     fn retry(&mut self, now: Timestamp, failed: InFlight, why: &str) {
         if let RequestKind::Vertices { hashes } = &failed.kind {
@@ -279,6 +321,7 @@ impl<S: Store> Node<S> {
             .collect();
         for id in late {
             if let Some(r) = self.fail_request(now, id) {
+                self.report_failure(now, &r, "timed out");
                 self.retry(now, r, "timed out");
             }
         }

@@ -105,6 +105,8 @@ impl<S: Store> Node<S> {
                 early_bytes: 0,
                 gossip_checks: Default::default(),
                 useless_vertices: 0,
+                failure_reported_at: None,
+                failures_unreported: 0,
             },
         );
         if matches!(self.sync, crate::node::state::SyncState::Connecting) {
