@@ -248,6 +248,9 @@ fn add_host(sim: &mut turmoil::Sim<'_>, spec: NodeSpec, shared: SharedRef) {
             let mut transport = Transport::new(endpoint, net_tx, resolver(), cfg);
             if let Some(h) = spec.hostile {
                 transport = transport.tamper_with(tamper(h, spec.key.clone()));
+                if h == Hostility::Pest {
+                    transport = transport.reading_no_answers();
+                }
             }
             let (mut lp, handle) = EventLoop::new(node, transport, net_rx, TokioClock::new());
             lp.build_snapshots_inline();
