@@ -5,9 +5,8 @@
 //! an in-memory store) whose transport rewrites what it sends the way the
 //! simulator's hostile peers do (`bluepods_sim::hostile`): half of them
 //! flood wide range requests with every status, the other half are
-//! `Pest`s (claims of round 10^9, every answer withheld, none of the
-//! target's answers read, every vertex sent three times with a far-future
-//! one). Peers that get banned or dropped
+//! `Pest`s (claims of round 10^9, every answer withheld, every vertex sent
+//! three times with a far-future one). Peers that get banned or dropped
 //! come back with a fresh key, so the flood lasts as long as asked.
 
 use bluepods_core::{Keypair, MemStore, Node, NodeConfig, Role, Timestamp};
@@ -93,11 +92,8 @@ async fn one_life(
     let cfg = TransportConfig::default();
     let endpoint = bind_endpoint("127.0.0.1:0".parse().expect("an address"), &cfg)?;
     let (net_tx, net_rx) = tokio::sync::mpsc::channel(4096);
-    let mut transport =
+    let transport =
         Transport::new(endpoint, net_tx, system_resolver(), cfg).tamper_with(tamper(how, key));
-    if how == Hostility::Pest {
-        transport = transport.reading_no_answers();
-    }
     let (mut lp, handle) = EventLoop::new(node, transport, net_rx, TokioClock::new());
     // A life ends when the target drops this peer (no peer left) or at the
     // deadline.

@@ -100,26 +100,17 @@ pub(crate) async fn write_gossip(
     let _ = stream.stopped().await;
 }
 
-/// Accepts the peer's streams and reads each. `reads_answers` false (a
-/// hostile simulated peer only) reads the first stream — the peer's gossip,
-/// which carries the handshake — and holds every later one unread: a peer
-/// that asks and never reads the answers.
 pub(crate) async fn read_connection(
     peer: PeerId,
     conn: Connection,
     events: mpsc::Sender<NetEvent>,
     max_frame: usize,
-    reads_answers: bool,
 ) {
-    let mut unread = Vec::new();
-    let mut gossip_read = false;
     loop {
         match conn.accept_uni().await {
-            Ok(stream) if reads_answers || !gossip_read => {
-                gossip_read = true;
+            Ok(stream) => {
                 tokio::spawn(read_stream(peer, stream, events.clone(), max_frame));
             }
-            Ok(stream) => unread.push(stream),
             Err(e) => {
                 let _ = events
                     .send(NetEvent::Closed {
@@ -228,7 +219,7 @@ mod tests {
             .unwrap();
         let at_server = accept.await.unwrap();
         let (events, mut seen) = mpsc::channel(8);
-        tokio::spawn(read_connection(PeerId(1), at_server, events, 1 << 20, true));
+        tokio::spawn(read_connection(PeerId(1), at_server, events, 1 << 20));
         let cases: [&[u8]; 3] = [
             // A header announcing 100 bytes, then 10 of them.
             &[100, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],

@@ -326,8 +326,6 @@ pub struct Transport {
     resolver: Resolver,
     cfg: TransportConfig,
     tamper: Option<Tamper>,
-    /// False for a hostile simulated peer that reads no answers.
-    reads_answers: bool,
 }
 
 /// Rewrites what a node sends: the simulator's hostile peers (corrupt
@@ -371,21 +369,12 @@ impl Transport {
             resolver,
             cfg,
             tamper: None,
-            reads_answers: true,
         }
     }
 
     /// Makes this a hostile transport (see [`Tamper`]).
     pub fn tamper_with(mut self, tamper: Tamper) -> Self {
         self.tamper = Some(tamper);
-        self
-    }
-
-    /// Makes this a transport that reads the peer's gossip stream (so
-    /// handshakes complete) and never reads an answer: the simulator's
-    /// peer that asks and does not read. Production never sets it.
-    pub fn reading_no_answers(mut self) -> Self {
-        self.reads_answers = false;
         self
     }
 
@@ -466,7 +455,6 @@ impl Transport {
             conn.clone(),
             self.events.clone(),
             self.cfg.max_frame_bytes,
-            self.reads_answers,
         ));
         self.peers.insert(
             peer,

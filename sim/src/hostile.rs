@@ -25,10 +25,9 @@ pub enum Hostility {
     /// round. It still produces, so the network keeps its quorum.
     Byzantine,
     /// A listener that has read the code (`adversary`): claims round 10^9,
-    /// answers no request (withholds), floods range requests and reads none
-    /// of the answers (`Transport::reading_no_answers`), sends every vertex
-    /// it forwards three times, and with each a self-signed vertex at a far
-    /// round (buffer poison).
+    /// answers no request (withholds), floods range requests, sends every
+    /// vertex it forwards three times, and with each a self-signed vertex
+    /// at a far round (buffer poison).
     Pest,
 }
 

@@ -21,6 +21,7 @@
 pub mod hostile;
 mod links;
 pub mod net;
+pub mod relay;
 mod run;
 pub mod store;
 
@@ -55,7 +56,9 @@ pub enum Scenario {
     /// claims far rounds, repeats its vertices and signs far-future and
     /// attestation-poisoning ones; `Pest`, a listener that claims far
     /// rounds, withholds every answer, floods range requests, repeats what
-    /// it forwards and adds self-signed far-future vertices). Honest nodes
+    /// it forwards and adds self-signed far-future vertices), plus a relay
+    /// `r0` that passes two validators' handshakes to each other
+    /// (`relay.rs`). Honest nodes
     /// must converge, never ban each other and never stop; with
     /// `adversaries` off the same seed runs without them, for comparison.
     Adversary,

@@ -101,6 +101,8 @@ struct Shared {
     finals: BTreeMap<String, Option<Round>>,
     /// `slow-links`: what the downloads cost.
     downloads: Option<Downloads>,
+    /// `adversary`: honest nodes that took the relay for a ready peer.
+    relay_findings: crate::relay::Findings,
 }
 
 type SharedRef = Arc<Mutex<Shared>>;
@@ -248,9 +250,6 @@ fn add_host(sim: &mut turmoil::Sim<'_>, spec: NodeSpec, shared: SharedRef) {
             let mut transport = Transport::new(endpoint, net_tx, resolver(), cfg);
             if let Some(h) = spec.hostile {
                 transport = transport.tamper_with(tamper(h, spec.key.clone()));
-                if h == Hostility::Pest {
-                    transport = transport.reading_no_answers();
-                }
             }
             let (mut lp, handle) = EventLoop::new(node, transport, net_rx, TokioClock::new());
             lp.build_snapshots_inline();
@@ -317,6 +316,28 @@ enum Action {
     Repair(String, String),
     Crash(String),
     Restart(String),
+}
+
+/// The relay host `r0` between validators `a` and `b` (`relay.rs`).
+fn add_relay(
+    sim: &mut turmoil::Sim<'_>,
+    seed: u64,
+    a: String,
+    b: String,
+    findings: crate::relay::Findings,
+) {
+    sim.host("r0", move || {
+        let (a, b, findings) = (a.clone(), b.clone(), findings.clone());
+        async move {
+            let cfg = TransportConfig::default();
+            let socket = SimSocket::bind(PORT).await?;
+            let mut quic_seed = [0u8; 32];
+            quic_seed[..8].copy_from_slice(&node_seed(seed, "r0").to_le_bytes());
+            let endpoint = endpoint_over(socket, Arc::new(SimRuntime), quic_seed, &cfg)?;
+            let (a, b) = (format!("{a}:{PORT}"), format!("{b}:{PORT}"));
+            crate::relay::relay(endpoint, resolver(), a, b, findings).await
+        }
+    });
 }
 
 /// A hostile listener `name` that dials `vias` and sends a status every
@@ -530,6 +551,11 @@ pub fn run(opts: &SimOptions) -> Report {
     if adversary && opts.adversaries {
         let spec = hostile_listener(opts.seed, PEST, &validator_names, chain_id, Hostility::Pest);
         schedule.push((300, Action::Join(Box::new(spec))));
+        if honest_validators.len() >= 2 {
+            let findings = lock(&shared).relay_findings.clone();
+            let (a, b) = (honest_validators[0].clone(), honest_validators[1].clone());
+            add_relay(&mut sim, opts.seed, a, b, findings);
+        }
     }
     if opts.scenario == Scenario::Hostile {
         // A listener that floods, from the start.
@@ -775,6 +801,13 @@ pub fn run(opts: &SimOptions) -> Report {
     let s = lock(&shared);
     let mut violations = host_errors;
     violations.extend(s.violations.iter().cloned());
+    violations.extend(
+        s.relay_findings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned(),
+    );
     if let Some(d) = &s.downloads {
         violations.extend(d.check(links::interval_ms(ROUND_INTERVAL_MS)));
     }
