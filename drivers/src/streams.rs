@@ -74,6 +74,11 @@ impl SendBudget {
             .map(|_| ())
     }
 
+    /// Bytes reserved now.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
     /// Gives back what a written (or abandoned) frame reserved.
     pub(crate) fn release(&self, bytes: usize) {
         self.queued.fetch_sub(bytes, Ordering::Relaxed);
@@ -100,17 +105,26 @@ pub(crate) async fn write_gossip(
     let _ = stream.stopped().await;
 }
 
+/// Accepts the peer's streams and reads each. `reads_answers` false (a
+/// hostile simulated peer only) reads the first stream — the peer's gossip,
+/// which carries the handshake — and holds every later one unread: a peer
+/// that asks and never reads the answers.
 pub(crate) async fn read_connection(
     peer: PeerId,
     conn: Connection,
     events: mpsc::Sender<NetEvent>,
     max_frame: usize,
+    reads_answers: bool,
 ) {
+    let mut unread = Vec::new();
+    let mut gossip_read = false;
     loop {
         match conn.accept_uni().await {
-            Ok(stream) => {
+            Ok(stream) if reads_answers || !gossip_read => {
+                gossip_read = true;
                 tokio::spawn(read_stream(peer, stream, events.clone(), max_frame));
             }
+            Ok(stream) => unread.push(stream),
             Err(e) => {
                 let _ = events
                     .send(NetEvent::Closed {
@@ -219,7 +233,7 @@ mod tests {
             .unwrap();
         let at_server = accept.await.unwrap();
         let (events, mut seen) = mpsc::channel(8);
-        tokio::spawn(read_connection(PeerId(1), at_server, events, 1 << 20));
+        tokio::spawn(read_connection(PeerId(1), at_server, events, 1 << 20, true));
         let cases: [&[u8]; 3] = [
             // A header announcing 100 bytes, then 10 of them.
             &[100, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],

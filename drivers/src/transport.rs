@@ -326,6 +326,8 @@ pub struct Transport {
     resolver: Resolver,
     cfg: TransportConfig,
     tamper: Option<Tamper>,
+    /// False for a hostile simulated peer that reads no answers.
+    reads_answers: bool,
 }
 
 /// Rewrites what a node sends: the simulator's hostile peers (corrupt
@@ -369,12 +371,22 @@ impl Transport {
             resolver,
             cfg,
             tamper: None,
+            reads_answers: true,
         }
     }
 
     /// Makes this a hostile transport (see [`Tamper`]).
     pub fn tamper_with(mut self, tamper: Tamper) -> Self {
         self.tamper = Some(tamper);
+        self
+    }
+
+    /// Makes this a transport that reads the peer's gossip stream (so
+    /// handshakes complete) and never reads an answer: the simulator's
+    /// peer that asks and does not read (`Hostility::Mute`). Production
+    /// never sets it.
+    pub fn reading_no_answers(mut self) -> Self {
+        self.reads_answers = false;
         self
     }
 
@@ -455,6 +467,7 @@ impl Transport {
             conn.clone(),
             self.events.clone(),
             self.cfg.max_frame_bytes,
+            self.reads_answers,
         ));
         self.peers.insert(
             peer,
@@ -518,10 +531,12 @@ impl Transport {
                 // asks faster than it reads is cut off rather than buffered.
                 let queued = p.queued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if queued >= self.cfg.max_queued_requests {
+                    // As many answers as it may have waiting: it asks
+                    // faster than it reads. Reported like a byte overflow.
                     p.queued.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     p.budget.release(bytes);
-                    tracing::warn!(%peer, "too many responses queued: disconnecting a peer that asks faster than it reads");
-                    self.disconnect(peer, CloseCode::Violation, "too many requests outstanding");
+                    let queued_bytes = p.budget.queued();
+                    self.overflowed(peer, queued_bytes);
                     return;
                 }
                 let priority = answer_priority(frame.len(), p.answers);

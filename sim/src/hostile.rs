@@ -24,6 +24,11 @@ pub enum Hostility {
     /// its peers a second version attesting a snapshot of a far-future
     /// round. It still produces, so the network keeps its quorum.
     Byzantine,
+    /// A listener that floods wide range requests like `Flooder` and reads
+    /// none of the answers (`Transport::reading_no_answers`; it starts from
+    /// the genesis, since it would not read one sent to it), so that what
+    /// honest nodes queue towards it piles up (`adversary`).
+    Mute,
     /// A listener that has read the code (`adversary`): claims round 10^9,
     /// answers no request (withholds), floods range requests, sends every
     /// vertex it forwards three times, and with each a self-signed vertex
@@ -135,7 +140,7 @@ pub fn tamper(hostility: Hostility, key: Keypair) -> Tamper {
                 }
                 vec![(channel, Message::Vertex(body.sign(&key)))]
             }
-            (Hostility::Flooder, msg @ Message::Status { .. }) => {
+            (Hostility::Flooder | Hostility::Mute, msg @ Message::Status { .. }) => {
                 flood(vec![(channel, msg)], &mut next_request)
             }
             (Hostility::Byzantine, Message::Status { .. }) => vec![(channel, far_status())],

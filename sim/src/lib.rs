@@ -56,7 +56,8 @@ pub enum Scenario {
     /// claims far rounds, repeats its vertices and signs far-future and
     /// attestation-poisoning ones; `Pest`, a listener that claims far
     /// rounds, withholds every answer, floods range requests, repeats what
-    /// it forwards and adds self-signed far-future vertices), plus a relay
+    /// it forwards and adds self-signed far-future vertices; `Mute`, a
+    /// listener that floods range requests and reads no answer), plus a relay
     /// `r0` that passes two validators' handshakes to each other
     /// (`relay.rs`). Honest nodes
     /// must converge, never ban each other and never stop; with

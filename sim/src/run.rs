@@ -250,6 +250,9 @@ fn add_host(sim: &mut turmoil::Sim<'_>, spec: NodeSpec, shared: SharedRef) {
             let mut transport = Transport::new(endpoint, net_tx, resolver(), cfg);
             if let Some(h) = spec.hostile {
                 transport = transport.tamper_with(tamper(h, spec.key.clone()));
+                if h == Hostility::Mute {
+                    transport = transport.reading_no_answers();
+                }
             }
             let (mut lp, handle) = EventLoop::new(node, transport, net_rx, TokioClock::new());
             lp.build_snapshots_inline();
@@ -353,6 +356,7 @@ fn hostile_listener(
         seed: node_seed(seed, name),
         key: Keypair::from_label(match how {
             Hostility::Flooder => "sim-flooder",
+            Hostility::Mute => "sim-mute",
             _ => "sim-pest",
         }),
         config: NodeConfig {
@@ -551,6 +555,10 @@ pub fn run(opts: &SimOptions) -> Report {
     if adversary && opts.adversaries {
         let spec = hostile_listener(opts.seed, PEST, &validator_names, chain_id, Hostility::Pest);
         schedule.push((300, Action::Join(Box::new(spec))));
+        let mut mute =
+            hostile_listener(opts.seed, "m0", &validator_names, chain_id, Hostility::Mute);
+        mute.genesis = Some(genesis.clone());
+        schedule.push((400, Action::Join(Box::new(mute))));
         if honest_validators.len() >= 2 {
             let findings = lock(&shared).relay_findings.clone();
             let (a, b) = (honest_validators[0].clone(), honest_validators[1].clone());
