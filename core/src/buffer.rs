@@ -72,23 +72,26 @@ impl VertexBuffer {
     /// enough do (the next round of an honest network starts with one
     /// author, and must not be evicted for it).
     fn newest_unproven(&self) -> bool {
-        let authors_at = |round: Round| {
-            self.authors
-                .range((round, PublicKey([0; 32]))..=(round, PublicKey([0xFF; 32])))
-                .count()
-        };
         let Some(((top, _), _)) = self.by_round.last_key_value() else {
             return false;
         };
-        if authors_at(*top) >= self.support {
-            return false;
+        // The newest round that `support` authors hold, walking down from
+        // the top: it is almost always the top one or the one below, so
+        // this stops early (collecting every round first made each
+        // eviction cost the whole buffer).
+        let mut supported = None;
+        let mut current: Option<(Round, usize)> = None;
+        for (round, _) in self.authors.keys().rev() {
+            let count = match current {
+                Some((r, n)) if r == *round => n + 1,
+                _ => 1,
+            };
+            current = Some((*round, count));
+            if count >= self.support {
+                supported = Some(*round);
+                break;
+            }
         }
-        let mut rounds: Vec<Round> = self.authors.keys().map(|(r, _)| *r).collect();
-        rounds.dedup();
-        let supported = rounds
-            .into_iter()
-            .rev()
-            .find(|r| authors_at(*r) >= self.support);
         supported.is_none_or(|s| top.0 > s.0.saturating_add(1))
     }
 
