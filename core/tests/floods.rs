@@ -209,4 +209,18 @@ fn a_peer_that_does_not_read_is_dropped_by_the_core_and_counted() {
         a,
         Action::Disconnect { peer: p, reason, .. } if *p == peer && reason.contains("does not read")
     )));
+    // One the core forgot already is still closed: the driver stopped
+    // sending to it and waits for the word.
+    let stranger = PeerId(99);
+    n.handle(
+        NOW,
+        Input::SendQueueFull {
+            peer: stranger,
+            queued_bytes: 1,
+        },
+    );
+    let actions: Vec<Action> = std::iter::from_fn(|| n.poll_action()).collect();
+    assert!(actions
+        .iter()
+        .any(|a| matches!(a, Action::Disconnect { peer: p, .. } if *p == stranger)));
 }

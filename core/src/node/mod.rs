@@ -356,7 +356,17 @@ impl<S: Store> Node<S> {
                     limit: crate::interface::Limit::SendQueue,
                 });
                 let reason = format!("peer does not read: {queued_bytes} bytes queued towards it");
-                self.drop_peer(peer, CloseCode::Refused, &reason);
+                if self.peers.peers.contains_key(&peer) {
+                    self.drop_peer(peer, CloseCode::Refused, &reason);
+                } else {
+                    // Forgotten already: the driver, which stopped sending
+                    // to it, must still close the connection.
+                    self.push(Action::Disconnect {
+                        peer,
+                        reason,
+                        code: CloseCode::Refused,
+                    });
+                }
             }
             Input::MalformedMessage { peer, error } => {
                 self.ban_peer(now, peer, &format!("malformed message: {error}"));
