@@ -28,11 +28,7 @@ pub struct FloodArgs {
 
 /// Runs the flood; prints one line per peer generation that ended.
 pub fn main(args: &FloodArgs) -> Result<(), String> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("runtime: {e}"))?;
+    let rt = crate::two_core_runtime()?;
     rt.block_on(async {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(args.seconds);
         let mut peers = Vec::new();

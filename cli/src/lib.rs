@@ -14,3 +14,13 @@ pub mod plan;
 pub mod procs;
 pub mod sim_cmd;
 pub mod watch;
+
+/// The runtime of the long-running tools (`link`, `flood`): two workers,
+/// as many as this project's machines have cores.
+pub fn two_core_runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))
+}

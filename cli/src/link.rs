@@ -407,11 +407,7 @@ pub struct LinkArgs {
 /// stats file once a second and a last time on exit (through a temporary
 /// file and a rename, so a reader never sees half a file).
 pub fn main(args: &LinkArgs) -> Result<(), String> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("runtime: {e}"))?;
+    let rt = crate::two_core_runtime()?;
     rt.block_on(async {
         let stats = Arc::new(LinkStats::default());
         let socket = UdpSocket::bind(args.listen)

@@ -2,14 +2,25 @@
 
 use bluepods_sim::{run, Scenario, SimOptions};
 
-/// A hostile seed as CI's sweep runs it (`sim/tests/seeds.rs`).
-fn ci_hostile(seed: u64) -> SimOptions {
+/// A seed of `scenario` as CI's sweep runs it (`sim/tests/seeds.rs`).
+fn ci(scenario: Scenario, seed: u64) -> SimOptions {
     SimOptions {
         joiners: 2,
         duration_s: 12,
         heal_s: 20,
-        ..SimOptions::new(Scenario::Hostile, seed)
+        ..SimOptions::new(scenario, seed)
     }
+}
+
+/// Runs `o`; every invariant must hold.
+fn assert_passes(o: &SimOptions) {
+    let r = run(o);
+    assert!(
+        r.passed(),
+        "{}\nreproduce: {}",
+        r.violations.join("\n"),
+        o.reproduce()
+    );
 }
 
 /// `bluepods sim --scenario join --seed 1 --nodes 50 --validators 10
@@ -41,13 +52,7 @@ fn fifty_nodes_join_seed_1_every_joiner_catches_up() {
         heal_s: 25,
         ..SimOptions::new(Scenario::Join, 1)
     };
-    let r = run(&o);
-    assert!(
-        r.passed(),
-        "{}\nreproduce: {}",
-        r.violations.join("\n"),
-        o.reproduce()
-    );
+    assert_passes(&o);
 }
 
 /// `bluepods sim --scenario hostile --seed 4 --nodes 6 --validators 4
@@ -60,14 +65,8 @@ fn fifty_nodes_join_seed_1_every_joiner_catches_up() {
 /// of votes, the only one anyone can have committed directly.
 #[test]
 fn hostile_seed_4_an_equivocated_anchor_is_committed_alike_everywhere() {
-    let o = ci_hostile(4);
-    let r = run(&o);
-    assert!(
-        r.passed(),
-        "{}\nreproduce: {}",
-        r.violations.join("\n"),
-        o.reproduce()
-    );
+    let o = ci(Scenario::Hostile, 4);
+    assert_passes(&o);
 }
 
 /// `bluepods sim --scenario hostile --seed 6 --nodes 6 --validators 4
@@ -77,7 +76,7 @@ fn hostile_seed_4_an_equivocated_anchor_is_committed_alike_everywhere() {
 /// its peers in a `BTreeMap` now.
 #[test]
 fn hostile_seed_6_gives_the_same_trace_twice() {
-    let o = ci_hostile(6);
+    let o = ci(Scenario::Hostile, 6);
     let (a, b) = (run(&o), run(&o));
     assert_eq!(
         a.trace_hash,
@@ -100,17 +99,5 @@ fn hostile_seed_6_gives_the_same_trace_twice() {
 /// covered by `a_peer_that_withholds_its_answers_does_not_hold_a_joiner_up`.
 #[test]
 fn adversary_seed_2_an_honest_validator_is_not_held_back_by_the_highest_claimer() {
-    let o = SimOptions {
-        joiners: 2,
-        duration_s: 12,
-        heal_s: 20,
-        ..SimOptions::new(Scenario::Adversary, 2)
-    };
-    let r = run(&o);
-    assert!(
-        r.passed(),
-        "{}\nreproduce: {}",
-        r.violations.join("\n"),
-        o.reproduce()
-    );
+    assert_passes(&ci(Scenario::Adversary, 2));
 }
