@@ -57,7 +57,7 @@ fn slots(windows: &[(u64, usize)], in_flight: &[(u32, u64)]) -> Slots {
     Slots {
         standing: windows
             .iter()
-            .map(|(p, w)| (PeerId(*p), ((Reverse(0), 100, Reverse(10)), *w)))
+            .map(|(p, w)| (PeerId(*p), ((Reverse(0), false, 100, Reverse(10)), *w)))
             .collect(),
         chunks_in_flight: in_flight.iter().map(|(i, p)| (*i, PeerId(*p))).collect(),
         asking_vertices: false,
@@ -99,6 +99,41 @@ fn the_last_chunk_in_flight_is_hedged_once_with_another_source() {
     assert_eq!(chunks_to(&step), vec![(2, 0)]);
     let again = d.schedule(&slots(&[(1, 4), (2, 4)], &[(0, 1), (0, 2)]));
     assert_eq!(chunks_to(&again), vec![]);
+}
+
+/// Postmortem (the `adversary` simulation, seed 1): a chunk asked of a
+/// peer that was then banned went back to the queue while its hedge was
+/// still in flight; the queue gave it to the least loaded source and the
+/// hedge, looking only for a source other than the hedge's, asked the
+/// same one again — two requests for one chunk to one peer.
+#[test]
+fn a_chunk_back_in_the_queue_is_not_hedged_with_the_peer_it_just_went_to() {
+    let mut d = download(1, &[1, 2, 3]);
+    d.todo.clear();
+    // Asked of 1, hedged with 2; 2 is banned, the chunk is queued again.
+    assert_eq!(
+        chunks_to(&d.schedule(&slots(&[(1, 4), (2, 4), (3, 4)], &[(0, 1)]))),
+        vec![(2, 0)]
+    );
+    d.todo.insert(0);
+    d.hedged.remove(&0);
+    let step = d.schedule(&slots(&[(1, 4), (3, 4)], &[(0, 1)]));
+    let sent = chunks_to(&step);
+    assert_eq!(
+        sent,
+        vec![(3, 0)],
+        "one request to the free source, none twice"
+    );
+}
+
+/// Members of the validator set are asked first among equals: any number
+/// of listeners may be hostile, at most f members.
+#[test]
+fn among_equal_sources_a_member_is_asked_first() {
+    let mut d = download(1, &[1, 2]);
+    let mut s = slots(&[(1, 4), (2, 4)], &[]);
+    s.standing.get_mut(&PeerId(2)).unwrap().0 .1 = true;
+    assert_eq!(chunks_to(&d.schedule(&s)), vec![(2, 0)]);
 }
 
 #[test]
