@@ -253,6 +253,7 @@ impl<S: Store> Node<S> {
             outbound,
         });
         self.maybe_ask_for_peers(now, peer);
+        self.send_latest_own_vertex(peer);
         let ready = self.peers.peers.get_mut(&peer).expect("ready");
         ready.early_bytes = 0;
         let early = std::mem::take(&mut ready.early);
@@ -263,6 +264,28 @@ impl<S: Store> Node<S> {
             self.on_message(now, peer, msg)?;
         }
         Ok(())
+    }
+
+    /// Gossip carries only new vertices, so one produced before a peer was
+    /// connected never reaches it by itself: genesis validators produce
+    /// round 0 before they are connected, and a network would start with a
+    /// stall (`stall_timeout_ms`) and a range fetch. A validator therefore
+    /// sends its latest vertex to each peer that becomes ready; the
+    /// peer fetches its ancestors as usual.
+    fn send_latest_own_vertex(&mut self, peer: PeerId) {
+        let (Some(round), Some(chain)) = (self.producer.own_last_round, self.chain.as_ref()) else {
+            return;
+        };
+        let dag = chain.consensus.dag();
+        let Some(v) = dag
+            .by_author(round, &self.key.public())
+            .first()
+            .and_then(|h| dag.get(h))
+        else {
+            return;
+        };
+        let msg = Message::Vertex((*v.vertex).clone());
+        self.send(peer, Channel::Gossip, msg);
     }
 
     /// Two connections to one node: both sides keep the one dialed by the
