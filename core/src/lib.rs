@@ -57,6 +57,7 @@ pub mod limits;
 pub mod mempool;
 pub mod node;
 pub mod params;
+pub mod peer_stats;
 pub mod peers;
 pub mod phase;
 pub mod progress;

@@ -224,3 +224,43 @@ fn a_peer_that_does_not_read_is_dropped_by_the_core_and_counted() {
         .iter()
         .any(|a| matches!(a, Action::Disconnect { peer: p, .. } if *p == stranger)));
 }
+
+/// Postmortem (the `adversary` simulation): a pest dropped for not reading
+/// (24 MB queued towards it) dialed again 17 ms later and made the node
+/// queue another 24 MB for it, and so on for the whole run. The first time
+/// may be an honest peer on a bad link; the second time within a ban
+/// period it is banned.
+#[test]
+fn a_peer_that_stops_reading_again_after_being_dropped_is_banned() {
+    let (mut n, _, peer) = listener_with_peer(NodeConfig::default());
+    let overflow = |n: &mut Node<MemStore>, peer: PeerId, at: Timestamp| {
+        n.handle(
+            at,
+            Input::SendQueueFull {
+                peer,
+                queued_bytes: 70 << 20,
+            },
+        );
+        std::iter::from_fn(|| n.poll_action()).collect::<Vec<Action>>()
+    };
+    let banned = |actions: &[Action]| {
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Event(Event::PeerBanned { .. })))
+    };
+    let first = overflow(&mut n, peer, NOW);
+    assert!(!banned(&first), "dropped, not banned, the first time");
+    let again = PeerId(2);
+    let later = Timestamp(NOW.0 + 100);
+    attach_peer(
+        &mut n,
+        later,
+        again,
+        &Keypair::from_label("flooder"),
+        Role::Listener,
+    )
+    .unwrap();
+    while n.poll_action().is_some() {}
+    let second = overflow(&mut n, again, later);
+    assert!(banned(&second), "banned the second time: {second:?}");
+}

@@ -80,7 +80,7 @@ pub struct Node<S: Store> {
     chain: Option<Chain>,
     peers: PeerTable,
     requests: parts::Requests,
-    ranges: parts::RangeFailures,
+    ranges: parts::Ranges,
     producer: parts::Production,
     txs: parts::Transactions,
     serving: parts::Serving,
@@ -121,7 +121,7 @@ impl<S: Store> Node<S> {
             chain: None,
             peers: PeerTable::default(),
             requests: parts::Requests::default(),
-            ranges: parts::RangeFailures::default(),
+            ranges: parts::Ranges::default(),
             producer: parts::Production::default(),
             serving: parts::Serving::default(),
             proven: parts::ProvenRounds::default(),
@@ -356,7 +356,14 @@ impl<S: Store> Node<S> {
                     limit: crate::interface::Limit::SendQueue,
                 });
                 let reason = format!("peer does not read: {queued_bytes} bytes queued towards it");
-                if self.peers.peers.contains_key(&peer) {
+                // Once may be an honest peer on a bad link; a key that
+                // does it again within a ban period is banned.
+                let key = self.peers.peers.get(&peer).and_then(|p| p.key);
+                let until = now.plus_ms(self.config.ban_duration_ms);
+                let max = self.config.max_banned_peers;
+                if key.is_some_and(|k| self.peers.warn(k, now, until, max)) {
+                    self.ban_peer(now, peer, &format!("{reason}, again"));
+                } else if self.peers.peers.contains_key(&peer) {
                     self.drop_peer(peer, CloseCode::Refused, &reason);
                 } else {
                     // Forgotten already: the driver, which stopped sending
