@@ -21,6 +21,15 @@ fn listener(mode: SyncMode, give_up: bool) -> NodeConfig {
     }
 }
 
+/// Four validators (50 ms rounds) four seconds into their run.
+fn four_validators_running(seed: u64) -> Cluster {
+    let (genesis, keys) = test_genesis(4, ChainParams::default());
+    let mut c = Cluster::new(seed, Faults::fixed_delay(10));
+    c.add_validators(&genesis, &keys, 50);
+    c.run_for(4_000);
+    c
+}
+
 fn backoffs(c: &Cluster, j: usize) -> usize {
     c.nodes[j]
         .events
@@ -196,5 +205,144 @@ fn every_failed_request_is_reported_with_the_peer_and_the_attempt_at_most_once_a
     assert!(
         reports.iter().any(|r| r.4 > 0),
         "the ones not reported are counted: {reports:?}"
+    );
+}
+
+/// Postmortem (found by the `adversary` simulation, seeds 2–5): among peers
+/// that had not failed yet, the range window and missing parents went to
+/// the lowest peer id — the first peer connected. A joiner that met a
+/// withholding listener first waited out the range hedge (500 ms) on it
+/// every time, where the same join without it took tens of ms. Any number
+/// of listeners can be hostile; at most f of the set's members can, so the
+/// blocking requests go to members first. And snapshot discovery waited
+/// the full straggler grace (500 ms) for the withheld manifest; it now
+/// waits as long again as the answers it has took.
+#[test]
+fn a_withholding_listener_met_first_does_not_slow_a_joiner_down() {
+    let params = ChainParams {
+        snapshot_interval_rounds: 10,
+        ..ChainParams::default()
+    };
+    let (mut genesis, keys) = test_genesis(4, params);
+    genesis.synthetic_objects = 2_000;
+    let join = |mode: SyncMode, withholding: bool| {
+        let mut c = Cluster::new(27, Faults::fixed_delay(10));
+        c.add_validators(&genesis, &keys, 50);
+        c.run_for(2_000);
+        let mut config = listener(SyncMode::Range, false);
+        config.bootstrap_peers = vec!["v0".into()];
+        let l = c.add_joiner("l0", Keypair::from_label("withholder"), config);
+        assert!(c.run_until(20_000, |c| c.node(l).phase() == SyncPhase::Live));
+        c.run_for(1_000);
+        if withholding {
+            // It answers nothing (as the `adversary` pest).
+            c.deafen(l, |m| m.kind().starts_with("get_"));
+        }
+        let mut config = listener(mode, false);
+        config.bootstrap_peers = ["l0", "v0", "v1", "v2", "v3"].map(String::from).to_vec();
+        config.sync.peer_timeout_ms = 5_000;
+        let start = c.now();
+        let j = c.add_joiner("j0", Keypair::from_label("joiner"), config);
+        // The withholder claims the far round a pest would, as soon as it
+        // is the joiner's peer: it then qualifies for every window.
+        assert!(c
+            .run_until(5_000, |c| c.nodes[j].events.iter().any(
+                |(_, e)| matches!(e, Event::PeerReady { addr, .. } if addr == "l0")
+            )));
+        let claim = Message::Status {
+            highest_round: Some(bluepods_core::Round(1_000_000_000)),
+            committed_round: Some(bluepods_core::Round(1_000_000_000)),
+        };
+        assert!(c.send_as(l, j, claim));
+        assert!(c.run_until(30_000, |c| c.node(j).phase() == SyncPhase::Live));
+        c.now().ms_since(start)
+    };
+    for mode in [SyncMode::Range, SyncMode::Snapshot] {
+        let calm = join(mode, false);
+        let among = join(mode, true);
+        // One round interval of slack: going live waits for the round that
+        // is produced next, whoever answered.
+        assert!(
+            among <= calm + calm / 5 + 50,
+            "{mode:?}: live after {among} ms behind a withholding listener, {calm} ms without"
+        );
+    }
+}
+
+/// Postmortem (seen in the `adversary` simulation's request log): a range
+/// window that landed while a window below it was still in flight waits in
+/// the pending set, so the node's held round does not move — and the
+/// planner, which only counted requests in flight, asked for that window
+/// again at every step: seven times in 80 ms to the same honest validator.
+/// A slow peer below turned one catch-up into a request storm on the
+/// others.
+#[test]
+fn a_window_that_landed_above_a_missing_one_is_not_asked_for_again() {
+    let mut c = four_validators_running(29);
+    // The first window is withheld for a while, whoever is asked for it;
+    // the windows above it land at once.
+    for v in 0..4 {
+        c.deafen(
+            v,
+            |m| matches!(m, Message::GetRounds { from, .. } if from.0 == 0),
+        );
+    }
+    let mut config = listener(SyncMode::Range, false);
+    config.bootstrap_peers = (0..4).map(|i| format!("v{i}")).collect();
+    config.sync.range_fetch_rounds = 8;
+    config.sync.peer_timeout_ms = 1_000;
+    config.sync.range_hedge_ms = 5_000;
+    c.enable_trace();
+    let j = c.add_joiner("j0", Keypair::from_label("joiner"), config);
+    c.run_for(800);
+    for v in 0..4 {
+        c.undeafen(v);
+    }
+    assert!(c.run_until(30_000, |c| c.node(j).phase() == SyncPhase::Live));
+    let mut asked: std::collections::BTreeMap<&str, usize> = Default::default();
+    for row in &c.trace {
+        if let Some((_, window)) = row.split_once("j0     -> ") {
+            if let Some((_, w)) = window.split_once(" get_rounds ") {
+                *asked.entry(w).or_default() += 1;
+            }
+        }
+    }
+    assert!(!asked.is_empty(), "the joiner caught up by range");
+    // Once, and once more as a hedge of the window it waits on.
+    let repeated: Vec<_> = asked.iter().filter(|(_, n)| **n > 2).collect();
+    assert!(
+        repeated.is_empty(),
+        "windows asked again and again: {repeated:?}"
+    );
+}
+
+/// Postmortem: since claims count only up to a proven round, a joiner
+/// whose first ready peer was one member (the others slow to answer) had
+/// no proof of any round but its own and nothing at all held: it took
+/// "nobody proven ahead" for "caught up" and went live at round 0 while the
+/// network was at round 80 — `/v1/status` said live, and the simulator's
+/// time to live counted a join that had not happened.
+#[test]
+fn a_joiner_does_not_call_itself_live_before_it_knows_where_the_network_is() {
+    let mut c = four_validators_running(31);
+    for v in 0..3 {
+        c.slow_down(v, 400);
+    }
+    let mut config = listener(SyncMode::Range, false);
+    config.bootstrap_peers = (0..4).map(|i| format!("v{i}")).collect();
+    let j = c.add_joiner("j0", Keypair::from_label("joiner"), config);
+    let mut live_at_round = None;
+    assert!(c.run_until(30_000, |c| {
+        if c.node(j).phase() == SyncPhase::Live {
+            live_at_round = Some((c.node(j).highest_round(), c.node(3).highest_round()));
+            return true;
+        }
+        false
+    }));
+    let (held, network) = live_at_round.unwrap();
+    let (held, network) = (held.unwrap_or_default().0, network.unwrap().0);
+    assert!(
+        held + 2 >= network,
+        "live holding round {held}, the network at round {network}"
     );
 }

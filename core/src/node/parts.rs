@@ -39,13 +39,21 @@ impl Default for Requests {
     }
 }
 
-/// Range fetches that failed in a row (`catchup.rs`).
+/// Range catch-up's bookkeeping beyond the requests in flight
+/// (`catchup.rs`).
 #[derive(Debug, Default)]
-pub(super) struct RangeFailures {
-    /// How many, consecutively.
+pub(super) struct Ranges {
+    /// Range fetches that failed in a row.
     pub(super) count: u32,
     /// The peer that failed last (asked again only if nobody else can).
     pub(super) last_peer: Option<PeerId>,
+    /// Windows answered in full, by (from, to), with when: while one below
+    /// them is missing they wait in the pending set, and the held round
+    /// does not show them. Not asked again until the next request timeout
+    /// (the pending set may have dropped them by then); forgotten once the
+    /// node holds past them. At most `parallel_range_fetches` are asked at
+    /// a time, so this stays as small.
+    pub(super) landed: BTreeMap<(Round, Round), Timestamp>,
 }
 
 /// This node's own vertices and registration (`produce.rs`).

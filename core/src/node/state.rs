@@ -146,6 +146,16 @@ impl Discovery {
             buffer,
         }
     }
+
+    /// Until when the peers that have not answered yet are waited for:
+    /// once enough have, for as long again as they took (within the
+    /// `STRAGGLER_GRACE_*` bounds).
+    pub(super) fn stragglers_until(&self) -> Option<Timestamp> {
+        use super::snapshot::{STRAGGLER_GRACE_MAX_MS, STRAGGLER_GRACE_MIN_MS};
+        let at = self.enough_at?;
+        let took_ms = at.ms_since(self.since);
+        Some(at.plus_ms(took_ms.clamp(STRAGGLER_GRACE_MIN_MS, STRAGGLER_GRACE_MAX_MS)))
+    }
 }
 
 /// Catch-up or replay progress.
@@ -224,9 +234,7 @@ impl<S: Store> Node<S> {
         match &self.sync {
             SyncState::Discovery(disc) => {
                 let wait = self.discovery_wait_until(disc);
-                let stragglers = disc
-                    .enough_at
-                    .map(|t| t.plus_ms(super::snapshot::STRAGGLER_GRACE_MS));
+                let stragglers = disc.stragglers_until();
                 // Both must be over before discovery chooses.
                 let wait = stragglers.map_or(wait, |s| s.max(wait));
                 out[0] = Some((wait, TimerKind::DiscoveryWait));

@@ -93,9 +93,19 @@ impl<S: Store> Node<S> {
         if catch_up && !matches!(self.sync, SyncState::CatchUp(_)) {
             self.become_catch_up();
         }
+        // A peer claims more than this node holds, and nothing proves
+        // where the network is yet (too few members heard from, none of
+        // their vertices seen): going live now would be a guess — usually
+        // wrong, at round 0. Gossip or another member settles it within a
+        // round or two.
+        let in_the_dark = self.network_round_proven().is_none()
+            && self
+                .peers
+                .best_round()
+                .is_some_and(|c| ours.is_none_or(|o| c > o));
         if let (true, Some(best)) = (behind || stalled, best) {
             self.plan_ranges(now, ours.unwrap_or(Round(0)), best);
-        } else if !ranging && !matches!(self.sync, SyncState::Live) {
+        } else if !ranging && !in_the_dark && !matches!(self.sync, SyncState::Live) {
             self.become_(SyncState::Live);
         }
         Ok(())
@@ -120,13 +130,22 @@ impl<S: Store> Node<S> {
             })
             .collect();
         self.hedge_blocking_range(now, from, &mut in_flight);
+        // Windows that landed above a missing one count as covered until a
+        // request for them would have timed out.
+        let fresh_ms = self.config.sync.peer_timeout_ms;
+        self.ranges
+            .landed
+            .retain(|(_, to), at| *to > from && now.ms_since(*at) < fresh_ms);
+        let landed: Vec<(Round, Round)> = self.ranges.landed.keys().copied().collect();
         let mut from = from;
         while in_flight.len() < self.config.sync.parallel_range_fetches && from <= best {
             let to = best.min(from.saturating_add(span - 1));
             if let Some(end) = in_flight
                 .iter()
-                .filter(|(a, b, _)| *a <= to && *b >= from)
-                .map(|(_, b, _)| *b)
+                .map(|(a, b, _)| (*a, *b))
+                .chain(landed.iter().copied())
+                .filter(|(a, b)| *a <= to && *b >= from)
+                .map(|(_, b)| b)
                 .max()
             {
                 from = end.saturating_add(1);
@@ -144,6 +163,7 @@ impl<S: Store> Node<S> {
                         // A peer whose requests timed out goes after those
                         // whose did not, however idle it is.
                         std::cmp::Reverse(p.stats.strikes),
+                        self.peer_is_member(p),
                         std::cmp::Reverse(load(p.id)),
                         p.stats.rank(),
                         std::cmp::Reverse(p.id),
@@ -205,13 +225,29 @@ impl<S: Store> Node<S> {
             .ready()
             .filter(|p| p.id != slow && p.highest_round.is_some_and(|r| r >= to))
             .filter(|p| p.history_floor.is_none_or(|f| f <= from))
-            .max_by_key(|p| (std::cmp::Reverse(p.stats.strikes), p.stats.rank(), p.id))
+            .max_by_key(|p| {
+                (
+                    std::cmp::Reverse(p.stats.strikes),
+                    self.peer_is_member(p),
+                    p.stats.rank(),
+                    p.id,
+                )
+            })
             .map(|p| p.id);
         if let Some(peer) = other {
             crate::cov::mark("blocking_range_hedged");
             self.request(now, peer, RequestKind::Rounds { from, to });
             in_flight.push((from, to, peer));
         }
+    }
+
+    /// Whether `p` proved a key of the validator set. Whom to ask first:
+    /// any number of other peers may be hostile (keys cost nothing), at
+    /// most f members may, so a request the node waits on goes to a member
+    /// where one holds what it wants. Among peers that never failed it
+    /// would otherwise go to whoever connected first.
+    fn peer_is_member(&self, p: &crate::peers::Peer) -> bool {
+        p.key.as_ref().is_some_and(|k| self.is_known_validator(k))
     }
 
     /// Asks for the missing parents of pending vertices, one request at a
@@ -263,6 +299,7 @@ impl<S: Store> Node<S> {
                 (
                     p.history_floor.is_none_or(|f| f <= needed),
                     p.highest_round.min(proven),
+                    self.peer_is_member(p),
                     p.stats.rank(),
                     std::cmp::Reverse(p.id),
                 )
@@ -301,21 +338,7 @@ impl<S: Store> Node<S> {
                 .filter_map(|p| p.highest_round)
                 .max()
         };
-        // f + 1 members claiming a round include an honest one: that round
-        // is proven as well as by their vertices.
-        let support = set.len() - set.quorum() + 1;
-        let mut member_claims: Vec<Round> = self
-            .peers
-            .ready()
-            .filter(|p| p.key.is_some_and(|k| set.contains(&k)))
-            .filter_map(|p| p.highest_round)
-            .collect();
-        member_claims.sort_unstable_by(|a, b| b.cmp(a));
-        let proven = self
-            .proven
-            .reached_by(support)
-            .max(member_claims.get(support - 1).copied())
-            .max(self.highest_round());
+        let proven = self.network_round_proven().max(self.highest_round());
         match (claimed, proven) {
             (Some(c), Some(p)) if c > p => {
                 crate::cov::mark("unproven_claim_cut_down");
@@ -324,6 +347,31 @@ impl<S: Store> Node<S> {
             (Some(_), None) => None,
             (claimed, _) => claimed,
         }
+    }
+
+    /// The highest round f + 1 members of the set are known to have
+    /// reached — in signed vertices seen, or by their own claims (f + 1
+    /// include an honest one) — if this node heard from that many yet.
+    /// Until it has, it does not know where the network is.
+    fn network_round_proven(&self) -> Option<Round> {
+        let chain = self.chain.as_ref()?;
+        let round = chain.consensus.dag().highest_round().unwrap_or_default();
+        let set = chain.consensus.meta().schedule.set_for_round(round);
+        let support = set.len() - set.quorum() + 1;
+        let mut member_claims: Vec<Round> = self
+            .peers
+            .ready()
+            .filter(|p| p.key.is_some_and(|k| set.contains(&k)))
+            .filter_map(|p| p.highest_round)
+            .collect();
+        // A member knows its own round as well as any claim.
+        if set.contains(&self.key.public()) {
+            member_claims.extend(self.highest_round());
+        }
+        member_claims.sort_unstable_by(|a, b| b.cmp(a));
+        self.proven
+            .reached_by(support)
+            .max(member_claims.get(support - 1).copied())
     }
 
     /// Tells every ready peer how far we are.

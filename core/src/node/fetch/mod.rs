@@ -413,6 +413,11 @@ impl<S: Store> Node<S> {
             }
             self.accept_vertex(now, peer, v, VertexSource::Fetch)?;
         }
+        if let RequestKind::Rounds { from, to } = req.kind {
+            if got > 0 && through.is_none_or(|h| h >= to) {
+                self.ranges.landed.insert((from, to), now);
+            }
+        }
         if let (RequestKind::Rounds { to, .. }, Some(p)) =
             (&req.kind, self.peers.peers.get_mut(&peer))
         {

@@ -39,6 +39,7 @@ mod delta;
 pub(in crate::node) mod download;
 pub(in crate::node) mod plan;
 mod replay;
+mod schedule;
 pub(in crate::node) mod serve;
 mod staging;
 
@@ -66,10 +67,14 @@ use std::sync::Arc;
 const MIN_DISCOVERY_PEERS: usize = 3;
 
 /// How long discovery still waits for the other answers once
-/// `MIN_DISCOVERY_PEERS` have answered with an attested offer: long enough
-/// for any honest peer on the same continent, far shorter than a request
-/// timeout.
-pub(in crate::node) const STRAGGLER_GRACE_MS: u64 = 500;
+/// `MIN_DISCOVERY_PEERS` have answered with an attested offer: as long
+/// again as those answers took, within these bounds. An honest peer on a
+/// link like theirs answers in about as long; one that takes far longer is
+/// far away or withholding, and either way the join goes on without it
+/// (it is asked again once the download runs, as a newcomer). The upper
+/// bound is far shorter than a request timeout.
+pub(in crate::node) const STRAGGLER_GRACE_MAX_MS: u64 = 500;
+pub(in crate::node) const STRAGGLER_GRACE_MIN_MS: u64 = 20;
 
 /// After a snapshot sync found nothing useful, or after one was applied
 /// (until the node is live), range catch-up only for this long before
@@ -214,20 +219,24 @@ impl<S: Store> Node<S> {
         let SyncState::Discovery(disc) = &self.sync else {
             return Ok(());
         };
-        // Every answer is waited for only until STRAGGLER_GRACE_MS after
-        // MIN_DISCOVERY_PEERS have answered: a peer that withholds its
-        // answer must not hold the join up for its whole request timeout.
+        // Every answer is waited for only for a grace after
+        // MIN_DISCOVERY_PEERS have answered (`Discovery::stragglers_until`):
+        // a peer that withholds its answer must not hold the join up for
+        // its whole request timeout.
         let answered = disc.asked.difference(&waiting_on).count();
         let enough = answered >= MIN_DISCOVERY_PEERS;
         if (asking || outstanding > 0) && !enough {
             return Ok(());
         }
         if outstanding > 0 {
-            let enough_at = match self.discovery_mut() {
-                Some(d) => *d.enough_at.get_or_insert(now),
+            let until = match self.discovery_mut() {
+                Some(d) => {
+                    d.enough_at.get_or_insert(now);
+                    d.stragglers_until().unwrap_or(now)
+                }
                 None => now,
             };
-            if now < enough_at.plus_ms(STRAGGLER_GRACE_MS) {
+            if now < until {
                 return Ok(());
             }
             crate::cov::mark("discovery_did_not_wait_for_a_straggler");
