@@ -21,6 +21,8 @@ pub struct SimArgs {
     pub twice: bool,
     /// Print every trace row (single runs).
     pub trace: bool,
+    /// `adversary`: every node honest (the baseline).
+    pub calm: bool,
 }
 
 /// Parses `A..B` (inclusive) or a single seed.
@@ -49,6 +51,7 @@ fn options(args: &SimArgs, scenario: Scenario, seed: u64) -> SimOptions {
         duration_s: args.duration_s,
         heal_s: args.heal_s,
         keep_trace: args.trace,
+        adversaries: !args.calm,
         ..SimOptions::new(scenario, seed)
     }
 }
@@ -102,6 +105,9 @@ pub fn main(args: &SimArgs) -> Result<(), String> {
                 for (node, round) in &r.committed {
                     let round = round.map_or("-".into(), |x| x.to_string());
                     println!("  {node:<4} last committed round {round}");
+                }
+                for (node, ms) in &r.time_to_live_ms {
+                    println!("  {node:<4} live {ms} ms after it started");
                 }
             }
             if !problems.is_empty() {

@@ -25,7 +25,7 @@ pub mod relay;
 mod run;
 pub mod store;
 
-pub use run::{run, Report};
+pub use run::{run, Report, ROUND_INTERVAL_MS};
 
 use std::fmt;
 use std::str::FromStr;
@@ -154,13 +154,14 @@ impl SimOptions {
     /// How to run it again.
     pub fn reproduce(&self) -> String {
         format!(
-            "bluepods sim --scenario {} --seed {} --nodes {} --validators {} --duration {} --heal {}",
+            "bluepods sim --scenario {} --seed {} --nodes {} --validators {} --duration {} --heal {}{}",
             self.scenario,
             self.seed,
             self.validators + self.joiners,
             self.validators,
             self.duration_s,
-            self.heal_s
+            self.heal_s,
+            if self.adversaries { "" } else { " --calm" }
         )
     }
 }

@@ -139,7 +139,8 @@ enum Cmd {
     /// phase and the invariant checks. The same seed gives the same trace.
     /// Exits non-zero if any run breaks an invariant.
     Sim {
-        /// steady, join, partition or crash (default: all, for a sweep).
+        /// steady, join, partition, crash, hostile, slow-links or adversary
+        /// (default: all, for a sweep).
         #[arg(long)]
         scenario: Option<String>,
         /// One seed.
@@ -166,6 +167,10 @@ enum Cmd {
         /// Print every trace row (single run).
         #[arg(long)]
         trace: bool,
+        /// `adversary` only: run the same seed with every node honest (the
+        /// baseline the joiners' time to live is compared with).
+        #[arg(long)]
+        calm: bool,
     },
     /// Emulate a network link on loopback: a UDP relay adding one-way
     /// delay, random loss and a rate cap (behind a bounded router queue)
@@ -559,6 +564,7 @@ fn run(cli: Cli) -> Result<(), String> {
             heal,
             twice,
             trace,
+            calm,
         } => {
             let scenarios = match scenario {
                 Some(s) => vec![s.parse()?],
@@ -578,6 +584,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 heal_s: heal,
                 twice,
                 trace,
+                calm,
             })
         }
         Cmd::Link {
