@@ -109,6 +109,11 @@ pub fn main(args: &SimArgs) -> Result<(), String> {
                 for (node, ms) in &r.time_to_live_ms {
                     println!("  {node:<4} live {ms} ms after it started");
                 }
+                if let Some((ms, n)) = r.commit_latency_ms {
+                    println!(
+                        "  commit latency {ms:.0} ms from an anchor's production ({n} commits)"
+                    );
+                }
             }
             if !problems.is_empty() {
                 for p in &problems {

@@ -56,6 +56,10 @@ pub struct Report {
     pub committed: BTreeMap<String, Option<Round>>,
     /// Per joiner that went live: simulated ms from its start to live.
     pub time_to_live_ms: BTreeMap<String, u64>,
+    /// Commit latency: simulated ms from an anchor's production to its
+    /// commit, over every commit by an honest node of an anchor whose
+    /// production was seen (mean, and the commits counted).
+    pub commit_latency_ms: Option<(f64, usize)>,
     /// The last rows of the trace.
     pub tail: Vec<String>,
     /// Wall-clock milliseconds the run took.
@@ -98,6 +102,9 @@ struct Shared {
     /// When each joiner started (ms), and when it was first live.
     joined_at: BTreeMap<String, u64>,
     live_at: BTreeMap<String, u64>,
+    /// When each vertex was produced (ms), and the commit latencies seen.
+    produced_at: BTreeMap<Hash, u64>,
+    commit_latencies_ms: Vec<u64>,
     finals: BTreeMap<String, Option<Round>>,
     /// `slow-links`: what the downloads cost.
     downloads: Option<Downloads>,
@@ -147,7 +154,14 @@ impl Shared {
             self.violations.push(v);
         }
         match e {
+            Event::VertexProduced { hash, .. } => {
+                self.produced_at.entry(*hash).or_insert(t as u64);
+            }
             Event::Committed { round, anchor, .. } => {
+                if let Some(at) = self.produced_at.get(anchor) {
+                    self.commit_latencies_ms
+                        .push((t as u64).saturating_sub(*at));
+                }
                 let first = self.anchors.entry(*round).or_insert((*anchor, node.into()));
                 if first.0 != *anchor {
                     let v = format!(
@@ -839,6 +853,13 @@ pub fn run(opts: &SimOptions) -> Report {
             .iter()
             .filter_map(|(n, at)| Some((n.clone(), at.checked_sub(*s.joined_at.get(n)?)?)))
             .collect(),
+        commit_latency_ms: (!s.commit_latencies_ms.is_empty()).then(|| {
+            let n = s.commit_latencies_ms.len();
+            (
+                s.commit_latencies_ms.iter().sum::<u64>() as f64 / n as f64,
+                n,
+            )
+        }),
         tail: s.tail.iter().cloned().collect(),
         wall_ms: wall.elapsed().as_millis(),
     }
