@@ -45,6 +45,12 @@ pub struct NodeConfig {
     pub trusted_chain_id: Option<Hash>,
     /// Minimum time between two vertices of this node.
     pub round_interval_ms: u64,
+    /// How long a validator waits, once a round is due, for the anchor it
+    /// is to vote for, or for a quorum of votes for the anchor it is to
+    /// certify (`consensus/decide.rs`). Without the wait, a vertex
+    /// produced the moment a quorum of the round before arrived often cites
+    /// neither, and slots commit only indirectly, later.
+    pub leader_timeout_ms: u64,
     /// First reconnect delay; doubles per failure up to the maximum.
     pub reconnect_backoff_ms_base: u64,
     /// Longest reconnect delay.
@@ -140,6 +146,7 @@ impl Default for NodeConfig {
             bootstrap_peers: Vec::new(),
             trusted_chain_id: None,
             round_interval_ms: 250,
+            leader_timeout_ms: 500,
             reconnect_backoff_ms_base: 250,
             reconnect_backoff_ms_max: 8_000,
             status_interval_ms: 1_000,

@@ -2,42 +2,30 @@
 //!
 //! # Commit rule
 //!
-//! Anchors sit on even rounds; the anchor of round `r` is the vertex of
-//! `ValidatorSet::anchor_author(r)` at `r`. Round `r + 1` vertices vote for it
-//! by citing it as a parent. An anchor with votes from a quorum of distinct
-//! round `r + 1` authors is committed directly. Before it, every earlier
-//! uncommitted anchor that it reaches through hash links is committed, oldest
-//! first (an anchor it cannot reach is skipped for good). Each anchor commit
-//! applies the anchor's not-yet-committed causal history sorted by
-//! `(round, hash)`.
-//!
-//! Why even rounds rather than every round: if anchor `r` gets a quorum of
-//! votes at `r + 1`, quorum intersection guarantees that every round `r + 2`
-//! vertex reaches it, so any node that commits a later anchor first will reach
-//! and commit anchor `r` too. An anchor at `r + 1` gives no such guarantee (it
-//! need not cite anchor `r`), so anchors on consecutive rounds could make two
-//! honest nodes commit different sequences. The order is thus a pure function
-//! of the hash links, whatever order vertices arrive in.
-//!
-//! An equivocating anchor author can leave two versions of its anchor
-//! reachable from a later anchor. Two quorums share an honest voter, who
-//! cites one version only, so at most one version ever has a quorum of
-//! votes: walking back, that version is taken (found by the simulator,
-//! hostile seed 4). This protects every node that holds those votes when it
-//! walks back; one that does not could still take the other version. Full
-//! protection needs certified vertices (reliable broadcast), not built yet.
+//! Anchors sit on even rounds; the slot of round `r` belongs to
+//! `ValidatorSet::anchor_author(r)`. Round `r + 1` vertices vote for a
+//! version of it by citing it, round `r + 2` vertices certify it with a
+//! quorum of votes among their parents, and a slot commits directly once a
+//! quorum of round `r + 2` authors certify the same version; other slots
+//! are decided from the causal history of the next committed slot at least
+//! three rounds up. `decide.rs` has the rule and why every honest node
+//! commits the same sequence with up to f Byzantine validators, whatever
+//! subset of the DAG it holds. Each anchor commit applies the anchor's
+//! not-yet-committed causal history sorted by `(round, hash)`.
 //!
 //! Vertices whose parents are missing wait in a bounded pending set; vertices
 //! of an epoch whose validator set is not yet decided wait there too.
 
 use crate::dag::{Dag, Inserted};
 use crate::genesis::ChainParams;
-use crate::ids::{Hash, PublicKey, Round};
+use crate::ids::{Hash, Round};
 use crate::validators::ValidatorSchedule;
 use crate::vertex::Vertex;
 use borsh::{BorshDeserialize, BorshSerialize};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
+
+mod decide;
 
 /// The consensus cursor, persisted atomically with each commit.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
@@ -429,86 +417,29 @@ impl Consensus {
         out.into_iter().take(limit).collect()
     }
 
-    /// The anchor candidate with a quorum of votes at `round + 1`, if any.
-    fn directly_committable(&self, round: Round) -> Option<Hash> {
-        let set = self.meta.schedule.set_for_round(round);
-        let voters = self.meta.schedule.set_for_round(round.next());
-        let author: PublicKey = set.anchor_author(round);
-        let mut candidates: Vec<Hash> = self.dag.by_author(round, &author).to_vec();
-        candidates.sort();
-        candidates
-            .into_iter()
-            .find(|c| self.dag.supporters(round.next(), c) >= voters.quorum())
-    }
-
-    /// Applies the commit rule after insertions. Returns the anchors
-    /// committed, oldest first, each with its ordered vertices; the DAG marks
-    /// them committed and the cursor advances. The caller executes and
-    /// persists them.
+    /// Applies the commit rule (`decide.rs`) after insertions. Returns the
+    /// anchors committed, oldest first, each with its ordered vertices: the
+    /// committed slots from the one after the last committed anchor up to
+    /// the first undecided slot (skipped slots commit nothing). The DAG
+    /// marks them committed and the cursor advances. The caller executes
+    /// and persists them.
     pub fn try_commit(&mut self) -> Vec<CommittedAnchor> {
-        let mut out = Vec::new();
-        loop {
-            let next_anchor = match self.last_committed_round() {
-                None => Round(0),
-                Some(r) => r.saturating_add(2),
-            };
-            let Some(top) = self.dag.highest_round() else {
-                return out;
-            };
-            // Find the highest directly committable anchor round.
-            let mut found = None;
-            let mut r = next_anchor;
-            while r.next() <= top {
-                if self.epoch_decided(r.next()) {
-                    if let Some(h) = self.directly_committable(r) {
-                        found = Some((r, h));
-                    }
-                }
-                r = r.saturating_add(2);
-            }
-            let Some((round, hash)) = found else {
-                return out;
-            };
-            for (r, h) in self.anchor_chain(round, hash, next_anchor) {
-                out.push(self.commit_anchor(r, h));
+        let next = match self.last_committed_round() {
+            None => Round(0),
+            Some(r) => r.saturating_add(2),
+        };
+        let mut commits = Vec::new();
+        for (round, decision) in self.decide_slots(next) {
+            match decision {
+                decide::Decision::Commit(hash) => commits.push((round, hash)),
+                decide::Decision::Skip => {}
+                decide::Decision::Undecided => break,
             }
         }
-    }
-
-    /// The anchors to commit when `hash` at `round` is committed directly:
-    /// walking back from it, each earlier anchor round's candidate that the
-    /// current link reaches. Returned oldest first.
-    fn anchor_chain(&self, round: Round, hash: Hash, lowest: Round) -> Vec<(Round, Hash)> {
-        let mut chain = vec![(round, hash)];
-        let mut current = hash;
-        let mut r = round;
-        while r >= lowest.saturating_add(2) {
-            r = r.saturating_sub(2);
-            let author = self.meta.schedule.set_for_round(r).anchor_author(r);
-            let quorum = self.meta.schedule.set_for_round(r.next()).quorum();
-            let mut candidates: Vec<Hash> = self.dag.by_author(r, &author).to_vec();
-            candidates.sort();
-            let reachable: Vec<Hash> = candidates
-                .into_iter()
-                .filter(|c| self.dag.has_path(&current, c, r))
-                .collect();
-            // An equivocating author can leave several versions reachable.
-            // The one with a quorum of votes at r + 1 is the only one any
-            // node can have committed directly (two quorums share an honest
-            // voter, and honest voters cite one version), so it wins;
-            // otherwise the smallest hash.
-            let pick = reachable
-                .iter()
-                .copied()
-                .find(|c| self.dag.supporters(r.next(), c) >= quorum)
-                .or_else(|| reachable.first().copied());
-            if let Some(c) = pick {
-                chain.push((r, c));
-                current = c;
-            }
-        }
-        chain.reverse();
-        chain
+        commits
+            .into_iter()
+            .map(|(round, hash)| self.commit_anchor(round, hash))
+            .collect()
     }
 
     fn commit_anchor(&mut self, round: Round, anchor: Hash) -> CommittedAnchor {

@@ -154,6 +154,44 @@ impl Dag {
             .count()
     }
 
+    /// Distinct authors at `round` with a vertex for which `test` holds.
+    pub fn authors_where(&self, round: Round, test: impl Fn(&DagVertex) -> bool) -> usize {
+        let Some(authors) = self.rounds.get(&round) else {
+            return 0;
+        };
+        authors
+            .values()
+            .filter(|versions| {
+                versions
+                    .iter()
+                    .any(|h| self.vertices.get(h).is_some_and(&test))
+            })
+            .count()
+    }
+
+    /// The vertices of `round` in the causal history of `from` (itself,
+    /// if it is of that round).
+    pub fn history_at(&self, from: &Hash, round: Round) -> Vec<Hash> {
+        let mut out = Vec::new();
+        let mut stack = vec![*from];
+        let mut seen = HashSet::new();
+        while let Some(h) = stack.pop() {
+            let Some(v) = self.vertices.get(&h) else {
+                continue;
+            };
+            if v.vertex.round() < round || !seen.insert(h) {
+                continue;
+            }
+            if v.vertex.round() == round {
+                out.push(h);
+                continue;
+            }
+            stack.extend(v.vertex.body.parents.iter().copied());
+        }
+        out.sort();
+        out
+    }
+
     /// Whether `to` (at round `to_round`) is in the causal history of `from`.
     pub fn has_path(&self, from: &Hash, to: &Hash, to_round: Round) -> bool {
         let mut stack = vec![*from];

@@ -1,7 +1,9 @@
-//! The commit rule's quorum, checked as a property rather than through a
+//! The commit rule's quorums, checked as properties rather than through a
 //! trace: an anchor commits directly only once a quorum of distinct
-//! validators of the next round cite it. (Weakening the quorum in
-//! `consensus.rs` used to be caught only because insta traces changed.)
+//! validators two rounds up certify it, each with a quorum of votes among
+//! its parents. (Weakening a quorum in `consensus.rs` used to be caught
+//! only because insta traces changed.) `commit_model.rs` checks that honest
+//! views agree.
 
 use bluepods_core::consensus::{Consensus, ConsensusMeta};
 use bluepods_core::harness::test_genesis;
@@ -42,8 +44,15 @@ fn insert(c: &mut Consensus, (hash, v): (Hash, Arc<Vertex>)) {
     );
 }
 
+/// Round 2 over `round1`: every validator cites all of it.
+fn certify_all(c: &mut Consensus, genesis: &Genesis, keys: &[Keypair], round1: &[Hash]) {
+    for k in keys {
+        insert(c, vertex(genesis, k, 2, round1));
+    }
+}
+
 #[test]
-fn an_anchor_commits_only_once_a_quorum_of_the_next_round_cites_it() {
+fn an_anchor_commits_only_once_a_quorum_two_rounds_up_certifies_it() {
     let (genesis, keys) = test_genesis(4, ChainParams::default());
     let mut c = consensus(&genesis);
     let round0: Vec<_> = keys.iter().map(|k| vertex(&genesis, k, 0, &[])).collect();
@@ -67,14 +76,20 @@ fn an_anchor_commits_only_once_a_quorum_of_the_next_round_cites_it() {
     let with_anchor = [anchor, others[0], others[1]];
     let quorum = c.meta().schedule.set_for_round(Round(1)).quorum();
     assert_eq!(quorum, 3);
+    let mut round1 = Vec::new();
     for (i, key) in keys.iter().enumerate() {
         let parents: &[Hash] = if i < quorum - 1 {
             &with_anchor
         } else {
             &others
         };
-        insert(&mut c, vertex(&genesis, key, 1, parents));
+        let v = vertex(&genesis, key, 1, parents);
+        round1.push(v.0);
+        insert(&mut c, v);
     }
+    // Round 2 cites all of round 1: two votes, fewer than a quorum, so no
+    // round-2 vertex certifies the anchor.
+    certify_all(&mut c, &genesis, &keys, &round1);
     assert!(
         c.try_commit().is_empty(),
         "an anchor with {} of {quorum} votes committed",
@@ -86,10 +101,18 @@ fn an_anchor_commits_only_once_a_quorum_of_the_next_round_cites_it() {
     for v in &round0 {
         insert(&mut c, v.clone());
     }
+    let mut round1 = Vec::new();
     for (i, key) in keys.iter().enumerate() {
         let parents: &[Hash] = if i < quorum { &with_anchor } else { &others };
-        insert(&mut c, vertex(&genesis, key, 1, parents));
+        let v = vertex(&genesis, key, 1, parents);
+        round1.push(v.0);
+        insert(&mut c, v);
     }
+    assert!(
+        c.try_commit().is_empty(),
+        "votes alone do not commit: certificates two rounds up do"
+    );
+    certify_all(&mut c, &genesis, &keys, &round1);
     let committed = c.try_commit();
     assert_eq!(committed.len(), 1);
     assert_eq!(
@@ -99,11 +122,10 @@ fn an_anchor_commits_only_once_a_quorum_of_the_next_round_cites_it() {
 }
 
 /// An equivocating anchor author leaves two versions of its round-0 anchor
-/// reachable from a later anchor: the walk back from that anchor commits
-/// the version a quorum voted for, whatever the hashes (killed mutant: the
-/// walk-back quorum test inverted).
+/// reachable: the version a quorum voted for, and only it, is certified
+/// and committed, whatever the hashes.
 #[test]
-fn walking_back_an_equivocated_anchor_commits_the_version_a_quorum_voted_for() {
+fn an_equivocated_anchor_commits_the_version_a_quorum_voted_for() {
     let (genesis, keys) = test_genesis(4, ChainParams::default());
     let mut c = consensus(&genesis);
     let leader = c
@@ -137,20 +159,10 @@ fn walking_back_an_equivocated_anchor_commits_the_version_a_quorum_voted_for() {
     for v in &round1 {
         insert(&mut c, v.clone());
     }
-    // Round 2 cites the leader's round-1 vertex too, so both versions are
-    // reachable; round 3 votes for the round-2 anchor.
+    // Round 2 cites all of round 1, the leader's vertex too, so both
+    // versions are reachable; A has three votes among the parents.
     let r1: Vec<Hash> = round1.iter().map(|v| v.0).collect();
-    let round2: Vec<_> = keys
-        .iter()
-        .map(|k| vertex(&genesis, k, 2, &[r1[0], r1[1], r1[3]]))
-        .collect();
-    for v in &round2 {
-        insert(&mut c, v.clone());
-    }
-    let r2: Vec<Hash> = round2.iter().map(|v| v.0).collect();
-    for k in &keys {
-        insert(&mut c, vertex(&genesis, k, 3, &r2));
-    }
+    certify_all(&mut c, &genesis, &keys, &r1);
     let committed = c.try_commit();
     let at_zero: Vec<Hash> = committed
         .iter()
@@ -183,4 +195,111 @@ fn a_vertex_at_the_pruning_floor_needs_a_quorum_of_parents_too() {
     );
     let below: Vec<Hash> = (1..=3).map(|i| Hash([i; 32])).collect();
     insert(&mut c, vertex(&genesis, &keys[1], 5, &below));
+}
+
+/// Every vertex offered to a fresh consensus in round order, and what it
+/// commits: (round, anchor) in order.
+fn commits_of(genesis: &Genesis, view: &[(Hash, Arc<Vertex>)]) -> Vec<(Round, Hash)> {
+    let mut c = consensus(genesis);
+    let mut view = view.to_vec();
+    view.sort_by_key(|(h, v)| (v.round(), *h));
+    let mut out = Vec::new();
+    for v in view {
+        insert(&mut c, v);
+        out.extend(c.try_commit().into_iter().map(|a| (a.round, a.anchor)));
+    }
+    out
+}
+
+/// Postmortem (issue 12): walking back from a committed anchor, the rule
+/// took the version of an equivocated anchor with a quorum of votes *in
+/// the local DAG*, else the smallest hash. With n = 4: B signs A and A';
+/// H1, H2 and B vote for A, H3 for A', and B once more for A'. H1 holds
+/// all of it and commits A directly. Y holds only the round-1 vertices of
+/// H2, H3 and B's second, and everything later that cites only those: no
+/// version has a quorum there, so Y took the smaller hash, A', and its
+/// state differed from H1's for ever.
+#[test]
+fn a_node_without_the_votes_commits_what_a_node_with_them_committed() {
+    let (genesis, keys) = test_genesis(4, ChainParams::default());
+    let c = consensus(&genesis);
+    let leader = c
+        .meta()
+        .schedule
+        .set_for_round(Round(0))
+        .anchor_author(Round(0));
+    let b = keys.iter().position(|k| k.public() == leader).unwrap();
+    let h: Vec<usize> = (0..4).filter(|i| *i != b).collect();
+    let mut all = Vec::new();
+    // Round 0: two versions of B's anchor; A' is the one with the smaller
+    // hash, which the old rule's tie-break picks.
+    let first = vertex(&genesis, &keys[b], 0, &[]);
+    let mut body = first.1.body.clone();
+    body.txs = vec![bluepods_core::harness::alice_creates(&genesis, 0)];
+    let second = body.sign(&keys[b]);
+    let second = (second.hash(), Arc::new(second));
+    let (a, a_prime) = if first.0 > second.0 {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    let h0: Vec<_> = h
+        .iter()
+        .map(|i| vertex(&genesis, &keys[*i], 0, &[]))
+        .collect();
+    all.extend([a.clone(), a_prime.clone()]);
+    all.extend(h0.iter().cloned());
+    let h0: Vec<Hash> = h0.iter().map(|v| v.0).collect();
+    // Round 1.
+    let h1_1 = vertex(&genesis, &keys[h[0]], 1, &[a.0, h0[0], h0[1]]);
+    let h2_1 = vertex(&genesis, &keys[h[1]], 1, &[a.0, h0[1], h0[2]]);
+    let h3_1 = vertex(&genesis, &keys[h[2]], 1, &[a_prime.0, h0[0], h0[2]]);
+    let b_1 = vertex(&genesis, &keys[b], 1, &[a.0, h0[0], h0[1]]);
+    let b_1_twin = vertex(&genesis, &keys[b], 1, &[a_prime.0, h0[1], h0[2]]);
+    all.extend([
+        h1_1.clone(),
+        h2_1.clone(),
+        h3_1.clone(),
+        b_1.clone(),
+        b_1_twin.clone(),
+    ]);
+    // Round 2: H1 cites what it holds; the others cite what Y holds.
+    let seen_by_y = vec![h2_1.0, h3_1.0, b_1_twin.0];
+    all.push(vertex(&genesis, &keys[h[0]], 2, &[h1_1.0, h2_1.0, b_1.0]));
+    // Rounds 2 to 9: every validator cites the vertices of H2, H3 and B
+    // of the round before; nobody cites H1's after round 1.
+    let mut prev = seen_by_y;
+    for round in 2..10 {
+        let mut next = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            if round == 2 && i == h[0] {
+                continue;
+            }
+            let v = vertex(&genesis, key, round, &prev);
+            if i != h[0] {
+                next.push(v.0);
+            }
+            all.push(v);
+        }
+        prev = next;
+    }
+    let by_hash: std::collections::BTreeMap<Hash, Arc<Vertex>> = all.iter().cloned().collect();
+    // Y's view: the causal closure of the last round's vertices.
+    let mut y = std::collections::BTreeSet::new();
+    let mut stack = prev.clone();
+    while let Some(x) = stack.pop() {
+        if y.insert(x) {
+            stack.extend(by_hash[&x].body.parents.iter().copied());
+        }
+    }
+    let y_view: Vec<_> = all.iter().filter(|(x, _)| y.contains(x)).cloned().collect();
+    let h1_seq = commits_of(&genesis, &all);
+    let y_seq = commits_of(&genesis, &y_view);
+    assert!(!y_seq.is_empty(), "Y commits");
+    let k = h1_seq.len().min(y_seq.len());
+    assert_eq!(
+        h1_seq[..k],
+        y_seq[..k],
+        "H1 and Y commit different sequences"
+    );
 }

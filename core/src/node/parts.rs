@@ -65,6 +65,8 @@ pub(super) struct Production {
     pub(super) last_produced_at: Option<Timestamp>,
     /// When the next vertex is due, if one is.
     pub(super) produce_at: Option<Timestamp>,
+    /// The round waiting for its anchor or the anchor's votes, since when.
+    pub(super) waiting: Option<(Round, Timestamp)>,
     /// The validator set last reported: (epoch, size).
     pub(super) last_set_size: Option<(u64, usize)>,
     /// Own vertices not known to be committed, to re-inject their

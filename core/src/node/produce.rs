@@ -109,7 +109,57 @@ impl<S: Store> Node<S> {
             self.producer.produce_at = Some(due);
             return Ok(());
         }
+        if !self.anchor_ready(round) {
+            let since = match self.producer.waiting {
+                Some((r, t)) if r == round => t,
+                _ => now,
+            };
+            self.producer.waiting = Some((round, since));
+            let until = since.plus_ms(self.config.leader_timeout_ms);
+            if now < until {
+                self.producer.produce_at = Some(until);
+                return Ok(());
+            }
+            crate::cov::mark("produced_without_waiting_for_the_anchor");
+        }
+        self.producer.waiting = None;
         self.produce(now, round)
+    }
+
+    /// Whether a vertex of `round` would now do its part for the anchor
+    /// slot below it (`consensus/decide.rs`): after an anchor round, cite
+    /// a version of the anchor (a vote); one round later, cite a quorum of
+    /// votes for it (a certificate). An anchor the node does not hold has
+    /// no votes to wait for.
+    fn anchor_ready(&self, round: Round) -> bool {
+        let (Some(chain), Some(prev)) = (self.chain.as_ref(), round.prev()) else {
+            return true;
+        };
+        let dag = chain.consensus.dag();
+        let schedule = &chain.consensus.meta().schedule;
+        // Anchor slots are on even rounds.
+        let slot = if prev.0 % 2 == 0 {
+            prev
+        } else {
+            prev.saturating_sub(1)
+        };
+        let versions = dag.by_author(slot, &schedule.set_for_round(slot).anchor_author(slot));
+        if slot == prev {
+            return !versions.is_empty();
+        }
+        if versions.is_empty() {
+            return true;
+        }
+        let votes = dag
+            .round_firsts(prev)
+            .iter()
+            .filter(|v| {
+                versions
+                    .iter()
+                    .any(|a| v.vertex.body.parents.binary_search(a).is_ok())
+            })
+            .count();
+        votes >= schedule.set_for_round(prev).quorum()
     }
 
     fn produce(&mut self, now: Timestamp, round: Round) -> Result<(), StoreError> {
