@@ -27,6 +27,11 @@ use std::sync::Arc;
 
 mod decide;
 
+/// Versions of one author's vertex at one round that are kept: two prove
+/// an equivocation, a third proves nothing more, and each costs its
+/// signature checks, storage and forwarding (one author, one vote).
+pub const MAX_VERSIONS_KEPT: usize = 2;
+
 /// The consensus cursor, persisted atomically with each commit.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct ConsensusMeta {
@@ -100,6 +105,8 @@ pub enum Offer {
     EpochUndecided,
     /// Already known.
     Duplicate,
+    /// Its author already has `MAX_VERSIONS_KEPT` versions at its round.
+    ExcessVersion,
     /// Older than the DAG window.
     Stale,
     /// Too far ahead of the last commit (`max_rounds_ahead`), or the pending
@@ -192,6 +199,17 @@ impl Consensus {
         self.pending_hashes.contains(hash)
     }
 
+    /// Versions of `author`'s vertex at `round` held, in the DAG and the
+    /// pending set.
+    pub fn versions_held(&self, round: Round, author: &crate::ids::PublicKey) -> usize {
+        let pending = self
+            .pending
+            .range((round, Hash([0; 32]))..=(round, Hash([0xff; 32])))
+            .filter(|(_, v)| v.author() == *author)
+            .count();
+        self.dag.by_author(round, author).len() + pending
+    }
+
     /// The lowest round of a pending vertex, if any.
     pub fn lowest_pending_round(&self) -> Option<Round> {
         self.pending.keys().next().map(|(r, _)| *r)
@@ -228,6 +246,9 @@ impl Consensus {
         let horizon = self.last_committed_round().unwrap_or(Round(0));
         if round > horizon.saturating_add(self.max_rounds_ahead) {
             return Offer::Dropped;
+        }
+        if self.versions_held(round, &vertex.author()) >= MAX_VERSIONS_KEPT {
+            return Offer::ExcessVersion;
         }
         match self.check_links(&vertex) {
             Err(e) => Offer::Rejected(e),

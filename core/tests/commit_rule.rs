@@ -6,8 +6,8 @@
 //! views agree.
 
 use bluepods_core::consensus::{Consensus, ConsensusMeta};
-use bluepods_core::harness::test_genesis;
-use bluepods_core::vertex::{Vertex, VertexBody};
+use bluepods_core::harness::{test_genesis, test_vertex};
+use bluepods_core::vertex::Vertex;
 use bluepods_core::{ChainParams, Genesis, Hash, Keypair, Round};
 use std::sync::Arc;
 
@@ -21,17 +21,7 @@ fn consensus(genesis: &Genesis) -> Consensus {
 }
 
 fn vertex(genesis: &Genesis, key: &Keypair, round: u64, parents: &[Hash]) -> (Hash, Arc<Vertex>) {
-    let mut parents = parents.to_vec();
-    parents.sort();
-    let v = VertexBody {
-        chain_id: genesis.chain_id(),
-        round: Round(round),
-        author: key.public(),
-        parents,
-        txs: Vec::new(),
-        attestation: None,
-    }
-    .sign(key);
+    let v = test_vertex(genesis, key, round, parents);
     (v.hash(), Arc::new(v))
 }
 

@@ -264,3 +264,52 @@ fn a_peer_that_stops_reading_again_after_being_dropped_is_banned() {
     let second = overflow(&mut n, again, later);
     assert!(banned(&second), "banned the second time: {second:?}");
 }
+
+/// Issue 12, one author one vote: two versions of a vertex prove an
+/// equivocation; a third proves nothing more. Before, every version was
+/// verified, stored and forwarded: a Byzantine validator could sign
+/// thousands per round. Now a version past the second is dropped before
+/// its signatures are checked. (Not counted against the sender: an honest
+/// node may forward a version its peer already has two others of.)
+#[test]
+fn a_third_version_of_a_vertex_is_dropped_before_its_signatures_are_checked() {
+    let (mut n, keys, peer) = listener_with_peer(NodeConfig::default());
+    let (genesis, _) = test_genesis(1, ChainParams::default());
+    let version = |tag: u8| {
+        let mut body = bluepods_core::harness::test_vertex(&genesis, &keys[0], 0, &[]).body;
+        body.attestation = Some(bluepods_core::vertex::Attestation {
+            round: Round(0),
+            manifest_root: Hash([tag; 32]),
+        });
+        body.sign(&keys[0])
+    };
+    let before = cov::hits("vertex_verified");
+    for tag in 1..=2 {
+        let (cut, _) = gossip(&mut n, peer, &version(tag));
+        assert!(!cut);
+    }
+    assert_eq!(
+        cov::hits("vertex_verified") - before,
+        2,
+        "two versions checked"
+    );
+    assert!(
+        n.evidence().next().is_some(),
+        "the equivocation is on record"
+    );
+    for tag in 3..=10 {
+        let (cut, _) = gossip(&mut n, peer, &version(tag));
+        assert!(!cut, "forwarding a version is no fault");
+    }
+    assert_eq!(
+        cov::hits("vertex_verified") - before,
+        2,
+        "no later version is checked"
+    );
+    let held = n
+        .chain()
+        .unwrap()
+        .consensus
+        .versions_held(Round(0), &keys[0].public());
+    assert_eq!(held, 2, "two versions kept");
+}

@@ -38,10 +38,12 @@ fn committed_everywhere(c: &Cluster, hash: &Hash) -> bool {
 /// but every later child was already pending, so nothing ever asked again and
 /// the node stayed stuck with a growing pending set. Fix: `drive_sync` asks
 /// for the missing parents of the pending set whenever no such request is in
-/// flight.
+/// flight. (The schedule was found again when the commit rule of issue 12
+/// changed the timing: seed 1506520704312137425 no longer loses the
+/// request, seed 0 does.)
 #[test]
 fn a_lost_parent_request_is_asked_again_from_the_pending_set() {
-    let (mut c, hash) = four_validators_with_one_tx(1_506_520_704_312_137_425, 36, 43);
+    let (mut c, hash) = four_validators_with_one_tx(0, 36, 43);
     assert!(c.run_until(30_000, |c| committed_everywhere(c, &hash)));
     assert_eq!(c.node(0).status().pending_vertices, 0);
     assert!(cov::hits("pending_set_parents_fetched") > 0);

@@ -65,6 +65,27 @@ pub fn alice_creates(genesis: &Genesis, nonce: u64) -> Transaction {
     .sign(&alice)
 }
 
+/// A vertex of `round` by `key` citing `parents` (sorted, as producers
+/// sort them), with no transactions: for tests that build DAGs by hand.
+pub fn test_vertex(
+    genesis: &Genesis,
+    key: &Keypair,
+    round: u64,
+    parents: &[crate::ids::Hash],
+) -> crate::vertex::Vertex {
+    let mut parents = parents.to_vec();
+    parents.sort();
+    crate::vertex::VertexBody {
+        chain_id: genesis.chain_id(),
+        round: Round(round),
+        author: key.public(),
+        parents,
+        txs: Vec::new(),
+        attestation: None,
+    }
+    .sign(key)
+}
+
 /// A validator config for the harness with the given round interval.
 pub fn validator_config(round_interval_ms: u64) -> NodeConfig {
     NodeConfig {

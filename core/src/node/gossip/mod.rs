@@ -77,6 +77,18 @@ impl<S: Store> Node<S> {
                 return Ok(());
             }
             Copy::Verified { .. } => crate::cov::mark("vertex_verified_once"),
+            Copy::Unchecked
+                if !buffering
+                    && chain.consensus.versions_held(v.round(), &v.author())
+                        >= crate::consensus::MAX_VERSIONS_KEPT =>
+            {
+                // One author, one vote: two versions are evidence enough;
+                // a third is dropped before its signatures are checked. Not
+                // the sender's fault: an honest node may forward a version
+                // its peer holds two others of.
+                crate::cov::mark("excess_version_dropped_unchecked");
+                return Ok(());
+            }
             Copy::Unchecked => {
                 let checks = 1 + v.body.txs.len() as u64;
                 let rate = self.config.max_gossip_signature_checks_per_sec;
@@ -182,7 +194,7 @@ impl<S: Store> Node<S> {
             Offer::Dropped => self.emit(Event::LimitHit {
                 limit: Limit::PendingVertices,
             }),
-            Offer::EpochUndecided | Offer::Duplicate | Offer::Stale => {}
+            Offer::EpochUndecided | Offer::Duplicate | Offer::Stale | Offer::ExcessVersion => {}
         }
         Ok(())
     }
