@@ -25,6 +25,13 @@ pub struct DagVertex {
     pub committed_at: Option<Round>,
 }
 
+impl DagVertex {
+    /// Whether this vertex cites `parent` (parents are kept sorted).
+    pub fn cites(&self, parent: &Hash) -> bool {
+        self.vertex.body.parents.binary_search(parent).is_ok()
+    }
+}
+
 /// The result of inserting a vertex.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Inserted {
@@ -137,23 +144,6 @@ impl Dag {
         self.rounds.get(&round).map_or(0, BTreeMap::len)
     }
 
-    /// Distinct authors at `round` with a vertex citing `target`.
-    pub fn supporters(&self, round: Round, target: &Hash) -> usize {
-        let Some(authors) = self.rounds.get(&round) else {
-            return 0;
-        };
-        authors
-            .values()
-            .filter(|versions| {
-                versions.iter().any(|h| {
-                    self.vertices
-                        .get(h)
-                        .is_some_and(|v| v.vertex.body.parents.binary_search(target).is_ok())
-                })
-            })
-            .count()
-    }
-
     /// Distinct authors at `round` with a vertex for which `test` holds.
     pub fn authors_where(&self, round: Round, test: impl Fn(&DagVertex) -> bool) -> usize {
         let Some(authors) = self.rounds.get(&round) else {
@@ -190,25 +180,6 @@ impl Dag {
         }
         out.sort();
         out
-    }
-
-    /// Whether `to` (at round `to_round`) is in the causal history of `from`.
-    pub fn has_path(&self, from: &Hash, to: &Hash, to_round: Round) -> bool {
-        let mut stack = vec![*from];
-        let mut seen = HashSet::new();
-        while let Some(h) = stack.pop() {
-            if h == *to {
-                return true;
-            }
-            let Some(v) = self.vertices.get(&h) else {
-                continue;
-            };
-            if v.vertex.round() <= to_round || !seen.insert(h) {
-                continue;
-            }
-            stack.extend(v.vertex.body.parents.iter().copied());
-        }
-        false
     }
 
     /// The not-yet-committed causal history of `anchor` (itself included),

@@ -21,6 +21,18 @@ fn listener(mode: SyncMode, give_up: bool) -> NodeConfig {
     }
 }
 
+/// Four validators' genesis with 2,000 objects and a snapshot every 10
+/// rounds.
+fn snapshot_chain() -> (bluepods_core::Genesis, Vec<Keypair>) {
+    let params = ChainParams {
+        snapshot_interval_rounds: 10,
+        ..ChainParams::default()
+    };
+    let (mut genesis, keys) = test_genesis(4, params);
+    genesis.synthetic_objects = 2_000;
+    (genesis, keys)
+}
+
 /// Four validators (50 ms rounds) four seconds into their run.
 fn four_validators_running(seed: u64) -> Cluster {
     let (genesis, keys) = test_genesis(4, ChainParams::default());
@@ -130,12 +142,7 @@ fn a_peer_claiming_a_far_round_does_not_move_a_live_node() {
 /// timed out.
 #[test]
 fn a_peer_that_withholds_its_answers_does_not_hold_a_joiner_up() {
-    let params = ChainParams {
-        snapshot_interval_rounds: 10,
-        ..ChainParams::default()
-    };
-    let (mut genesis, keys) = test_genesis(4, params);
-    genesis.synthetic_objects = 2_000;
+    let (genesis, keys) = snapshot_chain();
     let mut c = Cluster::new(23, Faults::fixed_delay(10));
     c.add_validators(&genesis, &keys, 50);
     c.run_for(2_000);
@@ -219,12 +226,7 @@ fn every_failed_request_is_reported_with_the_peer_and_the_attempt_at_most_once_a
 /// waits as long again as the answers it has took.
 #[test]
 fn a_withholding_listener_met_first_does_not_slow_a_joiner_down() {
-    let params = ChainParams {
-        snapshot_interval_rounds: 10,
-        ..ChainParams::default()
-    };
-    let (mut genesis, keys) = test_genesis(4, params);
-    genesis.synthetic_objects = 2_000;
+    let (genesis, keys) = snapshot_chain();
     let join = |mode: SyncMode, withholding: bool| {
         let mut c = Cluster::new(27, Faults::fixed_delay(10));
         c.add_validators(&genesis, &keys, 50);

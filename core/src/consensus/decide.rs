@@ -80,9 +80,7 @@ pub(super) enum Decision {
 impl Consensus {
     /// Whether `voter` cites `anchor`.
     fn votes_for(&self, voter: &Hash, anchor: &Hash) -> bool {
-        self.dag
-            .get(voter)
-            .is_some_and(|v| v.vertex.body.parents.binary_search(anchor).is_ok())
+        self.dag.get(voter).is_some_and(|v| v.cites(anchor))
     }
 
     /// Whether `cert` (of round `round + 2`) certifies `anchor` (of
@@ -124,11 +122,9 @@ impl Consensus {
             }
         }
         let vote_quorum = self.meta.schedule.set_for_round(votes).quorum();
-        let abstainers = self.dag.authors_where(votes, |x| {
-            !versions
-                .iter()
-                .any(|v| x.vertex.body.parents.binary_search(v).is_ok())
-        });
+        let abstainers = self
+            .dag
+            .authors_where(votes, |x| !versions.iter().any(|v| x.cites(v)));
         if abstainers >= vote_quorum {
             return Decision::Skip;
         }

@@ -153,11 +153,7 @@ impl<S: Store> Node<S> {
         let votes = dag
             .round_firsts(prev)
             .iter()
-            .filter(|v| {
-                versions
-                    .iter()
-                    .any(|a| v.vertex.body.parents.binary_search(a).is_ok())
-            })
+            .filter(|v| versions.iter().any(|a| v.cites(a)))
             .count();
         votes >= schedule.set_for_round(prev).quorum()
     }
