@@ -85,6 +85,7 @@ fn generate(opts: BenchOptions, chain_id: Hash, author: &Keypair) -> Vec<Vertex>
             parents: prev.into_iter().collect(),
             txs,
             attestation: None,
+            evidence: Vec::new(),
         }
         .sign(author);
         prev = Some(v.hash());

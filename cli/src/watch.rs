@@ -102,6 +102,9 @@ mod tests {
             }),
             halted: None,
             catch_up: None,
+            equivocations_total: 0,
+            equivocations: Vec::new(),
+            off_anchor_duty: Vec::new(),
             buffer_vertices: 0,
             buffer_bytes: 0,
         }

@@ -157,6 +157,11 @@ impl VertexBuffer {
         result
     }
 
+    /// The buffered vertex of `round` with `hash`.
+    pub fn get(&self, round: Round, hash: &Hash) -> Option<&Arc<Vertex>> {
+        self.by_round.get(&(round, *hash))
+    }
+
     /// Takes every vertex, in (round, hash) order, leaving the buffer empty.
     pub fn drain(&mut self) -> Vec<(Hash, Arc<Vertex>)> {
         self.hashes.clear();
@@ -183,6 +188,7 @@ mod tests {
             parents: vec![],
             txs: vec![],
             attestation: None,
+            evidence: Vec::new(),
         }
         .sign(key);
         (v.hash(), Arc::new(v))

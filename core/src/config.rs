@@ -120,6 +120,11 @@ pub struct NodeConfig {
     /// honest forwarder with less history may have taken it, so one is no
     /// proof, but honest nodes forward few).
     pub max_useless_vertices: u32,
+    /// Equivocation proofs kept (one per author and round), to forward,
+    /// to put in own vertices and to show; past it the oldest round's go.
+    pub max_evidence_kept: usize,
+    /// Bytes of those proofs (encoded; 344 bytes plus 32 per parent each).
+    pub max_evidence_bytes: usize,
     /// Signature checks (one per vertex, one per carried transaction) the
     /// node spends per second on one peer's unsolicited gossip; past it,
     /// that peer's vertices are dropped unchecked (`LimitHit
@@ -158,6 +163,8 @@ impl Default for NodeConfig {
             max_pending_vertices: 4_096,
             max_verified_vertices: 65_536,
             max_useless_vertices: 16,
+            max_evidence_kept: 1_024,
+            max_evidence_bytes: 4 * 1024 * 1024,
             max_gossip_signature_checks_per_sec: 20_000,
             max_rounds_ahead: 1_000,
             max_mempool_txs: 50_000,

@@ -17,8 +17,11 @@ use std::fmt;
 /// What a hash or signature is over. Each variant has its own tag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Domain {
-    /// A vertex body.
+    /// A vertex header (its hash is the vertex hash; the signature covers it).
     Vertex,
+    /// A vertex payload: transactions, attestation and evidence, named in
+    /// the header by their hash so that a header alone proves what was signed.
+    Payload,
     /// A transaction body.
     Tx,
     /// A created object's id (tx hash ‖ operation index).
@@ -52,6 +55,7 @@ impl Domain {
             Domain::Synthetic => b"bluepods/synthetic/v1",
             Domain::Page => b"bluepods/page/v1",
             Domain::Rng => b"bluepods/rng/v1",
+            Domain::Payload => b"bluepods/payload/v1",
         }
     }
 }

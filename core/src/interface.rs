@@ -2,7 +2,7 @@
 //! ([`Input`]), what comes out ([`Action`], [`Event`]) and the timers it asks
 //! for ([`TimerKind`]).
 
-use crate::ids::{Hash, PeerId, PublicKey, Round};
+use crate::ids::{Epoch, Hash, PeerId, PublicKey, Round};
 use crate::phase::SyncPhase;
 use crate::wire::{Message, Role};
 use serde::Serialize;
@@ -271,7 +271,8 @@ pub enum Event {
         /// Transactions recorded as failed.
         txs_failed: u32,
     },
-    /// Two vertices by one author for one round: evidence kept.
+    /// Two vertices by one author for one round, found here or proven by a
+    /// peer: the proof is kept and forwarded once.
     Equivocation {
         /// The author.
         author: PublicKey,
@@ -281,6 +282,14 @@ pub enum Event {
         first: Hash,
         /// Second seen.
         second: Hash,
+    },
+    /// A committed equivocation proof takes `author` off anchor duty from
+    /// `epoch` on (`validators.rs`).
+    AnchorDutyRevoked {
+        /// The equivocator.
+        author: PublicKey,
+        /// The first epoch without its anchor slots.
+        epoch: Epoch,
     },
     /// A configured limit was hit; the excess was refused.
     LimitHit {

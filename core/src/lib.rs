@@ -45,12 +45,14 @@ pub mod consensus;
 pub mod cov;
 pub mod crypto;
 pub mod dag;
+pub mod evidence;
 pub mod exec;
 #[cfg(feature = "testing")]
 pub mod fuzzing;
 pub mod genesis;
 #[cfg(feature = "testing")]
 pub mod harness;
+pub mod header;
 pub mod ids;
 pub mod interface;
 pub mod limits;

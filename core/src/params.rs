@@ -29,6 +29,9 @@ pub struct ChainParams {
     /// A snapshot is taken after the first committed anchor at or past each
     /// multiple of this many rounds (40 rounds of 250 ms: about 10 s).
     pub snapshot_interval_rounds: u64,
+    /// Most equivocation proofs one vertex may carry (`evidence.rs`); each
+    /// costs its receivers four signature checks.
+    pub max_vertex_evidence: u32,
 }
 
 impl Default for ChainParams {
@@ -43,6 +46,7 @@ impl Default for ChainParams {
             epoch_rounds: 20,
             gc_depth_rounds: 50,
             snapshot_interval_rounds: 40,
+            max_vertex_evidence: 4,
         }
     }
 }

@@ -11,16 +11,26 @@
 //! function of the commit sequence, identical on every node.
 //!
 //! All members have equal weight; the quorum is ⌊2n/3⌋ + 1.
+//!
+//! A member proven to have equivocated (`evidence.rs`), by a proof committed
+//! at anchor round `a`, loses anchor duty from epoch `epoch(a) + 2` on — the
+//! same delay as a registration, for the same reason: the anchor of a round
+//! must be the same on every node, so it may only change in an epoch not yet
+//! decided. It stays a member: it still votes and its vertices still count
+//! towards quorums (removing members is validator-set policy, not evidence).
 
 use crate::genesis::ValidatorInfo;
 use crate::ids::{Epoch, PublicKey, Round};
 use borsh::{BorshDeserialize, BorshSerialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// An immutable validator set, sorted by key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidatorSet {
     members: Vec<ValidatorInfo>,
+    /// Members that take turns as anchor author, sorted; all of them unless
+    /// some were proven to equivocate.
+    on_duty: Vec<PublicKey>,
 }
 
 impl ValidatorSet {
@@ -28,7 +38,24 @@ impl ValidatorSet {
     pub fn new(mut members: Vec<ValidatorInfo>) -> Self {
         members.sort_by_key(|m| m.key);
         members.dedup_by(|a, b| a.key == b.key);
-        ValidatorSet { members }
+        let on_duty = members.iter().map(|m| m.key).collect();
+        ValidatorSet { members, on_duty }
+    }
+
+    /// The set with `off_duty` members no longer anchor authors; if that
+    /// would leave nobody (more equivocators than any quorum tolerates),
+    /// everyone keeps duty rather than the chain stopping.
+    fn without_anchor_duty(mut self, off_duty: &BTreeSet<PublicKey>) -> Self {
+        let on_duty: Vec<PublicKey> = self
+            .members
+            .iter()
+            .map(|m| m.key)
+            .filter(|k| !off_duty.contains(k))
+            .collect();
+        if !on_duty.is_empty() {
+            self.on_duty = on_duty;
+        }
+        self
     }
 
     /// Number of validators.
@@ -57,11 +84,16 @@ impl ValidatorSet {
         &self.members
     }
 
-    /// The author of the anchor of an (even) round: members take turns in
-    /// key order, one per anchor round.
+    /// The author of the anchor of an (even) round: members on anchor duty
+    /// take turns in key order, one per anchor round.
     pub fn anchor_author(&self, round: Round) -> PublicKey {
-        let slot = (round.0 / 2) % self.members.len() as u64;
-        self.members[slot as usize].key
+        let slot = (round.0 / 2) % self.on_duty.len() as u64;
+        self.on_duty[slot as usize]
+    }
+
+    /// Whether `key` takes turns as anchor author.
+    pub fn on_anchor_duty(&self, key: &PublicKey) -> bool {
+        self.on_duty.binary_search(key).is_ok()
     }
 }
 
@@ -73,6 +105,8 @@ pub struct ValidatorSchedule {
     max_validators: u32,
     genesis: Vec<ValidatorInfo>,
     additions: BTreeMap<Epoch, Vec<ValidatorInfo>>,
+    /// Proven equivocators and the epoch they lose anchor duty from.
+    off_duty: BTreeMap<PublicKey, Epoch>,
 }
 
 /// Why a registration was refused (recorded as the transaction's failure).
@@ -94,6 +128,7 @@ impl ValidatorSchedule {
             max_validators,
             genesis,
             additions: BTreeMap::new(),
+            off_duty: BTreeMap::new(),
         }
     }
 
@@ -118,7 +153,30 @@ impl ValidatorSchedule {
         for added in self.additions.range(..=epoch).flat_map(|(_, v)| v) {
             members.push(added.clone());
         }
-        ValidatorSet::new(members)
+        let off_duty: BTreeSet<PublicKey> = self
+            .off_duty
+            .iter()
+            .filter(|(_, from)| **from <= epoch)
+            .map(|(k, _)| *k)
+            .collect();
+        ValidatorSet::new(members).without_anchor_duty(&off_duty)
+    }
+
+    /// Takes `key`, proven to have equivocated by a proof committed at
+    /// `anchor_round`, off anchor duty two epochs later. Returns that epoch,
+    /// or `None` when `key` is no validator or already off duty.
+    pub fn take_off_anchor_duty(&mut self, key: PublicKey, anchor_round: Round) -> Option<Epoch> {
+        if !self.knows(&key) || self.off_duty.contains_key(&key) {
+            return None;
+        }
+        let from = Epoch(self.epoch_of(anchor_round).0 + 2);
+        self.off_duty.insert(key, from);
+        Some(from)
+    }
+
+    /// Validators taken off anchor duty, with the epoch it took effect.
+    pub fn off_anchor_duty(&self) -> impl Iterator<Item = (&PublicKey, &Epoch)> {
+        self.off_duty.iter()
     }
 
     /// The set in force at `round`.
@@ -208,6 +266,37 @@ mod tests {
         assert!(s.is_decided(Epoch(2), Some(Round(8))));
         assert!(!s.is_decided(Epoch(3), Some(Round(16))));
         assert!(s.is_decided(Epoch(3), Some(Round(18))));
+    }
+
+    #[test]
+    fn a_proven_equivocator_loses_anchor_duty_two_epochs_after_the_proof_commits() {
+        let mut s = ValidatorSchedule::new(vec![info("a"), info("b"), info("c")], 10, 8);
+        let b = info("b").key;
+        let authors = |s: &ValidatorSchedule, from: u64| -> BTreeSet<PublicKey> {
+            (from..from + 10)
+                .step_by(2)
+                .map(|r| s.set_for_round(Round(r)).anchor_author(Round(r)))
+                .collect()
+        };
+        assert_eq!(s.take_off_anchor_duty(b, Round(12)), Some(Epoch(3)));
+        assert_eq!(s.take_off_anchor_duty(b, Round(14)), None, "once");
+        assert_eq!(s.take_off_anchor_duty(info("z").key, Round(14)), None);
+        assert!(authors(&s, 20).contains(&b), "epoch 2 is decided already");
+        assert!(!authors(&s, 30).contains(&b));
+        assert_eq!(authors(&s, 30).len(), 2);
+        let set = s.set_for_round(Round(30));
+        assert!(set.contains(&b) && !set.on_anchor_duty(&b), "still votes");
+        assert_eq!(set.quorum(), 3);
+    }
+
+    #[test]
+    fn with_every_member_off_duty_everyone_keeps_it() {
+        let mut s = ValidatorSchedule::new(vec![info("a")], 10, 8);
+        let _ = s.take_off_anchor_duty(info("a").key, Round(0));
+        assert_eq!(
+            s.set_for_round(Round(40)).anchor_author(Round(40)),
+            info("a").key
+        );
     }
 
     #[test]

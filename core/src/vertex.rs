@@ -1,14 +1,21 @@
 //! Vertices: one per validator per round, the unit of the DAG.
 //!
 //! A vertex names its parents (round − 1 vertices) by hash, carries
-//! transactions, and may carry a snapshot attestation. Its hash is recomputed
-//! from the canonical encoding on receipt; [`Vertex::verify`] performs every
-//! check that does not need the DAG (chain, size, signature, transactions).
+//! transactions, and may carry a snapshot attestation and equivocation
+//! proofs. Its hash is that of its [`VertexHeader`]: chain, round, author,
+//! parents and the hash of the payload (everything else). The author signs
+//! the header hash, so a header and its signature alone prove what the
+//! author signed — which is what makes equivocation evidence small
+//! (`evidence.rs`). The hash is recomputed from the canonical encoding on
+//! receipt; [`Vertex::verify`] performs every check that does not need the
+//! DAG (chain, size, signature, transactions, evidence).
 //! Checks that need the DAG (parents exist, quorum of parents, author in the
 //! validator set for the round) live in [`crate::dag`].
 
 use crate::crypto::{self, Domain, Keypair};
+use crate::evidence::{EquivocationProof, EvidenceInvalid};
 use crate::genesis::ChainParams;
+use crate::header::{SignedHeader, VertexHeader};
 use crate::ids::{Hash, PublicKey, Round, Signature};
 use crate::tx::{Transaction, TxInvalid};
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -38,6 +45,9 @@ pub struct VertexBody {
     pub txs: Vec<Transaction>,
     /// Optional snapshot attestation.
     pub attestation: Option<Attestation>,
+    /// Proofs that other validators equivocated; once committed they take
+    /// the accused off anchor duty (`validators.rs`).
+    pub evidence: Vec<EquivocationProof>,
 }
 
 /// A signed vertex as it travels on the wire.
@@ -83,12 +93,35 @@ pub enum VertexInvalid {
     /// The same transaction twice in one vertex.
     #[error("vertex carries the same transaction twice")]
     DuplicateTx,
+    /// More proofs than `ChainParams::max_vertex_evidence`.
+    #[error("vertex carries {got} equivocation proofs, limit {max}")]
+    TooMuchEvidence {
+        /// Count.
+        got: usize,
+        /// Limit.
+        max: u32,
+    },
+    /// A carried equivocation proof does not prove one.
+    #[error("vertex carries a false equivocation proof: {0}")]
+    BadEvidence(EvidenceInvalid),
 }
 
 impl VertexBody {
-    /// The vertex hash.
+    /// The vertex hash: that of its header.
     pub fn hash(&self) -> Hash {
-        crypto::hash_borsh(Domain::Vertex, self)
+        self.header().hash()
+    }
+
+    /// The header: the payload replaced by its hash.
+    pub fn header(&self) -> VertexHeader {
+        let payload = (&self.txs, &self.attestation, &self.evidence);
+        VertexHeader {
+            chain_id: self.chain_id,
+            round: self.round,
+            author: self.author,
+            parents: self.parents.clone(),
+            payload_hash: crypto::hash_borsh(Domain::Payload, &payload),
+        }
     }
 
     /// Signs the body.
@@ -115,6 +148,20 @@ impl Vertex {
     /// The author.
     pub fn author(&self) -> PublicKey {
         self.body.author
+    }
+
+    /// Signatures [`Vertex::verify`] checks: its own, one per transaction,
+    /// two per equivocation proof.
+    pub fn signature_checks(&self) -> u64 {
+        1 + self.body.txs.len() as u64 + 2 * self.body.evidence.len() as u64
+    }
+
+    /// The header with the author's signature: what evidence is made of.
+    pub fn signed_header(&self) -> SignedHeader {
+        SignedHeader {
+            header: self.body.header(),
+            signature: self.signature,
+        }
     }
 
     /// Encoded size in bytes.
@@ -157,6 +204,17 @@ impl Vertex {
                 return Err(VertexInvalid::DuplicateTx);
             }
         }
+        if b.evidence.len() > params.max_vertex_evidence as usize {
+            return Err(VertexInvalid::TooMuchEvidence {
+                got: b.evidence.len(),
+                max: params.max_vertex_evidence,
+            });
+        }
+        for proof in &b.evidence {
+            proof
+                .verify(chain_id, params)
+                .map_err(VertexInvalid::BadEvidence)?;
+        }
         Ok(hash)
     }
 }
@@ -183,6 +241,7 @@ mod tests {
             parents,
             txs: vec![tx],
             attestation: None,
+            evidence: Vec::new(),
         }
         .sign(key)
     }
@@ -216,6 +275,25 @@ mod tests {
         assert_eq!(
             round0.verify(&Hash([1; 32]), &params),
             Err(VertexInvalid::MalformedParents)
+        );
+    }
+
+    /// The signature covers the payload through the header's payload hash:
+    /// a changed transaction list changes the hash and breaks the
+    /// signature, and the header alone shows what was signed.
+    #[test]
+    fn the_header_names_the_payload_and_alone_carries_the_signature() {
+        let k = Keypair::from_label("v");
+        let v = vertex(&k, 3, vec![Hash([2; 32])]);
+        let signed = v.signed_header();
+        assert_eq!(signed.header.hash(), v.hash());
+        assert!(signed.signed());
+        let mut emptied = v.clone();
+        emptied.body.txs.clear();
+        assert_ne!(emptied.hash(), v.hash());
+        assert_eq!(
+            emptied.verify(&Hash([1; 32]), &ChainParams::default()),
+            Err(VertexInvalid::BadSignature)
         );
     }
 

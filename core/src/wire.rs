@@ -19,7 +19,10 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The protocol version spoken by this build.
-pub const PROTOCOL_VERSION: u32 = 1;
+///
+/// 2: vertices are signed over a header naming the payload by hash, and carry
+/// equivocation proofs; `Message::Evidence`.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Bytes of the frame length prefix (little-endian u32).
 pub const FRAME_HEADER_BYTES: usize = 4;
@@ -231,6 +234,9 @@ pub enum Message {
         /// The zstd frame of the parts.
         bytes: Vec<u8>,
     },
+    /// Proof that a validator signed two vertices for one round
+    /// (`evidence.rs`); every node that learns one forwards it once.
+    Evidence(Box<crate::evidence::EquivocationProof>),
 }
 
 /// Longest text from a peer (a reason it gives) that this node keeps and
@@ -302,6 +308,7 @@ impl Message {
             Message::Peers { .. } => "peers",
             Message::GetChunkDelta { .. } => "get_chunk_delta",
             Message::ChunkDelta { .. } => "chunk_delta",
+            Message::Evidence(_) => "evidence",
         }
     }
 }

@@ -56,6 +56,7 @@ fn far_vertex(n: &Node<MemStore>, author: &Keypair, round: u64, txs: u64) -> Ver
         parents: vec![Hash([1; 32])],
         txs: (0..txs).map(|i| alice_creates(&genesis, i)).collect(),
         attestation: None,
+        evidence: Vec::new(),
     }
     .sign(author)
 }
@@ -156,6 +157,7 @@ fn one_vertex_the_links_check_refuses_does_not_ban_its_forwarder_but_many_do() {
             parents,
             txs: vec![],
             attestation: None,
+            evidence: Vec::new(),
         }
         .sign(key)
     };

@@ -48,6 +48,7 @@ fn far_vertex(c: &Cluster, author: &Keypair) -> Message {
             parents: vec![Hash([1; 32])],
             txs: vec![],
             attestation: None,
+            evidence: Vec::new(),
         }
         .sign(author),
     )

@@ -139,6 +139,7 @@ impl Bench {
                     parents: Vec::new(),
                     txs: Vec::new(),
                     attestation: None,
+                    evidence: Vec::new(),
                 }
                 .sign(&self.validator),
             ),
@@ -202,6 +203,27 @@ impl Bench {
                 index: 0,
                 bytes: vec![1, 2, 3],
             },
+            MessageKind::Evidence => {
+                let version = |txs| {
+                    VertexBody {
+                        chain_id,
+                        round: Round(0),
+                        author: self.validator.public(),
+                        parents: Vec::new(),
+                        txs,
+                        attestation: None,
+                        evidence: Vec::new(),
+                    }
+                    .sign(&self.validator)
+                };
+                let other = version(vec![alice_creates(&self.genesis, 0)]);
+                let proof = bluepods_core::evidence::EquivocationProof::new(
+                    version(vec![]).signed_header(),
+                    other.signed_header(),
+                )
+                .expect("two versions");
+                Message::Evidence(Box::new(proof))
+            }
         }
     }
 

@@ -463,7 +463,7 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
             NetEvent::Frame {
                 peer,
                 result: Ok(msg),
-            } => Input::Message { peer, msg },
+            } => Input::Message { peer, msg: *msg },
             NetEvent::Frame {
                 peer,
                 result: Err(error),

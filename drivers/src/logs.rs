@@ -100,10 +100,15 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
             first,
             second,
         } => tracing::warn!(
-            "[CONSENSUS] equivocation by {} at round {round}: {} and {}",
+            "[CONSENSUS] equivocation by {} at round {round}: {} and {} (proof kept and forwarded)",
             author.short(),
             first.short(),
             second.short()
+        ),
+        Event::AnchorDutyRevoked { author, epoch } => tracing::warn!(
+            "[CONSENSUS] validator {} proven to equivocate: off anchor duty from epoch {}",
+            author.short(),
+            epoch.0
         ),
         Event::LimitHit { limit } => tracing::warn!("[NET] limit reached: {limit:?}"),
         Event::CatchUpProgress { through, target } => {

@@ -60,6 +60,7 @@ pub struct Metrics {
     request_failures: Counter,
     peer_bans: Counter,
     equivocations: Counter,
+    anchor_duty_revocations: Counter,
     limit_hits: Family<LimitLabel, Counter>,
     snapshots_built: Counter,
     snapshot_round: Gauge,
@@ -108,6 +109,7 @@ impl Metrics {
             request_failures: Counter::default(),
             peer_bans: Counter::default(),
             equivocations: Counter::default(),
+            anchor_duty_revocations: Counter::default(),
             limit_hits: Family::default(),
             snapshots_built: Counter::default(),
             snapshot_round: Gauge::default(),
@@ -210,8 +212,13 @@ impl Metrics {
         );
         registry.register(
             "equivocations",
-            "Equivocations detected",
+            "Equivocation proofs learned (found here or from a peer; one per author and round)",
             m.equivocations.clone(),
+        );
+        registry.register(
+            "anchor_duty_revocations",
+            "Validators taken off anchor duty by a committed equivocation proof",
+            m.anchor_duty_revocations.clone(),
         );
         registry.register(
             "limit_hits",
@@ -360,6 +367,9 @@ impl Metrics {
             }
             Event::Equivocation { .. } => {
                 self.equivocations.inc();
+            }
+            Event::AnchorDutyRevoked { .. } => {
+                self.anchor_duty_revocations.inc();
             }
             Event::LimitHit { limit } => {
                 let limit = match limit {

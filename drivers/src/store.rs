@@ -617,6 +617,7 @@ mod tests {
                 parents: vec![],
                 txs: vec![],
                 attestation: None,
+                evidence: Vec::new(),
             }
             .sign(&key);
             hashes.push(v.hash());

@@ -156,7 +156,7 @@ pub(crate) async fn read_stream(
     loop {
         let result = match read_frame(&mut stream, max_frame).await {
             Ok(None) | Err(Abandoned) => return,
-            Ok(Some(result)) => result,
+            Ok(Some(result)) => result.map(Box::new),
         };
         let bad = result.is_err();
         if events.send(NetEvent::Frame { peer, result }).await.is_err() || bad {

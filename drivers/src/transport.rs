@@ -157,8 +157,9 @@ pub enum NetEvent {
     Frame {
         /// Sender.
         peer: PeerId,
-        /// The message or the decode error.
-        result: Result<Message, String>,
+        /// The message (boxed: a vertex is large next to the other events) or
+        /// the decode error.
+        result: Result<Box<Message>, String>,
     },
     /// The connection ended.
     Closed {

@@ -53,7 +53,7 @@ pub async fn relay(
                             continue;
                         };
                         if matches!(
-                            msg,
+                            *msg,
                             Message::Status { .. } | Message::GetPeers { .. } | Message::Vertex(_)
                         ) {
                             findings.lock().unwrap_or_else(|e| e.into_inner()).push(format!(

@@ -84,10 +84,9 @@ impl Consensus {
     }
 
     /// Whether `cert` (of round `round + 2`) certifies `anchor` (of
-    /// `round`): votes from a quorum of round `round + 1` among its parents,
-    /// which have distinct authors.
-    fn certifies(&self, cert: &Hash, anchor: &Hash, round: Round) -> bool {
-        let quorum = self.meta.schedule.set_for_round(round.next()).quorum();
+    /// `round`): votes from `quorum` (that of round `round + 1`) among its
+    /// parents, which have distinct authors.
+    fn certifies(&self, cert: &Hash, anchor: &Hash, quorum: usize) -> bool {
         let Some(c) = self.dag.get(cert) else {
             return false;
         };
@@ -113,15 +112,15 @@ impl Consensus {
         let versions = self.slot_versions(round);
         let (votes, certs) = (round.next(), round.saturating_add(2));
         let cert_quorum = self.meta.schedule.set_for_round(certs).quorum();
+        let vote_quorum = self.meta.schedule.set_for_round(votes).quorum();
         for v in &versions {
             let certifiers = self
                 .dag
-                .authors_where(certs, |c| self.certifies(&c.hash, v, round));
+                .authors_where(certs, |c| self.certifies(&c.hash, v, vote_quorum));
             if certifiers >= cert_quorum {
                 return Decision::Commit(*v);
             }
         }
-        let vote_quorum = self.meta.schedule.set_for_round(votes).quorum();
         let abstainers = self
             .dag
             .authors_where(votes, |x| !versions.iter().any(|v| x.cites(v)));
@@ -135,9 +134,10 @@ impl Consensus {
     /// `deciding` of a slot at least three rounds above.
     fn decide_from(&self, round: Round, deciding: &Hash) -> Decision {
         let certs = self.dag.history_at(deciding, round.saturating_add(2));
+        let vote_quorum = self.meta.schedule.set_for_round(round.next()).quorum();
         self.slot_versions(round)
             .into_iter()
-            .find(|v| certs.iter().any(|c| self.certifies(c, v, round)))
+            .find(|v| certs.iter().any(|c| self.certifies(c, v, vote_quorum)))
             .map_or(Decision::Skip, Decision::Commit)
     }
 

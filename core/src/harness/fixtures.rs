@@ -82,6 +82,7 @@ pub fn test_vertex(
         parents,
         txs: Vec::new(),
         attestation: None,
+        evidence: Vec::new(),
     }
     .sign(key)
 }

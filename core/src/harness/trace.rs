@@ -78,6 +78,9 @@ pub(super) fn event_row(e: &Event) -> Option<String> {
             &anchor.short()[..8]
         ),
         Event::Equivocation { round, .. } => format!("equivocation r={round}"),
+        Event::AnchorDutyRevoked { author, epoch } => {
+            format!("anchor duty revoked {} from epoch {}", &author.short()[..8], epoch.0)
+        }
         Event::SnapshotBuilt { round, root, chunks, objects, .. } => {
             format!("snapshot r={round} root={} chunks={chunks} objects={objects}", &root.short()[..8])
         }

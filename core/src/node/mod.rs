@@ -90,14 +90,11 @@ pub struct Node<S: Store> {
     verified: gossip::VerifiedVertices,
     joined: parts::JoinRecord,
     clock: parts::Clock,
-    /// Equivocation evidence `(first, second)`, bounded.
-    evidence: VecDeque<(Hash, Hash)>,
+    /// Equivocation proofs held (`gossip/evidence.rs`).
+    evidence: gossip::EvidenceBook,
     actions: VecDeque<Action>,
     halted: Option<String>,
 }
-
-/// Most equivocation pairs kept as evidence.
-const MAX_EVIDENCE: usize = 1024;
 
 impl<S: Store> Node<S> {
     /// A node over `store`. If the store holds an adopted genesis, the node
@@ -127,7 +124,7 @@ impl<S: Store> Node<S> {
             proven: parts::ProvenRounds::default(),
             joined: parts::JoinRecord::default(),
             clock: parts::Clock::new(now),
-            evidence: VecDeque::new(),
+            evidence: gossip::EvidenceBook::default(),
             actions: VecDeque::new(),
             halted: None,
         };
@@ -201,9 +198,9 @@ impl<S: Store> Node<S> {
             .and_then(|c| c.consensus.dag().highest_round())
     }
 
-    /// Equivocation evidence kept, `(first, second)`.
-    pub fn evidence(&self) -> impl Iterator<Item = &(Hash, Hash)> {
-        self.evidence.iter()
+    /// Equivocation proofs held, by round.
+    pub fn evidence(&self) -> impl Iterator<Item = &crate::evidence::EquivocationProof> {
+        self.evidence.proofs()
     }
 
     /// The snapshot this node joined from, if it did.
@@ -482,6 +479,7 @@ impl<S: Store> Node<S> {
                 self.on_genesis(now, peer, request, genesis)?
             }
             Message::Vertex(v) => self.on_gossip_vertex(now, peer, v)?,
+            Message::Evidence(proof) => self.on_evidence(now, peer, *proof),
             Message::GetVertices { request, hashes } => {
                 self.serve_vertices(peer, request, hashes)?
             }
@@ -568,12 +566,5 @@ impl<S: Store> Node<S> {
 
     fn write(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
         self.store.write(batch)
-    }
-
-    fn record_evidence(&mut self, pair: (Hash, Hash)) {
-        if self.evidence.len() >= MAX_EVIDENCE {
-            self.evidence.pop_front();
-        }
-        self.evidence.push_back(pair);
     }
 }

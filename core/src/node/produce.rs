@@ -174,18 +174,23 @@ impl<S: Store> Node<S> {
                 p
             }
         };
-        let params = &chain.genesis.params;
+        let (chain_id, params) = (chain.chain_id, chain.genesis.params.clone());
+        let evidence = self.evidence_to_carry(params.max_vertex_evidence as usize);
+        let evidence_bytes: usize = evidence.iter().map(|p| p.encoded_len()).sum();
         let txs = self.txs.mempool.take(
             params.max_vertex_txs as usize,
-            (params.max_vertex_bytes as usize).saturating_sub(VERTEX_OVERHEAD_BYTES),
+            (params.max_vertex_bytes as usize)
+                .saturating_sub(VERTEX_OVERHEAD_BYTES)
+                .saturating_sub(evidence_bytes),
         );
         let vertex = VertexBody {
-            chain_id: chain.chain_id,
+            chain_id,
             round,
             author: self.key.public(),
             parents,
             txs,
             attestation: self.serving.pending_attestation.take(),
+            evidence,
         }
         .sign(&self.key);
         let hash = vertex.hash();
@@ -238,7 +243,16 @@ impl<S: Store> Node<S> {
                 let mut executor = Executor::new(&self.store);
                 let mut schedule = chain.consensus.meta().schedule.clone();
                 let mut executed = Vec::new();
+                let mut revoked = Vec::new();
                 for (_, v) in &anchor.vertices {
+                    // Committed evidence: the same on every node, so the
+                    // anchor schedule changes the same way everywhere.
+                    for proof in &v.body.evidence {
+                        let accused = proof.accused();
+                        if let Some(epoch) = schedule.take_off_anchor_duty(accused, anchor.round) {
+                            revoked.push((accused, epoch));
+                        }
+                    }
                     for tx in &v.body.txs {
                         let th = tx.hash();
                         executor.execute(
@@ -280,6 +294,9 @@ impl<S: Store> Node<S> {
                     self.txs.in_dag.remove(&th);
                     // The queue entry goes stale and is dropped on eviction.
                     self.txs.forwarded_set.remove(&th);
+                }
+                for (author, epoch) in revoked {
+                    self.emit(Event::AnchorDutyRevoked { author, epoch });
                 }
                 self.emit(Event::Committed {
                     round: anchor.round,

@@ -21,7 +21,8 @@ pub enum Protocol {
     Handshake,
     /// Fetching the genesis document (`sync.rs`).
     Genesis,
-    /// Vertices, status and transactions pushed to peers (`gossip.rs`).
+    /// Vertices, status, transactions and equivocation proofs pushed to
+    /// peers (`gossip.rs`).
     Gossip,
     /// Vertices by hash or by round range (`gossip.rs` serves, `sync.rs`
     /// and `catchup.rs` ask).
@@ -59,6 +60,7 @@ pub enum MessageKind {
     Peers,
     GetChunkDelta,
     ChunkDelta,
+    Evidence,
 }
 
 impl MessageKind {
@@ -85,6 +87,7 @@ impl MessageKind {
             Message::Peers { .. } => MessageKind::Peers,
             Message::GetChunkDelta { .. } => MessageKind::GetChunkDelta,
             Message::ChunkDelta { .. } => MessageKind::ChunkDelta,
+            Message::Evidence(_) => MessageKind::Evidence,
         }
     }
 }
@@ -193,7 +196,7 @@ const fn rule(
 
 /// Who may send what, and what follows. See the module docs.
 #[rustfmt::skip]
-pub const RULES: [Rule; 20] = {
+pub const RULES: [Rule; 21] = {
     use HandledIn::*;
     use MessageKind as K;
     use Next::*;
@@ -208,6 +211,7 @@ pub const RULES: [Rule; 20] = {
         rule(K::Vertex, P::Gossip, Ready, EARLY, AnyPeer, Absorbed),
         rule(K::Status, P::Gossip, Ready, EARLY, AnyPeer, Absorbed),
         rule(K::SubmitTx, P::Gossip, Ready, EARLY, AnyPeer, Absorbed),
+        rule(K::Evidence, P::Gossip, Ready, EARLY, AnyPeer, Absorbed),
         rule(K::GetVertices, P::Fetch, Ready, Otherwise::Hold, AnyPeer, Answer),
         rule(K::GetRounds, P::Fetch, Ready, Otherwise::Hold, AnyPeer, Answer),
         rule(K::Vertices, P::Fetch, Ready, EARLY, AskedPeer, Absorbed),

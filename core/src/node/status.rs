@@ -100,6 +100,29 @@ pub struct UnreachableStatus {
     pub next_attempt_ms: u64,
 }
 
+/// An equivocation this node holds a proof of.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EquivocationStatus {
+    /// The validator that signed two versions.
+    pub author: PublicKey,
+    /// The round.
+    pub round: Round,
+    /// The two vertex hashes, smaller first.
+    pub versions: (Hash, Hash),
+}
+
+/// A validator off anchor duty for equivocating.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OffDutyStatus {
+    /// The validator.
+    pub author: PublicKey,
+    /// The first epoch without its anchor slots.
+    pub from_epoch: u64,
+}
+
+/// Most equivocations `/v1/status` lists (the latest rounds).
+const MAX_LISTED_EQUIVOCATIONS: usize = 32;
+
 /// A banned key.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BanStatus {
@@ -158,6 +181,15 @@ pub struct NodeStatus {
     pub buffer_vertices: usize,
     /// See `buffer_vertices`.
     pub buffer_bytes: usize,
+    /// Equivocation proofs learned since start.
+    #[serde(default)]
+    pub equivocations_total: u64,
+    /// Equivocations proven, the latest rounds (at most 32).
+    #[serde(default)]
+    pub equivocations: Vec<EquivocationStatus>,
+    /// Validators taken off anchor duty by committed proofs.
+    #[serde(default)]
+    pub off_anchor_duty: Vec<OffDutyStatus>,
     /// Why the node stopped, if it did.
     pub halted: Option<String>,
 }
@@ -242,6 +274,35 @@ impl<S: Store> Node<S> {
             }),
             buffer_vertices: self.sync.buffer().map_or(0, |b| b.len()),
             buffer_bytes: self.sync.buffer().map_or(0, |b| b.bytes()),
+            equivocations_total: self.evidence.learned,
+            equivocations: {
+                let mut listed: Vec<EquivocationStatus> = self
+                    .evidence
+                    .proofs()
+                    .rev()
+                    .take(MAX_LISTED_EQUIVOCATIONS)
+                    .map(|p| EquivocationStatus {
+                        author: p.accused(),
+                        round: p.round(),
+                        versions: p.hashes(),
+                    })
+                    .collect();
+                listed.reverse();
+                listed
+            },
+            off_anchor_duty: chain
+                .map(|c| {
+                    c.consensus
+                        .meta()
+                        .schedule
+                        .off_anchor_duty()
+                        .map(|(k, e)| OffDutyStatus {
+                            author: *k,
+                            from_epoch: e.0,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
             halted: self.halted.clone(),
         }
     }

@@ -14,8 +14,10 @@
 //! - **Tests**: `core/tests/cluster.rs`, `core/tests/properties.rs`, the
 //!   `traces.rs` insta traces.
 
+mod evidence;
 mod verified;
 
+pub(in crate::node) use evidence::EvidenceBook;
 pub(in crate::node) use verified::VerifiedVertices;
 
 use crate::consensus::Offer;
@@ -90,7 +92,7 @@ impl<S: Store> Node<S> {
                 return Ok(());
             }
             Copy::Unchecked => {
-                let checks = 1 + v.body.txs.len() as u64;
+                let checks = v.signature_checks();
                 let rate = self.config.max_gossip_signature_checks_per_sec;
                 let within = !gossip
                     || self
@@ -125,7 +127,7 @@ impl<S: Store> Node<S> {
         }
         self.requests.wanted.remove(&hash);
         if self.buffering() {
-            self.hold_vertex(v, hash);
+            self.hold_vertex(now, v, hash);
             return Ok(());
         }
         self.offer_verified(now, Some(peer), v, hash, source)
@@ -163,7 +165,7 @@ impl<S: Store> Node<S> {
                 equivocations,
             } => {
                 for pair in equivocations {
-                    self.report_equivocation(pair);
+                    self.report_equivocation(now, pair);
                 }
                 self.on_inserted(now, from, &inserted, source)?;
             }
@@ -269,19 +271,14 @@ impl<S: Store> Node<S> {
         }
     }
 
-    fn report_equivocation(&mut self, (first, second): (Hash, Hash)) {
+    fn report_equivocation(&mut self, now: Timestamp, (first, second): (Hash, Hash)) {
         let Some(chain) = &self.chain else { return };
-        let Some(v) = chain.consensus.dag().get(&second) else {
+        let dag = chain.consensus.dag();
+        let (Some(a), Some(b)) = (dag.get(&first), dag.get(&second)) else {
             return;
         };
-        let (author, round) = (v.vertex.author(), v.vertex.round());
-        self.record_evidence((first, second));
-        self.emit(Event::Equivocation {
-            author,
-            round,
-            first,
-            second,
-        });
+        let (a, b) = (a.vertex.clone(), b.vertex.clone());
+        self.found_equivocation(now, &a, &b);
     }
 
     /// Asks `peer` (who has the child) for parents we lack.
