@@ -135,13 +135,7 @@ impl<S: Store> Node<S> {
         {
             self.evidence.to_carry.insert(author, (round, author));
         }
-        let targets: Vec<PeerId> = self
-            .peers
-            .ready()
-            .filter(|p| Some(p.id) != from)
-            .map(|p| p.id)
-            .collect();
-        for peer in targets {
+        for peer in self.ready_peers_but(from) {
             self.send(
                 peer,
                 Channel::Gossip,

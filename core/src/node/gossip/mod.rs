@@ -260,15 +260,18 @@ impl<S: Store> Node<S> {
 
     /// Sends a vertex to every ready peer except `except`.
     pub(in crate::node) fn gossip(&mut self, except: Option<PeerId>, v: &Vertex) {
-        let targets: Vec<PeerId> = self
-            .peers
+        for peer in self.ready_peers_but(except) {
+            self.send(peer, Channel::Gossip, Message::Vertex(v.clone()));
+        }
+    }
+
+    /// Ready peers other than `except`: where gossip goes.
+    fn ready_peers_but(&self, except: Option<PeerId>) -> Vec<PeerId> {
+        self.peers
             .ready()
             .filter(|p| Some(p.id) != except)
             .map(|p| p.id)
-            .collect();
-        for peer in targets {
-            self.send(peer, Channel::Gossip, Message::Vertex(v.clone()));
-        }
+            .collect()
     }
 
     fn report_equivocation(&mut self, now: Timestamp, (first, second): (Hash, Hash)) {
