@@ -4,9 +4,15 @@
 //! validators that see different subsets of each round (skewed delivery).
 //! Each honest view is a causally closed subset of the DAG — what a node
 //! that received only that much holds — inserted in a shuffled order that
-//! respects rounds. Every pair of honest views must commit sequences of
-//! which one is a prefix of the other: the rule may decide later with less,
-//! never differently.
+//! respects rounds. Three kinds: closures of random tips; a range joiner's
+//! capped fetch (per round only the first vertices in hash order, as a
+//! server cuts a long answer, plus the parents those need); and a snapshot
+//! joiner, which starts from the state right after a committed anchor with
+//! only that anchor's committed frontier in its DAG (no uncommitted vertex
+//! of those rounds, no votes) and then receives a random closure. Every pair
+//! of honest views must commit sequences of which one is a prefix of the
+//! other (for the snapshot joiner: of what the others commit after its
+//! anchor): the rule may decide later with less, never differently.
 
 use bluepods_core::consensus::{Consensus, ConsensusMeta, Offer};
 use bluepods_core::harness::{test_genesis, test_vertex};
@@ -156,17 +162,29 @@ impl Model {
         views
     }
 
-    /// What a node holding `view` commits: anchors in order, inserting the
-    /// view in a shuffled order by round and trying to commit after each.
-    fn commits(&self, view: &BTreeSet<Hash>, rng: &mut DetRng) -> Vec<(Round, Hash)> {
-        let mut c = Consensus::new(
-            ConsensusMeta::at_genesis(&self.genesis),
-            self.genesis.params.clone(),
-            100_000,
-            100_000,
-        );
+    /// A range joiner's view: of each round only the first `cap` vertices
+    /// in hash order, and the parents they need.
+    fn capped_fetch(&self, cap: usize) -> BTreeSet<Hash> {
+        let mut tips = Vec::new();
+        for round in &self.rounds {
+            let mut hashes: Vec<Hash> = round.iter().map(|v| v.hash).collect();
+            hashes.sort();
+            tips.extend(hashes.into_iter().take(cap));
+        }
+        self.closure(&tips)
+    }
+
+    fn consensus(&self, meta: ConsensusMeta) -> Consensus {
+        Consensus::new(meta, self.genesis.params.clone(), 100_000, 100_000)
+    }
+
+    /// Offers what of `view` `c` does not hold, in a shuffled order by
+    /// round, trying to commit after each: the anchors committed, with the
+    /// vertices each applied.
+    fn feed(&self, c: &mut Consensus, view: &BTreeSet<Hash>, rng: &mut DetRng) -> Applied {
         let mut order: Vec<(Round, u64, Hash)> = view
             .iter()
+            .filter(|h| !c.dag().contains(h))
             .map(|h| (self.by_hash[h].vertex.round(), rng.next_u64(), *h))
             .collect();
         order.sort();
@@ -174,40 +192,111 @@ impl Model {
         for (_, _, h) in order {
             let offer = c.offer(self.by_hash[&h].vertex.clone(), h);
             assert!(matches!(offer, Offer::Inserted { .. }), "{offer:?}");
-            out.extend(c.try_commit().into_iter().map(|a| (a.round, a.anchor)));
+            out.extend(c.try_commit().into_iter().map(|a| {
+                let applied = a.vertices.iter().map(|(h, _)| *h).collect();
+                (a.round, a.anchor, applied)
+            }));
         }
         out
     }
+
+    /// What a node holding `view` commits from genesis.
+    fn commits(&self, view: &BTreeSet<Hash>, rng: &mut DetRng) -> Applied {
+        let mut c = self.consensus(ConsensusMeta::at_genesis(&self.genesis));
+        self.feed(&mut c, view, rng)
+    }
+
+    /// What a snapshot joiner commits: it starts right after anchor `k` of
+    /// `full`, holding only the vertices committed up to there (the
+    /// snapshot frontier), then receives `view`.
+    fn snapshot_commits(
+        &self,
+        full: &Applied,
+        k: usize,
+        view: &BTreeSet<Hash>,
+        rng: &mut DetRng,
+    ) -> Applied {
+        let (round, anchor, _) = full[k];
+        let mut meta = ConsensusMeta::at_genesis(&self.genesis);
+        meta.last_anchor = Some((round, anchor));
+        let mut c = self.consensus(meta);
+        for (_, _, applied) in &full[..=k] {
+            for h in applied {
+                c.restore(self.by_hash[h].vertex.clone(), *h, Some(round));
+            }
+        }
+        c.prune_below(round.saturating_sub(self.genesis.params.gc_depth_rounds));
+        self.feed(&mut c, view, rng)
+    }
 }
+
+/// Committed anchors, in order, each with the vertices it applied.
+type Applied = Vec<(Round, Hash, Vec<Hash>)>;
 
 /// A committed sequence: (round, anchor), in order.
 type Commits = Vec<(Round, Hash)>;
 
-/// The first seed (of `seeds`) whose honest views disagree, with both
-/// sequences.
-fn first_disagreement(n: usize, seeds: std::ops::Range<u64>) -> Option<(u64, Commits, Commits)> {
+fn anchors(applied: &Applied) -> Commits {
+    applied.iter().map(|(r, a, _)| (*r, *a)).collect()
+}
+
+/// A seed whose honest views disagree, with both sequences.
+type Split = (u64, Commits, Commits);
+
+/// The first seed (of `seeds`) whose honest views disagree; or, if none
+/// does, how many anchors the snapshot joiners committed (so that a test
+/// can tell they were put to work).
+fn first_disagreement(n: usize, seeds: std::ops::Range<u64>) -> Result<usize, Split> {
+    let mut joined_anchors = 0;
     for seed in seeds {
         let model = generate(seed, n, 14);
         let mut rng = DetRng::new(seed ^ 0x5eed);
-        let views = model.views(&mut rng, 6);
-        let sequences: Vec<_> = views.iter().map(|v| model.commits(v, &mut rng)).collect();
+        let mut views = model.views(&mut rng, 6);
+        let quorum = n - (n - 1) / 3;
+        views.push(model.capped_fetch(quorum));
+        let full = model.commits(&views[0], &mut rng);
+        let mut sequences: Vec<Commits> = vec![anchors(&full)];
+        for v in &views[1..] {
+            sequences.push(anchors(&model.commits(v, &mut rng)));
+        }
+        // Snapshot joiners: from an anchor in the first half of the full
+        // sequence, with a random later view; compared with what the other
+        // views commit after that anchor.
+        let mut joiners = Vec::new();
+        if !full.is_empty() {
+            let k = rng.below(full.len().div_ceil(2) as u64) as usize;
+            let view = &views[1 + rng.below(views.len() as u64 - 1) as usize];
+            let joined = anchors(&model.snapshot_commits(&full, k, view, &mut rng));
+            joined_anchors += joined.len();
+            joiners.push((full[k].0, joined));
+        }
         for a in &sequences {
             for b in &sequences {
                 let k = a.len().min(b.len());
                 if a[..k] != b[..k] {
-                    return Some((seed, a.clone(), b.clone()));
+                    return Err((seed, a.clone(), b.clone()));
+                }
+            }
+        }
+        for (from, joined) in &joiners {
+            for b in &sequences {
+                let after: Commits = b.iter().filter(|(r, _)| r > from).copied().collect();
+                let k = joined.len().min(after.len());
+                if joined[..k] != after[..k] {
+                    return Err((seed, joined.clone(), after));
                 }
             }
         }
     }
-    None
+    Ok(joined_anchors)
 }
 
 #[test]
 fn honest_views_of_a_dag_with_equivocators_commit_prefixes_of_one_sequence() {
     for n in [4, 7] {
-        if let Some((seed, a, b)) = first_disagreement(n, 0..150) {
-            panic!("n = {n}, seed {seed}: {a:?}\nversus {b:?}");
+        match first_disagreement(n, 0..150) {
+            Err((seed, a, b)) => panic!("n = {n}, seed {seed}: {a:?}\nversus {b:?}"),
+            Ok(joined) => assert!(joined > 150, "n = {n}: snapshot joiners committed {joined}"),
         }
     }
 }
@@ -219,9 +308,12 @@ fn honest_views_of_a_dag_with_equivocators_commit_prefixes_of_one_sequence() {
 fn a_hundred_thousand_generated_dags_never_split_honest_views() {
     let per_n = 50_000;
     for n in [4, 7] {
-        if let Some((seed, a, b)) = first_disagreement(n, 1_000..1_000 + per_n) {
+        if let Err((seed, a, b)) = first_disagreement(n, 1_000..1_000 + per_n) {
             panic!("n = {n}, seed {seed}: {a:?}\nversus {b:?}");
         }
     }
-    eprintln!("{} DAGs (n = 4 and 7), 7 views each", 2 * per_n);
+    eprintln!(
+        "{} DAGs (n = 4 and 7), 9 views each (7 closures, a capped range fetch, a snapshot joiner)",
+        2 * per_n
+    );
 }

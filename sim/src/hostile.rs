@@ -29,6 +29,16 @@ pub enum Hostility {
     /// the genesis, since it would not read one sent to it), so that what
     /// honest nodes queue towards it piles up (`adversary`).
     Mute,
+    /// One of f Byzantine validators (`byzantine`) that fork the DAG:
+    /// every vertex of its own exists in two versions, both signed, the
+    /// second carrying one more transaction ([`fork`]). Peers with an odd
+    /// handle get the second version, the others the first; on odd rounds
+    /// (where its vertex would vote for an anchor) it withholds its vertex
+    /// from the odd half altogether; and every vertex of its own it serves
+    /// in answer to a fetch or range request is the second version, so a
+    /// joiner catching up through it learns the fork the network did not
+    /// build on.
+    Forker,
     /// A listener that has read the code (`adversary`): claims round 10^9,
     /// answers no request (withholds), floods range requests, sends every
     /// vertex it forwards three times, and with each a self-signed vertex
@@ -71,6 +81,39 @@ fn far_vertex(v: &bluepods_core::vertex::Vertex, key: &Keypair) -> Message {
     body.author = key.public();
     body.txs.clear();
     Message::Vertex(body.sign(key))
+}
+
+/// The second version of `v`, signed by `key` (its author): the same
+/// vertex plus a transaction from the author that creates an object named
+/// after the round. Deterministic, so a forker makes exactly two versions of
+/// each of its vertices, whoever asks.
+pub fn fork(v: &bluepods_core::vertex::Vertex, key: &Keypair) -> bluepods_core::vertex::Vertex {
+    use bluepods_core::tx::{Operation, TxBody};
+    let round = v.round();
+    let forked = v
+        .body
+        .txs
+        .last()
+        .is_some_and(|t| t.body.sender == key.public() && t.body.nonce == round.0);
+    if forked {
+        // Its own node may hold the second version (fetched from a peer
+        // that built on it): that one is served as it is.
+        return v.clone();
+    }
+    let mut body = v.body.clone();
+    body.txs.push(
+        TxBody {
+            chain_id: body.chain_id,
+            sender: key.public(),
+            nonce: round.0,
+            expiry: round.saturating_add(1_000),
+            ops: vec![Operation::Create {
+                data: round.0.to_le_bytes().to_vec(),
+            }],
+        }
+        .sign(key),
+    );
+    body.sign(key)
 }
 
 /// Range requests in one burst of a flooder.
@@ -139,6 +182,42 @@ pub fn tamper(hostility: Hostility, key: Keypair) -> Tamper {
                     return vec![(channel, Message::Vertex(v))];
                 }
                 vec![(channel, Message::Vertex(body.sign(&key)))]
+            }
+            (Hostility::Forker, Message::Vertex(v)) if v.author() == key.public() => {
+                let odd_half = peer.0 % 2 == 1;
+                let voting_round = v.round().0 % 2 == 1;
+                match (odd_half, voting_round) {
+                    (false, _) => vec![(channel, Message::Vertex(v))],
+                    (true, true) => Vec::new(),
+                    (true, false) => vec![(channel, Message::Vertex(fork(&v, &key)))],
+                }
+            }
+            (
+                Hostility::Forker,
+                Message::Vertices {
+                    request,
+                    vertices,
+                    through,
+                },
+            ) => {
+                let vertices = vertices
+                    .into_iter()
+                    .map(|v| {
+                        if v.author() == key.public() {
+                            fork(&v, &key)
+                        } else {
+                            v
+                        }
+                    })
+                    .collect();
+                vec![(
+                    channel,
+                    Message::Vertices {
+                        request,
+                        vertices,
+                        through,
+                    },
+                )]
             }
             (Hostility::Flooder | Hostility::Mute, msg @ Message::Status { .. }) => {
                 flood(vec![(channel, msg)], &mut next_request)

@@ -63,11 +63,19 @@ pub enum Scenario {
     /// must converge, never ban each other and never stop; with
     /// `adversaries` off the same seed runs without them, for comparison.
     Adversary,
+    /// Join, with f of the 3f + 1 validators Byzantine (`hostile.rs`,
+    /// `Forker`: two signed versions of every vertex, one to each half of
+    /// their peers, votes withheld from one half, the other version served
+    /// to whoever fetches); joiners come by range and by snapshot. Honest
+    /// nodes must commit one anchor sequence — the same rounds, the same
+    /// anchors — reach equal state roots, and all go live. 7 validators
+    /// unless `--validators` says otherwise.
+    Byzantine,
 }
 
 impl Scenario {
     /// Every scenario, for sweeps.
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Steady,
         Scenario::Join,
         Scenario::Partition,
@@ -75,6 +83,7 @@ impl Scenario {
         Scenario::Hostile,
         Scenario::SlowLinks,
         Scenario::Adversary,
+        Scenario::Byzantine,
     ];
 
     /// Its name on the command line.
@@ -87,6 +96,7 @@ impl Scenario {
             Scenario::Hostile => "hostile",
             Scenario::SlowLinks => "slow-links",
             Scenario::Adversary => "adversary",
+            Scenario::Byzantine => "byzantine",
         }
     }
 }
@@ -136,13 +146,17 @@ pub struct SimOptions {
 }
 
 impl SimOptions {
-    /// The defaults for `scenario` and `seed`: 4 validators, 3 joiners,
-    /// 20 s, 25 s of heal.
+    /// The defaults for `scenario` and `seed`: 4 validators (7 in
+    /// `byzantine`, for f = 2), 3 joiners, 20 s, 25 s of heal.
     pub fn new(scenario: Scenario, seed: u64) -> Self {
         SimOptions {
             scenario,
             seed,
-            validators: 4,
+            validators: if scenario == Scenario::Byzantine {
+                7
+            } else {
+                4
+            },
             joiners: if scenario == Scenario::Steady { 0 } else { 3 },
             duration_s: 20,
             heal_s: 25,

@@ -83,6 +83,10 @@ struct Shared {
     tail: std::collections::VecDeque<String>,
     /// Committed anchor per round, and who saw it first.
     anchors: BTreeMap<Round, (Hash, String)>,
+    /// The rounds each honest node committed an anchor of: a node that
+    /// skips a slot another commits breaks the one sequence as surely as
+    /// one that commits another anchor.
+    commit_rounds: BTreeMap<String, std::collections::BTreeSet<Round>>,
     /// Snapshot root per round, and who built it first.
     roots: BTreeMap<Round, (Hash, String)>,
     violations: Vec<String>,
@@ -116,6 +120,37 @@ type SharedRef = Arc<Mutex<Shared>>;
 
 fn lock(s: &SharedRef) -> std::sync::MutexGuard<'_, Shared> {
     s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Honest nodes whose committed rounds differ where both committed: within
+/// the rounds both span, every slot one committed the other committed too.
+fn skipped_slots(commits: &BTreeMap<String, std::collections::BTreeSet<Round>>) -> Vec<String> {
+    let mut out = Vec::new();
+    let nodes: Vec<_> = commits.iter().filter(|(_, c)| !c.is_empty()).collect();
+    for (i, (a, ca)) in nodes.iter().enumerate() {
+        for (b, cb) in &nodes[i + 1..] {
+            let lo = (*ca.first().unwrap()).max(*cb.first().unwrap());
+            let hi = (*ca.last().unwrap()).min(*cb.last().unwrap());
+            if lo > hi {
+                continue;
+            }
+            let only = ca
+                .range(lo..=hi)
+                .find(|r| !cb.contains(r))
+                .map(|r| (a, b, r))
+                .or_else(|| {
+                    cb.range(lo..=hi)
+                        .find(|r| !ca.contains(r))
+                        .map(|r| (b, a, r))
+                });
+            if let Some((has, lacks, r)) = only {
+                out.push(format!(
+                    "{has} committed the anchor of round {r}, {lacks} skipped it"
+                ));
+            }
+        }
+    }
+    out
 }
 
 impl Shared {
@@ -162,6 +197,10 @@ impl Shared {
                     self.commit_latencies_ms
                         .push((t as u64).saturating_sub(*at));
                 }
+                self.commit_rounds
+                    .entry(node.to_string())
+                    .or_default()
+                    .insert(*round);
                 let first = self.anchors.entry(*round).or_insert((*anchor, node.into()));
                 if first.0 != *anchor {
                     let v = format!(
@@ -432,25 +471,31 @@ pub fn run(opts: &SimOptions) -> Report {
     }));
 
     let validator_names: Vec<String> = (0..keys.len()).map(|i| format!("v{i}")).collect();
-    // Hostile: the last validator lies or equivocates (from the seed).
-    let hostile = (opts.scenario == Scenario::Hostile && keys.len() >= 4).then(|| {
+    let last = validator_names.len() - 1;
+    // Hostile validators, by name.
+    let mut hostile: BTreeMap<String, Hostility> = BTreeMap::new();
+    if opts.scenario == Scenario::Hostile && keys.len() >= 4 {
+        // The last validator lies or equivocates (from the seed).
         let how = if rng.below(2) == 0 {
             Hostility::Liar
         } else {
             Hostility::Equivocator
         };
-        (validator_names[keys.len() - 1].clone(), how)
-    });
+        hostile.insert(validator_names[last].clone(), how);
+    }
     // Adversary: the last validator is Byzantine (`adversaries` on).
     let adversary = opts.scenario == Scenario::Adversary && keys.len() >= 4;
-    let hostile = hostile.or_else(|| {
-        (adversary && opts.adversaries).then(|| {
-            (
-                validator_names[keys.len() - 1].clone(),
-                Hostility::Byzantine,
-            )
-        })
-    });
+    if adversary && opts.adversaries {
+        hostile.insert(validator_names[last].clone(), Hostility::Byzantine);
+    }
+    // Byzantine: the last f of the 3f + 1 fork.
+    let byzantine = opts.scenario == Scenario::Byzantine;
+    if byzantine {
+        let f = (keys.len() - 1) / 3;
+        for name in &validator_names[keys.len() - f..] {
+            hostile.insert(name.clone(), Hostility::Forker);
+        }
+    }
     for (i, key) in keys.iter().enumerate() {
         let name = validator_names[i].clone();
         let config = NodeConfig {
@@ -468,10 +513,7 @@ pub fn run(opts: &SimOptions) -> Report {
                 config,
                 genesis: Some(genesis.clone()),
                 disk: SharedDisk::default(),
-                hostile: hostile
-                    .as_ref()
-                    .filter(|(h, _)| *h == validator_names[i])
-                    .map(|(_, how)| *how),
+                hostile: hostile.get(&validator_names[i]).copied(),
                 shape: slow.then(|| links::uplink(&mut link_rng, true)),
             },
             shared.clone(),
@@ -487,7 +529,7 @@ pub fn run(opts: &SimOptions) -> Report {
     }
     let honest_validators: Vec<String> = validator_names
         .iter()
-        .filter(|v| hostile.as_ref().is_none_or(|(h, _)| h != *v))
+        .filter(|v| !hostile.contains_key(*v))
         .cloned()
         .collect();
 
@@ -505,11 +547,12 @@ pub fn run(opts: &SimOptions) -> Report {
             // a liar's chunks and manifests can hurt.
             let strategy = if opts.scenario == Scenario::Hostile || slow {
                 SyncMode::Snapshot
-            } else if adversary && strategy == SyncMode::Auto {
+            } else if (adversary || byzantine) && strategy == SyncMode::Auto {
                 // `auto` picks by how far behind the joiner is, and the
                 // network's round at the join differs a little with and
                 // without the adversaries: near the threshold the same
                 // seed would compare a snapshot join with a range join.
+                // Among forkers, each joiner takes one path or the other.
                 SyncMode::Snapshot
             } else {
                 strategy
@@ -517,14 +560,14 @@ pub fn run(opts: &SimOptions) -> Report {
             let validator = validator && !slow;
             let via = &validator_names[rng.below(validator_names.len() as u64) as usize];
             let mut bootstrap_peers = vec![format!("{via}:{PORT}")];
-            if let Some((h, _)) = &hostile {
-                // Every joiner meets the hostile validator first.
+            for h in hostile.keys() {
+                // Every joiner meets the hostile validators first.
                 bootstrap_peers.insert(0, format!("{h}:{PORT}"));
             }
             if adversary {
                 // And the pest (absent in the baseline: the dial fails).
-                let last = &validator_names[keys.len() - 1];
-                if hostile.is_none() {
+                let last = &validator_names[last];
+                if hostile.is_empty() {
                     bootstrap_peers.insert(0, format!("{last}:{PORT}"));
                 }
                 bootstrap_peers.insert(0, format!("{PEST}:{PORT}"));
@@ -634,7 +677,8 @@ pub fn run(opts: &SimOptions) -> Report {
         | Scenario::Join
         | Scenario::Hostile
         | Scenario::SlowLinks
-        | Scenario::Adversary => {}
+        | Scenario::Adversary
+        | Scenario::Byzantine => {}
     }
     schedule.sort_by_key(|(t, _)| *t);
 
@@ -839,6 +883,7 @@ pub fn run(opts: &SimOptions) -> Report {
     if let Some(d) = &s.downloads {
         violations.extend(d.check(links::interval_ms(ROUND_INTERVAL_MS)));
     }
+    violations.extend(skipped_slots(&s.commit_rounds));
     Report {
         options: opts.clone(),
         trace_hash: hex::encode(s.hasher.clone().finalize()),
@@ -862,5 +907,31 @@ pub fn run(opts: &SimOptions) -> Report {
         }),
         tail: s.tail.iter().cloned().collect(),
         wall_ms: wall.elapsed().as_millis(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rounds(rs: &[u64]) -> std::collections::BTreeSet<Round> {
+        rs.iter().map(|r| Round(*r)).collect()
+    }
+
+    #[test]
+    fn a_slot_one_node_commits_and_another_skips_is_a_violation_where_both_span_it() {
+        let mut commits = BTreeMap::new();
+        commits.insert("a".to_string(), rounds(&[0, 2, 4, 6, 8]));
+        commits.insert("b".to_string(), rounds(&[4, 6, 8, 10]));
+        assert!(skipped_slots(&commits).is_empty(), "a joiner starts later");
+        commits.insert("c".to_string(), rounds(&[2, 6, 8]));
+        let found = skipped_slots(&commits);
+        assert_eq!(
+            found,
+            vec![
+                "a committed the anchor of round 4, c skipped it".to_string(),
+                "b committed the anchor of round 4, c skipped it".to_string(),
+            ]
+        );
     }
 }

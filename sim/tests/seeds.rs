@@ -133,3 +133,34 @@ fn adversary_seeds() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// `byzantine` seeds in CI with f = 2 of 7 validators forking, each run
+/// twice; and one with f = 3 of 10, run once (a minute of debug build).
+const BYZANTINE_SEEDS: u64 = 3;
+
+#[test]
+fn byzantine_seeds() {
+    let mut failures = Vec::new();
+    let options = |seed: u64, validators: usize| {
+        let mut o = SimOptions::new(Scenario::Byzantine, seed);
+        o.validators = validators;
+        o.duration_s = 12;
+        o.heal_s = 20;
+        o.joiners = 2;
+        o
+    };
+    for seed in 1..=BYZANTINE_SEEDS {
+        run_twice(&options(seed, 7), &mut failures);
+    }
+    let o = options(BYZANTINE_SEEDS + 1, 10);
+    let r = run(&o);
+    if !r.passed() {
+        failures.push(format!(
+            "seed {}: {}\n  reproduce: {}",
+            o.seed,
+            r.violations.join("\n  "),
+            o.reproduce()
+        ));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

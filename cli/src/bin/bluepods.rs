@@ -139,8 +139,9 @@ enum Cmd {
     /// phase and the invariant checks. The same seed gives the same trace.
     /// Exits non-zero if any run breaks an invariant.
     Sim {
-        /// steady, join, partition, crash, hostile, slow-links or adversary
-        /// (default: all, for a sweep).
+        /// steady, join, partition, crash, hostile, slow-links, adversary or
+        /// byzantine (default: all, for a sweep). byzantine makes f of the
+        /// validators fork; try --validators 7 or 10.
         #[arg(long)]
         scenario: Option<String>,
         /// One seed.
