@@ -162,29 +162,44 @@ fn an_equivocated_anchor_commits_the_version_a_quorum_voted_for() {
     assert_eq!(at_zero, vec![a.0], "A' has one vote, A has three");
 }
 
-/// Postmortem: a vertex at the pruning floor was not checked for parents
-/// at all (its parents lie below the window), so a node there accepted a
-/// parentless vertex from a Byzantine validator and forwarded it, and a
-/// node one anchor behind, which could check it, rejected it and banned the
-/// honest forwarder. At the floor the parents are counted against the
-/// quorum of the round before, the one check that needs no history.
+/// Postmortem (issue 11): a vertex at the pruning floor was not checked
+/// for parents at all, so a node there took a parentless vertex a node
+/// with more history refused. Issue 12 then found that counting the
+/// parents was not enough: a snapshot joiner, whose floor lies a
+/// garbage-collection depth below its snapshot, took a Byzantine vertex
+/// whose three "parents" were made-up hashes — a vertex every node with
+/// more history keeps pending forever. A chain of that author's vertices on
+/// top of it, up to the current round, would be cited by the joiner's own
+/// next vertex, and no other node could ever take that honest vertex. Now
+/// no node takes a vertex whose parents it cannot check: one whose parents
+/// lie below the floor is stale, like one below it. The nodes that can
+/// check it do; the others never need it, since it is older than every
+/// commit window still open.
 #[test]
-fn a_vertex_at_the_pruning_floor_needs_a_quorum_of_parents_too() {
+fn a_vertex_whose_parents_lie_below_the_floor_is_stale_for_it_cannot_be_checked() {
+    use bluepods_core::consensus::Offer;
     let (genesis, keys) = test_genesis(4, ChainParams::default());
-    let mut c = consensus(&genesis);
-    c.prune_below(Round(5));
-    let (hash, parentless) = vertex(&genesis, &keys[0], 5, &[]);
-    assert!(
-        matches!(
-            c.offer(parentless, hash),
-            bluepods_core::consensus::Offer::Rejected(
-                bluepods_core::consensus::LinkError::NoQuorum { got: 0, quorum: 3 }
-            )
-        ),
-        "a parentless vertex at the floor is refused"
-    );
-    let below: Vec<Hash> = (1..=3).map(|i| Hash([i; 32])).collect();
-    insert(&mut c, vertex(&genesis, &keys[1], 5, &below));
+    let mut at_floor = consensus(&genesis);
+    at_floor.prune_below(Round(5));
+    let made_up: Vec<Hash> = (1..=3).map(|i| Hash([i; 32])).collect();
+    let (hash, v) = vertex(&genesis, &keys[1], 5, &made_up);
+    assert_eq!(at_floor.offer(v.clone(), hash), Offer::Stale);
+    let (hash0, parentless) = vertex(&genesis, &keys[0], 5, &[]);
+    assert_eq!(at_floor.offer(parentless, hash0), Offer::Stale);
+    // A node with the history waits for the parents; it never takes it.
+    let mut with_history = consensus(&genesis);
+    assert!(matches!(with_history.offer(v, hash), Offer::Pending { .. }));
+    // A vertex one round up, on parents the floor node holds, is checked
+    // in full as usual.
+    let frontier: Vec<(Hash, Arc<Vertex>)> = keys
+        .iter()
+        .map(|k| vertex(&genesis, k, 5, &made_up))
+        .collect();
+    for (h, v) in &frontier {
+        at_floor.restore(v.clone(), *h, Some(Round(5)));
+    }
+    let parents: Vec<Hash> = frontier.iter().map(|(h, _)| *h).collect();
+    insert(&mut at_floor, vertex(&genesis, &keys[2], 6, &parents));
 }
 
 /// Every vertex offered to a fresh consensus in round order, and what it
