@@ -404,8 +404,9 @@ impl Consensus {
     }
 
     /// Re-offers every pending vertex in round order (after a commit decided
-    /// a new epoch, or after missing parents arrived out of band).
-    pub fn retry_pending(&mut self) -> Vec<Hash> {
+    /// a new epoch, or after missing parents arrived out of band): the
+    /// vertices inserted, and the `(first, new)` equivocations among them.
+    pub fn retry_pending(&mut self) -> (Vec<Hash>, Vec<(Hash, Hash)>) {
         let mut inserted = Vec::new();
         let mut equivocations = Vec::new();
         let keys: Vec<(Round, Hash)> = self.pending.keys().copied().collect();
@@ -420,13 +421,15 @@ impl Consensus {
                 }
                 Ok(None) => {
                     self.unpark(&key);
-                    self.dag.insert(vertex, key.1, None);
+                    if let Inserted::Equivocation { first } = self.dag.insert(vertex, key.1, None) {
+                        equivocations.push((first, key.1));
+                    }
                     inserted.push(key.1);
                     self.release_pending(key.0, &mut inserted, &mut equivocations);
                 }
             }
         }
-        inserted
+        (inserted, equivocations)
     }
 
     /// The hashes of pending vertices' parents that are not in the DAG,

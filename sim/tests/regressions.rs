@@ -101,3 +101,15 @@ fn hostile_seed_6_gives_the_same_trace_twice() {
 fn adversary_seed_2_an_honest_validator_is_not_held_back_by_the_highest_claimer() {
     assert_passes(&ci(Scenario::Adversary, 2));
 }
+
+/// `bluepods sim --scenario byzantine --seed 10 --nodes 9 --validators 7
+/// --duration 12 --heal 20`: snapshot joiner j1 had every chunk after
+/// 170 ms and sat in `snapshot_fetch` to the end. The frontier vertices it
+/// lacked were always asked of its first source — a forker, which answers
+/// with the other version of its own vertices, so the hashes never matched
+/// and the same request went to the same peer every time. Now each
+/// frontier request goes to the next source in turn.
+#[test]
+fn byzantine_seed_10_a_snapshot_joiner_is_not_held_back_by_a_forker_serving_its_frontier() {
+    assert_passes(&ci(Scenario::Byzantine, 10));
+}

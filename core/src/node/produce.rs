@@ -333,7 +333,10 @@ impl<S: Store> Node<S> {
         }
         self.producer.last_set_size = Some((epoch.0, size));
         let chain = self.chain.as_mut().expect("commit needs a chain");
-        let released = chain.consensus.retry_pending();
+        let (released, equivocations) = chain.consensus.retry_pending();
+        for pair in equivocations {
+            self.report_equivocation(now, pair);
+        }
         if !released.is_empty() {
             self.on_inserted(now, None, &released, VertexSource::Gossip)?;
         }

@@ -274,7 +274,11 @@ impl<S: Store> Node<S> {
             .collect()
     }
 
-    fn report_equivocation(&mut self, now: Timestamp, (first, second): (Hash, Hash)) {
+    pub(in crate::node) fn report_equivocation(
+        &mut self,
+        now: Timestamp,
+        (first, second): (Hash, Hash),
+    ) {
         let Some(chain) = &self.chain else { return };
         let dag = chain.consensus.dag();
         let (Some(a), Some(b)) = (dag.get(&first), dag.get(&second)) else {

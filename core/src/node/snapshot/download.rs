@@ -42,6 +42,9 @@ pub(in crate::node) struct Download {
     pub(in crate::node) bytes_done: u64,
     pub(in crate::node) frontier_missing: BTreeSet<Hash>,
     pub(in crate::node) frontier: BTreeMap<Hash, Vertex>,
+    /// Requests for frontier vertices made: each goes to the next source,
+    /// so one that answers with other vertices cannot hold the join up.
+    pub(in crate::node) frontier_asks: usize,
     pub(in crate::node) started: Timestamp,
     /// When progress was last reported (the first chunk always is).
     pub(in crate::node) last_report: Option<Timestamp>,
@@ -198,6 +201,7 @@ impl<S: Store> Node<S> {
             done,
             bytes_done,
             frontier: BTreeMap::new(),
+            frontier_asks: 0,
             started: now,
             last_report: None,
             hedged: BTreeSet::new(),

@@ -144,7 +144,12 @@ impl Download {
                 .take(slots.max_fetch_hashes)
                 .copied()
                 .collect();
-            requests.push((self.sources[0], RequestKind::Vertices { hashes }));
+            // Postmortem (`byzantine` seed 10): always asked of the first
+            // source, which was a forker answering with the other version
+            // of its own vertices; the join never completed.
+            let source = self.sources[self.frontier_asks % self.sources.len()];
+            self.frontier_asks += 1;
+            requests.push((source, RequestKind::Vertices { hashes }));
         }
         Step::Requests {
             requests,
