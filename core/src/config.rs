@@ -120,8 +120,9 @@ pub struct NodeConfig {
     /// honest forwarder with less history may have taken it, so one is no
     /// proof, but honest nodes forward few).
     pub max_useless_vertices: u32,
-    /// Equivocation proofs kept (one per author and round), to forward,
-    /// to put in own vertices and to show; past it the oldest round's go.
+    /// Equivocation proofs kept (one per proven validator, so the set size
+    /// bounds it first), to forward, to put in own vertices and to show;
+    /// past it a new one is refused, not forwarded.
     pub max_evidence_kept: usize,
     /// Bytes of those proofs (encoded; 344 bytes plus 32 per parent each).
     pub max_evidence_bytes: usize,

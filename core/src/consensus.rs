@@ -73,9 +73,6 @@ pub enum LinkError {
     /// Two parents share an author, or a parent's author was not a validator.
     #[error("parents repeat an author or cite a non-validator")]
     BadParentAuthors,
-    /// Its parents lie below the pruning floor: it cannot be checked here.
-    #[error("its parents lie below the pruning floor")]
-    BelowFloor,
     /// Fewer parents than a quorum of the previous round's set.
     #[error("{got} parents, quorum is {quorum}")]
     NoQuorum {
@@ -110,8 +107,7 @@ pub enum Offer {
     Duplicate,
     /// Its author already has `MAX_VERSIONS_KEPT` versions at its round.
     ExcessVersion,
-    /// Older than this node can check: below the DAG window, or at its
-    /// floor, where the parents are pruned.
+    /// Older than the DAG window.
     Stale,
     /// Too far ahead of the last commit (`max_rounds_ahead`), or the pending
     /// set is full: dropped, to be fetched again later.
@@ -244,7 +240,7 @@ impl Consensus {
             return Offer::Duplicate;
         }
         let round = vertex.round();
-        if self.below_checks(round) {
+        if round < self.dag.pruned_below() {
             return Offer::Stale;
         }
         let horizon = self.last_committed_round().unwrap_or(Round(0));
@@ -273,20 +269,6 @@ impl Consensus {
                 }
             }
         }
-    }
-
-    /// Whether a vertex of `round` is older than this node can check: below
-    /// the pruning floor, or at it (its parents are gone). Such a vertex is
-    /// stale, never inserted: a node that took it with its parents
-    /// unchecked could build on a vertex every node with more history
-    /// refuses, and its own next vertex would then be one they cannot take.
-    /// Nothing is lost: a vertex at the floor is older than every commit
-    /// window still open, and honest producers cite only the latest round.
-    /// (The committed frontier a snapshot joiner starts from is restored,
-    /// not offered: its hashes are what a quorum attested.)
-    fn below_checks(&self, round: Round) -> bool {
-        let floor = self.dag.pruned_below();
-        round < floor || (round == floor && round > Round(0))
     }
 
     fn park(&mut self, vertex: Arc<Vertex>, hash: Hash, outcome: Offer) -> Offer {
@@ -327,8 +309,18 @@ impl Consensus {
             return Ok(None);
         };
         if prev < self.dag.pruned_below() {
-            // A pending vertex the floor passed while it waited.
-            return Err(LinkError::BelowFloor);
+            // Parents are older than the window: their rounds and authors
+            // cannot be checked, but their number can, and every node at
+            // this floor checks it the same way. The DAG marks the vertex
+            // `unchecked`, with all that descends from it: this node never
+            // cites nor forwards it, so a node with more history that
+            // refuses it never has to refuse an honest vertex on top.
+            let quorum = self.meta.schedule.set_for_round(prev).quorum();
+            let got = vertex.body.parents.len();
+            if got < quorum {
+                return Err(LinkError::NoQuorum { got, quorum });
+            }
+            return Ok(None);
         }
         let missing: Vec<Hash> = vertex
             .body

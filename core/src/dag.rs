@@ -23,6 +23,11 @@ pub struct DagVertex {
     pub hash: Hash,
     /// The anchor round whose commit included it, once committed.
     pub committed_at: Option<Round>,
+    /// Taken at this node's pruning floor, where only the number of its
+    /// parents could be checked, or descended from such a vertex. This
+    /// node never cites it nor forwards it: a node with more history may
+    /// refuse it, and then it would refuse what builds on it too.
+    pub unchecked: bool,
 }
 
 impl DagVertex {
@@ -108,18 +113,27 @@ impl Dag {
             None => Inserted::New,
         };
         versions.push(hash);
+        let at_floor = round.prev().is_some_and(|p| p < self.pruned_below);
+        let unchecked = at_floor
+            || vertex
+                .body
+                .parents
+                .iter()
+                .any(|p| self.vertices.get(p).is_some_and(|d| d.unchecked));
         self.vertices.insert(
             hash,
             DagVertex {
                 vertex,
                 hash,
                 committed_at,
+                unchecked,
             },
         );
         result
     }
 
-    /// The first-seen vertex of each author at `round`, in author order.
+    /// The first-seen vertex of each author at `round` that this node may
+    /// cite (not `unchecked`), in author order: a producer's parents.
     pub fn round_firsts(&self, round: Round) -> Vec<&DagVertex> {
         self.rounds
             .get(&round)
@@ -127,6 +141,7 @@ impl Dag {
             .flat_map(|authors| authors.values())
             .filter_map(|versions| versions.first())
             .filter_map(|h| self.vertices.get(h))
+            .filter(|v| !v.unchecked)
             .collect()
     }
 
@@ -139,9 +154,10 @@ impl Dag {
             .unwrap_or(&[])
     }
 
-    /// Number of distinct authors at `round`.
+    /// Number of distinct authors at `round` whose first version this node
+    /// may cite: how many parents a vertex of the next round can have.
     pub fn authors_at(&self, round: Round) -> usize {
-        self.rounds.get(&round).map_or(0, BTreeMap::len)
+        self.round_firsts(round).len()
     }
 
     /// Distinct authors at `round` with a vertex for which `test` holds.

@@ -29,6 +29,9 @@ pub enum Limit {
     /// (`max_queued_bytes`, or its gossip queue): the peer does not read,
     /// and was dropped.
     SendQueue,
+    /// `max_evidence_kept` or `max_evidence_bytes`: a proof against a
+    /// validator not proven before was not kept (nor forwarded).
+    Evidence,
 }
 
 /// The application error code of a connection the node closes, so the

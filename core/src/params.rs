@@ -30,7 +30,7 @@ pub struct ChainParams {
     /// multiple of this many rounds (40 rounds of 250 ms: about 10 s).
     pub snapshot_interval_rounds: u64,
     /// Most equivocation proofs one vertex may carry (`evidence.rs`); each
-    /// costs its receivers four signature checks.
+    /// costs its receivers two signature checks.
     pub max_vertex_evidence: u32,
 }
 

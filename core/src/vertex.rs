@@ -81,7 +81,8 @@ pub enum VertexInvalid {
         /// Limit.
         max: u32,
     },
-    /// Parents not sorted and distinct, or present at round 0.
+    /// Parents not sorted and distinct, more than `max_validators`, or
+    /// present at round 0.
     #[error("vertex parents are malformed")]
     MalformedParents,
     /// Signature does not verify.
@@ -190,7 +191,11 @@ impl Vertex {
             });
         }
         let sorted = b.parents.windows(2).all(|w| w[0] < w[1]);
-        if !sorted || (b.round == Round(0) && !b.parents.is_empty()) {
+        // More parents than validators can only be a forgery; refused here
+        // so that no vertex that passes this check makes a proof that fails
+        // `EquivocationProof::verify` (a node would forward it and be banned).
+        let too_many = b.parents.len() > params.max_validators as usize;
+        if !sorted || too_many || (b.round == Round(0) && !b.parents.is_empty()) {
             return Err(VertexInvalid::MalformedParents);
         }
         let hash = b.hash();
@@ -323,6 +328,19 @@ mod tests {
         let twice = vertex(&k, 3, vec![Hash([2; 32]), Hash([2; 32])]);
         assert_eq!(
             twice.verify(&chain, &ChainParams::default()),
+            Err(VertexInvalid::MalformedParents)
+        );
+        // Review of issue 12: more parents than validators passed here, and
+        // a proof made from such a vertex failed `EquivocationProof::verify`
+        // at every node it was forwarded to, which banned the forwarder.
+        let two = |n| ChainParams {
+            max_validators: n,
+            ..ChainParams::default()
+        };
+        let parents = vertex(&k, 3, vec![Hash([2; 32]), Hash([3; 32])]);
+        assert_eq!(parents.verify(&chain, &two(2)), Ok(parents.hash()));
+        assert_eq!(
+            parents.verify(&chain, &two(1)),
             Err(VertexInvalid::MalformedParents)
         );
     }

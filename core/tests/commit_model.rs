@@ -22,6 +22,9 @@ use bluepods_core::{ChainParams, Genesis, Hash, Keypair, PublicKey, Round};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+/// The model's garbage-collection depth (the default is 50).
+const GC_DEPTH_ROUNDS: u64 = 4;
+
 /// One generated vertex.
 #[derive(Clone)]
 struct Node {
@@ -75,7 +78,13 @@ fn pick_parents(rng: &mut DetRng, prev: &[Node], quorum: usize) -> Vec<Hash> {
 
 /// A DAG of `rounds` rounds among `n` validators, the last `f` Byzantine.
 fn generate(seed: u64, n: usize, rounds: u64) -> Model {
-    let (genesis, keys) = test_genesis(n, ChainParams::default());
+    // A short garbage-collection depth, so that a snapshot joiner's floor
+    // lies inside the generated rounds and the floor rules are exercised.
+    let params = ChainParams {
+        gc_depth_rounds: GC_DEPTH_ROUNDS,
+        ..ChainParams::default()
+    };
+    let (genesis, keys) = test_genesis(n, params);
     let f = (n - 1) / 3;
     let quorum = n - f;
     let mut rng = DetRng::new(seed);
@@ -189,9 +198,14 @@ impl Model {
             .collect();
         order.sort();
         let mut out = Vec::new();
-        for (_, _, h) in order {
+        for (round, _, h) in order {
             let offer = c.offer(self.by_hash[&h].vertex.clone(), h);
-            assert!(matches!(offer, Offer::Inserted { .. }), "{offer:?}");
+            // Only a snapshot joiner is offered rounds below its floor.
+            let below = round < c.dag().pruned_below();
+            assert!(
+                matches!(offer, Offer::Inserted { .. }) || (below && offer == Offer::Stale),
+                "{offer:?}"
+            );
             out.extend(c.try_commit().into_iter().map(|a| {
                 let applied = a.vertices.iter().map(|(h, _)| *h).collect();
                 (a.round, a.anchor, applied)
@@ -260,15 +274,26 @@ fn first_disagreement(n: usize, seeds: std::ops::Range<u64>) -> Result<usize, Sp
             sequences.push(anchors(&model.commits(v, &mut rng)));
         }
         // Snapshot joiners: from an anchor in the first half of the full
-        // sequence, with a random later view; compared with what the other
-        // views commit after that anchor.
+        // sequence, one receiving everything — which must commit exactly
+        // what the full view commits after its anchor, or it stalled — and
+        // one a random view; compared with what the other views commit
+        // after that anchor.
         let mut joiners = Vec::new();
         if !full.is_empty() {
             let k = rng.below(full.len().div_ceil(2) as u64) as usize;
+            let from = full[k].0;
+            let all = anchors(&model.snapshot_commits(&full, k, &views[0], &mut rng));
+            let after: Commits = anchors(&full)
+                .into_iter()
+                .filter(|(r, _)| *r > from)
+                .collect();
+            if all != after {
+                return Err((seed, all, after));
+            }
             let view = &views[1 + rng.below(views.len() as u64 - 1) as usize];
             let joined = anchors(&model.snapshot_commits(&full, k, view, &mut rng));
-            joined_anchors += joined.len();
-            joiners.push((full[k].0, joined));
+            joined_anchors += all.len() + joined.len();
+            joiners.push((from, joined));
         }
         for a in &sequences {
             for b in &sequences {

@@ -164,42 +164,75 @@ fn an_equivocated_anchor_commits_the_version_a_quorum_voted_for() {
 
 /// Postmortem (issue 11): a vertex at the pruning floor was not checked
 /// for parents at all, so a node there took a parentless vertex a node
-/// with more history refused. Issue 12 then found that counting the
-/// parents was not enough: a snapshot joiner, whose floor lies a
-/// garbage-collection depth below its snapshot, took a Byzantine vertex
-/// whose three "parents" were made-up hashes — a vertex every node with
-/// more history keeps pending forever. A chain of that author's vertices on
-/// top of it, up to the current round, would be cited by the joiner's own
-/// next vertex, and no other node could ever take that honest vertex. Now
-/// no node takes a vertex whose parents it cannot check: one whose parents
-/// lie below the floor is stale, like one below it. The nodes that can
-/// check it do; the others never need it, since it is older than every
-/// commit window still open.
+/// with more history refused; at the floor the parents are now counted.
+/// Issue 12 found that counting is not enough: a snapshot joiner, whose
+/// floor lies a garbage-collection depth below its snapshot, took a
+/// Byzantine vertex on three made-up parents — one every node with more
+/// history keeps pending forever. A chain of that author's vertices on top
+/// of it, up to the current round, was then cited by the joiner's own next
+/// vertex, which no other node could ever take. Refusing vertices at the
+/// floor outright would stall a joiner behind an honest but slow
+/// validator whose uncommitted chain reaches down there. Now a vertex taken
+/// at the floor is marked unchecked, and so is all that descends from it:
+/// the node never cites (nor forwards) one.
 #[test]
-fn a_vertex_whose_parents_lie_below_the_floor_is_stale_for_it_cannot_be_checked() {
-    use bluepods_core::consensus::Offer;
+fn a_vertex_taken_at_the_pruning_floor_and_all_above_it_are_never_cited() {
+    use bluepods_core::consensus::{LinkError, Offer};
     let (genesis, keys) = test_genesis(4, ChainParams::default());
-    let mut at_floor = consensus(&genesis);
-    at_floor.prune_below(Round(5));
+    let mut c = consensus(&genesis);
+    // A snapshot joiner: the committed frontier of round 5, floor at 5.
     let made_up: Vec<Hash> = (1..=3).map(|i| Hash([i; 32])).collect();
-    let (hash, v) = vertex(&genesis, &keys[1], 5, &made_up);
-    assert_eq!(at_floor.offer(v.clone(), hash), Offer::Stale);
-    let (hash0, parentless) = vertex(&genesis, &keys[0], 5, &[]);
-    assert_eq!(at_floor.offer(parentless, hash0), Offer::Stale);
-    // A node with the history waits for the parents; it never takes it.
-    let mut with_history = consensus(&genesis);
-    assert!(matches!(with_history.offer(v, hash), Offer::Pending { .. }));
-    // A vertex one round up, on parents the floor node holds, is checked
-    // in full as usual.
-    let frontier: Vec<(Hash, Arc<Vertex>)> = keys
+    let frontier: Vec<(Hash, Arc<Vertex>)> = keys[..3]
         .iter()
         .map(|k| vertex(&genesis, k, 5, &made_up))
         .collect();
     for (h, v) in &frontier {
-        at_floor.restore(v.clone(), *h, Some(Round(5)));
+        c.restore(v.clone(), *h, Some(Round(5)));
     }
-    let parents: Vec<Hash> = frontier.iter().map(|(h, _)| *h).collect();
-    insert(&mut at_floor, vertex(&genesis, &keys[2], 6, &parents));
+    c.prune_below(Round(5));
+    let (hash0, parentless) = vertex(&genesis, &keys[3], 5, &[]);
+    assert_eq!(
+        c.offer(parentless, hash0),
+        Offer::Rejected(LinkError::NoQuorum { got: 0, quorum: 3 }),
+        "a parentless vertex at the floor is refused"
+    );
+    let bogus = vertex(&genesis, &keys[3], 5, &made_up);
+    let bogus_hash = bogus.0;
+    insert(&mut c, bogus);
+    let unchecked = |c: &Consensus, h: &Hash| c.dag().get(h).unwrap().unchecked;
+    assert!(
+        unchecked(&c, &bogus_hash),
+        "taken on a count of its parents"
+    );
+    assert!(frontier.iter().all(|(h, _)| !unchecked(&c, h)), "restored");
+    // Round 6: the Byzantine author builds on its floor vertex; an honest
+    // vertex builds on the frontier.
+    let mut on_bogus: Vec<Hash> = frontier[..2].iter().map(|(h, _)| *h).collect();
+    on_bogus.push(bogus_hash);
+    let chained = vertex(&genesis, &keys[3], 6, &on_bogus);
+    let chained_hash = chained.0;
+    insert(&mut c, chained);
+    let honest_parents: Vec<Hash> = frontier.iter().map(|(h, _)| *h).collect();
+    let honest = vertex(&genesis, &keys[0], 6, &honest_parents);
+    let honest_hash = honest.0;
+    insert(&mut c, honest);
+    assert!(
+        unchecked(&c, &chained_hash),
+        "descends from an unchecked vertex"
+    );
+    assert!(!unchecked(&c, &honest_hash));
+    // What a producer here would cite at rounds 5 and 6: never the
+    // unchecked ones.
+    let cited = |r: u64| -> Vec<Hash> {
+        c.dag()
+            .round_firsts(Round(r))
+            .iter()
+            .map(|v| v.hash)
+            .collect()
+    };
+    assert!(!cited(5).contains(&bogus_hash) && cited(5).len() == 3);
+    assert_eq!(cited(6), vec![honest_hash]);
+    assert_eq!(c.dag().authors_at(Round(6)), 1);
 }
 
 /// Every vertex offered to a fresh consensus in round order, and what it

@@ -133,6 +133,41 @@ fn a_received_proof_is_checked_kept_and_forwarded_once_to_the_other_peers() {
     assert_eq!(n.evidence().collect::<Vec<_>>(), vec![&proof]);
 }
 
+/// Review of issue 12: proofs were kept per (author, round), the lowest
+/// rounds evicted first, so an equivocator signing proofs against itself
+/// at ever higher rounds pushed every other proof out — and an evicted
+/// proof, coming back from a neighbour, was news again, verified and
+/// forwarded round and round. Now one proof per validator is kept and
+/// passed on.
+#[test]
+fn proofs_against_a_validator_already_proven_are_neither_kept_nor_forwarded() {
+    let (mut n, genesis, keys) = listener_with_two_peers();
+    let far = |round: u64, tag: u8| {
+        let mut body = test_vertex(&genesis, &keys[1], round, &[]).body;
+        body.attestation = Some(Attestation {
+            round: Round(0),
+            manifest_root: Hash([tag; 32]),
+        });
+        body.sign(&keys[1])
+    };
+    let first = proof_of(&far(0, 1), &far(0, 2));
+    let (sent, _) = deliver(
+        &mut n,
+        PeerId(1),
+        Message::Evidence(Box::new(first.clone())),
+    );
+    assert_eq!(sent.len(), 1);
+    let before = cov::hits("known_evidence_dropped_unchecked");
+    for i in 0..50u64 {
+        let later = proof_of(&far(1_000_000_000 + i, 1), &far(1_000_000_000 + i, 2));
+        let (sent, cut) = deliver(&mut n, PeerId(2), Message::Evidence(Box::new(later)));
+        assert!(sent.is_empty() && !cut);
+    }
+    assert_eq!(cov::hits("known_evidence_dropped_unchecked") - before, 50);
+    assert_eq!(n.evidence().collect::<Vec<_>>(), vec![&first]);
+    assert_eq!(n.status().equivocations_total, 1);
+}
+
 /// A forged proof would take an honest validator off anchor duty once a
 /// validator carried it into a committed vertex; it is refused at the
 /// first hop and its sender banned.

@@ -212,7 +212,7 @@ impl Metrics {
         );
         registry.register(
             "equivocations",
-            "Equivocation proofs learned (found here or from a peer; one per author and round)",
+            "Validators proven to equivocate (a proof found here or from a peer; one per validator)",
             m.equivocations.clone(),
         );
         registry.register(
@@ -381,6 +381,7 @@ impl Metrics {
                     Limit::EarlyMessages => "early_messages",
                     Limit::GossipVerification => "gossip_verification",
                     Limit::SendQueue => "send_queue",
+                    Limit::Evidence => "evidence",
                 };
                 self.limit_hits.get_or_create(&LimitLabel { limit }).inc();
             }

@@ -37,7 +37,9 @@ pub enum Hostility {
     /// from the odd half altogether; and every vertex of its own it serves
     /// in answer to a fetch or range request is the second version, so a
     /// joiner catching up through it learns the fork the network did not
-    /// build on.
+    /// build on. With every status it also sends a proof against itself at
+    /// a new far-future round ([`self_accusation`]), which honest nodes
+    /// must not keep or forward once it is proven.
     Forker,
     /// A listener that has read the code (`adversary`): claims round 10^9,
     /// answers no request (withholds), floods range requests, sends every
@@ -116,12 +118,38 @@ pub fn fork(v: &bluepods_core::vertex::Vertex, key: &Keypair) -> bluepods_core::
     body.sign(key)
 }
 
+/// A valid proof that `key` equivocated at round `FAR_ROUNDS + n`: what an
+/// equivocator can sign at will, to fill others' evidence stores.
+pub fn self_accusation(
+    key: &Keypair,
+    chain_id: bluepods_core::Hash,
+    n: u64,
+) -> bluepods_core::evidence::EquivocationProof {
+    use bluepods_core::crypto::Domain;
+    use bluepods_core::evidence::{EquivocationProof, SignedHeader};
+    use bluepods_core::header::VertexHeader;
+    let header = |tag: u8| {
+        let header = VertexHeader {
+            chain_id,
+            round: Round(FAR_ROUNDS + n),
+            author: key.public(),
+            parents: Vec::new(),
+            payload_hash: bluepods_core::Hash([tag; 32]),
+        };
+        let signature = key.sign(Domain::Vertex, header.hash().as_bytes());
+        SignedHeader { header, signature }
+    };
+    EquivocationProof::new(header(1), header(2)).expect("two headers")
+}
+
 /// Range requests in one burst of a flooder.
 const FLOOD_BURST: u64 = 16;
 
 /// The transport rewrite for `hostility`, by a node holding `key`.
 pub fn tamper(hostility: Hostility, key: Keypair) -> Tamper {
     let mut next_request = 1u64 << 40;
+    let mut chain_id = None;
+    let mut accusations = 0u64;
     Box::new(
         move |peer: PeerId, channel: Channel, msg: Message| match (hostility, msg) {
             (
@@ -183,7 +211,19 @@ pub fn tamper(hostility: Hostility, key: Keypair) -> Tamper {
                 }
                 vec![(channel, Message::Vertex(body.sign(&key)))]
             }
+            (Hostility::Forker, msg @ Message::Status { .. }) => {
+                let Some(id) = chain_id else {
+                    return vec![(channel, msg)];
+                };
+                accusations += 1;
+                let proof = self_accusation(&key, id, accusations);
+                vec![
+                    (channel, msg),
+                    (Channel::Gossip, Message::Evidence(Box::new(proof))),
+                ]
+            }
             (Hostility::Forker, Message::Vertex(v)) if v.author() == key.public() => {
+                chain_id = Some(v.body.chain_id);
                 let odd_half = peer.0 % 2 == 1;
                 let voting_round = v.round().0 % 2 == 1;
                 match (odd_half, voting_round) {

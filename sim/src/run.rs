@@ -87,6 +87,8 @@ struct Shared {
     /// skips a slot another commits breaks the one sequence as surely as
     /// one that commits another anchor.
     commit_rounds: BTreeMap<String, std::collections::BTreeSet<Round>>,
+    /// Honest nodes that took a validator off anchor duty.
+    revoked: std::collections::BTreeSet<String>,
     /// Snapshot root per round, and who built it first.
     roots: BTreeMap<Round, (Hash, String)>,
     violations: Vec<String>,
@@ -211,6 +213,9 @@ impl Shared {
                     );
                     self.violations.push(v);
                 }
+            }
+            Event::AnchorDutyRevoked { .. } => {
+                self.revoked.insert(node.to_string());
             }
             Event::SnapshotBuilt { round, root, .. } => {
                 let first = self.roots.entry(*round).or_insert((*root, node.into()));
@@ -339,6 +344,14 @@ fn genesis(validators: usize, scenario: Scenario) -> (Genesis, Vec<Keypair>) {
         chain_name: "sim".into(),
         created_unix_ms: 0,
         params: ChainParams {
+            // `byzantine`: epochs of 10 s, so the forkers keep anchor duty
+            // while the joiners come (until epoch 2, when the first proofs
+            // committed take it away).
+            epoch_rounds: if scenario == Scenario::Byzantine {
+                100
+            } else {
+                ChainParams::default().epoch_rounds
+            },
             snapshot_interval_rounds: if slow {
                 links::SNAPSHOT_INTERVAL_ROUNDS
             } else {
@@ -884,6 +897,14 @@ pub fn run(opts: &SimOptions) -> Report {
         violations.extend(d.check(links::interval_ms(ROUND_INTERVAL_MS)));
     }
     violations.extend(skipped_slots(&s.commit_rounds));
+    if opts.scenario == Scenario::Byzantine {
+        // Else the run proved nothing about evidence.
+        for v in &honest_validators {
+            if !s.revoked.contains(v) {
+                violations.push(format!("{v} never took a forker off anchor duty"));
+            }
+        }
+    }
     Report {
         options: opts.clone(),
         trace_hash: hex::encode(s.hasher.clone().finalize()),

@@ -120,7 +120,7 @@ pub struct OffDutyStatus {
     pub from_epoch: u64,
 }
 
-/// Most equivocations `/v1/status` lists (the latest rounds).
+/// Most equivocations `/v1/status` lists.
 const MAX_LISTED_EQUIVOCATIONS: usize = 32;
 
 /// A banned key.
@@ -181,10 +181,10 @@ pub struct NodeStatus {
     pub buffer_vertices: usize,
     /// See `buffer_vertices`.
     pub buffer_bytes: usize,
-    /// Equivocation proofs learned since start.
+    /// Validators proven to equivocate since start (one proof each).
     #[serde(default)]
     pub equivocations_total: u64,
-    /// Equivocations proven, the latest rounds (at most 32).
+    /// The proofs held, one per validator (at most 32 listed).
     #[serde(default)]
     pub equivocations: Vec<EquivocationStatus>,
     /// Validators taken off anchor duty by committed proofs.
@@ -275,21 +275,16 @@ impl<S: Store> Node<S> {
             buffer_vertices: self.sync.buffer().map_or(0, |b| b.len()),
             buffer_bytes: self.sync.buffer().map_or(0, |b| b.bytes()),
             equivocations_total: self.evidence.learned,
-            equivocations: {
-                let mut listed: Vec<EquivocationStatus> = self
-                    .evidence
-                    .proofs()
-                    .rev()
-                    .take(MAX_LISTED_EQUIVOCATIONS)
-                    .map(|p| EquivocationStatus {
-                        author: p.accused(),
-                        round: p.round(),
-                        versions: p.hashes(),
-                    })
-                    .collect();
-                listed.reverse();
-                listed
-            },
+            equivocations: self
+                .evidence
+                .proofs()
+                .take(MAX_LISTED_EQUIVOCATIONS)
+                .map(|p| EquivocationStatus {
+                    author: p.accused(),
+                    round: p.round(),
+                    versions: p.hashes(),
+                })
+                .collect(),
             off_anchor_duty: chain
                 .map(|c| {
                     c.consensus

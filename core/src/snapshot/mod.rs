@@ -38,8 +38,9 @@ use crate::tx::{Object, TxOutcome};
 use borsh::{BorshDeserialize, BorshSerialize};
 use std::fmt::Write as _;
 
-/// Version of the snapshot format.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+/// Version of the snapshot format. 2: the validator schedule in the
+/// frontier records who is off anchor duty (issue 12).
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
 
 /// What a joiner needs besides the state to continue consensus exactly.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]

@@ -251,7 +251,12 @@ impl<S: Store> Node<S> {
                     source,
                 });
             }
-            if forward && source != VertexSource::Fetch {
+            let unchecked = self
+                .chain
+                .as_ref()
+                .and_then(|c| c.consensus.dag().get(hash))
+                .is_some_and(|d| d.unchecked);
+            if forward && source != VertexSource::Fetch && !unchecked {
                 self.gossip(from, v);
             }
         }
