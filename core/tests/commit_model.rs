@@ -338,7 +338,7 @@ fn a_hundred_thousand_generated_dags_never_split_honest_views() {
         }
     }
     eprintln!(
-        "{} DAGs (n = 4 and 7), 9 views each (7 closures, a capped range fetch, a snapshot joiner)",
+        "{} DAGs (n = 4 and 7), 10 views each (the whole DAG, 6 closures, a capped range fetch, 2 snapshot joiners)",
         2 * per_n
     );
 }
