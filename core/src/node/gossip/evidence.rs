@@ -1,7 +1,5 @@
 //! Equivocation evidence at the node (the proof itself: `crate::evidence`).
 //!
-//! - **Found**: consensus or the snapshot buffer reports a second version of
-//!   an author's round; the node builds the proof from the two vertices.
 //! One proof per accused validator is all a node keeps and passes on: one
 //! is enough to take it off anchor duty, and keying by author and round
 //! would let an equivocator sign proofs against itself at ever higher
