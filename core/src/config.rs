@@ -268,6 +268,13 @@ pub struct SyncConfig {
     /// bootstrap peers: to this many validators of the set, and up to as
     /// many more addresses learned by peer exchange.
     pub target_peers: usize,
+    /// A node without `--chain-id` trusts a chain id only once this many
+    /// ready peers announce it and none announces another (fewer if no
+    /// more peers are on the way, or after `genesis_agreement_wait_ms`).
+    pub genesis_agreement_peers: usize,
+    /// Longest wait, from the first ready peer, for
+    /// `genesis_agreement_peers` of them.
+    pub genesis_agreement_wait_ms: u64,
 }
 
 impl Default for SyncConfig {
@@ -295,6 +302,8 @@ impl Default for SyncConfig {
             buffer_max_rounds: 2_000,
             max_peer_exchange: 32,
             target_peers: 4,
+            genesis_agreement_peers: 3,
+            genesis_agreement_wait_ms: 2_000,
         }
     }
 }

@@ -124,6 +124,9 @@ pub(super) struct Serving {
 /// (`snapsync.rs`, `replay.rs`).
 #[derive(Debug, Default)]
 pub(super) struct JoinRecord {
+    /// When the first peer announcing a chain id was ready, for a node
+    /// without a chain (`handshake/genesis.rs`).
+    pub(super) genesis_wait_since: Option<crate::ids::Timestamp>,
     /// The last snapshot download that did not finish (found at start, or
     /// left when its sources went away): its verified chunks are staged,
     /// and the next download keeps every one it lists too.

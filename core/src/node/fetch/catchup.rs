@@ -19,9 +19,6 @@ use crate::phase::SyncPhase;
 use crate::store::{Store, StoreError};
 use crate::wire::Message;
 
-/// Peers asked for the genesis at once.
-const GENESIS_SOURCES: usize = 3;
-
 impl<S: Store> Node<S> {
     /// Decides what to fetch next and when the node is caught up.
     pub(in crate::node) fn drive_sync(&mut self, now: Timestamp) -> Result<(), StoreError> {
@@ -36,25 +33,7 @@ impl<S: Store> Node<S> {
         }
 
         if self.chain.is_none() {
-            // Asked of up to GENESIS_SOURCES peers at once: the first good
-            // answer wins, so one that withholds it costs nothing.
-            let asked: Vec<PeerId> = self
-                .requests
-                .in_flight
-                .values()
-                .filter(|r| r.kind == RequestKind::Genesis)
-                .map(|r| r.peer)
-                .collect();
-            let sources: Vec<PeerId> = self
-                .peers
-                .ready()
-                .filter(|p| p.chain_id.is_some() && !asked.contains(&p.id))
-                .map(|p| p.id)
-                .take(GENESIS_SOURCES.saturating_sub(asked.len()))
-                .collect();
-            for peer in sources {
-                self.request(now, peer, RequestKind::Genesis);
-            }
+            self.ask_for_genesis(now);
             return Ok(());
         }
         let ready = self.peers.ready().count();

@@ -1,17 +1,106 @@
 //! Fetching the genesis: after the handshake, a node without a chain asks
-//! a ready peer for the genesis document and adopts it only if it hashes
+//! ready peers for the genesis document and adopts it only if it hashes
 //! to the chain id it expects (pinned with `--chain-id`, or the one its
-//! peer announced); any ready peer answers with its own.
+//! peers announced); any ready peer answers with its own.
+//!
+//! Without `--chain-id` the node trusts no chain id until its peers agree
+//! on it: it waits until `genesis_agreement_peers` ready peers announce
+//! one — or until no more peers are on the way (dials, handshakes, peer
+//! exchange), or `genesis_agreement_wait_ms` has passed — and if any two
+//! announce different chains it stops with an error naming both, since it
+//! cannot tell which network its operator meant. With a single peer that
+//! is trust on first use, and the log says so.
 
 use crate::consensus::{Consensus, ConsensusMeta};
 use crate::genesis::Genesis;
-use crate::ids::{PeerId, Timestamp};
+use crate::ids::{Hash, PeerId, Timestamp};
 use crate::interface::{Channel, Event};
+use crate::node::fetch::RequestKind;
 use crate::node::{Chain, Node};
 use crate::store::{read_meta, MetaKey, Store, StoreError};
 use crate::wire::{Message, RequestId};
+use std::collections::BTreeMap;
+
+/// Peers asked for the genesis at once.
+const GENESIS_SOURCES: usize = 3;
 
 impl<S: Store> Node<S> {
+    /// Without a chain: once the peers agree on one (see the module docs),
+    /// asks up to `GENESIS_SOURCES` of them for its genesis at once — the
+    /// first good answer wins, so one that withholds it costs nothing.
+    pub(in crate::node) fn ask_for_genesis(&mut self, now: Timestamp) {
+        let mut announced: BTreeMap<Hash, Vec<PeerId>> = BTreeMap::new();
+        for p in self.peers.ready() {
+            if let Some(id) = p.chain_id {
+                announced.entry(id).or_default().push(p.id);
+            }
+        }
+        let Some((_, agreeing)) = announced.iter().next() else {
+            return; // nobody has announced a chain yet
+        };
+        if self.config.trusted_chain_id.is_none() {
+            if announced.len() > 1 {
+                self.peers_disagree_on_the_chain(now, &announced);
+                return;
+            }
+            let since = *self.joined.genesis_wait_since.get_or_insert(now);
+            let more_coming = self.peers.peers.values().any(|p| !p.is_ready())
+                || self.peers.targets.values().any(|t| t.dialing)
+                || self
+                    .requests
+                    .in_flight
+                    .values()
+                    .any(|r| r.kind == RequestKind::Peers);
+            let waited = now >= since.plus_ms(self.config.sync.genesis_agreement_wait_ms);
+            if agreeing.len() < self.config.sync.genesis_agreement_peers && more_coming && !waited {
+                return;
+            }
+        }
+        let agreeing = agreeing.clone();
+        let asked: Vec<PeerId> = self
+            .requests
+            .in_flight
+            .values()
+            .filter(|r| r.kind == RequestKind::Genesis)
+            .map(|r| r.peer)
+            .collect();
+        let limit = GENESIS_SOURCES.saturating_sub(asked.len());
+        let sources: Vec<PeerId> = agreeing
+            .into_iter()
+            .filter(|p| !asked.contains(p))
+            .take(limit)
+            .collect();
+        for peer in sources {
+            self.request(now, peer, RequestKind::Genesis);
+        }
+    }
+
+    /// Two peers announce different chains and no `--chain-id` says which
+    /// is meant: a one-shot sync fails, a daemon backs off and looks again
+    /// (the liar may be gone by then), each time with the same error.
+    fn peers_disagree_on_the_chain(
+        &mut self,
+        now: Timestamp,
+        announced: &BTreeMap<Hash, Vec<PeerId>>,
+    ) {
+        crate::cov::mark("peers_disagree_on_the_chain");
+        let sides: Vec<String> = announced
+            .iter()
+            .map(|(id, peers)| format!("{} peer(s) announce chain {}", peers.len(), id.short()))
+            .collect();
+        let reason = format!(
+            "peers disagree on the chain: {}; pass --chain-id to choose the network to join",
+            sides.join(", ")
+        );
+        self.joined.genesis_wait_since = None;
+        if self.config.sync.give_up_after_retries {
+            self.emit(Event::SyncFailed { reason });
+            self.become_(crate::node::state::SyncState::Failed);
+        } else {
+            self.back_off(now, reason);
+        }
+    }
+
     pub(in crate::node) fn serve_genesis(&mut self, peer: PeerId, request: RequestId) {
         let msg = match &self.chain {
             Some(c) => Message::Genesis {
