@@ -27,6 +27,11 @@ impl Client {
         &self.addr
     }
 
+    /// `GET /v1/validators`.
+    pub fn validators(&self) -> Result<bluepods_core::ValidatorsStatus, HttpError> {
+        get_json(&self.addr, "/v1/validators")
+    }
+
     /// `GET /v1/status`.
     pub fn status(&self) -> Result<NodeStatus, HttpError> {
         get_json(&self.addr, "/v1/status")

@@ -13,6 +13,7 @@ pub mod load;
 pub mod plan;
 pub mod procs;
 pub mod sim_cmd;
+pub mod validator_cmd;
 pub mod watch;
 
 /// The runtime of the long-running tools (`link`, `flood`): two workers,

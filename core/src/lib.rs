@@ -79,7 +79,9 @@ pub use interface::{
     Action, Channel, ChunkAnswer, CloseCode, Direction, Event, Input, TimerKind, VertexSource,
 };
 pub use node::produce_api::SubmitError;
-pub use node::{init_chain, AppliedSnapshot, Node, NodeStatus, PeerStatus, PlanPeer, SyncPlan};
+pub use node::{
+    init_chain, AppliedSnapshot, Node, NodeStatus, PeerStatus, PlanPeer, SyncPlan, ValidatorsStatus,
+};
 pub use phase::SyncPhase;
 pub use store::{MemStore, Store, StoreError};
 pub use tx::{Object, Operation, Transaction, TxBody, TxStatus};

@@ -174,6 +174,15 @@ impl ValidatorSchedule {
         Some(from)
     }
 
+    /// Committed registrations that take effect after `epoch`, with the
+    /// epoch each joins the set.
+    pub fn pending_after(&self, epoch: Epoch) -> Vec<(Epoch, &ValidatorInfo)> {
+        self.additions
+            .range(Epoch(epoch.0 + 1)..)
+            .flat_map(|(e, infos)| infos.iter().map(move |i| (*e, i)))
+            .collect()
+    }
+
     /// Validators taken off anchor duty, with the epoch it took effect.
     pub fn off_anchor_duty(&self) -> impl Iterator<Item = (&PublicKey, &Epoch)> {
         self.off_duty.iter()

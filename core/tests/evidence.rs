@@ -262,6 +262,17 @@ fn a_committed_proof_takes_the_equivocator_off_anchor_duty_on_every_node() {
         }
     }
     assert!(checked >= 4 * 5, "{checked} anchors after the revocation");
+    // `GET /v1/validators` reads the same: still a member, off duty.
+    let set = c.node(1).validators().unwrap();
+    assert_eq!(set.members.len(), 4);
+    let on_duty: Vec<bool> = set
+        .members
+        .iter()
+        .filter(|m| m.key == accused)
+        .map(|m| m.on_anchor_duty)
+        .collect();
+    assert_eq!(on_duty, vec![false]);
+    assert_eq!(set.off_anchor_duty[0].author, accused);
     let seqs: Vec<_> = (0..4).map(|i| commit_sequence(c.node(i).store())).collect();
     let shortest = seqs.iter().map(Vec::len).min().unwrap();
     assert!(seqs.iter().all(|s| s[..shortest] == seqs[0][..shortest]));

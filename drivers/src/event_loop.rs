@@ -90,6 +90,8 @@ pub enum Command {
     DumpState(oneshot::Sender<Result<StateDump, String>>),
     /// The servable snapshots.
     Snapshots(oneshot::Sender<Vec<SnapshotInfo>>),
+    /// The validator set (`None` before the node has a chain).
+    Validators(oneshot::Sender<Option<bluepods_core::ValidatorsStatus>>),
     /// Stop the node.
     Shutdown,
 }
@@ -158,6 +160,11 @@ impl NodeHandle {
     /// The servable snapshots.
     pub async fn snapshots(&self) -> Result<Vec<SnapshotInfo>, Stopped> {
         self.ask(Command::Snapshots).await
+    }
+
+    /// The validator set, once the node has a chain.
+    pub async fn validators(&self) -> Result<Option<bluepods_core::ValidatorsStatus>, Stopped> {
+        self.ask(Command::Validators).await
     }
 
     /// A view of the committed state to write out (`snapshot::dump_view`).
@@ -407,6 +414,9 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                 // state neither pauses the node nor sits in memory whole.
                 let dump = StateDump::of(self.node.store()).map_err(|e| e.to_string());
                 let _ = r.send(dump);
+            }
+            Command::Validators(r) => {
+                let _ = r.send(self.node.validators());
             }
             Command::Snapshots(r) => {
                 let list = self

@@ -8,6 +8,7 @@
 //! | GET | `/v1/tx/{hash}` | `{"status": "pending" \| "committed" \| "failed" \| "unknown", …}` |
 //! | GET | `/v1/state` | the committed state as `--dump-state` text |
 //! | GET | `/v1/snapshots` | the servable snapshots: round, manifest root, sizes |
+//! | GET | `/v1/validators` | the set at the highest round: epoch, quorum, members (key, address, weight, anchor duty), pending registrations, validators off anchor duty; 503 before the node has a chain |
 //! | GET | `/metrics` | Prometheus text format |
 //!
 //! Errors are JSON `{"error": "…"}` with a 4xx status for bad input and 503
@@ -102,6 +103,7 @@ pub fn router(node: NodeHandle, metrics: Arc<Metrics>) -> Router {
         .route("/v1/objects/{id}", get(object))
         .route("/v1/state", get(state_text))
         .route("/v1/snapshots", get(snapshots))
+        .route("/v1/validators", get(validators))
         .route("/metrics", get(metrics_text))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.clone(), limits))
@@ -169,6 +171,17 @@ async fn object(State(s): State<AppState>, Path(id): Path<String>) -> Response {
         Ok(Ok(Some(o))) => Json(o).into_response(),
         Ok(Ok(None)) => error(StatusCode::NOT_FOUND, "no such object"),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+async fn validators(State(s): State<AppState>) -> Response {
+    match s.node.validators().await {
+        Ok(Some(v)) => Json(v).into_response(),
+        Ok(None) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no chain yet: the node has not adopted a genesis",
+        ),
+        Err(_) => stopped(),
     }
 }
 

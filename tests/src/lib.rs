@@ -25,6 +25,17 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Polls `f` every 100 ms until it gives a value; panics after `limit`.
+pub fn wait_until_some<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let mut found = None;
+    let ok = wait_until(limit, || {
+        found = f();
+        found.is_some()
+    });
+    assert!(ok, "nothing after {limit:?}");
+    found.expect("just found")
+}
+
 /// The value of the line `name VALUE` in `out`: the rest of the first line
 /// whose first word is exactly `name`, trimmed. This is the format of
 /// `bluepods-node --dump-state` (`last_committed_round 12`,

@@ -12,6 +12,17 @@ fn a_second_validator_joins_and_both_keep_committing() {
     let boot = bootstrap(dir.path(), "bootstrap");
     assert!(wait_committed(&boot, 4, Duration::from_secs(20)));
     let node2 = validator(dir.path(), "node2", &boot.quic);
+    // `GET /v1/validators`: the registration is listed as pending (it
+    // takes effect two epochs after its commit), then as a member.
+    let key2 = wait_until_some(Duration::from_secs(30), || {
+        api(&node2).status().ok().map(|s| s.node_key)
+    });
+    let pending = wait_until(Duration::from_secs(60), || {
+        api(&boot)
+            .validators()
+            .is_ok_and(|v| v.pending.iter().any(|p| p.key == key2))
+    });
+    assert!(pending, "{}", tail(&node2.log_text(), 30));
     let member = wait_until(Duration::from_secs(60), || {
         api(&node2)
             .status()
@@ -22,6 +33,26 @@ fn a_second_validator_joins_and_both_keep_committing() {
         .log_text()
         .contains("[VALIDATOR] registering as a validator"));
     assert_eq!(api(&boot).status().unwrap().validators, 2);
+    let set = api(&boot).validators().unwrap();
+    assert_eq!(set.members.len(), 2);
+    assert_eq!(set.quorum, 2);
+    assert!(set
+        .members
+        .iter()
+        .any(|m| m.key == key2 && m.on_anchor_duty));
+    // `bluepods validator list`, as an operator runs it.
+    let client = bluepods_cli::procs::node_binary()
+        .unwrap()
+        .with_file_name("bluepods");
+    let http = boot.http.clone().unwrap();
+    let out = std::process::Command::new(&client)
+        .args(["validator", "list", "--http", &http])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("2 members, weight 2, quorum 2"), "{text}");
+    assert!(text.contains(&key2.to_string()), "{text}");
 
     // Both produce, both commit, and a transaction through the new
     // validator commits on both.

@@ -39,6 +39,9 @@ enum Cmd {
     /// Build, sign and submit a transaction.
     #[command(subcommand)]
     Tx(TxCmd),
+    /// The validator set.
+    #[command(subcommand)]
+    Validator(ValidatorCmd),
     /// Show a node's status.
     Status {
         /// The node's HTTP API address.
@@ -226,6 +229,21 @@ struct TxCommon {
     /// Wait until it is committed or failed.
     #[arg(long)]
     wait: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum ValidatorCmd {
+    /// List the set in force at the node's highest round: epoch, quorum,
+    /// members with their weight, anchor duty and address, registrations
+    /// committed for later epochs, validators off anchor duty.
+    List {
+        /// The node's HTTP API address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: String,
+        /// Print JSON (`GET /v1/validators`).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -435,6 +453,15 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
                 std::thread::sleep(Duration::from_millis(interval_ms.max(50)));
             }
+        }
+        Cmd::Validator(ValidatorCmd::List { http, json }) => {
+            let v = Client::new(&http).validators().map_err(|e| e.to_string())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                print!("{}", bluepods_cli::validator_cmd::render(&v));
+            }
+            Ok(())
         }
         Cmd::Status { http, json, .. } => {
             let s = Client::new(&http).status().map_err(|e| e.to_string())?;

@@ -120,6 +120,51 @@ pub struct OffDutyStatus {
     pub from_epoch: u64,
 }
 
+/// A member of the validator set as `GET /v1/validators` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MemberStatus {
+    /// Its key.
+    pub key: PublicKey,
+    /// The QUIC address it registered.
+    pub address: String,
+    /// Its voting weight (every member weighs one today).
+    pub weight: u64,
+    /// Whether it takes turns as anchor author (not if proven to
+    /// equivocate).
+    pub on_anchor_duty: bool,
+}
+
+/// A committed registration that takes effect in a later epoch.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PendingMember {
+    /// Its key.
+    pub key: PublicKey,
+    /// The QUIC address it registered.
+    pub address: String,
+    /// The epoch it joins the set.
+    pub from_epoch: u64,
+}
+
+/// The validator set in force at the node's highest round, and what is to
+/// come: `GET /v1/validators`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ValidatorsStatus {
+    /// The epoch of `round`.
+    pub epoch: u64,
+    /// The node's highest round.
+    pub round: Round,
+    /// Rounds per epoch.
+    pub epoch_rounds: u64,
+    /// Weight a quorum needs.
+    pub quorum: u64,
+    /// The members, by key.
+    pub members: Vec<MemberStatus>,
+    /// Registrations committed for later epochs.
+    pub pending: Vec<PendingMember>,
+    /// Validators off anchor duty for equivocating, and from when.
+    pub off_anchor_duty: Vec<OffDutyStatus>,
+}
+
 /// Most equivocations `/v1/status` lists.
 const MAX_LISTED_EQUIVOCATIONS: usize = 32;
 
@@ -195,6 +240,48 @@ pub struct NodeStatus {
 }
 
 impl<S: Store> Node<S> {
+    /// The validator set at the highest round held, or `None` before the
+    /// node has a chain.
+    pub fn validators(&self) -> Option<ValidatorsStatus> {
+        let chain = self.chain.as_ref()?;
+        let round = self.highest_round().unwrap_or(Round(0));
+        let schedule = &chain.consensus.meta().schedule;
+        let epoch = schedule.epoch_of(round);
+        let set = schedule.set_for_round(round);
+        Some(ValidatorsStatus {
+            epoch: epoch.0,
+            round,
+            epoch_rounds: chain.genesis.params.epoch_rounds,
+            quorum: set.quorum() as u64,
+            members: set
+                .members()
+                .iter()
+                .map(|m| MemberStatus {
+                    key: m.key,
+                    address: m.address.clone(),
+                    weight: 1,
+                    on_anchor_duty: set.on_anchor_duty(&m.key),
+                })
+                .collect(),
+            pending: schedule
+                .pending_after(epoch)
+                .into_iter()
+                .map(|(e, m)| PendingMember {
+                    key: m.key,
+                    address: m.address.clone(),
+                    from_epoch: e.0,
+                })
+                .collect(),
+            off_anchor_duty: schedule
+                .off_anchor_duty()
+                .map(|(k, e)| OffDutyStatus {
+                    author: *k,
+                    from_epoch: e.0,
+                })
+                .collect(),
+        })
+    }
+
     /// A full status snapshot.
     pub fn status(&self) -> NodeStatus {
         let chain = self.chain.as_ref();

@@ -1,0 +1,109 @@
+//! `bluepods validator …`: the validator set as an operator reads it.
+
+use bluepods_core::ValidatorsStatus;
+use std::fmt::Write as _;
+
+/// The set as a table: the epoch line, one line per member (key, weight,
+/// anchor duty, address), then registrations to come and validators off
+/// anchor duty.
+pub fn render(v: &ValidatorsStatus) -> String {
+    let mut out = String::new();
+    let weight: u64 = v.members.iter().map(|m| m.weight).sum();
+    let _ = writeln!(
+        out,
+        "epoch {} (round {}, {} rounds per epoch): {} members, weight {weight}, quorum {}",
+        v.epoch,
+        v.round.0,
+        v.epoch_rounds,
+        v.members.len(),
+        v.quorum
+    );
+    let _ = writeln!(
+        out,
+        "{:<64}  {:>6}  {:<6}  address",
+        "key", "weight", "anchor"
+    );
+    for m in &v.members {
+        let duty = if m.on_anchor_duty { "yes" } else { "no" };
+        let _ = writeln!(out, "{}  {:>6}  {duty:<6}  {}", m.key, m.weight, m.address);
+    }
+    if v.pending.is_empty() {
+        let _ = writeln!(out, "pending registrations: none");
+    } else {
+        let _ = writeln!(out, "pending registrations:");
+        for p in &v.pending {
+            let _ = writeln!(out, "{}  from epoch {}  {}", p.key, p.from_epoch, p.address);
+        }
+    }
+    for o in &v.off_anchor_duty {
+        let _ = writeln!(
+            out,
+            "off anchor duty (proven to equivocate): {} from epoch {}",
+            o.author, o.from_epoch
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bluepods_core::node::{MemberStatus, OffDutyStatus, PendingMember};
+    use bluepods_core::{Keypair, Round};
+
+    #[test]
+    fn the_table_shows_every_member_what_is_pending_and_who_is_off_duty() {
+        let (a, b, c) = (
+            Keypair::from_label("a").public(),
+            Keypair::from_label("b").public(),
+            Keypair::from_label("c").public(),
+        );
+        let v = ValidatorsStatus {
+            epoch: 3,
+            round: Round(65),
+            epoch_rounds: 20,
+            quorum: 2,
+            members: vec![
+                MemberStatus {
+                    key: a,
+                    address: "127.0.0.1:9000".into(),
+                    weight: 1,
+                    on_anchor_duty: true,
+                },
+                MemberStatus {
+                    key: b,
+                    address: "127.0.0.1:9001".into(),
+                    weight: 1,
+                    on_anchor_duty: false,
+                },
+            ],
+            pending: vec![PendingMember {
+                key: c,
+                address: "127.0.0.1:9002".into(),
+                from_epoch: 5,
+            }],
+            off_anchor_duty: vec![OffDutyStatus {
+                author: b,
+                from_epoch: 3,
+            }],
+        };
+        let text = render(&v);
+        assert!(text
+            .starts_with("epoch 3 (round 65, 20 rounds per epoch): 2 members, weight 2, quorum 2"));
+        assert!(
+            text.contains(&format!("{a}       1  yes     127.0.0.1:9000")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("{b}       1  no      127.0.0.1:9001")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("{c}  from epoch 5  127.0.0.1:9002")),
+            "{text}"
+        );
+        assert!(text.contains(&format!(
+            "off anchor duty (proven to equivocate): {b} from epoch 3"
+        )));
+    }
+}
