@@ -75,3 +75,43 @@ fn a_second_validator_joins_and_both_keep_committing() {
     );
     assert!(produced_by_2(&boot) > before.own_last_round.unwrap().0);
 }
+
+/// `bluepods validator register`, as an operator runs it: the registration
+/// commits and `GET /v1/validators` lists it as pending, to join the set
+/// two epochs later. (The key runs no node: once it joined, this
+/// one-validator network could not reach a quorum — the admission gap
+/// issue 13 closes; the test stops before.)
+#[test]
+fn a_registration_from_the_cli_commits_and_is_listed_as_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let boot = bootstrap(dir.path(), "bootstrap");
+    assert!(wait_committed(&boot, 2, Duration::from_secs(20)));
+    let client = bluepods_cli::procs::node_binary()
+        .unwrap()
+        .with_file_name("bluepods");
+    let http = boot.http.clone().unwrap();
+    let key = dir.path().join("candidate.key");
+    let out = std::process::Command::new(&client)
+        .args(["validator", "register", "--wait", "--http", &http])
+        .args(["--address", "127.0.0.1:1"])
+        .arg("--key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}\n{err}");
+    assert!(text.contains("\"committed\""), "{text}");
+    // The CLI created the key and said which it is.
+    let hex = err
+        .split("(public key ")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .unwrap_or_else(|| panic!("no key in {err}"));
+    let candidate = bluepods_core::PublicKey::from_hex(hex).unwrap();
+    let set = api(&boot).validators().unwrap();
+    let pending: Vec<_> = set.pending.iter().filter(|p| p.key == candidate).collect();
+    assert_eq!(pending.len(), 1, "{set:?}");
+    assert_eq!(pending[0].address, "127.0.0.1:1");
+    assert!(pending[0].from_epoch > set.epoch);
+}

@@ -244,6 +244,18 @@ enum ValidatorCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Ask to join the set: a RegisterValidator transaction from the key
+    /// (the key of the node that is to validate, e.g. DATA/node.key),
+    /// naming the QUIC address validators dial. It takes effect two epochs
+    /// after it commits. (A validator-mode node does this by itself once
+    /// it is live.)
+    Register {
+        #[command(flatten)]
+        common: TxCommon,
+        /// The QUIC address (HOST:PORT) the node accepts connections on.
+        #[arg(long)]
+        address: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -453,6 +465,12 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
                 std::thread::sleep(Duration::from_millis(interval_ms.max(50)));
             }
+        }
+        Cmd::Validator(ValidatorCmd::Register { common, address }) => {
+            if address.parse::<std::net::SocketAddr>().is_err() && !address.contains(':') {
+                return Err(format!("--address {address}: expected HOST:PORT"));
+            }
+            submit(&common, vec![Operation::RegisterValidator { address }])
         }
         Cmd::Validator(ValidatorCmd::List { http, json }) => {
             let v = Client::new(&http).validators().map_err(|e| e.to_string())?;
