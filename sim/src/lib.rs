@@ -19,13 +19,16 @@
 //! pending sets stayed within their limits; no node failed or panicked.
 
 pub mod hostile;
+mod hosts;
 mod links;
 pub mod net;
+mod observe;
 pub mod relay;
 mod run;
 pub mod store;
 
-pub use run::{run, Report, ROUND_INTERVAL_MS};
+pub use observe::Report;
+pub use run::{run, ROUND_INTERVAL_MS};
 
 use std::fmt;
 use std::str::FromStr;
