@@ -35,6 +35,9 @@ pub fn render(v: &ValidatorsStatus) -> String {
             let _ = writeln!(out, "{}  from epoch {}  {}", p.key, p.from_epoch, p.address);
         }
     }
+    for l in &v.leaving {
+        let _ = writeln!(out, "leaving: {} out from epoch {}", l.key, l.from_epoch);
+    }
     for o in &v.off_anchor_duty {
         let _ = writeln!(
             out,
@@ -48,7 +51,7 @@ pub fn render(v: &ValidatorsStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bluepods_core::node::{MemberStatus, OffDutyStatus, PendingMember};
+    use bluepods_core::node::{LeavingMember, MemberStatus, OffDutyStatus, PendingMember};
     use bluepods_core::{Keypair, Round};
 
     #[test]
@@ -82,6 +85,10 @@ mod tests {
                 address: "127.0.0.1:9002".into(),
                 from_epoch: 5,
             }],
+            leaving: vec![LeavingMember {
+                key: a,
+                from_epoch: 6,
+            }],
             off_anchor_duty: vec![OffDutyStatus {
                 author: b,
                 from_epoch: 3,
@@ -105,5 +112,9 @@ mod tests {
         assert!(text.contains(&format!(
             "off anchor duty (proven to equivocate): {b} from epoch 3"
         )));
+        assert!(
+            text.contains(&format!("leaving: {a} out from epoch 6")),
+            "{text}"
+        );
     }
 }

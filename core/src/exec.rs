@@ -106,6 +106,7 @@ impl<'a> Executor<'a> {
         }
         let mut scratch: BTreeMap<ObjectId, Option<Object>> = BTreeMap::new();
         let mut registrations = Vec::new();
+        let mut leaves = Vec::new();
         for (index, op) in body.ops.iter().enumerate() {
             let result = match op {
                 Operation::Create { data } => {
@@ -149,16 +150,25 @@ impl<'a> Executor<'a> {
                     });
                     Ok(())
                 }
+                Operation::LeaveValidator => {
+                    leaves.push(body.sender);
+                    Ok(())
+                }
             };
             if let Err(reason) = result {
                 return Ok(Err(format!("operation {index}: {reason}")));
             }
         }
-        if !registrations.is_empty() {
+        if !registrations.is_empty() || !leaves.is_empty() {
             let mut next = schedule.clone();
             for r in registrations {
                 if let Err(e) = next.register(r, round) {
                     return Ok(Err(format!("register validator: {e}")));
+                }
+            }
+            for key in leaves {
+                if let Err(e) = next.leave(key, round) {
+                    return Ok(Err(format!("leave validator set: {e}")));
                 }
             }
             *schedule = next;

@@ -211,6 +211,35 @@ fn registration_changes_the_schedule_only_when_the_transaction_succeeds() {
         .contains(&bob.public()));
 }
 
+#[test]
+fn a_member_leaves_by_transaction_and_a_stranger_cannot() {
+    let (alice, bob) = (Keypair::from_label("alice"), Keypair::from_label("bob"));
+    let mut w = World::new();
+    for (k, nonce) in [(&alice, 1), (&bob, 2)] {
+        let register = tx(
+            k,
+            nonce,
+            vec![Operation::RegisterValidator {
+                address: "a:1".into(),
+            }],
+        );
+        w.commit(2, &[register]);
+    }
+    let later = Round(4 * w.params.epoch_rounds);
+    assert_eq!(w.schedule.set_for_round(later).len(), 2);
+    let leave = tx(&bob, 3, vec![Operation::LeaveValidator]);
+    let stats = w.commit(2 * w.params.epoch_rounds, &[leave]);
+    assert_eq!(stats.committed, 1);
+    assert!(!w.schedule.set_for_round(later).contains(&bob.public()));
+    let carol = Keypair::from_label("carol");
+    let stranger = tx(&carol, 4, vec![Operation::LeaveValidator]);
+    let stats = w.commit(2 * w.params.epoch_rounds, &[stranger]);
+    assert_eq!(stats.failed, 1, "not a member: the transaction fails");
+    let last = tx(&alice, 5, vec![Operation::LeaveValidator]);
+    let stats = w.commit(2 * w.params.epoch_rounds, &[last]);
+    assert_eq!(stats.failed, 1, "the last validator cannot leave");
+}
+
 /// The expiry round is the last round at which a transaction may commit
 /// (killed mutant: `round > expiry` weakened to `>=`).
 #[test]

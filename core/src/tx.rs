@@ -66,6 +66,9 @@ pub enum Operation {
         /// QUIC address other nodes should dial (`host:port`).
         address: String,
     },
+    /// Leave the validator set (the sender must be a member); effective
+    /// at the start of the second epoch after the commit.
+    LeaveValidator,
 }
 
 /// The signed part of a transaction.

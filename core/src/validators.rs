@@ -10,6 +10,10 @@
 //! holds such vertices as pending instead. This is what makes the set a pure
 //! function of the commit sequence, identical on every node.
 //!
+//! A member leaves the same way: its `LeaveValidator` committed by the
+//! anchor of round `a` takes it out of the set from epoch `epoch(a) + 2`
+//! (the last member cannot leave). A key that left cannot register again.
+//!
 //! All members have equal weight; the quorum is ⌊2n/3⌋ + 1.
 //!
 //! A member proven to have equivocated (`evidence.rs`), by a proof committed
@@ -107,6 +111,8 @@ pub struct ValidatorSchedule {
     additions: BTreeMap<Epoch, Vec<ValidatorInfo>>,
     /// Proven equivocators and the epoch they lose anchor duty from.
     off_duty: BTreeMap<PublicKey, Epoch>,
+    /// Members that left, by the epoch they are out from.
+    removals: BTreeMap<Epoch, Vec<PublicKey>>,
 }
 
 /// Why a registration was refused (recorded as the transaction's failure).
@@ -120,6 +126,17 @@ pub enum RegistrationError {
     SetFull(u32),
 }
 
+/// Why a leave was refused (recorded as the transaction's failure).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LeaveError {
+    /// Not a member of the set it would leave, or already leaving.
+    #[error("not a validator of the set, or already leaving")]
+    NotAMember,
+    /// It is the last member: a chain without validators stops for good.
+    #[error("the last validator cannot leave")]
+    LastMember,
+}
+
 impl ValidatorSchedule {
     /// The schedule at genesis.
     pub fn new(genesis: Vec<ValidatorInfo>, epoch_rounds: u64, max_validators: u32) -> Self {
@@ -129,6 +146,7 @@ impl ValidatorSchedule {
             genesis,
             additions: BTreeMap::new(),
             off_duty: BTreeMap::new(),
+            removals: BTreeMap::new(),
         }
     }
 
@@ -153,6 +171,12 @@ impl ValidatorSchedule {
         for added in self.additions.range(..=epoch).flat_map(|(_, v)| v) {
             members.push(added.clone());
         }
+        let gone: BTreeSet<PublicKey> = self
+            .removals
+            .range(..=epoch)
+            .flat_map(|(_, v)| v.iter().copied())
+            .collect();
+        members.retain(|m| !gone.contains(&m.key));
         let off_duty: BTreeSet<PublicKey> = self
             .off_duty
             .iter()
@@ -217,12 +241,39 @@ impl ValidatorSchedule {
         if known {
             return Err(RegistrationError::AlreadyRegistered);
         }
-        let total = self.genesis.len() + self.additions.values().map(Vec::len).sum::<usize>();
+        let left = self.removals.values().map(Vec::len).sum::<usize>();
+        let total = (self.genesis.len() + self.additions.values().map(Vec::len).sum::<usize>())
+            .saturating_sub(left);
         if total >= self.max_validators as usize {
             return Err(RegistrationError::SetFull(self.max_validators));
         }
         self.additions.entry(effective).or_default().push(info);
         Ok(effective)
+    }
+
+    /// Records that `key` leaves, by a transaction committed by the anchor
+    /// of `anchor_round`: it is out of the set from epoch `epoch(a) + 2`,
+    /// the first whose set is not decided yet. It must be a member of the
+    /// set of that epoch as it stands, and not the last one.
+    pub fn leave(&mut self, key: PublicKey, anchor_round: Round) -> Result<Epoch, LeaveError> {
+        let effective = Epoch(self.epoch_of(anchor_round).0 + 2);
+        let set = self.set_for_epoch(effective);
+        if !set.contains(&key) {
+            return Err(LeaveError::NotAMember);
+        }
+        if set.len() <= 1 {
+            return Err(LeaveError::LastMember);
+        }
+        self.removals.entry(effective).or_default().push(key);
+        Ok(effective)
+    }
+
+    /// Members leaving after `epoch`, with the epoch each is out from.
+    pub fn leaving_after(&self, epoch: Epoch) -> Vec<(Epoch, PublicKey)> {
+        self.removals
+            .range(Epoch(epoch.0 + 1)..)
+            .flat_map(|(e, keys)| keys.iter().map(move |k| (*e, *k)))
+            .collect()
     }
 
     /// The first round of `epoch`.
@@ -296,6 +347,28 @@ mod tests {
         let set = s.set_for_round(Round(30));
         assert!(set.contains(&b) && !set.on_anchor_duty(&b), "still votes");
         assert_eq!(set.quorum(), 3);
+    }
+
+    #[test]
+    fn a_member_leaves_two_epochs_after_its_leave_commits_but_never_the_last() {
+        let mut s = ValidatorSchedule::new(vec![info("a"), info("b")], 10, 8);
+        let (a, b) = (info("a").key, info("b").key);
+        assert_eq!(s.leave(b, Round(12)), Ok(Epoch(3)));
+        assert_eq!(s.leave(b, Round(14)), Err(LeaveError::NotAMember), "once");
+        assert_eq!(
+            s.leave(info("z").key, Round(14)),
+            Err(LeaveError::NotAMember)
+        );
+        assert_eq!(s.set_for_round(Round(29)).len(), 2);
+        assert_eq!(s.set_for_round(Round(30)).len(), 1);
+        assert!(!s.set_for_round(Round(30)).contains(&b));
+        assert_eq!(s.leave(a, Round(14)), Err(LeaveError::LastMember));
+        assert_eq!(s.leaving_after(Epoch(2)), vec![(Epoch(3), b)]);
+        assert!(s.leaving_after(Epoch(3)).is_empty());
+        // Its seat is free again.
+        let mut full = ValidatorSchedule::new(vec![info("a"), info("b")], 10, 2);
+        assert_eq!(full.leave(b, Round(0)), Ok(Epoch(2)));
+        assert_eq!(full.register(info("c"), Round(0)), Ok(Epoch(2)));
     }
 
     #[test]

@@ -299,3 +299,54 @@ fn a_validator_joins_by_registration_and_then_produces() {
     assert!(n > 50);
     assert_eq!(a[..n], b[..n], "same commit sequence");
 }
+
+/// Issue 13, leaving: a validator's `LeaveValidator` commits, it is out of
+/// the set two epochs later on every node, stops producing, and the three
+/// that stay go on committing on a quorum of their own.
+#[test]
+fn a_validator_that_leaves_is_out_of_the_set_two_epochs_later_and_commits_go_on() {
+    let params = ChainParams {
+        epoch_rounds: 6,
+        ..ChainParams::default()
+    };
+    let (genesis, keys) = test_genesis(4, params);
+    let mut c = Cluster::new(31, Faults::fixed_delay(5));
+    c.add_validators(&genesis, &keys, 100);
+    c.run_for(800);
+    let leaver = keys[3].public();
+    let tx = TxBody {
+        chain_id: genesis.chain_id(),
+        sender: leaver,
+        nonce: 7,
+        expiry: Round(10_000),
+        ops: vec![Operation::LeaveValidator],
+    }
+    .sign(&keys[3]);
+    let hash = c.submit(0, tx).expect("accepted");
+    assert!(c.run_until(5_000, |c| (0..4).all(|i| matches!(
+        c.node(i).tx_status(&hash),
+        Ok(TxStatus::Committed { .. })
+    ))));
+    let out_from = c.node(0).validators().unwrap().round;
+    // Two epochs of 6 rounds at most, then some.
+    c.run_for(3_000);
+    for i in 0..3 {
+        let set = c.node(i).validators().unwrap();
+        assert_eq!(set.members.len(), 3, "node {i}");
+        assert!(set.members.iter().all(|m| m.key != leaver));
+        assert_eq!(set.quorum, 3);
+    }
+    let stopped_at = c.node(3).status().own_last_round.unwrap();
+    let committed = c.node(0).last_committed_round().unwrap();
+    c.run_for(2_000);
+    assert_eq!(
+        c.node(3).status().own_last_round.unwrap(),
+        stopped_at,
+        "no longer produces"
+    );
+    assert!(c.node(0).last_committed_round().unwrap() > committed.saturating_add(10));
+    assert!(stopped_at.0 < out_from.0 + 3 * 6, "left within two epochs");
+    let seqs: Vec<_> = (0..3).map(|i| commit_sequence(c.node(i).store())).collect();
+    let shortest = seqs.iter().map(Vec::len).min().unwrap();
+    assert!(seqs.iter().all(|s| s[..shortest] == seqs[0][..shortest]));
+}

@@ -25,6 +25,28 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Runs the `bluepods` client with `args` as an operator would; it must
+/// succeed. Its stdout and stderr.
+pub fn bluepods<I, A>(args: I) -> (String, String)
+where
+    I: IntoIterator<Item = A>,
+    A: AsRef<std::ffi::OsStr>,
+{
+    let client = bluepods_cli::procs::node_binary()
+        .expect("the node binary is built")
+        .with_file_name("bluepods");
+    let out = std::process::Command::new(&client)
+        .args(args)
+        .output()
+        .expect("the client runs");
+    let (text, err) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "{text}\n{err}");
+    (text, err)
+}
+
 /// Polls `f` every 100 ms until it gives a value; panics after `limit`.
 pub fn wait_until_some<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let mut found = None;

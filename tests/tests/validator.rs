@@ -41,16 +41,8 @@ fn a_second_validator_joins_and_both_keep_committing() {
         .iter()
         .any(|m| m.key == key2 && m.on_anchor_duty));
     // `bluepods validator list`, as an operator runs it.
-    let client = bluepods_cli::procs::node_binary()
-        .unwrap()
-        .with_file_name("bluepods");
     let http = boot.http.clone().unwrap();
-    let out = std::process::Command::new(&client)
-        .args(["validator", "list", "--http", &http])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    let (text, _) = bluepods(["validator", "list", "--http", &http]);
     assert!(text.contains("2 members, weight 2, quorum 2"), "{text}");
     assert!(text.contains(&key2.to_string()), "{text}");
 
@@ -74,6 +66,27 @@ fn a_second_validator_joins_and_both_keep_committing() {
         "the new validator keeps producing"
     );
     assert!(produced_by_2(&boot) > before.own_last_round.unwrap().0);
+
+    // `bluepods validator leave` with the node's own key: the leave
+    // commits and the set lists node2 as leaving two epochs on.
+    let key_file = node2.data.join("node.key");
+    let key_file = key_file.to_str().unwrap();
+    bluepods([
+        "validator",
+        "leave",
+        "--wait",
+        "--http",
+        &http,
+        "--key",
+        key_file,
+    ]);
+    let set = api(&boot).validators().unwrap();
+    assert!(
+        set.leaving
+            .iter()
+            .any(|l| l.key == key2 && l.from_epoch > set.epoch),
+        "{set:?}"
+    );
 }
 
 /// `bluepods validator register`, as an operator runs it: the registration
@@ -86,21 +99,19 @@ fn a_registration_from_the_cli_commits_and_is_listed_as_pending() {
     let dir = tempfile::tempdir().unwrap();
     let boot = bootstrap(dir.path(), "bootstrap");
     assert!(wait_committed(&boot, 2, Duration::from_secs(20)));
-    let client = bluepods_cli::procs::node_binary()
-        .unwrap()
-        .with_file_name("bluepods");
     let http = boot.http.clone().unwrap();
     let key = dir.path().join("candidate.key");
-    let out = std::process::Command::new(&client)
-        .args(["validator", "register", "--wait", "--http", &http])
-        .args(["--address", "127.0.0.1:1"])
-        .arg("--key")
-        .arg(&key)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}\n{err}");
+    let (text, err) = bluepods([
+        "validator",
+        "register",
+        "--wait",
+        "--http",
+        &http,
+        "--address",
+        "127.0.0.1:1",
+        "--key",
+        key.to_str().unwrap(),
+    ]);
     assert!(text.contains("\"committed\""), "{text}");
     // The CLI created the key and said which it is.
     let hex = err

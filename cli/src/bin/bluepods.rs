@@ -256,6 +256,13 @@ enum ValidatorCmd {
         #[arg(long)]
         address: String,
     },
+    /// Leave the set: a LeaveValidator transaction from the member's key.
+    /// It is out from the second epoch after the commit; the last member
+    /// cannot leave. Keep the node running until then.
+    Leave {
+        #[command(flatten)]
+        common: TxCommon,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -471,6 +478,9 @@ fn run(cli: Cli) -> Result<(), String> {
                 return Err(format!("--address {address}: expected HOST:PORT"));
             }
             submit(&common, vec![Operation::RegisterValidator { address }])
+        }
+        Cmd::Validator(ValidatorCmd::Leave { common }) => {
+            submit(&common, vec![Operation::LeaveValidator])
         }
         Cmd::Validator(ValidatorCmd::List { http, json }) => {
             let v = Client::new(&http).validators().map_err(|e| e.to_string())?;

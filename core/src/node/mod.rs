@@ -53,8 +53,9 @@ pub use init::init_chain;
 pub use snapshot::plan::{PlanPeer, SyncPlan};
 pub use snapshot::serve::ServedSnapshot;
 pub use status::{
-    AppliedSnapshot, BanStatus, CatchUpStatus, DownloadStatus, EquivocationStatus, MemberStatus,
-    NodeStatus, OffDutyStatus, PeerStatus, PendingMember, UnreachableStatus, ValidatorsStatus,
+    AppliedSnapshot, BanStatus, CatchUpStatus, DownloadStatus, EquivocationStatus, LeavingMember,
+    MemberStatus, NodeStatus, OffDutyStatus, PeerStatus, PendingMember, UnreachableStatus,
+    ValidatorsStatus,
 };
 
 /// The chain this node follows, once it has a genesis.

@@ -145,6 +145,15 @@ pub struct PendingMember {
     pub from_epoch: u64,
 }
 
+/// A member whose leave committed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LeavingMember {
+    /// Its key.
+    pub key: PublicKey,
+    /// The first epoch without it.
+    pub from_epoch: u64,
+}
+
 /// The validator set in force at the node's highest round, and what is to
 /// come: `GET /v1/validators`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -161,6 +170,9 @@ pub struct ValidatorsStatus {
     pub members: Vec<MemberStatus>,
     /// Registrations committed for later epochs.
     pub pending: Vec<PendingMember>,
+    /// Members whose leave committed, with the epoch they are out from.
+    #[serde(default)]
+    pub leaving: Vec<LeavingMember>,
     /// Validators off anchor duty for equivocating, and from when.
     pub off_anchor_duty: Vec<OffDutyStatus>,
 }
@@ -269,6 +281,14 @@ impl<S: Store> Node<S> {
                 .map(|(e, m)| PendingMember {
                     key: m.key,
                     address: m.address.clone(),
+                    from_epoch: e.0,
+                })
+                .collect(),
+            leaving: schedule
+                .leaving_after(epoch)
+                .into_iter()
+                .map(|(e, key)| LeavingMember {
+                    key,
                     from_epoch: e.0,
                 })
                 .collect(),
