@@ -41,7 +41,8 @@ pub struct NodeConfig {
     /// Peers to dial at start and whenever the connection drops.
     pub bootstrap_peers: Vec<String>,
     /// The chain id this node must join. Without it a fresh node trusts the
-    /// first peer's chain id (trust on first use, with a loud warning).
+    /// chain id its peers agree on (`handshake/genesis.rs`; with one peer,
+    /// trust on first use), with a loud warning.
     pub trusted_chain_id: Option<Hash>,
     /// Minimum time between two vertices of this node.
     pub round_interval_ms: u64,

@@ -26,8 +26,8 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
                 tracing::info!("[SYNC] adopted genesis chain_id={chain_id} validators={validators}");
             } else {
                 tracing::warn!(
-                    "[SYNC] WARNING: trusting chain id {chain_id} on first use (no --chain-id given); \
-                     pass --chain-id to pin the network you mean to join"
+                    "[SYNC] WARNING: trusting chain id {chain_id}, the one every peer announced \
+                     (no --chain-id given); pass --chain-id to pin the network you mean to join"
                 );
             }
         }

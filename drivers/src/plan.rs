@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 pub struct PlanOptions {
     /// Peers to ask.
     pub bootstrap_addrs: Vec<String>,
-    /// The chain to expect (trust on first use without it).
+    /// The chain to expect (without it, the chain the peers agree on).
     pub chain_id: Option<Hash>,
     /// Configuration (discovery limits, timeouts).
     pub config: NodeConfig,

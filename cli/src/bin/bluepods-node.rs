@@ -43,7 +43,9 @@ struct Args {
     http: Option<String>,
 
     /// Chain id (genesis hash) to join. Without it a new node trusts the
-    /// first peer's chain on first use, with a warning.
+    /// chain its peers agree on (up to three of them; with a single peer,
+    /// trust on first use), with a warning, and stops with an error if two
+    /// peers announce different chains.
     #[arg(long = "chain-id", value_name = "HEX")]
     chain_id: Option<String>,
 

@@ -119,8 +119,8 @@ enum Cmd {
         /// QUIC address of a node of the network (repeatable).
         #[arg(long = "bootstrap-addr", value_name = "HOST:PORT", required = true)]
         bootstrap_addr: Vec<String>,
-        /// Chain id to expect (without it, the peers' chain is trusted on
-        /// first use).
+        /// Chain id to expect (without it, the chain the peers agree on is
+        /// trusted, with a warning).
         #[arg(long = "chain-id", value_name = "HEX")]
         chain_id: Option<String>,
         /// Data directory the node would use (for the free-disk check).
