@@ -3,6 +3,27 @@
 use bluepods_core::ValidatorsStatus;
 use std::fmt::Write as _;
 
+/// Checks a registration address before it goes on chain for good: a
+/// non-empty host without spaces or control characters, and a port from 1
+/// to 65535.
+pub fn check_address(address: &str) -> Result<(), String> {
+    let bad = |why: &str| format!("--address {address:?}: {why} (expected HOST:PORT)");
+    let (host, port) = address.rsplit_once(':').ok_or_else(|| bad("no port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("no host, or a host with spaces"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(bad("the port is not a number from 1 to 65535")),
+    }
+}
+
+/// Text from the chain made safe for a terminal.
+fn printable(s: &str) -> String {
+    bluepods_core::wire::printable(s)
+}
+
 /// The set as a table: the epoch line, one line per member (key, weight,
 /// anchor duty, address), then registrations to come and validators off
 /// anchor duty.
@@ -25,14 +46,16 @@ pub fn render(v: &ValidatorsStatus) -> String {
     );
     for m in &v.members {
         let duty = if m.on_anchor_duty { "yes" } else { "no" };
-        let _ = writeln!(out, "{}  {:>6}  {duty:<6}  {}", m.key, m.weight, m.address);
+        let address = printable(&m.address);
+        let _ = writeln!(out, "{}  {:>6}  {duty:<6}  {address}", m.key, m.weight);
     }
     if v.pending.is_empty() {
         let _ = writeln!(out, "pending registrations: none");
     } else {
         let _ = writeln!(out, "pending registrations:");
         for p in &v.pending {
-            let _ = writeln!(out, "{}  from epoch {}  {}", p.key, p.from_epoch, p.address);
+            let address = printable(&p.address);
+            let _ = writeln!(out, "{}  from epoch {}  {address}", p.key, p.from_epoch);
         }
     }
     for l in &v.leaving {
@@ -53,6 +76,25 @@ mod tests {
     use super::*;
     use bluepods_core::node::{LeavingMember, MemberStatus, OffDutyStatus, PendingMember};
     use bluepods_core::{Keypair, Round};
+
+    #[test]
+    fn a_registration_address_needs_a_host_and_a_port() {
+        for good in ["127.0.0.1:9000", "node.example:1", "[::1]:9000"] {
+            assert_eq!(check_address(good), Ok(()), "{good}");
+        }
+        for bad in [
+            ":",
+            "host:",
+            ":9000",
+            "h:notaport",
+            "h:0",
+            "h:70000",
+            "a b:1",
+            "h",
+        ] {
+            assert!(check_address(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn the_table_shows_every_member_what_is_pending_and_who_is_off_duty() {

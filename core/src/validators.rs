@@ -226,6 +226,14 @@ impl ValidatorSchedule {
             .any(|m| m.key == *key)
     }
 
+    /// Whether `key` is a member at `epoch` or registered for a later one:
+    /// a validator that counts now. Unlike [`ValidatorSchedule::knows`], a
+    /// member that left is no longer one.
+    pub fn counts_at(&self, key: &PublicKey, epoch: Epoch) -> bool {
+        self.set_for_epoch(epoch).contains(key)
+            || self.pending_after(epoch).iter().any(|(_, m)| m.key == *key)
+    }
+
     /// Records a registration committed by the anchor of `anchor_round`.
     pub fn register(
         &mut self,
@@ -365,6 +373,8 @@ mod tests {
         assert_eq!(s.leave(a, Round(14)), Err(LeaveError::LastMember));
         assert_eq!(s.leaving_after(Epoch(2)), vec![(Epoch(3), b)]);
         assert!(s.leaving_after(Epoch(3)).is_empty());
+        assert!(s.counts_at(&b, Epoch(2)) && !s.counts_at(&b, Epoch(3)));
+        assert!(s.knows(&b), "it cannot register again");
         // Its seat is free again.
         let mut full = ValidatorSchedule::new(vec![info("a"), info("b")], 10, 2);
         assert_eq!(full.leave(b, Round(0)), Ok(Epoch(2)));

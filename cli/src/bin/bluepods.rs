@@ -253,6 +253,8 @@ enum ValidatorCmd {
         #[command(flatten)]
         common: TxCommon,
         /// The QUIC address (HOST:PORT) the node accepts connections on.
+        /// It cannot be changed later, and a key that left cannot register
+        /// again: check it.
         #[arg(long)]
         address: String,
     },
@@ -474,9 +476,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Cmd::Validator(ValidatorCmd::Register { common, address }) => {
-            if address.parse::<std::net::SocketAddr>().is_err() && !address.contains(':') {
-                return Err(format!("--address {address}: expected HOST:PORT"));
-            }
+            bluepods_cli::validator_cmd::check_address(&address)?;
             submit(&common, vec![Operation::RegisterValidator { address }])
         }
         Cmd::Validator(ValidatorCmd::Leave { common }) => {

@@ -67,8 +67,9 @@ pub(super) struct Production {
     pub(super) produce_at: Option<Timestamp>,
     /// The round waiting for its anchor or the anchor's votes, since when.
     pub(super) waiting: Option<(Round, Timestamp)>,
-    /// The validator set last reported: (epoch, size).
-    pub(super) last_set_size: Option<(u64, usize)>,
+    /// The validator set last reported: its epoch and member keys (a
+    /// leave and a join in one epoch change the members, not the size).
+    pub(super) last_set: Option<(u64, Vec<crate::ids::PublicKey>)>,
     /// Own vertices not known to be committed, to re-inject their
     /// transactions if they fall out of the window uncommitted.
     pub(super) own_uncommitted: BTreeSet<(Round, Hash)>,

@@ -321,9 +321,15 @@ impl<S: Store> Node<S> {
         let round = chain.consensus.dag().highest_round().unwrap_or_default();
         let schedule = &chain.consensus.meta().schedule;
         let epoch = schedule.epoch_of(round);
-        let size = schedule.set_for_epoch(epoch).len();
-        let includes_self = schedule.set_for_epoch(epoch).contains(&self.key.public());
-        if self.producer.last_set_size.is_some_and(|(_, s)| s != size) {
+        let set = schedule.set_for_epoch(epoch);
+        let (size, includes_self) = (set.len(), set.contains(&self.key.public()));
+        let members: Vec<crate::ids::PublicKey> = set.members().iter().map(|m| m.key).collect();
+        let changed = self
+            .producer
+            .last_set
+            .as_ref()
+            .is_some_and(|(_, before)| *before != members);
+        if changed {
             self.emit(Event::ValidatorSetChanged {
                 epoch: epoch.0,
                 size,
@@ -331,7 +337,7 @@ impl<S: Store> Node<S> {
             });
             self.connect_to_validators(now);
         }
-        self.producer.last_set_size = Some((epoch.0, size));
+        self.producer.last_set = Some((epoch.0, members));
         let chain = self.chain.as_mut().expect("commit needs a chain");
         let (released, equivocations) = chain.consensus.retry_pending();
         for pair in equivocations {

@@ -225,6 +225,12 @@ impl<S: Store> Node<S> {
             if let SyncState::Backoff(b) = &self.sync {
                 out[3] = Some((b.until, TimerKind::Backoff));
             }
+            // Waiting for the peers to agree on a chain: the wait ends
+            // without an input (a dial may never report back).
+            if let Some(since) = self.joined.genesis_wait_since {
+                let until = since.plus_ms(self.config.sync.genesis_agreement_wait_ms);
+                out[0] = Some((until, TimerKind::DiscoveryWait));
+            }
             return out;
         };
         let stall = self

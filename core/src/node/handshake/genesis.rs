@@ -36,7 +36,10 @@ impl<S: Store> Node<S> {
             }
         }
         let Some((_, agreeing)) = announced.iter().next() else {
-            return; // nobody has announced a chain yet
+            // Nobody announces a chain (yet, or any more): a peer that
+            // comes later waits its own full time.
+            self.joined.genesis_wait_since = None;
+            return;
         };
         if self.config.trusted_chain_id.is_none() {
             if announced.len() > 1 {
@@ -86,13 +89,29 @@ impl<S: Store> Node<S> {
         crate::cov::mark("peers_disagree_on_the_chain");
         let sides: Vec<String> = announced
             .iter()
-            .map(|(id, peers)| format!("{} peer(s) announce chain {}", peers.len(), id.short()))
+            .map(|(id, peers)| {
+                let addrs: Vec<&str> = peers
+                    .iter()
+                    .filter_map(|p| self.peers.peers.get(p).map(|p| p.addr.as_str()))
+                    .collect();
+                format!(
+                    "{} peer(s) announce chain {} ({})",
+                    peers.len(),
+                    id.short(),
+                    addrs.join(", ")
+                )
+            })
             .collect();
         let reason = format!(
             "peers disagree on the chain: {}; pass --chain-id to choose the network to join",
             sides.join(", ")
         );
         self.joined.genesis_wait_since = None;
+        // A genesis asked for before the disagreement showed must not be
+        // adopted when it arrives.
+        self.requests
+            .in_flight
+            .retain(|_, r| r.kind != RequestKind::Genesis);
         if self.config.sync.give_up_after_retries {
             self.emit(Event::SyncFailed { reason });
             self.become_(crate::node::state::SyncState::Failed);

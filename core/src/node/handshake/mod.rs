@@ -142,13 +142,16 @@ impl<S: Store> Node<S> {
         self.send(peer, Channel::Gossip, Message::HelloProof(proof));
     }
 
-    /// Whether `key` belongs to the validator set, now or from an epoch to
-    /// come (a genesis member or a committed registration). What a peer
-    /// claims in its hello counts for nothing here.
+    /// Whether `key` belongs to the validator set at the highest round
+    /// held, or from an epoch to come (a committed registration); not a
+    /// member that left. What a peer claims in its hello counts for nothing
+    /// here.
     pub(in crate::node) fn is_known_validator(&self, key: &crate::ids::PublicKey) -> bool {
-        self.chain
-            .as_ref()
-            .is_some_and(|c| c.consensus.meta().schedule.knows(key))
+        self.chain.as_ref().is_some_and(|c| {
+            let schedule = &c.consensus.meta().schedule;
+            let round = c.consensus.dag().highest_round().unwrap_or_default();
+            schedule.counts_at(key, schedule.epoch_of(round))
+        })
     }
 
     /// Ready peers that take listener slots: all but known validators.

@@ -452,7 +452,10 @@ impl<S: Store> Node<S> {
         // downloads (the set may have grown since genesis).
         let author = v.author();
         let in_download = match &self.sync {
-            SyncState::Fetch(d) => d.manifest.frontier.meta.schedule.knows(&author),
+            SyncState::Fetch(d) => {
+                let schedule = &d.manifest.frontier.meta.schedule;
+                schedule.counts_at(&author, schedule.epoch_of(d.manifest.round))
+            }
             _ => false,
         };
         if !in_download && !self.is_known_validator(&author) {
