@@ -95,3 +95,28 @@ fn a_joiner_without_a_chain_id_waits_for_the_peers_it_learns_of_before_it_trusts
         "not pinned: the log warns"
     );
 }
+
+/// Review of issue 13: peers that dialed in counted in the agreement, so
+/// anyone who connected to a fresh node's port with another chain id kept
+/// it from ever trusting one. Only the peers the node dialed — its
+/// bootstrap peers and those it learned of — have a say now.
+#[test]
+fn a_node_that_dials_in_with_another_chain_has_no_say() {
+    let mut c = Cluster::new(24, Faults::fixed_delay(5));
+    two_networks(&mut c);
+    c.run_for(300);
+    let j = c.add_joiner("j", Keypair::from_label("j"), listener(&["a0"]));
+    // b0's chain dials the joiner as soon as it listens.
+    let cfg = listener(&["j"]);
+    let (b, _) = test_genesis(1, {
+        let mut p = ChainParams::default();
+        p.gc_depth_rounds += 2;
+        p
+    });
+    c.add_genesis_node("x", Keypair::from_label("x"), &b, cfg);
+    assert!(
+        c.run_until(3_000, |c| c.node(j).chain_id().is_some()),
+        "{:?}",
+        c.nodes[j].events.iter().map(|(_, e)| e).collect::<Vec<_>>()
+    );
+}

@@ -3,8 +3,9 @@
 //! to the chain id it expects (pinned with `--chain-id`, or the one its
 //! peers announced); any ready peer answers with its own.
 //!
-//! Without `--chain-id` the node trusts no chain id until its peers agree
-//! on it: it waits until `genesis_agreement_peers` ready peers announce
+//! Without `--chain-id` the node trusts no chain id until the peers it
+//! dialed (its bootstrap peers and those it learned of; anyone can dial in)
+//! agree on it: it waits until `genesis_agreement_peers` ready peers announce
 //! one — or until no more peers are on the way (dials, handshakes, peer
 //! exchange), or `genesis_agreement_wait_ms` has passed — and if any two
 //! announce different chains it stops with an error naming both, since it
@@ -29,8 +30,13 @@ impl<S: Store> Node<S> {
     /// asks up to `GENESIS_SOURCES` of them for its genesis at once — the
     /// first good answer wins, so one that withholds it costs nothing.
     pub(in crate::node) fn ask_for_genesis(&mut self, now: Timestamp) {
+        // Only peers this node dialed have a say: anyone can dial in.
         let mut announced: BTreeMap<Hash, Vec<PeerId>> = BTreeMap::new();
-        for p in self.peers.ready() {
+        for p in self
+            .peers
+            .ready()
+            .filter(|p| p.direction == crate::interface::Direction::Outbound)
+        {
             if let Some(id) = p.chain_id {
                 announced.entry(id).or_default().push(p.id);
             }
