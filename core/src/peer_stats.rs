@@ -72,6 +72,12 @@ impl PeerStats {
         }
     }
 
+    /// A request this node gave up itself: no longer outstanding, and no
+    /// fault of the peer's.
+    pub fn on_cancelled(&mut self, now: Timestamp) {
+        self.settle(now);
+    }
+
     /// A request failed (timed out, or the peer could not serve it).
     pub fn on_failure(&mut self, now: Timestamp) {
         self.settle(now);

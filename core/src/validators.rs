@@ -207,6 +207,11 @@ impl ValidatorSchedule {
             .collect()
     }
 
+    /// Whether `key` was taken off anchor duty (from whatever epoch).
+    pub fn is_off_duty(&self, key: &PublicKey) -> bool {
+        self.off_duty.contains_key(key)
+    }
+
     /// Validators taken off anchor duty, with the epoch it took effect.
     pub fn off_anchor_duty(&self) -> impl Iterator<Item = (&PublicKey, &Epoch)> {
         self.off_duty.iter()

@@ -341,7 +341,7 @@ impl<S: Store> Node<S> {
         let chain = self.chain.as_mut().expect("commit needs a chain");
         let (released, equivocations) = chain.consensus.retry_pending();
         for pair in equivocations {
-            self.report_equivocation(now, pair);
+            self.report_equivocation(pair);
         }
         if !released.is_empty() {
             self.on_inserted(now, None, &released, VertexSource::Gossip)?;

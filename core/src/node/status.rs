@@ -177,6 +177,17 @@ pub struct ValidatorsStatus {
     pub off_anchor_duty: Vec<OffDutyStatus>,
 }
 
+/// Validators off anchor duty, as both status views list them.
+fn off_duty_status(schedule: &crate::validators::ValidatorSchedule) -> Vec<OffDutyStatus> {
+    schedule
+        .off_anchor_duty()
+        .map(|(k, e)| OffDutyStatus {
+            author: *k,
+            from_epoch: e.0,
+        })
+        .collect()
+}
+
 /// Most equivocations `/v1/status` lists.
 const MAX_LISTED_EQUIVOCATIONS: usize = 32;
 
@@ -292,13 +303,7 @@ impl<S: Store> Node<S> {
                     from_epoch: e.0,
                 })
                 .collect(),
-            off_anchor_duty: schedule
-                .off_anchor_duty()
-                .map(|(k, e)| OffDutyStatus {
-                    author: *k,
-                    from_epoch: e.0,
-                })
-                .collect(),
+            off_anchor_duty: off_duty_status(schedule),
         })
     }
 
@@ -393,17 +398,7 @@ impl<S: Store> Node<S> {
                 })
                 .collect(),
             off_anchor_duty: chain
-                .map(|c| {
-                    c.consensus
-                        .meta()
-                        .schedule
-                        .off_anchor_duty()
-                        .map(|(k, e)| OffDutyStatus {
-                            author: *k,
-                            from_epoch: e.0,
-                        })
-                        .collect()
-                })
+                .map(|c| off_duty_status(&c.consensus.meta().schedule))
                 .unwrap_or_default(),
             halted: self.halted.clone(),
         }

@@ -74,7 +74,7 @@ impl EvidenceBook {
 
 impl<S: Store> Node<S> {
     /// Two versions `a` and `b` of one author's round were found here.
-    pub(in crate::node) fn found_equivocation(&mut self, now: Timestamp, a: &Vertex, b: &Vertex) {
+    pub(in crate::node) fn found_equivocation(&mut self, a: &Vertex, b: &Vertex) {
         let Some(chain) = self.chain.as_ref() else {
             return;
         };
@@ -91,7 +91,7 @@ impl<S: Store> Node<S> {
             crate::cov::mark("found_evidence_that_does_not_verify");
             return;
         }
-        self.learn_evidence(now, None, proof);
+        self.learn_evidence(None, proof);
     }
 
     /// A peer sent a proof.
@@ -128,12 +128,12 @@ impl<S: Store> Node<S> {
             self.ban_peer(now, peer, &format!("false equivocation proof: {e}"));
             return;
         }
-        self.learn_evidence(now, Some(peer), proof);
+        self.learn_evidence(Some(peer), proof);
     }
 
     /// A verified proof against an author not proven before: keep, report,
     /// forward once, carry.
-    fn learn_evidence(&mut self, _now: Timestamp, from: Option<PeerId>, proof: EquivocationProof) {
+    fn learn_evidence(&mut self, from: Option<PeerId>, proof: EquivocationProof) {
         let (round, author) = (proof.round(), proof.accused());
         let (count, bytes) = (
             self.config.max_evidence_kept,
@@ -152,13 +152,10 @@ impl<S: Store> Node<S> {
             first,
             second,
         });
-        let off_duty = self.chain.as_ref().is_some_and(|c| {
-            c.consensus
-                .meta()
-                .schedule
-                .off_anchor_duty()
-                .any(|(k, _)| *k == author)
-        });
+        let off_duty = self
+            .chain
+            .as_ref()
+            .is_some_and(|c| c.consensus.meta().schedule.is_off_duty(&author));
         if self.config.role == crate::wire::Role::Validator && !off_duty {
             self.evidence.to_carry.insert(author);
         }
@@ -177,19 +174,13 @@ impl<S: Store> Node<S> {
         let Some(chain) = self.chain.as_ref() else {
             return Vec::new();
         };
-        let off_duty: BTreeSet<PublicKey> = chain
-            .consensus
-            .meta()
-            .schedule
-            .off_anchor_duty()
-            .map(|(k, _)| *k)
-            .collect();
+        let schedule = &chain.consensus.meta().schedule;
         let mut out = Vec::new();
         while out.len() < max {
             let Some(author) = self.evidence.to_carry.pop_first() else {
                 break;
             };
-            if off_duty.contains(&author) {
+            if schedule.is_off_duty(&author) {
                 continue;
             }
             if let Some(proof) = self.evidence.proofs.get(&author) {

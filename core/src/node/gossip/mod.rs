@@ -127,7 +127,7 @@ impl<S: Store> Node<S> {
         }
         self.requests.wanted.remove(&hash);
         if self.buffering() {
-            self.hold_vertex(now, v, hash);
+            self.hold_vertex(v, hash);
             return Ok(());
         }
         self.offer_verified(now, Some(peer), v, hash, source)
@@ -165,7 +165,7 @@ impl<S: Store> Node<S> {
                 equivocations,
             } => {
                 for pair in equivocations {
-                    self.report_equivocation(now, pair);
+                    self.report_equivocation(pair);
                 }
                 self.on_inserted(now, from, &inserted, source)?;
             }
@@ -279,18 +279,14 @@ impl<S: Store> Node<S> {
             .collect()
     }
 
-    pub(in crate::node) fn report_equivocation(
-        &mut self,
-        now: Timestamp,
-        (first, second): (Hash, Hash),
-    ) {
+    pub(in crate::node) fn report_equivocation(&mut self, (first, second): (Hash, Hash)) {
         let Some(chain) = &self.chain else { return };
         let dag = chain.consensus.dag();
         let (Some(a), Some(b)) = (dag.get(&first), dag.get(&second)) else {
             return;
         };
         let (a, b) = (a.vertex.clone(), b.vertex.clone());
-        self.found_equivocation(now, &a, &b);
+        self.found_equivocation(&a, &b);
     }
 
     /// Asks `peer` (who has the child) for parents we lack.

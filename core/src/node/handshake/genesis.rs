@@ -115,9 +115,21 @@ impl<S: Store> Node<S> {
         self.joined.genesis_wait_since = None;
         // A genesis asked for before the disagreement showed must not be
         // adopted when it arrives.
-        self.requests
+        let asked: Vec<RequestId> = self
+            .requests
             .in_flight
-            .retain(|_, r| r.kind != RequestKind::Genesis);
+            .iter()
+            .filter(|(_, r)| r.kind == RequestKind::Genesis)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in asked {
+            let Some(r) = self.requests.in_flight.remove(&id) else {
+                continue;
+            };
+            if let Some(p) = self.peers.peers.get_mut(&r.peer) {
+                p.stats.on_cancelled(now);
+            }
+        }
         if self.config.sync.give_up_after_retries {
             self.emit(Event::SyncFailed { reason });
             self.become_(crate::node::state::SyncState::Failed);

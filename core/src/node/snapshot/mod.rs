@@ -439,7 +439,7 @@ impl<S: Store> Node<S> {
 
     /// A vertex that arrived while syncing from a snapshot: a frontier
     /// vertex we asked for, or gossip to buffer for the replay.
-    pub(in crate::node) fn hold_vertex(&mut self, now: Timestamp, v: Vertex, hash: Hash) {
+    pub(in crate::node) fn hold_vertex(&mut self, v: Vertex, hash: Hash) {
         if let SyncState::Fetch(d) = &mut self.sync {
             if d.frontier_missing.remove(&hash) {
                 d.frontier.insert(hash, v);
@@ -472,7 +472,7 @@ impl<S: Store> Node<S> {
         let overflowed = buffer.evicted > evicted;
         if let Buffered::Equivocation { first } = added {
             if let Some(first) = buffer.get(v.round(), &first).cloned() {
-                self.found_equivocation(now, &first, &v);
+                self.found_equivocation(&first, &v);
             }
         }
         if overflowed {
