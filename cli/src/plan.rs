@@ -65,10 +65,11 @@ pub fn render(plan: &SyncPlan, data: &Path, free: u64, need: u64) -> String {
     };
     line(format!("chain       {}", plan.chain_id));
     line(format!(
-        "snapshot    round {} root {} (attested by at least {} of {} validators)",
+        "snapshot    round {} root {} (attested by weight {} of {}, {} validators)",
         plan.round,
         plan.root.short(),
         plan.quorum,
+        plan.total_weight,
         plan.validators
     ));
     line(format!(

@@ -73,13 +73,21 @@ pub enum LinkError {
     /// Two parents share an author, or a parent's author was not a validator.
     #[error("parents repeat an author or cite a non-validator")]
     BadParentAuthors,
-    /// Fewer parents than a quorum of the previous round's set.
-    #[error("{got} parents, quorum is {quorum}")]
+    /// Parents weighing less than a quorum of the previous round's set.
+    #[error("parents weigh {got}, quorum is {quorum}")]
     NoQuorum {
-        /// Parents present.
-        got: usize,
+        /// Weight of the parents' authors.
+        got: u64,
         /// Needed.
-        quorum: usize,
+        quorum: u64,
+    },
+    /// Below the pruning floor: fewer parents than any quorum needs.
+    #[error("{got} parents, a quorum needs at least {fewest}")]
+    TooFewParents {
+        /// Parents listed.
+        got: usize,
+        /// The fewest members that weigh a quorum.
+        fewest: usize,
     },
 }
 
@@ -315,10 +323,11 @@ impl Consensus {
             // `unchecked`, with all that descends from it: this node never
             // cites nor forwards it, so a node with more history that
             // refuses it never has to refuse an honest vertex on top.
-            let quorum = self.meta.schedule.set_for_round(prev).quorum();
+            // The fewest parents that could weigh a quorum.
+            let fewest = self.meta.schedule.set_for_round(prev).fewest_for_quorum();
             let got = vertex.body.parents.len();
-            if got < quorum {
-                return Err(LinkError::NoQuorum { got, quorum });
+            if got < fewest {
+                return Err(LinkError::TooFewParents { got, fewest });
             }
             return Ok(None);
         }
@@ -343,9 +352,9 @@ impl Consensus {
                 return Err(LinkError::BadParentAuthors);
             }
         }
-        if authors.len() < prev_set.quorum() {
+        if !prev_set.is_quorum(&authors) {
             return Err(LinkError::NoQuorum {
-                got: authors.len(),
+                got: prev_set.weight_of_keys(&authors),
                 quorum: prev_set.quorum(),
             });
         }

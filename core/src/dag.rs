@@ -154,25 +154,29 @@ impl Dag {
             .unwrap_or(&[])
     }
 
-    /// Number of distinct authors at `round` whose first version this node
-    /// may cite: how many parents a vertex of the next round can have.
-    pub fn authors_at(&self, round: Round) -> usize {
-        self.round_firsts(round).len()
+    /// The distinct authors at `round` whose first version this node may
+    /// cite: whose weight a vertex of the next round can have as parents.
+    pub fn authors_at(&self, round: Round) -> Vec<PublicKey> {
+        self.round_firsts(round)
+            .into_iter()
+            .map(|v| v.vertex.author())
+            .collect()
     }
 
-    /// Distinct authors at `round` with a vertex for which `test` holds.
-    pub fn authors_where(&self, round: Round, test: impl Fn(&DagVertex) -> bool) -> usize {
+    /// The distinct authors at `round` with a vertex for which `test` holds.
+    pub fn authors_where(&self, round: Round, test: impl Fn(&DagVertex) -> bool) -> Vec<PublicKey> {
         let Some(authors) = self.rounds.get(&round) else {
-            return 0;
+            return Vec::new();
         };
         authors
-            .values()
-            .filter(|versions| {
+            .iter()
+            .filter(|(_, versions)| {
                 versions
                     .iter()
                     .any(|h| self.vertices.get(h).is_some_and(&test))
             })
-            .count()
+            .map(|(author, _)| *author)
+            .collect()
     }
 
     /// The vertices of `round` in the causal history of `from` (itself,

@@ -144,10 +144,7 @@ impl<'a> Executor<'a> {
                     })
                 }
                 Operation::RegisterValidator { address } => {
-                    registrations.push(ValidatorInfo {
-                        key: body.sender,
-                        address: address.clone(),
-                    });
+                    registrations.push(ValidatorInfo::new(body.sender, address.clone()));
                     Ok(())
                 }
                 Operation::LeaveValidator => {

@@ -19,6 +19,26 @@ pub struct ValidatorInfo {
     pub key: PublicKey,
     /// Where to dial it (`host:port`).
     pub address: String,
+    /// Voting weight: a quorum is more than two thirds of the set's total.
+    /// Genesis members carry the weight the genesis gives them (1 unless
+    /// it says otherwise); an admitted validator weighs 1.
+    #[serde(default = "one")]
+    pub weight: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+impl ValidatorInfo {
+    /// A validator of weight 1.
+    pub fn new(key: PublicKey, address: impl Into<String>) -> Self {
+        ValidatorInfo {
+            key,
+            address: address.into(),
+            weight: 1,
+        }
+    }
 }
 
 /// The first state of the chain.
@@ -72,6 +92,18 @@ impl Genesis {
         if self.params.snapshot_interval_rounds < 2 {
             return Err("snapshot_interval_rounds must be at least 2".into());
         }
+        let max_weight = self.params.max_validator_weight;
+        if let Some(v) = self
+            .validators
+            .iter()
+            .find(|v| v.weight == 0 || v.weight > max_weight)
+        {
+            return Err(format!(
+                "genesis validator {} has weight {}; weights go from 1 to {max_weight}",
+                v.key.short(),
+                v.weight
+            ));
+        }
         let mut keys: Vec<_> = self.validators.iter().map(|v| v.key).collect();
         keys.sort();
         keys.dedup();
@@ -110,10 +142,10 @@ mod tests {
             chain_name: "test".into(),
             created_unix_ms: 0,
             params: ChainParams::default(),
-            validators: vec![ValidatorInfo {
-                key: Keypair::from_label("v0").public(),
-                address: "127.0.0.1:9000".into(),
-            }],
+            validators: vec![ValidatorInfo::new(
+                Keypair::from_label("v0").public(),
+                "127.0.0.1:9000",
+            )],
             objects: vec![],
             synthetic_objects: 0,
         }

@@ -32,6 +32,9 @@ pub struct ChainParams {
     /// Most equivocation proofs one vertex may carry (`evidence.rs`); each
     /// costs its receivers two signature checks.
     pub max_vertex_evidence: u32,
+    /// Heaviest voting weight a genesis validator may have; it keeps every
+    /// sum of weights far from overflow.
+    pub max_validator_weight: u64,
 }
 
 impl Default for ChainParams {
@@ -47,6 +50,7 @@ impl Default for ChainParams {
             gc_depth_rounds: 50,
             snapshot_interval_rounds: 40,
             max_vertex_evidence: 4,
+            max_validator_weight: 1_000_000,
         }
     }
 }

@@ -14,7 +14,9 @@
 //! anchor of round `a` takes it out of the set from epoch `epoch(a) + 2`
 //! (the last member cannot leave). A key that left cannot register again.
 //!
-//! All members have equal weight; the quorum is ⌊2n/3⌋ + 1.
+//! Members are weighted (`ValidatorInfo::weight`); a quorum is more than two
+//! thirds of the set's total weight, counted over distinct authors: one
+//! author, one vote, whatever its weight.
 //!
 //! A member proven to have equivocated (`evidence.rs`), by a proof committed
 //! at anchor round `a`, loses anchor duty from epoch `epoch(a) + 2` on — the
@@ -72,10 +74,82 @@ impl ValidatorSet {
         self.members.is_empty()
     }
 
-    /// ⌊2n/3⌋ + 1: two quorums always share at least one honest member when
-    /// at most ⌊(n−1)/3⌋ are faulty.
-    pub fn quorum(&self) -> usize {
-        2 * self.members.len() / 3 + 1
+    /// The sum of the members' weights.
+    pub fn total_weight(&self) -> u64 {
+        self.members.iter().map(|m| m.weight).sum()
+    }
+
+    /// ⌊2W/3⌋ + 1 of the total weight W: two quorums always share weight
+    /// of an honest member when the faulty weigh at most ⌊(W−1)/3⌋.
+    pub fn quorum(&self) -> u64 {
+        2 * self.total_weight() / 3 + 1
+    }
+
+    /// W − quorum + 1: any members of this much weight include an honest
+    /// one (the faulty weigh less).
+    pub fn honest_support(&self) -> u64 {
+        self.total_weight() - self.quorum() + 1
+    }
+
+    /// The weight of `key`, 0 for a non-member.
+    pub fn weight_of(&self, key: &PublicKey) -> u64 {
+        self.members
+            .binary_search_by(|m| m.key.cmp(key))
+            .map_or(0, |i| self.members[i].weight)
+    }
+
+    /// The summed weight of `keys`, each counted once; non-members weigh 0.
+    pub fn weight_of_keys<'a>(&self, keys: impl IntoIterator<Item = &'a PublicKey>) -> u64 {
+        let distinct: BTreeSet<&PublicKey> = keys.into_iter().collect();
+        distinct.into_iter().map(|k| self.weight_of(k)).sum()
+    }
+
+    /// Whether `keys` (distinct members) weigh a quorum.
+    pub fn is_quorum<'a>(&self, keys: impl IntoIterator<Item = &'a PublicKey>) -> bool {
+        self.weight_of_keys(keys) >= self.quorum()
+    }
+
+    /// The highest round that members weighing the honest support claim
+    /// to have reached (so one honest member did, if the claims are
+    /// signed); `None` until they weigh that much. Non-members count 0;
+    /// each key is counted once, at its highest claim.
+    pub fn reached_by_honest_support(
+        &self,
+        claims: impl Iterator<Item = (PublicKey, Round)>,
+    ) -> Option<Round> {
+        let mut highest: BTreeMap<PublicKey, Round> = BTreeMap::new();
+        for (k, r) in claims.filter(|(k, _)| self.contains(k)) {
+            let top = highest.entry(k).or_insert(r);
+            *top = (*top).max(r);
+        }
+        let mut by_round: Vec<(Round, u64)> = highest
+            .iter()
+            .map(|(k, r)| (*r, self.weight_of(k)))
+            .collect();
+        by_round.sort_unstable_by(|a, b| b.cmp(a));
+        let support = self.honest_support();
+        let mut weight = 0;
+        by_round.into_iter().find_map(|(r, w)| {
+            weight += w;
+            (weight >= support).then_some(r)
+        })
+    }
+
+    /// The fewest members whose weights reach a quorum: the heaviest
+    /// first. A vertex with fewer parents cannot cite a quorum, whoever
+    /// their authors are.
+    pub fn fewest_for_quorum(&self) -> usize {
+        let mut weights: Vec<u64> = self.members.iter().map(|m| m.weight).collect();
+        weights.sort_unstable_by(|a, b| b.cmp(a));
+        let quorum = self.quorum();
+        let mut sum = 0;
+        for (i, w) in weights.iter().enumerate() {
+            sum += w;
+            if sum >= quorum {
+                return i + 1;
+            }
+        }
+        weights.len()
     }
 
     /// Whether `key` is a member.
@@ -301,10 +375,7 @@ mod tests {
     use crate::crypto::Keypair;
 
     fn info(label: &str) -> ValidatorInfo {
-        ValidatorInfo {
-            key: Keypair::from_label(label).public(),
-            address: format!("{label}:1"),
-        }
+        ValidatorInfo::new(Keypair::from_label(label).public(), format!("{label}:1"))
     }
 
     #[test]
@@ -312,6 +383,42 @@ mod tests {
         let q =
             |n: usize| ValidatorSet::new((0..n).map(|i| info(&i.to_string())).collect()).quorum();
         assert_eq!([q(1), q(2), q(3), q(4), q(7), q(10)], [1, 2, 3, 3, 5, 7]);
+    }
+
+    #[test]
+    fn quorums_support_and_the_fewest_parents_are_counted_in_weight() {
+        let weighted = |w: &[u64]| {
+            let members = w.iter().enumerate().map(|(i, w)| ValidatorInfo {
+                weight: *w,
+                ..info(&i.to_string())
+            });
+            ValidatorSet::new(members.collect())
+        };
+        let set = weighted(&[5, 1, 1, 1]);
+        assert_eq!(
+            (set.total_weight(), set.quorum(), set.honest_support()),
+            (8, 6, 3)
+        );
+        assert_eq!(set.fewest_for_quorum(), 2);
+        assert_eq!(weighted(&[1, 1, 1, 1]).fewest_for_quorum(), 3);
+        let key = |i: usize| info(&i.to_string()).key;
+        let heavy = set.members().iter().position(|m| m.weight == 5).unwrap();
+        let heavy = set.members()[heavy].key;
+        let lights: Vec<PublicKey> = (0..4).map(key).filter(|k| *k != heavy).collect();
+        assert!(!set.is_quorum(&lights));
+        assert!(set.is_quorum(&[heavy, lights[0]]));
+        assert_eq!(set.weight_of_keys(&[heavy, heavy]), 5, "a key counts once");
+        // The honest support: the heavy member alone claims more than any
+        // f could, three light ones together as much.
+        let claims = |c: &[(PublicKey, u64)]| {
+            set.reached_by_honest_support(c.iter().map(|(k, r)| (*k, Round(*r))))
+        };
+        assert_eq!(claims(&[(heavy, 9), (lights[0], 3)]), Some(Round(9)));
+        assert_eq!(claims(&[(lights[0], 9), (lights[1], 7)]), None);
+        assert_eq!(
+            claims(&[(lights[0], 9), (lights[1], 7), (lights[2], 5)]),
+            Some(Round(5))
+        );
     }
 
     #[test]

@@ -266,10 +266,7 @@ fn new_genesis(key: &bluepods_core::Keypair, addr: &str, params: ChainParams) ->
         chain_name: "bluepods-devnet".into(),
         created_unix_ms: now,
         params,
-        validators: vec![ValidatorInfo {
-            key: key.public(),
-            address: addr.to_string(),
-        }],
+        validators: vec![ValidatorInfo::new(key.public(), addr)],
         objects: Vec::new(),
         synthetic_objects: 0,
     }

@@ -143,10 +143,7 @@ pub(crate) fn genesis(validators: usize, scenario: Scenario) -> (Genesis, Vec<Ke
         validators: keys
             .iter()
             .enumerate()
-            .map(|(i, k)| ValidatorInfo {
-                key: k.public(),
-                address: format!("v{i}:{PORT}"),
-            })
+            .map(|(i, k)| ValidatorInfo::new(k.public(), format!("v{i}:{PORT}")))
             .collect(),
         objects: Vec::new(),
         synthetic_objects: if slow { links::STATE_OBJECTS } else { 2_000 },

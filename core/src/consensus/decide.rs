@@ -28,6 +28,11 @@
 //!
 //! # Why honest nodes agree (n = 3f + 1, at most f Byzantine)
 //!
+//! Members are weighted (`validators.rs`): read n as the set's total
+//! weight, f as the weight of the faulty members, and every count of
+//! distinct authors below as the sum of their weights. Each author still
+//! signs one vertex per round and counts once, so the argument is the same.
+//!
 //! 1. *At most one version is ever certified, anywhere.* A certificate
 //!    holds votes from 2f + 1 distinct authors, at least f + 1 of them
 //!    honest. Honest authors sign one vertex per round and vote for at most
@@ -63,7 +68,8 @@
 //! node without the votes could pick the other version (issue 12).
 
 use super::Consensus;
-use crate::ids::{Hash, Round};
+use crate::ids::{Hash, PublicKey, Round};
+use crate::validators::ValidatorSet;
 use std::collections::BTreeMap;
 
 /// What the rule says of one anchor slot.
@@ -84,19 +90,21 @@ impl Consensus {
     }
 
     /// Whether `cert` (of round `round + 2`) certifies `anchor` (of
-    /// `round`): votes from `quorum` (that of round `round + 1`) among its
-    /// parents, which have distinct authors.
-    fn certifies(&self, cert: &Hash, anchor: &Hash, quorum: usize) -> bool {
+    /// `round`): votes weighing a quorum of `voters` (the set of round
+    /// `round + 1`) among its parents, which have distinct authors.
+    fn certifies(&self, cert: &Hash, anchor: &Hash, voters: &ValidatorSet) -> bool {
         let Some(c) = self.dag.get(cert) else {
             return false;
         };
-        c.vertex
+        let votes: Vec<PublicKey> = c
+            .vertex
             .body
             .parents
             .iter()
             .filter(|p| self.votes_for(p, anchor))
-            .count()
-            >= quorum
+            .filter_map(|p| self.dag.get(p).map(|v| v.vertex.author()))
+            .collect();
+        voters.is_quorum(&votes)
     }
 
     /// The versions of the slot of `round`, in hash order.
@@ -111,20 +119,20 @@ impl Consensus {
     fn decide_directly(&self, round: Round) -> Decision {
         let versions = self.slot_versions(round);
         let (votes, certs) = (round.next(), round.saturating_add(2));
-        let cert_quorum = self.meta.schedule.set_for_round(certs).quorum();
-        let vote_quorum = self.meta.schedule.set_for_round(votes).quorum();
+        let certifying = self.meta.schedule.set_for_round(certs);
+        let voting = self.meta.schedule.set_for_round(votes);
         for v in &versions {
             let certifiers = self
                 .dag
-                .authors_where(certs, |c| self.certifies(&c.hash, v, vote_quorum));
-            if certifiers >= cert_quorum {
+                .authors_where(certs, |c| self.certifies(&c.hash, v, &voting));
+            if certifying.is_quorum(&certifiers) {
                 return Decision::Commit(*v);
             }
         }
         let abstainers = self
             .dag
             .authors_where(votes, |x| !versions.iter().any(|v| x.cites(v)));
-        if abstainers >= vote_quorum {
+        if voting.is_quorum(&abstainers) {
             return Decision::Skip;
         }
         Decision::Undecided
@@ -134,10 +142,10 @@ impl Consensus {
     /// `deciding` of a slot at least three rounds above.
     fn decide_from(&self, round: Round, deciding: &Hash) -> Decision {
         let certs = self.dag.history_at(deciding, round.saturating_add(2));
-        let vote_quorum = self.meta.schedule.set_for_round(round.next()).quorum();
+        let voting = self.meta.schedule.set_for_round(round.next());
         self.slot_versions(round)
             .into_iter()
-            .find(|v| certs.iter().any(|c| self.certifies(c, v, vote_quorum)))
+            .find(|v| certs.iter().any(|c| self.certifies(c, v, &voting)))
             .map_or(Decision::Skip, Decision::Commit)
     }
 

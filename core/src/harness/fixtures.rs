@@ -23,10 +23,7 @@ pub fn test_genesis(n: usize, params: ChainParams) -> (Genesis, Vec<Keypair>) {
         validators: keys
             .iter()
             .enumerate()
-            .map(|(i, k)| ValidatorInfo {
-                key: k.public(),
-                address: format!("v{i}"),
-            })
+            .map(|(i, k)| ValidatorInfo::new(k.public(), format!("v{i}")))
             .collect(),
         objects: Vec::new(),
         synthetic_objects: 0,

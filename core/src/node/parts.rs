@@ -180,7 +180,8 @@ impl Clock {
 
 /// The rounds members of the validator set were seen to reach: for each
 /// member, the highest round of a vertex by it that passed its checks. A
-/// round that f + 1 members reached, one honest member reached, so the
+/// round that members of more than the faulty weight reached, one honest
+/// member reached, so the
 /// network is there; any claim beyond it is unproven (`catchup.rs`).
 /// Bounded by the set: only members are recorded.
 #[derive(Debug, Default)]
@@ -195,10 +196,9 @@ impl ProvenRounds {
         *top = (*top).max(round);
     }
 
-    /// The highest round at least `support` members reached.
-    pub(super) fn reached_by(&self, support: usize) -> Option<Round> {
-        let mut rounds: Vec<Round> = self.by_member.values().copied().collect();
-        rounds.sort_unstable_by(|a, b| b.cmp(a));
-        rounds.get(support.max(1) - 1).copied()
+    /// The highest round members of `set` weighing its honest support
+    /// reached.
+    pub(super) fn reached_by(&self, set: &crate::validators::ValidatorSet) -> Option<Round> {
+        set.reached_by_honest_support(self.by_member.iter().map(|(k, r)| (*k, *r)))
     }
 }

@@ -3,7 +3,7 @@
 use super::Node;
 use crate::consensus::Offer;
 use crate::exec::{ExecStats, Executor};
-use crate::ids::{Hash, PeerId, Round, Timestamp};
+use crate::ids::{Hash, PeerId, PublicKey, Round, Timestamp};
 use crate::interface::{Channel, Event, Limit, VertexSource};
 use crate::mempool::PoolRefusal;
 use crate::phase::SyncPhase;
@@ -82,7 +82,7 @@ impl<S: Store> Node<S> {
                 let full = [Some(top), top.prev()]
                     .into_iter()
                     .flatten()
-                    .find(|r| dag.authors_at(*r) >= schedule.set_for_round(*r).quorum())?;
+                    .find(|r| schedule.set_for_round(*r).is_quorum(&dag.authors_at(*r)))?;
                 full.next()
             }
         };
@@ -150,12 +150,13 @@ impl<S: Store> Node<S> {
         if versions.is_empty() {
             return true;
         }
-        let votes = dag
+        let voters: Vec<PublicKey> = dag
             .round_firsts(prev)
             .iter()
             .filter(|v| versions.iter().any(|a| v.cites(a)))
-            .count();
-        votes >= schedule.set_for_round(prev).quorum()
+            .map(|v| v.vertex.author())
+            .collect();
+        schedule.set_for_round(prev).is_quorum(&voters)
     }
 
     fn produce(&mut self, now: Timestamp, round: Round) -> Result<(), StoreError> {

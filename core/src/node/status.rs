@@ -127,7 +127,7 @@ pub struct MemberStatus {
     pub key: PublicKey,
     /// The QUIC address it registered.
     pub address: String,
-    /// Its voting weight (every member weighs one today).
+    /// Its voting weight.
     pub weight: u64,
     /// Whether it takes turns as anchor author (not if proven to
     /// equivocate).
@@ -275,14 +275,14 @@ impl<S: Store> Node<S> {
             epoch: epoch.0,
             round,
             epoch_rounds: chain.genesis.params.epoch_rounds,
-            quorum: set.quorum() as u64,
+            quorum: set.quorum(),
             members: set
                 .members()
                 .iter()
                 .map(|m| MemberStatus {
                     key: m.key,
                     address: m.address.clone(),
-                    weight: 1,
+                    weight: m.weight,
                     on_anchor_duty: set.on_anchor_duty(&m.key),
                 })
                 .collect(),

@@ -328,29 +328,23 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// The highest round f + 1 members of the set are known to have
-    /// reached — in signed vertices seen, or by their own claims (f + 1
-    /// include an honest one) — if this node heard from that many yet.
+    /// The highest round members of the set weighing more than its faulty
+    /// weight are known to have reached — in signed vertices seen, or by
+    /// their own claims (so one honest member did) — if this node heard
+    /// from that many yet.
     /// Until it has, it does not know where the network is.
     fn network_round_proven(&self) -> Option<Round> {
         let chain = self.chain.as_ref()?;
         let round = chain.consensus.dag().highest_round().unwrap_or_default();
         let set = chain.consensus.meta().schedule.set_for_round(round);
-        let support = set.len() - set.quorum() + 1;
-        let mut member_claims: Vec<Round> = self
+        let claims = self
             .peers
             .ready()
-            .filter(|p| p.key.is_some_and(|k| set.contains(&k)))
-            .filter_map(|p| p.highest_round)
-            .collect();
-        // A member knows its own round as well as any claim.
-        if set.contains(&self.key.public()) {
-            member_claims.extend(self.highest_round());
-        }
-        member_claims.sort_unstable_by(|a, b| b.cmp(a));
-        self.proven
-            .reached_by(support)
-            .max(member_claims.get(support - 1).copied())
+            .filter_map(|p| Some((p.key?, p.highest_round?)))
+            // A member knows its own round as well as any claim.
+            .chain(self.highest_round().map(|own| (self.key.public(), own)));
+        let claimed = set.reached_by_honest_support(claims);
+        self.proven.reached_by(&set).max(claimed)
     }
 
     /// Tells every ready peer how far we are.

@@ -363,12 +363,11 @@ impl<S: Store> Node<S> {
         match self.attesters(&manifest, root, &attestations) {
             Err(fault) => self.ban_peer(now, peer, &format!("served a false attestation: {fault}")),
             Ok(attesters) => {
-                let quorum = chain
+                let set = chain
                     .consensus
                     .meta()
                     .schedule
-                    .set_for_round(manifest.round)
-                    .quorum();
+                    .set_for_round(manifest.round);
                 // A snapshot at or behind our own commits would take us back.
                 let useful = chain
                     .consensus
@@ -383,7 +382,7 @@ impl<S: Store> Node<S> {
                     SyncState::Fetch(d) if d.root == root && !d.sources.contains(&peer) => {
                         d.sources.push(peer);
                     }
-                    SyncState::Discovery(disc) if attesters.len() >= quorum && useful => {
+                    SyncState::Discovery(disc) if set.is_quorum(&attesters) && useful => {
                         let entry = disc
                             .offers
                             .entry(root)

@@ -44,8 +44,10 @@ pub struct SyncPlan {
     pub round: Round,
     /// Attested manifest root.
     pub root: Hash,
-    /// Validators whose attestation a joiner requires at that round.
-    pub quorum: usize,
+    /// Attesting weight a joiner requires at that round.
+    pub quorum: u64,
+    /// Total weight of the set at that round.
+    pub total_weight: u64,
     /// Validators in the set at that round.
     pub validators: usize,
     /// Chunks.
@@ -194,6 +196,7 @@ impl<S: Store> Node<S> {
             round: m.round,
             root: p.root,
             quorum: set.quorum(),
+            total_weight: set.total_weight(),
             validators: set.len(),
             chunks: m.chunks.len(),
             raw_bytes: m.raw_bytes,

@@ -12,7 +12,6 @@ use crate::ids::{Hash, Timestamp};
 use crate::interface::Event;
 use crate::node::Node;
 use crate::store::{Store, StoreError};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 impl<S: Store> Node<S> {
@@ -64,17 +63,13 @@ impl<S: Store> Node<S> {
         }
         let Some(chain) = &self.chain else { return };
         for (round, served) in self.serving.snapshots.iter().filter(|(r, _)| **r > applied) {
-            let quorum = chain
-                .consensus
-                .meta()
-                .schedule
-                .set_for_round(*round)
-                .quorum();
+            let set = chain.consensus.meta().schedule.set_for_round(*round);
+            let quorum = set.quorum();
             let for_root = |root: &Hash| {
                 self.serving
                     .attestations
                     .get(*round, *root)
-                    .map_or(0, BTreeMap::len)
+                    .map_or(0, |who| set.weight_of_keys(who.keys()))
             };
             if for_root(&served.root) >= quorum {
                 self.joined.verified = Some((*round, true));
@@ -88,7 +83,9 @@ impl<S: Store> Node<S> {
                 .serving
                 .attestations
                 .iter()
-                .find(|((r, root), who)| r == round && *root != served.root && who.len() >= quorum)
+                .find(|((r, root), who)| {
+                    r == round && *root != served.root && set.is_quorum(who.keys())
+                })
                 .map(|((_, root), _)| *root);
             if let Some(attested) = other {
                 self.joined.verified = Some((*round, false));

@@ -259,16 +259,15 @@ impl<S: Store> Node<S> {
         let Some(chain) = &self.chain else {
             return false;
         };
-        let quorum = chain
+        let set = chain
             .consensus
             .meta()
             .schedule
-            .set_for_round(s.manifest.round)
-            .quorum();
+            .set_for_round(s.manifest.round);
         self.serving
             .attestations
             .get(s.manifest.round, s.root)
-            .is_some_and(|who| who.len() >= quorum)
+            .is_some_and(|who| set.is_quorum(who.keys()))
     }
 
     /// The vertices attesting `(round, root)` that this node still holds.
