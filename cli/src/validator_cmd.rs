@@ -25,8 +25,8 @@ fn printable(s: &str) -> String {
 }
 
 /// The set as a table: the epoch line, one line per member (key, weight,
-/// anchor duty, address), then registrations to come and validators off
-/// anchor duty.
+/// anchor duty, address), then registrations to come, candidates waiting
+/// for approval, members leaving and validators off anchor duty.
 pub fn render(v: &ValidatorsStatus) -> String {
     let mut out = String::new();
     let weight: u64 = v.members.iter().map(|m| m.weight).sum();
@@ -58,6 +58,27 @@ pub fn render(v: &ValidatorsStatus) -> String {
             let _ = writeln!(out, "{}  from epoch {}  {address}", p.key, p.from_epoch);
         }
     }
+    if v.admission == "open" {
+        let _ = writeln!(
+            out,
+            "admission: OPEN (any registration is admitted; devnets only)"
+        );
+    } else if v.candidates.is_empty() {
+        let _ = writeln!(out, "candidates waiting for approval: none");
+    } else {
+        let _ = writeln!(
+            out,
+            "candidates waiting for approval (a quorum of weight admits):"
+        );
+        for c in &v.candidates {
+            let address = printable(&c.address);
+            let _ = writeln!(
+                out,
+                "{}  since epoch {}  approved by weight {} of {}  {address}",
+                c.key, c.since_epoch, c.approval_weight, v.quorum
+            );
+        }
+    }
     for l in &v.leaving {
         let _ = writeln!(out, "leaving: {} out from epoch {}", l.key, l.from_epoch);
     }
@@ -74,7 +95,9 @@ pub fn render(v: &ValidatorsStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bluepods_core::node::{LeavingMember, MemberStatus, OffDutyStatus, PendingMember};
+    use bluepods_core::node::{
+        CandidateStatus, LeavingMember, MemberStatus, OffDutyStatus, PendingMember,
+    };
     use bluepods_core::{Keypair, Round};
 
     #[test]
@@ -98,10 +121,11 @@ mod tests {
 
     #[test]
     fn the_table_shows_every_member_what_is_pending_and_who_is_off_duty() {
-        let (a, b, c) = (
+        let (a, b, c, d) = (
             Keypair::from_label("a").public(),
             Keypair::from_label("b").public(),
             Keypair::from_label("c").public(),
+            Keypair::from_label("d").public(),
         );
         let v = ValidatorsStatus {
             epoch: 3,
@@ -135,6 +159,14 @@ mod tests {
                 author: b,
                 from_epoch: 3,
             }],
+            admission: "approval".into(),
+            candidates: vec![CandidateStatus {
+                key: d,
+                address: "127.0.0.1:9003".into(),
+                since_epoch: 2,
+                approvals: vec![a],
+                approval_weight: 1,
+            }],
         };
         let text = render(&v);
         assert!(text
@@ -156,6 +188,12 @@ mod tests {
         )));
         assert!(
             text.contains(&format!("leaving: {a} out from epoch 6")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "{d}  since epoch 2  approved by weight 1 of 2  127.0.0.1:9003"
+            )),
             "{text}"
         );
     }

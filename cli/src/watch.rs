@@ -102,6 +102,8 @@ mod tests {
             }),
             halted: None,
             catch_up: None,
+            admission: "approval".into(),
+            warnings: Vec::new(),
             equivocations_total: 0,
             equivocations: Vec::new(),
             off_anchor_duty: Vec::new(),

@@ -36,6 +36,11 @@ impl SyncMode {
 pub struct NodeConfig {
     /// Validator or listener.
     pub role: Role,
+    /// As a member, approve every validator candidate this node holds a
+    /// connection to (`admission.rs`): how a devnet's bootstrap admits the
+    /// validators that join it. Off by default; `bluepods-node --bootstrap`
+    /// turns it on unless told `--auto-approve false`.
+    pub auto_approve: bool,
     /// Address this node accepts connections on, announced in the handshake.
     pub listen_addr: Option<String>,
     /// Peers to dial at start and whenever the connection drops.
@@ -149,6 +154,7 @@ impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
             role: Role::Validator,
+            auto_approve: false,
             listen_addr: None,
             bootstrap_peers: Vec::new(),
             trusted_chain_id: None,

@@ -50,11 +50,7 @@ impl ConsensusMeta {
     pub fn at_genesis(genesis: &crate::genesis::Genesis) -> Self {
         ConsensusMeta {
             last_anchor: None,
-            schedule: ValidatorSchedule::new(
-                genesis.validators.clone(),
-                genesis.params.epoch_rounds,
-                genesis.params.max_validators,
-            ),
+            schedule: ValidatorSchedule::at_genesis(genesis),
             committed_vertices: 0,
             executed_txs: 0,
         }

@@ -107,6 +107,7 @@ impl<'a> Executor<'a> {
         let mut scratch: BTreeMap<ObjectId, Option<Object>> = BTreeMap::new();
         let mut registrations = Vec::new();
         let mut leaves = Vec::new();
+        let mut approvals = Vec::new();
         for (index, op) in body.ops.iter().enumerate() {
             let result = match op {
                 Operation::Create { data } => {
@@ -151,16 +152,25 @@ impl<'a> Executor<'a> {
                     leaves.push(body.sender);
                     Ok(())
                 }
+                Operation::ApproveValidator { candidate } => {
+                    approvals.push(*candidate);
+                    Ok(())
+                }
             };
             if let Err(reason) = result {
                 return Ok(Err(format!("operation {index}: {reason}")));
             }
         }
-        if !registrations.is_empty() || !leaves.is_empty() {
+        if !registrations.is_empty() || !leaves.is_empty() || !approvals.is_empty() {
             let mut next = schedule.clone();
             for r in registrations {
-                if let Err(e) = next.register(r, round) {
+                if let Err(e) = next.request_admission(r, round) {
                     return Ok(Err(format!("register validator: {e}")));
+                }
+            }
+            for candidate in approvals {
+                if let Err(e) = next.approve(body.sender, &candidate, round) {
+                    return Ok(Err(format!("approve validator: {e}")));
                 }
             }
             for key in leaves {

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::crypto::Keypair;
+use crate::ids::Epoch;
 use crate::store::{MemStore, WriteBatch};
 use crate::tx::TxBody;
 
@@ -12,11 +13,23 @@ struct World {
 }
 
 impl World {
+    /// No genesis members, open admission: registrations admit.
     fn new() -> Self {
+        let mut w = World::with_members(&[]);
+        w.schedule.policy.admission = crate::admission::Admission::Open;
+        w
+    }
+
+    /// `members` of weight 1 at genesis, approval admission.
+    fn with_members(members: &[&Keypair]) -> Self {
         let params = ChainParams::default();
+        let genesis = members
+            .iter()
+            .map(|k| crate::genesis::ValidatorInfo::new(k.public(), "m:1"))
+            .collect();
         World {
             store: MemStore::new(),
-            schedule: ValidatorSchedule::new(vec![], params.epoch_rounds, params.max_validators),
+            schedule: ValidatorSchedule::new(genesis, params.epoch_rounds, params.max_validators),
             params,
         }
     }
@@ -238,6 +251,53 @@ fn a_member_leaves_by_transaction_and_a_stranger_cannot() {
     let last = tx(&alice, 5, vec![Operation::LeaveValidator]);
     let stats = w.commit(2 * w.params.epoch_rounds, &[last]);
     assert_eq!(stats.failed, 1, "the last validator cannot leave");
+}
+
+#[test]
+fn under_approval_a_registration_waits_until_members_weighing_a_quorum_approve() {
+    let members: Vec<Keypair> = (0..4)
+        .map(|i| Keypair::from_label(&format!("m{i}")))
+        .collect();
+    let mut w = World::with_members(&members.iter().collect::<Vec<_>>());
+    let (carol, stranger) = (
+        Keypair::from_label("carol"),
+        Keypair::from_label("stranger"),
+    );
+    let register = Operation::RegisterValidator {
+        address: "c:1".into(),
+    };
+    assert_eq!(w.commit(2, &[tx(&carol, 1, vec![register])]).committed, 1);
+    let far = Round(10 * w.params.epoch_rounds);
+    assert!(!w.schedule.set_for_round(far).contains(&carol.public()));
+    assert_eq!(w.schedule.candidates_at(Epoch(0)).count(), 1);
+    let approve = || Operation::ApproveValidator {
+        candidate: carol.public(),
+    };
+    let stats = w.commit(4, &[tx(&stranger, 2, vec![approve()])]);
+    assert_eq!(stats.failed, 1, "only members approve");
+    // Two of four (quorum 3): not yet; the same member twice counts once.
+    for (k, nonce) in [(&members[0], 3), (&members[1], 4), (&members[1], 5)] {
+        assert_eq!(w.commit(4, &[tx(k, nonce, vec![approve()])]).committed, 1);
+    }
+    assert!(!w.schedule.set_for_round(far).contains(&carol.public()));
+    // The third: admitted, two epochs after the approving commit.
+    let at = 3 * w.params.epoch_rounds;
+    assert_eq!(
+        w.commit(at, &[tx(&members[2], 6, vec![approve()])])
+            .committed,
+        1
+    );
+    assert!(!w
+        .schedule
+        .set_for_round(Round(at + 2 * w.params.epoch_rounds - 1))
+        .contains(&carol.public()));
+    assert!(w
+        .schedule
+        .set_for_round(Round(at + 2 * w.params.epoch_rounds))
+        .contains(&carol.public()));
+    assert_eq!(w.schedule.candidates_at(Epoch(3)).count(), 0);
+    let again = w.commit(at, &[tx(&members[3], 7, vec![approve()])]);
+    assert_eq!(again.failed, 1, "admitted: no longer a candidate");
 }
 
 /// The expiry round is the last round at which a transaction may commit

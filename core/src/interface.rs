@@ -179,6 +179,8 @@ pub enum Event {
         pinned: bool,
         /// Genesis validators.
         validators: usize,
+        /// How the chain admits validators.
+        admission: crate::params::Admission,
     },
     /// A peer completed the handshake.
     PeerReady {
@@ -221,6 +223,22 @@ pub enum Event {
         tx: Hash,
         /// The address announced for other validators to dial.
         address: String,
+    },
+    /// This member approved a validator candidate on its own
+    /// (`NodeConfig::auto_approve`).
+    ApprovalSubmitted {
+        /// The approval transaction.
+        tx: Hash,
+        /// The candidate's key.
+        candidate: PublicKey,
+    },
+    /// A member without committed vertices for `inactive_epochs_max`
+    /// epochs is removed from the set from `epoch` (`set_changes.rs`).
+    ValidatorRemoved {
+        /// The inactive member.
+        key: PublicKey,
+        /// The first epoch without it.
+        epoch: Epoch,
     },
     /// A peer's connection ended.
     PeerGone {

@@ -37,6 +37,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod admission;
 pub mod budget;
 pub mod buffer;
 pub mod chunk_answer;
@@ -64,6 +65,7 @@ pub mod peers;
 pub mod phase;
 pub mod progress;
 pub mod rng;
+pub mod set_changes;
 pub mod snapshot;
 pub mod store;
 pub mod tx;

@@ -35,6 +35,20 @@ pub struct ChainParams {
     /// Heaviest voting weight a genesis validator may have; it keeps every
     /// sum of weights far from overflow.
     pub max_validator_weight: u64,
+    /// Who may become a validator (`admission.rs`): `approval` by a quorum
+    /// of the set's weight, or `open` (devnets only).
+    pub admission: Admission,
+    /// Most registrations waiting for approval at once; one more fails.
+    pub max_candidates: u32,
+    /// A registration not approved within this many epochs is dropped.
+    pub candidate_expiry_epochs: u64,
+    /// A member with no committed vertex for this many epochs is removed
+    /// at a boundary, so that a vanished member cannot halt the chain for
+    /// good (120 epochs of 20 rounds at 250 ms: 10 minutes).
+    pub inactive_epochs_max: u64,
+    /// Most set changes (joins, leaves, removals) that take effect at one
+    /// epoch boundary; later ones wait for the next.
+    pub max_churn_per_epoch: u32,
 }
 
 impl Default for ChainParams {
@@ -51,6 +65,82 @@ impl Default for ChainParams {
             snapshot_interval_rounds: 40,
             max_vertex_evidence: 4,
             max_validator_weight: 1_000_000,
+            admission: Admission::Approval,
+            max_candidates: 16,
+            candidate_expiry_epochs: 8,
+            inactive_epochs_max: 120,
+            max_churn_per_epoch: 4,
+        }
+    }
+}
+
+/// How registrations are admitted (a genesis parameter).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Admission {
+    /// A quorum of the set's weight must approve each candidate.
+    #[default]
+    Approval,
+    /// Every registration is admitted: devnets only.
+    Open,
+}
+
+impl Admission {
+    /// Its name in configuration and status: `approval` or `open`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Admission::Approval => "approval",
+            Admission::Open => "open",
+        }
+    }
+}
+
+impl std::str::FromStr for Admission {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "approval" => Ok(Admission::Approval),
+            "open" => Ok(Admission::Open),
+            other => Err(format!("unknown admission {other:?} (approval or open)")),
+        }
+    }
+}
+
+/// The genesis rules for set changes.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct SetPolicy {
+    /// How registrations are admitted.
+    pub admission: Admission,
+    /// Most registrations waiting for approval at once.
+    pub max_candidates: u32,
+    /// A registration not approved within this many epochs is dropped.
+    pub candidate_expiry_epochs: u64,
+    /// Epochs without a committed vertex after which a member is removed.
+    pub inactive_epochs_max: u64,
+    /// Most changes taking effect at one boundary.
+    pub max_churn_per_epoch: u32,
+}
+
+impl From<&ChainParams> for SetPolicy {
+    fn from(p: &ChainParams) -> Self {
+        SetPolicy {
+            admission: p.admission,
+            max_candidates: p.max_candidates,
+            candidate_expiry_epochs: p.candidate_expiry_epochs,
+            inactive_epochs_max: p.inactive_epochs_max,
+            max_churn_per_epoch: p.max_churn_per_epoch.max(1),
         }
     }
 }

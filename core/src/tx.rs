@@ -69,6 +69,12 @@ pub enum Operation {
     /// Leave the validator set (the sender must be a member); effective
     /// at the start of the second epoch after the commit.
     LeaveValidator,
+    /// Approve a registration waiting for admission (the sender must be a
+    /// member of the set in force); admitted once approvals weigh a quorum.
+    ApproveValidator {
+        /// The candidate's key.
+        candidate: PublicKey,
+    },
 }
 
 /// The signed part of a transaction.

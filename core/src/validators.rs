@@ -25,8 +25,10 @@
 //! decided. It stays a member: it still votes and its vertices still count
 //! towards quorums (removing members is validator-set policy, not evidence).
 
+use crate::admission::Candidates;
 use crate::genesis::ValidatorInfo;
 use crate::ids::{Epoch, PublicKey, Round};
+use crate::params::SetPolicy;
 use borsh::{BorshDeserialize, BorshSerialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -179,40 +181,25 @@ impl ValidatorSet {
 /// effect. Persisted with each commit as part of the consensus metadata.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct ValidatorSchedule {
-    epoch_rounds: u64,
-    max_validators: u32,
-    genesis: Vec<ValidatorInfo>,
-    additions: BTreeMap<Epoch, Vec<ValidatorInfo>>,
+    pub(crate) epoch_rounds: u64,
+    pub(crate) max_validators: u32,
+    pub(crate) genesis: Vec<ValidatorInfo>,
+    pub(crate) additions: BTreeMap<Epoch, Vec<ValidatorInfo>>,
     /// Proven equivocators and the epoch they lose anchor duty from.
-    off_duty: BTreeMap<PublicKey, Epoch>,
-    /// Members that left, by the epoch they are out from.
-    removals: BTreeMap<Epoch, Vec<PublicKey>>,
-}
-
-/// Why a registration was refused (recorded as the transaction's failure).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum RegistrationError {
-    /// Already a member, or already registered for a later epoch.
-    #[error("already a validator or already registered")]
-    AlreadyRegistered,
-    /// The set is at `ChainParams::max_validators`.
-    #[error("validator set is full ({0} members)")]
-    SetFull(u32),
-}
-
-/// Why a leave was refused (recorded as the transaction's failure).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum LeaveError {
-    /// Not a member of the set it would leave, or already leaving.
-    #[error("not a validator of the set, or already leaving")]
-    NotAMember,
-    /// It is the last member: a chain without validators stops for good.
-    #[error("the last validator cannot leave")]
-    LastMember,
+    pub(crate) off_duty: BTreeMap<PublicKey, Epoch>,
+    /// Members that left or were removed, by the epoch they are out from.
+    pub(crate) removals: BTreeMap<Epoch, Vec<PublicKey>>,
+    /// Admission, churn and inactivity rules (from the genesis).
+    pub(crate) policy: SetPolicy,
+    /// Registrations waiting for approval (`admission.rs`).
+    pub(crate) candidates: Candidates,
+    /// For each member, the latest epoch with a committed vertex by it (or
+    /// the epoch it joined): the clock of inactivity removal.
+    pub(crate) last_active: BTreeMap<PublicKey, Epoch>,
 }
 
 impl ValidatorSchedule {
-    /// The schedule at genesis.
+    /// A schedule from `genesis` members, with the default policy.
     pub fn new(genesis: Vec<ValidatorInfo>, epoch_rounds: u64, max_validators: u32) -> Self {
         ValidatorSchedule {
             epoch_rounds,
@@ -221,7 +208,36 @@ impl ValidatorSchedule {
             additions: BTreeMap::new(),
             off_duty: BTreeMap::new(),
             removals: BTreeMap::new(),
+            policy: SetPolicy::from(&crate::genesis::ChainParams::default()),
+            candidates: Candidates::default(),
+            last_active: BTreeMap::new(),
         }
+    }
+
+    /// The schedule at a chain's genesis.
+    pub fn at_genesis(genesis: &crate::genesis::Genesis) -> Self {
+        let p = &genesis.params;
+        ValidatorSchedule {
+            policy: SetPolicy::from(p),
+            ..Self::new(genesis.validators.clone(), p.epoch_rounds, p.max_validators)
+        }
+    }
+
+    /// The admission, churn and inactivity rules it follows.
+    pub fn policy(&self) -> &SetPolicy {
+        &self.policy
+    }
+
+    /// Registrations waiting for approval as of `epoch` (expired ones are
+    /// dropped at the next registration or approval; they are not listed).
+    pub fn candidates_at(
+        &self,
+        epoch: Epoch,
+    ) -> impl Iterator<Item = &crate::admission::Candidate> {
+        let expiry = self.policy.candidate_expiry_epochs;
+        self.candidates
+            .iter()
+            .filter(move |c| c.since.0.saturating_add(expiry) >= epoch.0)
     }
 
     /// The epoch of a round.
@@ -313,48 +329,6 @@ impl ValidatorSchedule {
             || self.pending_after(epoch).iter().any(|(_, m)| m.key == *key)
     }
 
-    /// Records a registration committed by the anchor of `anchor_round`.
-    pub fn register(
-        &mut self,
-        info: ValidatorInfo,
-        anchor_round: Round,
-    ) -> Result<Epoch, RegistrationError> {
-        let effective = Epoch(self.epoch_of(anchor_round).0 + 2);
-        let known = self
-            .genesis
-            .iter()
-            .chain(self.additions.values().flatten())
-            .any(|m| m.key == info.key);
-        if known {
-            return Err(RegistrationError::AlreadyRegistered);
-        }
-        let left = self.removals.values().map(Vec::len).sum::<usize>();
-        let total = (self.genesis.len() + self.additions.values().map(Vec::len).sum::<usize>())
-            .saturating_sub(left);
-        if total >= self.max_validators as usize {
-            return Err(RegistrationError::SetFull(self.max_validators));
-        }
-        self.additions.entry(effective).or_default().push(info);
-        Ok(effective)
-    }
-
-    /// Records that `key` leaves, by a transaction committed by the anchor
-    /// of `anchor_round`: it is out of the set from epoch `epoch(a) + 2`,
-    /// the first whose set is not decided yet. It must be a member of the
-    /// set of that epoch as it stands, and not the last one.
-    pub fn leave(&mut self, key: PublicKey, anchor_round: Round) -> Result<Epoch, LeaveError> {
-        let effective = Epoch(self.epoch_of(anchor_round).0 + 2);
-        let set = self.set_for_epoch(effective);
-        if !set.contains(&key) {
-            return Err(LeaveError::NotAMember);
-        }
-        if set.len() <= 1 {
-            return Err(LeaveError::LastMember);
-        }
-        self.removals.entry(effective).or_default().push(key);
-        Ok(effective)
-    }
-
     /// Members leaving after `epoch`, with the epoch each is out from.
     pub fn leaving_after(&self, epoch: Epoch) -> Vec<(Epoch, PublicKey)> {
         self.removals
@@ -370,143 +344,5 @@ impl ValidatorSchedule {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::crypto::Keypair;
-
-    fn info(label: &str) -> ValidatorInfo {
-        ValidatorInfo::new(Keypair::from_label(label).public(), format!("{label}:1"))
-    }
-
-    #[test]
-    fn quorum_is_two_thirds_plus_one() {
-        let q =
-            |n: usize| ValidatorSet::new((0..n).map(|i| info(&i.to_string())).collect()).quorum();
-        assert_eq!([q(1), q(2), q(3), q(4), q(7), q(10)], [1, 2, 3, 3, 5, 7]);
-    }
-
-    #[test]
-    fn quorums_support_and_the_fewest_parents_are_counted_in_weight() {
-        let weighted = |w: &[u64]| {
-            let members = w.iter().enumerate().map(|(i, w)| ValidatorInfo {
-                weight: *w,
-                ..info(&i.to_string())
-            });
-            ValidatorSet::new(members.collect())
-        };
-        let set = weighted(&[5, 1, 1, 1]);
-        assert_eq!(
-            (set.total_weight(), set.quorum(), set.honest_support()),
-            (8, 6, 3)
-        );
-        assert_eq!(set.fewest_for_quorum(), 2);
-        assert_eq!(weighted(&[1, 1, 1, 1]).fewest_for_quorum(), 3);
-        let key = |i: usize| info(&i.to_string()).key;
-        let heavy = set.members().iter().position(|m| m.weight == 5).unwrap();
-        let heavy = set.members()[heavy].key;
-        let lights: Vec<PublicKey> = (0..4).map(key).filter(|k| *k != heavy).collect();
-        assert!(!set.is_quorum(&lights));
-        assert!(set.is_quorum(&[heavy, lights[0]]));
-        assert_eq!(set.weight_of_keys(&[heavy, heavy]), 5, "a key counts once");
-        // The honest support: the heavy member alone claims more than any
-        // f could, three light ones together as much.
-        let claims = |c: &[(PublicKey, u64)]| {
-            set.reached_by_honest_support(c.iter().map(|(k, r)| (*k, Round(*r))))
-        };
-        assert_eq!(claims(&[(heavy, 9), (lights[0], 3)]), Some(Round(9)));
-        assert_eq!(claims(&[(lights[0], 9), (lights[1], 7)]), None);
-        assert_eq!(
-            claims(&[(lights[0], 9), (lights[1], 7), (lights[2], 5)]),
-            Some(Round(5))
-        );
-    }
-
-    #[test]
-    fn registration_takes_effect_two_epochs_later_and_only_once() {
-        let mut s = ValidatorSchedule::new(vec![info("a")], 10, 3);
-        assert_eq!(s.register(info("b"), Round(15)), Ok(Epoch(3)));
-        assert_eq!(s.set_for_round(Round(29)).len(), 1);
-        assert_eq!(s.set_for_round(Round(30)).len(), 2);
-        assert_eq!(
-            s.register(info("b"), Round(16)),
-            Err(RegistrationError::AlreadyRegistered)
-        );
-        assert_eq!(s.register(info("c"), Round(16)), Ok(Epoch(3)));
-        assert_eq!(
-            s.register(info("d"), Round(16)),
-            Err(RegistrationError::SetFull(3))
-        );
-    }
-
-    #[test]
-    fn epoch_sets_are_decided_once_the_anchors_two_epochs_back_are() {
-        let s = ValidatorSchedule::new(vec![info("a")], 10, 8);
-        assert!(s.is_decided(Epoch(1), None));
-        assert!(!s.is_decided(Epoch(2), Some(Round(6))));
-        assert!(s.is_decided(Epoch(2), Some(Round(8))));
-        assert!(!s.is_decided(Epoch(3), Some(Round(16))));
-        assert!(s.is_decided(Epoch(3), Some(Round(18))));
-    }
-
-    #[test]
-    fn a_proven_equivocator_loses_anchor_duty_two_epochs_after_the_proof_commits() {
-        let mut s = ValidatorSchedule::new(vec![info("a"), info("b"), info("c")], 10, 8);
-        let b = info("b").key;
-        let authors = |s: &ValidatorSchedule, from: u64| -> BTreeSet<PublicKey> {
-            (from..from + 10)
-                .step_by(2)
-                .map(|r| s.set_for_round(Round(r)).anchor_author(Round(r)))
-                .collect()
-        };
-        assert_eq!(s.take_off_anchor_duty(b, Round(12)), Some(Epoch(3)));
-        assert_eq!(s.take_off_anchor_duty(b, Round(14)), None, "once");
-        assert_eq!(s.take_off_anchor_duty(info("z").key, Round(14)), None);
-        assert!(authors(&s, 20).contains(&b), "epoch 2 is decided already");
-        assert!(!authors(&s, 30).contains(&b));
-        assert_eq!(authors(&s, 30).len(), 2);
-        let set = s.set_for_round(Round(30));
-        assert!(set.contains(&b) && !set.on_anchor_duty(&b), "still votes");
-        assert_eq!(set.quorum(), 3);
-    }
-
-    #[test]
-    fn a_member_leaves_two_epochs_after_its_leave_commits_but_never_the_last() {
-        let mut s = ValidatorSchedule::new(vec![info("a"), info("b")], 10, 8);
-        let (a, b) = (info("a").key, info("b").key);
-        assert_eq!(s.leave(b, Round(12)), Ok(Epoch(3)));
-        assert_eq!(s.leave(b, Round(14)), Err(LeaveError::NotAMember), "once");
-        assert_eq!(
-            s.leave(info("z").key, Round(14)),
-            Err(LeaveError::NotAMember)
-        );
-        assert_eq!(s.set_for_round(Round(29)).len(), 2);
-        assert_eq!(s.set_for_round(Round(30)).len(), 1);
-        assert!(!s.set_for_round(Round(30)).contains(&b));
-        assert_eq!(s.leave(a, Round(14)), Err(LeaveError::LastMember));
-        assert_eq!(s.leaving_after(Epoch(2)), vec![(Epoch(3), b)]);
-        assert!(s.leaving_after(Epoch(3)).is_empty());
-        assert!(s.counts_at(&b, Epoch(2)) && !s.counts_at(&b, Epoch(3)));
-        assert!(s.knows(&b), "it cannot register again");
-        // Its seat is free again.
-        let mut full = ValidatorSchedule::new(vec![info("a"), info("b")], 10, 2);
-        assert_eq!(full.leave(b, Round(0)), Ok(Epoch(2)));
-        assert_eq!(full.register(info("c"), Round(0)), Ok(Epoch(2)));
-    }
-
-    #[test]
-    fn with_every_member_off_duty_everyone_keeps_it() {
-        let mut s = ValidatorSchedule::new(vec![info("a")], 10, 8);
-        let _ = s.take_off_anchor_duty(info("a").key, Round(0));
-        assert_eq!(
-            s.set_for_round(Round(40)).anchor_author(Round(40)),
-            info("a").key
-        );
-    }
-
-    #[test]
-    fn anchors_rotate_over_members() {
-        let set = ValidatorSet::new(vec![info("a"), info("b")]);
-        assert_ne!(set.anchor_author(Round(0)), set.anchor_author(Round(2)));
-        assert_eq!(set.anchor_author(Round(0)), set.anchor_author(Round(4)));
-    }
-}
+#[path = "validators_tests.rs"]
+mod tests;

@@ -2,7 +2,7 @@
 
 use bluepods_core::harness::{commit_sequence, test_genesis, validator_config, Cluster, Faults};
 use bluepods_core::tx::{Operation, TxBody};
-use bluepods_core::{ChainParams, Keypair, NodeConfig, Role, Round, SyncPhase, TxStatus};
+use bluepods_core::{ChainParams, Genesis, Keypair, NodeConfig, Role, Round, SyncPhase, TxStatus};
 
 fn listener_config(bootstrap: &str) -> NodeConfig {
     NodeConfig {
@@ -249,15 +249,24 @@ fn nodes_at_the_same_committed_round_dump_identical_state() {
     assert_eq!(a.lines().count(), 16, "{a}");
 }
 
+/// A devnet's bootstrap: the genesis validator, approving the candidates
+/// it is connected to (as `bluepods-node --bootstrap` does).
+fn devnet_bootstrap(c: &mut Cluster, genesis: &Genesis, key: &Keypair) {
+    let mut cfg = validator_config(100);
+    cfg.auto_approve = true;
+    c.add_genesis_node("v0", key.clone(), genesis, cfg);
+}
+
 /// Seed 000 phase 4, test 1, in the harness: a node started in validator
-/// mode next to the bootstrap syncs, registers, joins the set at the epoch
-/// boundary and produces; both see each other's vertices and commits go on.
+/// mode next to the bootstrap syncs, registers, is approved by the
+/// bootstrap, joins the set at the epoch boundary and produces; both see
+/// each other's vertices and commits go on.
 #[test]
 fn a_validator_joins_by_registration_and_then_produces() {
     use bluepods_core::{Event, PublicKey};
     let (genesis, keys) = test_genesis(1, ChainParams::default());
     let mut c = Cluster::new(51, Faults::default());
-    c.add_validators(&genesis, &keys, 100);
+    devnet_bootstrap(&mut c, &genesis, &keys[0]);
     c.run_for(1_000);
     let mut cfg = validator_config(100);
     cfg.bootstrap_peers = vec!["v0".into()];
@@ -298,6 +307,87 @@ fn a_validator_joins_by_registration_and_then_produces() {
     let n = a.len().min(b.len());
     assert!(n > 50);
     assert_eq!(a[..n], b[..n], "same commit sequence");
+}
+
+/// Issue 13, admission: without approval a registration waits; a key that
+/// runs no node is never approved by an auto-approving member (it is not
+/// connected to it), so it neither joins nor stalls the chain.
+#[test]
+fn a_registration_from_a_key_that_runs_no_node_leaves_commits_advancing() {
+    let params = ChainParams {
+        epoch_rounds: 6,
+        ..ChainParams::default()
+    };
+    let (genesis, keys) = test_genesis(1, params);
+    let mut c = Cluster::new(52, Faults::default());
+    devnet_bootstrap(&mut c, &genesis, &keys[0]);
+    c.run_for(500);
+    let ghost = Keypair::from_label("ghost");
+    let register = TxBody {
+        chain_id: genesis.chain_id(),
+        sender: ghost.public(),
+        nonce: 1,
+        expiry: Round(10_000),
+        ops: vec![Operation::RegisterValidator {
+            address: "ghost:1".into(),
+        }],
+    }
+    .sign(&ghost);
+    let hash = c.submit(0, register).expect("accepted");
+    assert!(c.run_until(2_000, |c| matches!(
+        c.node(0).tx_status(&hash),
+        Ok(TxStatus::Committed { .. })
+    )));
+    let from = c.node(0).last_committed_round().unwrap();
+    // Three epochs and more.
+    c.run_for(2_500);
+    let to = c.node(0).last_committed_round().unwrap();
+    assert!(to >= from.saturating_add(3 * 6), "{from} -> {to}");
+    let set = c.node(0).validators().unwrap();
+    assert_eq!(set.members.len(), 1);
+    assert_eq!(set.candidates.len(), 1, "still waiting for approval");
+    assert!(set.candidates[0].approvals.is_empty());
+}
+
+/// Issue 13, removal: a validator that vanished is out of the set once it
+/// has had no committed vertex for `inactive_epochs_max` epochs, on every
+/// node alike, and the quorum is counted without it.
+#[test]
+fn a_vanished_validator_is_removed_after_its_inactive_epochs_on_every_node() {
+    use bluepods_core::Event;
+    let params = ChainParams {
+        epoch_rounds: 6,
+        inactive_epochs_max: 2,
+        ..ChainParams::default()
+    };
+    let (genesis, keys) = test_genesis(4, params);
+    let mut c = Cluster::new(53, Faults::fixed_delay(5));
+    c.add_validators(&genesis, &keys, 100);
+    c.run_for(500);
+    c.crash(3);
+    let gone = keys[3].public();
+    assert!(c.run_until(10_000, |c| (0..3)
+        .all(|i| c.node(i).validators().is_some_and(|v| v.members.len() == 3))));
+    let mut epochs = Vec::new();
+    for i in 0..3 {
+        let set = c.node(i).validators().unwrap();
+        assert!(set.members.iter().all(|m| m.key != gone));
+        assert_eq!(set.quorum, 3);
+        let removed: Vec<_> = c.nodes[i]
+            .events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::ValidatorRemoved { key, epoch } if *key == gone => Some(*epoch),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(removed.len(), 1, "node {i}");
+        epochs.push(removed[0]);
+    }
+    assert!(epochs.windows(2).all(|w| w[0] == w[1]), "{epochs:?}");
+    let before = c.node(0).last_committed_round().unwrap();
+    c.run_for(1_000);
+    assert!(c.node(0).last_committed_round().unwrap() > before.saturating_add(4));
 }
 
 /// Issue 13, leaving: a validator's `LeaveValidator` commits, it is out of

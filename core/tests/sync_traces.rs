@@ -62,7 +62,10 @@ fn listener(via: &str, mode: SyncMode) -> NodeConfig {
 fn a_validator_joins_registers_and_produces() {
     let (genesis, keys) = test_genesis(1, ChainParams::default());
     let mut c = Cluster::new(91, steady());
-    c.add_validators(&genesis, &keys, 100);
+    // A devnet's bootstrap: it approves the candidates connected to it.
+    let mut boot = validator_config(100);
+    boot.auto_approve = true;
+    c.add_genesis_node("v0", keys[0].clone(), &genesis, boot);
     c.run_for(1_000);
     let mut cfg = validator_config(100);
     cfg.bootstrap_peers = vec!["v0".into()];

@@ -183,6 +183,9 @@ pub async fn run(opts: NodeOptions) -> Result<(), String> {
     if let Some(c) = node.chain_id() {
         tracing::info!("[SYNC] chain id {c}");
     }
+    if node.status().admission == bluepods_core::params::Admission::Open.name() {
+        logs::warn_open_admission();
+    }
     let (net_tx, net_rx) = mpsc::channel(4096);
     let transport = Transport::new(endpoint, net_tx, system_resolver(), cfg);
     let (mut lp, handle) = EventLoop::new(node, transport, net_rx, clock);

@@ -21,7 +21,11 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
             chain_id,
             pinned,
             validators,
+            admission,
         } => {
+            if *admission == bluepods_core::params::Admission::Open {
+                warn_open_admission();
+            }
             if *pinned {
                 tracing::info!("[SYNC] adopted genesis chain_id={chain_id} validators={validators}");
             } else {
@@ -59,6 +63,16 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
         Event::RegistrationSubmitted { tx, address } => {
             tracing::info!("[VALIDATOR] registering as a validator at {address} (tx {})", tx.short());
         }
+        Event::ApprovalSubmitted { tx, candidate } => tracing::warn!(
+            "[VALIDATOR] approving validator candidate {} on my own (auto-approve; tx {})",
+            candidate.short(),
+            tx.short()
+        ),
+        Event::ValidatorRemoved { key, epoch } => tracing::warn!(
+            "[CONSENSUS] validator {} removed for inactivity: out of the set from epoch {}",
+            key.short(),
+            epoch.0
+        ),
         Event::PeerGone { peer, reason } => tracing::info!("[NET] peer {peer} disconnected: {reason}"),
         Event::VertexProduced { round, hash, txs } => {
             tracing::info!("[VALIDATOR] produced vertex round={round} txs={txs} hash={}", hash.short());
@@ -285,4 +299,13 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
 /// Bytes as megabytes with one decimal, the way the sync plan prints them.
 fn mb(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+/// The loud warning of a chain with open admission (`admission.rs`), at
+/// start and when a joiner adopts such a genesis.
+pub fn warn_open_admission() {
+    tracing::warn!(
+        "[VALIDATOR] WARNING: {}",
+        bluepods_core::admission::OPEN_ADMISSION_WARNING
+    );
 }

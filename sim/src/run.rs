@@ -103,6 +103,9 @@ pub fn run(opts: &SimOptions) -> Report {
             role: Role::Validator,
             listen_addr: Some(format!("{name}:{PORT}")),
             round_interval_ms: ROUND_INTERVAL_MS,
+            // As on a devnet: joiners in validator mode are admitted by
+            // the genesis validators they connect to.
+            auto_approve: true,
             ..NodeConfig::default()
         };
         add_host(

@@ -1,6 +1,8 @@
 //! Seed 000 phase 4, test 1, with real processes: a second node started in
-//! validator mode syncs, registers, joins the set at an epoch boundary and
-//! produces; both nodes see each other's vertices and commits go on.
+//! validator mode syncs, registers, is approved by the bootstrap (a
+//! devnet's bootstrap approves the candidates connected to it), joins the
+//! set at an epoch boundary and produces; both nodes see each other's
+//! vertices and commits go on.
 
 use bluepods_core::Keypair;
 use bluepods_tests::*;
@@ -89,13 +91,16 @@ fn a_second_validator_joins_and_both_keep_committing() {
     );
 }
 
-/// `bluepods validator register`, as an operator runs it: the registration
-/// commits and `GET /v1/validators` lists it as pending, to join the set
-/// two epochs later. (The key runs no node: once it joined, this
-/// one-validator network could not reach a quorum — the admission gap
-/// issue 13 closes; the test stops before.)
+/// Issue 13, end to end: `bluepods validator register` from a key that
+/// runs no node commits, and the key waits for approval: the bootstrap
+/// approves on its own only candidates it is connected to. Commits go on
+/// through three epochs (before admission, this registration made the
+/// quorum 2 of 2 on a one-validator network, and commits stopped for good).
+/// Then `bluepods validator approve` with the bootstrap's key admits it: it
+/// is listed as joining two epochs on. (Once it joined, this network could
+/// not reach a quorum: the test stops before.)
 #[test]
-fn a_registration_from_the_cli_commits_and_is_listed_as_pending() {
+fn a_registration_from_a_key_that_runs_no_node_waits_for_approval_while_commits_go_on() {
     let dir = tempfile::tempdir().unwrap();
     let boot = bootstrap(dir.path(), "bootstrap");
     assert!(wait_committed(&boot, 2, Duration::from_secs(20)));
@@ -121,8 +126,49 @@ fn a_registration_from_the_cli_commits_and_is_listed_as_pending() {
         .unwrap_or_else(|| panic!("no key in {err}"));
     let candidate = bluepods_core::PublicKey::from_hex(hex).unwrap();
     let set = api(&boot).validators().unwrap();
+    assert_eq!(set.admission, "approval");
+    let waiting: Vec<_> = set
+        .candidates
+        .iter()
+        .filter(|c| c.key == candidate)
+        .collect();
+    assert_eq!(waiting.len(), 1, "{set:?}");
+    assert_eq!(waiting[0].address, "127.0.0.1:1");
+    assert!(set.pending.is_empty(), "{set:?}");
+    // Three epochs of commits.
+    let from = api(&boot).status().unwrap().last_committed_round.unwrap().0;
+    assert!(wait_committed(
+        &boot,
+        from + 3 * set.epoch_rounds,
+        Duration::from_secs(60)
+    ));
+    let set = api(&boot).validators().unwrap();
+    assert_eq!(set.members.len(), 1);
+    assert!(set
+        .candidates
+        .iter()
+        .any(|c| c.key == candidate && c.approvals.is_empty()));
+    let (table, _) = bluepods(["validator", "list", "--http", &http]);
+    assert!(table.contains("candidates waiting for approval"), "{table}");
+    assert!(table.contains(hex), "{table}");
+
+    // The operator approves it with the bootstrap's key.
+    let boot_key = boot.data.join("node.key");
+    let (text, _) = bluepods([
+        "validator",
+        "approve",
+        "--wait",
+        "--http",
+        &http,
+        "--key",
+        boot_key.to_str().unwrap(),
+        "--candidate",
+        hex,
+    ]);
+    assert!(text.contains("\"committed\""), "{text}");
+    let set = api(&boot).validators().unwrap();
     let pending: Vec<_> = set.pending.iter().filter(|p| p.key == candidate).collect();
     assert_eq!(pending.len(), 1, "{set:?}");
-    assert_eq!(pending[0].address, "127.0.0.1:1");
     assert!(pending[0].from_epoch > set.epoch);
+    assert!(set.candidates.is_empty(), "{set:?}");
 }

@@ -76,6 +76,24 @@ struct Args {
     )]
     genesis_objects: u64,
 
+    /// How the new network admits validators (with --bootstrap, first
+    /// start only): `approval` (default) by members weighing a quorum, or
+    /// `open`, every registration admitted — for devnets only, and the
+    /// node says so loudly.
+    #[arg(
+        long,
+        value_name = "ADMISSION",
+        value_parser = ["approval", "open"],
+        requires = "bootstrap"
+    )]
+    admission: Option<String>,
+
+    /// As a validator, approve every validator candidate this node is
+    /// connected to (how a devnet's bootstrap admits the nodes that join
+    /// it). Default: true with --bootstrap, false otherwise.
+    #[arg(long = "auto-approve", value_name = "BOOL")]
+    auto_approve: Option<bool>,
+
     /// QUIC congestion controller: loss-tolerant (default: CUBIC that
     /// ignores loss on an unqueued path below 2%), bbr, cubic or newreno.
     /// The README's link benchmark compares them under loss.
@@ -154,6 +172,15 @@ fn options(args: Args) -> Result<NodeOptions, String> {
     if let Some(ms) = args.round_interval_ms {
         config.round_interval_ms = ms;
     }
+    match args.auto_approve {
+        Some(on) => config.auto_approve = on,
+        None if mode == Mode::Bootstrap => config.auto_approve = true,
+        None => {}
+    }
+    let mut params = ChainParams::default();
+    if let Some(a) = &args.admission {
+        params.admission = a.parse()?;
+    }
     match args.sync_mode.as_deref() {
         Some("snapshot") => {
             config.sync.default_strategy = bluepods_core::config::SyncMode::Snapshot
@@ -180,7 +207,7 @@ fn options(args: Args) -> Result<NodeOptions, String> {
         bootstrap_addrs: args.bootstrap_addr,
         chain_id,
         config,
-        params: ChainParams::default(),
+        params,
         genesis_objects: args.genesis_objects,
         exit_when,
         congestion: args

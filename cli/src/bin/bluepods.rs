@@ -235,7 +235,8 @@ struct TxCommon {
 enum ValidatorCmd {
     /// List the set in force at the node's highest round: epoch, quorum,
     /// members with their weight, anchor duty and address, registrations
-    /// committed for later epochs, validators off anchor duty.
+    /// committed for later epochs, candidates waiting for approval, members
+    /// leaving, validators off anchor duty.
     List {
         /// The node's HTTP API address.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -246,9 +247,13 @@ enum ValidatorCmd {
     },
     /// Ask to join the set: a RegisterValidator transaction from the key
     /// (the key of the node that is to validate, e.g. DATA/node.key),
-    /// naming the QUIC address validators dial. It takes effect two epochs
-    /// after it commits. (A validator-mode node does this by itself once
-    /// it is live.)
+    /// naming the QUIC address validators dial. Under approval admission
+    /// (the default) the key becomes a candidate, admitted once members
+    /// weighing a quorum approve it (`validator approve`; a devnet's
+    /// bootstrap approves the nodes connected to it); under open admission
+    /// it is admitted at once. Either way it joins two epochs after the
+    /// admitting commit. (A validator-mode node registers by itself once it
+    /// is live.)
     Register {
         #[command(flatten)]
         common: TxCommon,
@@ -257,6 +262,18 @@ enum ValidatorCmd {
         /// again: check it.
         #[arg(long)]
         address: String,
+    },
+    /// Approve a candidate: an ApproveValidator transaction from a
+    /// member's key. A candidate whose approvals weigh a quorum of the set
+    /// joins two epochs after the approval that completes them. Exits 0
+    /// without sending anything when the chain's admission is open.
+    Approve {
+        #[command(flatten)]
+        common: TxCommon,
+        /// The candidate's public key, 64 hex characters (`bluepods
+        /// validator list` shows candidates).
+        #[arg(long, value_name = "PUBKEY_HEX")]
+        candidate: String,
     },
     /// Leave the set: a LeaveValidator transaction from the member's key.
     /// It is out from the second epoch after the commit; the last member
@@ -478,6 +495,18 @@ fn run(cli: Cli) -> Result<(), String> {
         Cmd::Validator(ValidatorCmd::Register { common, address }) => {
             bluepods_cli::validator_cmd::check_address(&address)?;
             submit(&common, vec![Operation::RegisterValidator { address }])
+        }
+        Cmd::Validator(ValidatorCmd::Approve { common, candidate }) => {
+            let candidate = bluepods_core::PublicKey::from_hex(&candidate)
+                .map_err(|e| format!("--candidate: {e}"))?;
+            let v = Client::new(&common.http)
+                .validators()
+                .map_err(|e| e.to_string())?;
+            if v.admission == "open" {
+                println!("admission is open on this chain: every registration is admitted, nothing to approve");
+                return Ok(());
+            }
+            submit(&common, vec![Operation::ApproveValidator { candidate }])
         }
         Cmd::Validator(ValidatorCmd::Leave { common }) => {
             submit(&common, vec![Operation::LeaveValidator])

@@ -68,6 +68,8 @@ pub(super) fn event_row(e: &Event) -> Option<String> {
         Event::PeerRejected { reason, .. } => format!("rejected: {reason}"),
         Event::PeerBanned { key, .. } => format!("banned {}", &key.short()[..8]),
         Event::RegistrationSubmitted { tx, .. } => format!("registration {}", &tx.short()[..8]),
+        Event::ApprovalSubmitted { candidate, .. } => format!("approving {}", &candidate.short()[..8]),
+        Event::ValidatorRemoved { key, epoch } => format!("removed {} from epoch {}", &key.short()[..8], epoch.0),
         Event::ValidatorSetChanged { epoch, size, includes_self } => {
             format!("validator set epoch={epoch} size={size} self={includes_self}")
         }

@@ -22,6 +22,7 @@ mod fetch;
 mod gossip;
 mod handshake;
 mod init;
+mod membership;
 mod parts;
 mod produce;
 pub mod protocols;
@@ -53,9 +54,9 @@ pub use init::init_chain;
 pub use snapshot::plan::{PlanPeer, SyncPlan};
 pub use snapshot::serve::ServedSnapshot;
 pub use status::{
-    AppliedSnapshot, BanStatus, CatchUpStatus, DownloadStatus, EquivocationStatus, LeavingMember,
-    MemberStatus, NodeStatus, OffDutyStatus, PeerStatus, PendingMember, UnreachableStatus,
-    ValidatorsStatus,
+    AppliedSnapshot, BanStatus, CandidateStatus, CatchUpStatus, DownloadStatus, EquivocationStatus,
+    LeavingMember, MemberStatus, NodeStatus, OffDutyStatus, PeerStatus, PendingMember,
+    UnreachableStatus, ValidatorsStatus,
 };
 
 /// The chain this node follows, once it has a genesis.
@@ -407,6 +408,7 @@ impl<S: Store> Node<S> {
     fn after_step_checked(&mut self, now: Timestamp) -> Result<(), StoreError> {
         self.drive_sync(now)?;
         self.maybe_register(now)?;
+        self.maybe_approve(now)?;
         self.maybe_produce(now)?;
         Ok(())
     }

@@ -56,7 +56,8 @@ pub(super) struct Ranges {
     pub(super) landed: BTreeMap<(Round, Round), Timestamp>,
 }
 
-/// This node's own vertices and registration (`produce.rs`).
+/// This node's own vertices, registration and approvals (`produce.rs`,
+/// `membership.rs`).
 #[derive(Debug, Default)]
 pub(super) struct Production {
     /// The round of the last vertex this node produced.
@@ -76,6 +77,9 @@ pub(super) struct Production {
     /// This node's pending registration as a validator: transaction hash
     /// and expiry round.
     pub(super) registration: Option<(Hash, Round)>,
+    /// This member's approvals on their way (`membership.rs`): candidate,
+    /// transaction hash and expiry round.
+    pub(super) approvals: BTreeMap<crate::ids::PublicKey, (Hash, Round)>,
 }
 
 /// Transactions on their way to a commit (`produce.rs`, `gossip.rs`).

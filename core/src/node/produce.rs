@@ -13,9 +13,6 @@ use crate::vertex::VertexBody;
 use crate::wire::{Message, Role};
 use std::sync::Arc;
 
-/// Rounds a registration may take to commit before it is sent again.
-const REGISTRATION_TTL_ROUNDS: u64 = 200;
-
 /// Room left in a vertex for everything but transactions.
 const VERTEX_OVERHEAD_BYTES: usize = 64 * 1024;
 
@@ -246,6 +243,7 @@ impl<S: Store> Node<S> {
                 let mut executed = Vec::new();
                 let mut revoked = Vec::new();
                 for (_, v) in &anchor.vertices {
+                    schedule.record_activity(v.author(), v.round());
                     // Committed evidence: the same on every node, so the
                     // anchor schedule changes the same way everywhere.
                     for proof in &v.body.evidence {
@@ -267,6 +265,7 @@ impl<S: Store> Node<S> {
                         executed.push(th);
                     }
                 }
+                let removed = schedule.remove_inactive(anchor.round);
                 let mut batch = WriteBatch::new(true);
                 batch.ops = executor.into_writes();
                 for (h, _) in &anchor.vertices {
@@ -295,6 +294,9 @@ impl<S: Store> Node<S> {
                     self.txs.in_dag.remove(&th);
                     // The queue entry goes stale and is dropped on eviction.
                     self.txs.forwarded_set.remove(&th);
+                }
+                for (key, epoch) in removed {
+                    self.emit(Event::ValidatorRemoved { key, epoch });
                 }
                 for (author, epoch) in revoked {
                     self.emit(Event::AnchorDutyRevoked { author, epoch });
@@ -381,56 +383,6 @@ impl<S: Store> Node<S> {
         Ok(())
     }
 
-    /// A validator-mode node that is caught up but not in the validator set
-    /// registers itself (once at a time; again if the attempt failed or
-    /// expired). It produces as soon as the set it joins takes effect.
-    pub(super) fn maybe_register(&mut self, now: Timestamp) -> Result<(), StoreError> {
-        if self.config.role != Role::Validator || self.phase() != SyncPhase::Live {
-            return Ok(());
-        }
-        let Some(address) = self.config.listen_addr.clone() else {
-            return Ok(());
-        };
-        let Some(chain) = &self.chain else {
-            return Ok(());
-        };
-        let me = self.key.public();
-        if chain.consensus.meta().schedule.knows(&me) {
-            return Ok(());
-        }
-        let committed = chain.consensus.last_committed_round().unwrap_or_default();
-        if let Some((tx, expiry)) = self.producer.registration {
-            let failed = matches!(
-                self.store.tx_outcome(&tx)?,
-                Some(crate::tx::TxOutcome::Failed { .. })
-            );
-            if !failed && committed <= expiry {
-                return Ok(()); // still on its way
-            }
-        }
-        let expiry = committed.saturating_add(REGISTRATION_TTL_ROUNDS);
-        let tx = crate::tx::TxBody {
-            chain_id: chain.chain_id,
-            sender: me,
-            nonce: self.rng.next_u64(),
-            expiry,
-            ops: vec![crate::tx::Operation::RegisterValidator {
-                address: address.clone(),
-            }],
-        }
-        .sign(&self.key);
-        match self.admit(now, tx, None) {
-            Ok(hash) => {
-                self.producer.registration = Some((hash, expiry));
-                self.emit(Event::RegistrationSubmitted { tx: hash, address });
-            }
-            // No validator reachable yet, or the pool is full: next step.
-            Err(SubmitError::Store(e)) => return Err(e),
-            Err(_) => {}
-        }
-        Ok(())
-    }
-
     /// Submits a transaction from a local client. Validators in the set pool
     /// it; other nodes forward it to a connected validator.
     pub fn submit_transaction(
@@ -459,7 +411,7 @@ impl<S: Store> Node<S> {
         }
     }
 
-    fn admit(
+    pub(super) fn admit(
         &mut self,
         now: Timestamp,
         tx: Transaction,

@@ -145,6 +145,21 @@ pub struct PendingMember {
     pub from_epoch: u64,
 }
 
+/// A registration waiting for approval (`admission.rs`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CandidateStatus {
+    /// Its key.
+    pub key: PublicKey,
+    /// The QUIC address it registered.
+    pub address: String,
+    /// The epoch its registration committed.
+    pub since_epoch: u64,
+    /// Members whose approval committed.
+    pub approvals: Vec<PublicKey>,
+    /// Their weight in the set in force (a quorum admits).
+    pub approval_weight: u64,
+}
+
 /// A member whose leave committed.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LeavingMember {
@@ -170,11 +185,18 @@ pub struct ValidatorsStatus {
     pub members: Vec<MemberStatus>,
     /// Registrations committed for later epochs.
     pub pending: Vec<PendingMember>,
-    /// Members whose leave committed, with the epoch they are out from.
+    /// Members whose leave committed or that were removed for
+    /// inactivity, with the epoch they are out from.
     #[serde(default)]
     pub leaving: Vec<LeavingMember>,
     /// Validators off anchor duty for equivocating, and from when.
     pub off_anchor_duty: Vec<OffDutyStatus>,
+    /// How registrations are admitted: `approval` or `open`.
+    #[serde(default)]
+    pub admission: String,
+    /// Registrations waiting for approval.
+    #[serde(default)]
+    pub candidates: Vec<CandidateStatus>,
 }
 
 /// Validators off anchor duty, as both status views list them.
@@ -249,6 +271,13 @@ pub struct NodeStatus {
     pub buffer_vertices: usize,
     /// See `buffer_vertices`.
     pub buffer_bytes: usize,
+    /// How the chain admits validators: `approval` or `open`; empty
+    /// before the node has a chain.
+    #[serde(default)]
+    pub admission: String,
+    /// What the operator should know: open admission, above all.
+    #[serde(default)]
+    pub warnings: Vec<String>,
     /// Validators proven to equivocate since start (one proof each).
     #[serde(default)]
     pub equivocations_total: u64,
@@ -304,6 +333,17 @@ impl<S: Store> Node<S> {
                 })
                 .collect(),
             off_anchor_duty: off_duty_status(schedule),
+            admission: schedule.policy().admission.name().to_string(),
+            candidates: schedule
+                .candidates_at(epoch)
+                .map(|c| CandidateStatus {
+                    key: c.info.key,
+                    address: c.info.address.clone(),
+                    since_epoch: c.since.0,
+                    approvals: c.approvals.iter().copied().collect(),
+                    approval_weight: set.weight_of_keys(&c.approvals),
+                })
+                .collect(),
         })
     }
 
@@ -386,6 +426,12 @@ impl<S: Store> Node<S> {
             }),
             buffer_vertices: self.sync.buffer().map_or(0, |b| b.len()),
             buffer_bytes: self.sync.buffer().map_or(0, |b| b.bytes()),
+            admission: chain.map_or(String::new(), |c| c.genesis.params.admission.name().into()),
+            warnings: chain
+                .filter(|c| c.genesis.params.admission == crate::admission::Admission::Open)
+                .map(|_| crate::admission::OPEN_ADMISSION_WARNING.to_string())
+                .into_iter()
+                .collect(),
             equivocations_total: self.evidence.learned,
             equivocations: self
                 .evidence

@@ -193,6 +193,7 @@ impl<S: Store> Node<S> {
             chain_id,
             pinned: self.config.trusted_chain_id.is_some(),
             validators: genesis.validators.len(),
+            admission: genesis.params.admission,
         });
         self.chain = Some(Chain {
             genesis,
