@@ -40,6 +40,10 @@ pub enum Domain {
     Page,
     /// The key of a node's random generator (`rng::NodeRng`).
     Rng,
+    /// A validator set with its weights and addresses (`epochs.rs`).
+    ValidatorSet,
+    /// The link an epoch certificate signs: epoch, first round, set hash.
+    EpochLink,
 }
 
 impl Domain {
@@ -56,6 +60,8 @@ impl Domain {
             Domain::Page => b"bluepods/page/v1",
             Domain::Rng => b"bluepods/rng/v1",
             Domain::Payload => b"bluepods/payload/v1",
+            Domain::ValidatorSet => b"bluepods/validator-set/v1",
+            Domain::EpochLink => b"bluepods/epoch-link/v1",
         }
     }
 }

@@ -46,6 +46,7 @@ pub mod consensus;
 pub mod cov;
 pub mod crypto;
 pub mod dag;
+pub mod epochs;
 pub mod evidence;
 pub mod exec;
 #[cfg(feature = "testing")]
