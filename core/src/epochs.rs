@@ -177,7 +177,7 @@ impl EpochCertificate {
         let keys = signers
             .iter()
             .map(|(i, _)| &previous.members()[*i as usize].key);
-        (previous.weight_of_keys(keys) >= previous.quorum()).then(|| EpochCertificate {
+        (previous.weight_of_keys(keys) >= previous.quorum()).then_some(EpochCertificate {
             epoch: link.epoch,
             first_round: link.first_round,
             members,
