@@ -86,6 +86,7 @@ fn generate(opts: BenchOptions, chain_id: Hash, author: &Keypair) -> Vec<Vertex>
             txs,
             attestation: None,
             evidence: Vec::new(),
+            epoch_vote: None,
         }
         .sign(author);
         prev = Some(v.hash());

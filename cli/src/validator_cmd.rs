@@ -79,6 +79,12 @@ pub fn render(v: &ValidatorsStatus) -> String {
             );
         }
     }
+    if let Some(c) = &v.checkpoint {
+        let _ = writeln!(
+            out,
+            "certified through {c} (a --trust-checkpoint for new nodes)"
+        );
+    }
     for l in &v.leaving {
         let _ = writeln!(out, "leaving: {} out from epoch {}", l.key, l.from_epoch);
     }
@@ -160,6 +166,7 @@ mod tests {
                 from_epoch: 3,
             }],
             admission: "approval".into(),
+            checkpoint: Some("3:ab".into()),
             candidates: vec![CandidateStatus {
                 key: d,
                 address: "127.0.0.1:9003".into(),

@@ -189,6 +189,7 @@ mod tests {
             txs: vec![],
             attestation: None,
             evidence: Vec::new(),
+            epoch_vote: None,
         }
         .sign(key);
         (v.hash(), Arc::new(v))

@@ -132,6 +132,9 @@ pub struct NodeConfig {
     pub max_evidence_kept: usize,
     /// Bytes of those proofs (encoded; 344 bytes plus 32 per parent each).
     pub max_evidence_bytes: usize,
+    /// Most epoch certificates in one answer (`epochs.rs`); the answer
+    /// also stays under `max_response_bytes`.
+    pub max_certificates_per_response: usize,
     /// Signature checks (one per vertex, one per carried transaction) the
     /// node spends per second on one peer's unsolicited gossip; past it,
     /// that peer's vertices are dropped unchecked (`LimitHit
@@ -173,6 +176,7 @@ impl Default for NodeConfig {
             max_useless_vertices: 16,
             max_evidence_kept: 1_024,
             max_evidence_bytes: 4 * 1024 * 1024,
+            max_certificates_per_response: 256,
             max_gossip_signature_checks_per_sec: 20_000,
             max_rounds_ahead: 1_000,
             max_mempool_txs: 50_000,
@@ -263,6 +267,11 @@ pub struct SyncConfig {
     /// daemon leaves it off and backs off instead: peers that do not help
     /// must never stop a node.
     pub give_up_after_retries: bool,
+    /// The validator set this node trusts at one epoch
+    /// (`--trust-checkpoint EPOCH:SET_HASH`): certificates are checked from
+    /// there instead of from genesis, so keys of sets before it — leaked,
+    /// perhaps — cannot fool it (`epochs.rs`).
+    pub trust_checkpoint: Option<crate::epochs::TrustCheckpoint>,
     /// Least time between two download progress reports.
     pub progress_report_interval_ms: u64,
     /// Bytes of gossiped vertices kept while a snapshot downloads.
@@ -304,6 +313,7 @@ impl Default for SyncConfig {
             retry_attempts: 5,
             catch_up_backoff_ms: 5_000,
             give_up_after_retries: false,
+            trust_checkpoint: None,
             progress_report_interval_ms: 1_000,
             buffer_max_bytes: 64 * 1024 * 1024,
             buffer_max_rounds: 2_000,

@@ -307,7 +307,14 @@ pub struct CertifiedChain {
     hashes: BTreeMap<Epoch, Hash>,
     /// The set of the last certified epoch, to check the next link with.
     tip: Option<(Epoch, ValidatorSet)>,
+    /// The sets of the last `RECENT_SETS` epochs, to check a second
+    /// certificate of an epoch already certified: a fork if it verifies, a
+    /// forgery if not.
+    recent: BTreeMap<Epoch, ValidatorSet>,
 }
+
+/// Epochs whose sets a chain keeps to tell a fork from a forgery.
+const RECENT_SETS: u64 = 16;
 
 impl CertifiedChain {
     /// Rooted at genesis: epochs 0 and 1 are the genesis set's.
@@ -319,6 +326,9 @@ impl CertifiedChain {
             limits,
             awaiting_root: None,
             hashes: [(Epoch(0), hash), (Epoch(1), hash)].into_iter().collect(),
+            recent: [(Epoch(0), set.clone()), (Epoch(1), set.clone())]
+                .into_iter()
+                .collect(),
             tip: Some((Epoch(1), set)),
         }
     }
@@ -350,6 +360,7 @@ impl CertifiedChain {
             awaiting_root: Some((epoch, trusted)),
             hashes: BTreeMap::new(),
             tip: None,
+            recent: BTreeMap::new(),
         })
     }
 
@@ -383,11 +394,20 @@ impl CertifiedChain {
     pub fn extend(&mut self, cert: &EpochCertificate) -> Result<bool, ChainError> {
         let got = cert.epoch;
         if let Some(known) = self.hashes.get(&got) {
-            return if *known == cert.set_hash() {
-                Ok(false)
-            } else {
-                Err(ChainError::Conflict(got))
+            if *known == cert.set_hash() {
+                return Ok(false);
+            }
+            // Another set for a certified epoch: a fork if the set before
+            // signed it, a forgery if not; too old to tell, it is ignored.
+            let Some(previous) = got
+                .0
+                .checked_sub(1)
+                .and_then(|e| self.recent.get(&Epoch(e)))
+            else {
+                return Ok(false);
             };
+            cert.verify(self.chain_id, previous, &self.limits)?;
+            return Err(ChainError::Conflict(got));
         }
         let next = self.next_epoch();
         if got != next {
@@ -415,8 +435,59 @@ impl CertifiedChain {
             cert.verify(self.chain_id, previous, &self.limits)?;
         }
         self.hashes.insert(got, cert.set_hash());
+        self.recent.insert(got, cert.set());
+        if let Some(old) = got.0.checked_sub(RECENT_SETS) {
+            self.recent.retain(|e, _| e.0 > old);
+        }
         self.tip = Some((got, cert.set()));
         Ok(true)
+    }
+}
+
+/// `--trust-checkpoint EPOCH:SET_HASH`: the operator vouches that the set
+/// of `epoch` hashes to `set_hash` (as `GET /v1/validators` on a node it
+/// trusts shows: `checkpoint`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrustCheckpoint {
+    /// The epoch.
+    pub epoch: Epoch,
+    /// [`set_hash`] of its set.
+    pub set_hash: Hash,
+}
+
+impl std::fmt::Display for TrustCheckpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.epoch.0, self.set_hash)
+    }
+}
+
+impl std::str::FromStr for TrustCheckpoint {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = |why: String| format!("trust checkpoint {s:?}: {why} (expected EPOCH:SET_HASH)");
+        let (epoch, hash) = s.split_once(':').ok_or_else(|| bad("no ':'".into()))?;
+        let epoch = epoch
+            .parse::<u64>()
+            .map_err(|e| bad(format!("epoch: {e}")))?;
+        let set_hash = Hash::from_hex(hash).map_err(|e| bad(format!("set hash: {e}")))?;
+        Ok(TrustCheckpoint {
+            epoch: Epoch(epoch),
+            set_hash,
+        })
+    }
+}
+
+impl serde::Serialize for TrustCheckpoint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TrustCheckpoint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -124,6 +124,9 @@ fn a_chain_from_genesis_takes_each_link_in_turn_and_refuses_gaps_and_forks() {
     // The genesis keys sign a second set for epoch 2: a fork.
     let fork = certify(2, &b, &g, &[1, 2, 3]);
     assert_eq!(chain.extend(&fork), Err(ChainError::Conflict(Epoch(2))));
+    // A second set for epoch 3 that set 2 did not sign: a forgery.
+    let forged = certify(3, &a, &g, &[0, 1, 2]);
+    assert!(matches!(chain.extend(&forged), Err(ChainError::Invalid(_))));
 }
 
 #[test]

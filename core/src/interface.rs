@@ -240,6 +240,18 @@ pub enum Event {
         /// The first epoch without it.
         epoch: Epoch,
     },
+    /// The chain of certified validator sets reached `epoch`
+    /// (`epochs.rs`).
+    EpochCertified {
+        /// The epoch whose set is certified.
+        epoch: Epoch,
+        /// How many members of the set before signed.
+        signers: usize,
+        /// The certificate's encoded size.
+        bytes: usize,
+        /// Fetched from a peer (true) or assembled from votes here.
+        fetched: bool,
+    },
     /// A peer's connection ended.
     PeerGone {
         /// Handle.

@@ -37,16 +37,22 @@ pub enum MetaKey {
     /// The snapshot being downloaded (borsh `DownloadRecord`), so that a
     /// restarted node resumes it.
     SnapshotDownload,
+    /// The certificate of an epoch's validator set (borsh
+    /// `EpochCertificate`, `epochs.rs`).
+    EpochCertificate(crate::ids::Epoch),
 }
 
 impl MetaKey {
     /// Stable key bytes for backends.
-    pub fn as_bytes(self) -> &'static [u8] {
+    pub fn as_bytes(self) -> Vec<u8> {
         match self {
-            MetaKey::Genesis => b"genesis",
-            MetaKey::Consensus => b"consensus",
-            MetaKey::OwnLastRound => b"own_last_round",
-            MetaKey::SnapshotDownload => b"snapshot_download",
+            MetaKey::Genesis => b"genesis".to_vec(),
+            MetaKey::Consensus => b"consensus".to_vec(),
+            MetaKey::OwnLastRound => b"own_last_round".to_vec(),
+            MetaKey::SnapshotDownload => b"snapshot_download".to_vec(),
+            MetaKey::EpochCertificate(e) => {
+                [b"epoch_cert/".as_slice(), &e.0.to_be_bytes()].concat()
+            }
         }
     }
 }

@@ -13,6 +13,7 @@
 //! validator set for the round) live in [`crate::dag`].
 
 use crate::crypto::{self, Domain, Keypair};
+use crate::epochs::EpochVote;
 use crate::evidence::{EquivocationProof, EvidenceInvalid};
 use crate::genesis::ChainParams;
 use crate::header::{SignedHeader, VertexHeader};
@@ -44,10 +45,13 @@ pub struct VertexBody {
     /// Transactions to order.
     pub txs: Vec<Transaction>,
     /// Optional snapshot attestation.
-    pub attestation: Option<Attestation>,
+    pub attestation: Option<Box<Attestation>>,
     /// Proofs that other validators equivocated; once committed they take
     /// the accused off anchor duty (`validators.rs`).
     pub evidence: Vec<EquivocationProof>,
+    /// The author's vote for the set of the next epoch (or, late, of its
+    /// own): a signature that epoch certificates are made of (`epochs.rs`).
+    pub epoch_vote: Option<Box<EpochVote>>,
 }
 
 /// A signed vertex as it travels on the wire.
@@ -105,6 +109,14 @@ pub enum VertexInvalid {
     /// A carried equivocation proof does not prove one.
     #[error("vertex carries a false equivocation proof: {0}")]
     BadEvidence(EvidenceInvalid),
+    /// An epoch vote for an epoch other than the vertex's own or the next,
+    /// or whose signature does not verify.
+    #[error("vertex carries a false epoch vote")]
+    BadEpochVote,
+    /// An attestation of a round after the vertex's own, or of an odd round
+    /// (snapshots are taken at anchor rounds, which are even).
+    #[error("vertex attests round {0}, which no snapshot can have")]
+    BadAttestationRound(Round),
 }
 
 impl VertexBody {
@@ -115,7 +127,12 @@ impl VertexBody {
 
     /// The header: the payload replaced by its hash.
     pub fn header(&self) -> VertexHeader {
-        let payload = (&self.txs, &self.attestation, &self.evidence);
+        let payload = (
+            &self.txs,
+            &self.attestation,
+            &self.evidence,
+            &self.epoch_vote,
+        );
         VertexHeader {
             chain_id: self.chain_id,
             round: self.round,
@@ -220,6 +237,19 @@ impl Vertex {
                 .verify(chain_id, params)
                 .map_err(VertexInvalid::BadEvidence)?;
         }
+        if let Some(a) = &b.attestation {
+            if a.round > b.round || a.round.0 % 2 != 0 {
+                return Err(VertexInvalid::BadAttestationRound(a.round));
+            }
+        }
+        if let Some(vote) = &b.epoch_vote {
+            let own = b.round.0 / params.epoch_rounds;
+            let link = vote.link(*chain_id, params.epoch_rounds);
+            if !(own..=own + 1).contains(&vote.epoch.0) || !link.verify(&b.author, &vote.signature)
+            {
+                return Err(VertexInvalid::BadEpochVote);
+            }
+        }
         Ok(hash)
     }
 }
@@ -247,6 +277,7 @@ mod tests {
             txs: vec![tx],
             attestation: None,
             evidence: Vec::new(),
+            epoch_vote: None,
         }
         .sign(key)
     }

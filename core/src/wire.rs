@@ -22,7 +22,9 @@ use std::fmt;
 ///
 /// 2: vertices are signed over a header naming the payload by hash, and carry
 /// equivocation proofs; `Message::Evidence`.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// 3: weighted validators, admission, epoch votes in vertices, and the
+/// epoch certificate requests (issue 13).
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Bytes of the frame length prefix (little-endian u32).
 pub const FRAME_HEADER_BYTES: usize = 4;
@@ -237,6 +239,21 @@ pub enum Message {
     /// Proof that a validator signed two vertices for one round
     /// (`evidence.rs`); every node that learns one forwards it once.
     Evidence(Box<crate::evidence::EquivocationProof>),
+    /// Asks for the epoch certificates from `from` on (`epochs.rs`).
+    GetEpochCertificates {
+        /// Request id.
+        request: RequestId,
+        /// The first epoch wanted.
+        from: crate::ids::Epoch,
+    },
+    /// Consecutive epoch certificates from the epoch asked for (none if
+    /// the sender holds none from there).
+    EpochCertificates {
+        /// Request id.
+        request: RequestId,
+        /// The certificates, by epoch.
+        certs: Vec<crate::epochs::EpochCertificate>,
+    },
 }
 
 /// Longest text from a peer (a reason it gives) that this node keeps and
@@ -280,7 +297,8 @@ impl Message {
             | Message::Manifest { request, .. }
             | Message::Chunk { request, .. }
             | Message::Peers { request, .. }
-            | Message::ChunkDelta { request, .. } => Some(*request),
+            | Message::ChunkDelta { request, .. }
+            | Message::EpochCertificates { request, .. } => Some(*request),
             _ => None,
         }
     }
@@ -309,6 +327,8 @@ impl Message {
             Message::GetChunkDelta { .. } => "get_chunk_delta",
             Message::ChunkDelta { .. } => "chunk_delta",
             Message::Evidence(_) => "evidence",
+            Message::GetEpochCertificates { .. } => "get_epoch_certificates",
+            Message::EpochCertificates { .. } => "epoch_certificates",
         }
     }
 }

@@ -42,10 +42,10 @@ struct Model {
 fn sign(genesis: &Genesis, key: &Keypair, round: u64, parents: Vec<Hash>, tag: u8) -> Node {
     let mut body = test_vertex(genesis, key, round, &parents).body;
     // Tells two versions with the same parents apart.
-    body.attestation = (tag > 0).then_some(Attestation {
+    body.attestation = (tag > 0).then_some(Box::new(Attestation {
         round: Round(0),
         manifest_root: Hash([tag; 32]),
-    });
+    }));
     let v = body.sign(key);
     Node {
         hash: v.hash(),

@@ -23,10 +23,10 @@ const NOW: Timestamp = Timestamp(1_000);
 /// attestation, so their hashes differ).
 fn version(genesis: &Genesis, key: &Keypair, tag: u8) -> Vertex {
     let mut body = test_vertex(genesis, key, 0, &[]).body;
-    body.attestation = Some(Attestation {
+    body.attestation = Some(Box::new(Attestation {
         round: Round(0),
         manifest_root: Hash([tag; 32]),
-    });
+    }));
     body.sign(key)
 }
 
@@ -144,10 +144,10 @@ fn proofs_against_a_validator_already_proven_are_neither_kept_nor_forwarded() {
     let (mut n, genesis, keys) = listener_with_two_peers();
     let far = |round: u64, tag: u8| {
         let mut body = test_vertex(&genesis, &keys[1], round, &[]).body;
-        body.attestation = Some(Attestation {
+        body.attestation = Some(Box::new(Attestation {
             round: Round(0),
             manifest_root: Hash([tag; 32]),
-        });
+        }));
         body.sign(&keys[1])
     };
     let first = proof_of(&far(0, 1), &far(0, 2));

@@ -57,6 +57,7 @@ fn far_vertex(n: &Node<MemStore>, author: &Keypair, round: u64, txs: u64) -> Ver
         txs: (0..txs).map(|i| alice_creates(&genesis, i)).collect(),
         attestation: None,
         evidence: Vec::new(),
+        epoch_vote: None,
     }
     .sign(author)
 }
@@ -158,6 +159,7 @@ fn one_vertex_the_links_check_refuses_does_not_ban_its_forwarder_but_many_do() {
             txs: vec![],
             attestation: None,
             evidence: Vec::new(),
+            epoch_vote: None,
         }
         .sign(key)
     };
@@ -279,10 +281,10 @@ fn a_third_version_of_a_vertex_is_dropped_before_its_signatures_are_checked() {
     let (genesis, _) = test_genesis(1, ChainParams::default());
     let version = |tag: u8| {
         let mut body = bluepods_core::harness::test_vertex(&genesis, &keys[0], 0, &[]).body;
-        body.attestation = Some(bluepods_core::vertex::Attestation {
+        body.attestation = Some(Box::new(bluepods_core::vertex::Attestation {
             round: Round(0),
             manifest_root: Hash([tag; 32]),
-        });
+        }));
         body.sign(&keys[0])
     };
     let before = cov::hits("vertex_verified");

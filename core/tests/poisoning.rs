@@ -49,6 +49,7 @@ fn far_vertex(c: &Cluster, author: &Keypair) -> Message {
             txs: vec![],
             attestation: None,
             evidence: Vec::new(),
+            epoch_vote: None,
         }
         .sign(author),
     )

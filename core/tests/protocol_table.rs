@@ -140,6 +140,7 @@ impl Bench {
                     txs: Vec::new(),
                     attestation: None,
                     evidence: Vec::new(),
+                    epoch_vote: None,
                 }
                 .sign(&self.validator),
             ),
@@ -203,6 +204,14 @@ impl Bench {
                 index: 0,
                 bytes: vec![1, 2, 3],
             },
+            MessageKind::GetEpochCertificates => Message::GetEpochCertificates {
+                request,
+                from: bluepods_core::Epoch(2),
+            },
+            MessageKind::EpochCertificates => Message::EpochCertificates {
+                request,
+                certs: Vec::new(),
+            },
             MessageKind::Evidence => {
                 let version = |txs| {
                     VertexBody {
@@ -213,6 +222,7 @@ impl Bench {
                         txs,
                         attestation: None,
                         evidence: Vec::new(),
+                        epoch_vote: None,
                     }
                     .sign(&self.validator)
                 };
@@ -287,6 +297,7 @@ fn is_answer(msg: &Message) -> bool {
             | Message::Manifest { .. }
             | Message::Chunk { .. }
             | Message::Peers { .. }
+            | Message::EpochCertificates { .. }
             | Message::NotAvailable { .. }
     )
 }

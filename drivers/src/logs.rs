@@ -73,6 +73,18 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
             key.short(),
             epoch.0
         ),
+        Event::EpochCertified {
+            epoch,
+            signers,
+            bytes,
+            fetched,
+        } => {
+            let how = if *fetched { "fetched and checked" } else { "assembled from votes" };
+            tracing::info!(
+                "[CONSENSUS] validator set of epoch {} certified by {signers} signers ({bytes} bytes, {how})",
+                epoch.0
+            );
+        }
         Event::PeerGone { peer, reason } => tracing::info!("[NET] peer {peer} disconnected: {reason}"),
         Event::VertexProduced { round, hash, txs } => {
             tracing::info!("[VALIDATOR] produced vertex round={round} txs={txs} hash={}", hash.short());

@@ -204,10 +204,8 @@ impl FjallStore {
                     let bytes = borsh::to_vec(&outcome).map_err(io)?;
                     b.insert(&self.outcomes, hash.as_bytes().to_vec(), bytes);
                 }
-                WriteOp::PutMeta { key, value } => {
-                    b.insert(&self.meta, key.as_bytes().to_vec(), value)
-                }
-                WriteOp::DeleteMeta(key) => b.remove(&self.meta, key.as_bytes().to_vec()),
+                WriteOp::PutMeta { key, value } => b.insert(&self.meta, key.as_bytes(), value),
+                WriteOp::DeleteMeta(key) => b.remove(&self.meta, key.as_bytes()),
                 WriteOp::PutSnapshotChunk {
                     round,
                     index,
@@ -618,6 +616,7 @@ mod tests {
                 txs: vec![],
                 attestation: None,
                 evidence: Vec::new(),
+                epoch_vote: None,
             }
             .sign(&key);
             hashes.push(v.hash());

@@ -271,10 +271,10 @@ pub fn tamper(hostility: Hostility, key: Keypair) -> Tamper {
                 ];
                 if peer.0 % 2 == 1 {
                     let mut body = v.body.clone();
-                    body.attestation = Some(bluepods_core::vertex::Attestation {
+                    body.attestation = Some(Box::new(bluepods_core::vertex::Attestation {
                         round: Round(v.round().0.saturating_add(FAR_ROUNDS)),
                         manifest_root: bluepods_core::Hash([0xEE; 32]),
-                    });
+                    }));
                     out.push((channel, Message::Vertex(body.sign(&key))));
                 }
                 out

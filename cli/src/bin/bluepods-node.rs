@@ -94,6 +94,14 @@ struct Args {
     #[arg(long = "auto-approve", value_name = "BOOL")]
     auto_approve: Option<bool>,
 
+    /// Trust the validator set of one epoch, as `EPOCH:SET_HASH` (the
+    /// `checkpoint` that `bluepods validator list` or `GET /v1/validators`
+    /// shows on a node you trust): epoch certificates are checked from
+    /// there instead of from genesis, so keys of earlier sets, leaked or
+    /// sold, cannot lead this node onto a fork.
+    #[arg(long = "trust-checkpoint", value_name = "EPOCH:SET_HASH")]
+    trust_checkpoint: Option<String>,
+
     /// QUIC congestion controller: loss-tolerant (default: CUBIC that
     /// ignores loss on an unqueued path below 2%), bbr, cubic or newreno.
     /// The README's link benchmark compares them under loss.
@@ -176,6 +184,10 @@ fn options(args: Args) -> Result<NodeOptions, String> {
         Some(on) => config.auto_approve = on,
         None if mode == Mode::Bootstrap => config.auto_approve = true,
         None => {}
+    }
+    if let Some(t) = &args.trust_checkpoint {
+        config.sync.trust_checkpoint =
+            Some(t.parse().map_err(|e| format!("--trust-checkpoint: {e}"))?);
     }
     let mut params = ChainParams::default();
     if let Some(a) = &args.admission {

@@ -80,6 +80,7 @@ pub fn test_vertex(
         txs: Vec::new(),
         attestation: None,
         evidence: Vec::new(),
+        epoch_vote: None,
     }
     .sign(key)
 }

@@ -101,6 +101,9 @@ enum Delivery {
     },
 }
 
+/// A test's rewrite of a hostile node's outgoing messages.
+type Rewrite = Box<dyn FnMut(&mut Message)>;
+
 /// A deterministic in-process network.
 pub struct Cluster {
     /// The nodes, by index.
@@ -123,6 +126,9 @@ pub struct Cluster {
     thin_attestations_from: BTreeMap<usize, usize>,
     /// Nodes whose manifest answers name another root (a forged frontier).
     forge_manifests_from: BTreeSet<usize>,
+    /// Nodes whose every outgoing message goes through a rewrite (a
+    /// hostile peer scripted by a test).
+    rewrite_from: BTreeMap<usize, Rewrite>,
     /// Nodes whose chunk answers carry another index than the one asked.
     misnumber_chunks_from: BTreeSet<usize>,
     /// Nodes whose manifest answers start with this many genuine-looking
@@ -169,6 +175,7 @@ impl Cluster {
             corrupt_chunks_from: BTreeSet::new(),
             thin_attestations_from: BTreeMap::new(),
             forge_manifests_from: BTreeSet::new(),
+            rewrite_from: BTreeMap::new(),
             misnumber_chunks_from: BTreeSet::new(),
             pad_attestations_from: BTreeMap::new(),
             next_conn: 1,
@@ -306,6 +313,12 @@ impl Cluster {
     /// (while its structure still checks).
     pub fn forge_manifests_from(&mut self, i: usize) {
         self.forge_manifests_from.insert(i);
+    }
+
+    /// Makes node `i` hostile in the way `rewrite` says: every message it
+    /// sends goes through it first.
+    pub fn rewrite_from(&mut self, i: usize, rewrite: impl FnMut(&mut Message) + 'static) {
+        self.rewrite_from.insert(i, Box::new(rewrite));
     }
 
     /// Makes node `i` hostile: every chunk it serves claims another index

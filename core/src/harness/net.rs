@@ -123,6 +123,9 @@ impl Cluster {
     }
 
     pub(super) fn send(&mut self, from: usize, peer: PeerId, channel: Channel, mut msg: Message) {
+        if let Some(rewrite) = self.rewrite_from.get_mut(&from) {
+            rewrite(&mut msg);
+        }
         if let (true, Message::Manifest { manifest, .. }) =
             (self.forge_manifests_from.contains(&from), &mut msg)
         {

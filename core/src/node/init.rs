@@ -56,7 +56,7 @@ impl<S: Store> Node<S> {
             chain_id,
             consensus,
         });
-        Ok(())
+        self.open_epoch_chain()
     }
 }
 

@@ -17,6 +17,7 @@
 //! (genesis adoption, catch-up, request timeouts) and `produce` (vertex
 //! production, commit execution, transactions).
 
+mod epochs;
 mod exchange;
 mod fetch;
 mod gossip;
@@ -94,6 +95,8 @@ pub struct Node<S: Store> {
     clock: parts::Clock,
     /// Equivocation proofs held (`gossip/evidence.rs`).
     evidence: gossip::EvidenceBook,
+    /// Certified validator sets and the votes that make them (`epochs.rs`).
+    epochs: epochs::EpochBook,
     actions: VecDeque<Action>,
     halted: Option<String>,
 }
@@ -127,6 +130,7 @@ impl<S: Store> Node<S> {
             joined: parts::JoinRecord::default(),
             clock: parts::Clock::new(now),
             evidence: gossip::EvidenceBook::default(),
+            epochs: epochs::EpochBook::default(),
             actions: VecDeque::new(),
             halted: None,
         };
@@ -409,6 +413,7 @@ impl<S: Store> Node<S> {
         self.drive_sync(now)?;
         self.maybe_register(now)?;
         self.maybe_approve(now)?;
+        let _ = self.fetch_certificates(now);
         self.maybe_produce(now)?;
         Ok(())
     }
@@ -549,6 +554,12 @@ impl<S: Store> Node<S> {
             }
             Message::GetPeers { request } => self.serve_peers(peer, request),
             Message::Peers { request, peers } => self.on_peers(now, peer, request, peers),
+            Message::GetEpochCertificates { request, from } => {
+                self.serve_epoch_certificates(peer, request, from)?
+            }
+            Message::EpochCertificates { request, certs } => {
+                self.on_epoch_certificates(now, peer, request, certs)?
+            }
         }
         Ok(())
     }

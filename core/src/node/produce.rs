@@ -157,6 +157,7 @@ impl<S: Store> Node<S> {
     }
 
     fn produce(&mut self, now: Timestamp, round: Round) -> Result<(), StoreError> {
+        let epoch_vote = self.epoch_vote_for(round).map(Box::new);
         let chain = self.chain.as_mut().expect("producer has a chain");
         let parents: Vec<Hash> = match round.prev() {
             None => Vec::new(),
@@ -187,8 +188,9 @@ impl<S: Store> Node<S> {
             author: self.key.public(),
             parents,
             txs,
-            attestation: self.serving.pending_attestation.take(),
+            attestation: self.serving.pending_attestation.take().map(Box::new),
             evidence,
+            epoch_vote,
         }
         .sign(&self.key);
         let hash = vertex.hash();
@@ -316,6 +318,8 @@ impl<S: Store> Node<S> {
     /// Housekeeping after commits: forget old pending txs, report set
     /// changes, retry vertices waiting on an epoch decision.
     fn after_commit(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        // Votes held until this node decided the set they vote for.
+        self.certify_epochs()?;
         let chain = self.chain.as_ref().expect("commit needs a chain");
         let floor = chain.consensus.dag().pruned_below();
         self.txs.in_dag.retain(|_, r| *r >= floor);

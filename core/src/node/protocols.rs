@@ -32,6 +32,8 @@ pub enum Protocol {
     Snapshot,
     /// Addresses of other nodes (`exchange.rs`).
     PeerExchange,
+    /// Epoch certificates (`node/epochs.rs` serves and asks).
+    Epochs,
     /// "Not available", the answer of any request protocol.
     Any,
 }
@@ -61,6 +63,8 @@ pub enum MessageKind {
     GetChunkDelta,
     ChunkDelta,
     Evidence,
+    GetEpochCertificates,
+    EpochCertificates,
 }
 
 impl MessageKind {
@@ -88,6 +92,8 @@ impl MessageKind {
             Message::GetChunkDelta { .. } => MessageKind::GetChunkDelta,
             Message::ChunkDelta { .. } => MessageKind::ChunkDelta,
             Message::Evidence(_) => MessageKind::Evidence,
+            Message::GetEpochCertificates { .. } => MessageKind::GetEpochCertificates,
+            Message::EpochCertificates { .. } => MessageKind::EpochCertificates,
         }
     }
 }
@@ -196,7 +202,7 @@ const fn rule(
 
 /// Who may send what, and what follows. See the module docs.
 #[rustfmt::skip]
-pub const RULES: [Rule; 21] = {
+pub const RULES: [Rule; 23] = {
     use HandledIn::*;
     use MessageKind as K;
     use Next::*;
@@ -223,6 +229,8 @@ pub const RULES: [Rule; 21] = {
         rule(K::ChunkDelta, P::Snapshot, Ready, EARLY, AskedPeer, Absorbed),
         rule(K::GetPeers, P::PeerExchange, Ready, Otherwise::Hold, AnyPeer, Answer),
         rule(K::Peers, P::PeerExchange, Ready, EARLY, AskedPeer, Absorbed),
+        rule(K::GetEpochCertificates, P::Epochs, Ready, Otherwise::Hold, AnyPeer, Answer),
+        rule(K::EpochCertificates, P::Epochs, Ready, EARLY, AskedPeer, Absorbed),
         rule(K::NotAvailable, P::Any, Ready, EARLY, AskedPeer, Absorbed),
     ]
 };

@@ -133,6 +133,10 @@ pub(super) struct Discovery {
     pub(super) enough_at: Option<Timestamp>,
     /// Gossip held for the replay.
     pub(super) buffer: VertexBuffer,
+    /// Manifests (with their attestations) of an epoch the certificate
+    /// chain does not reach yet: one per peer asked, so `max_sync_peers`
+    /// answers of at most `max_response_bytes` each.
+    pub(super) uncertified: BTreeMap<PeerId, (Manifest, Vec<crate::vertex::Vertex>)>,
 }
 
 impl Discovery {
@@ -144,6 +148,7 @@ impl Discovery {
             since: now,
             enough_at: None,
             buffer,
+            uncertified: BTreeMap::new(),
         }
     }
 

@@ -197,6 +197,11 @@ pub struct ValidatorsStatus {
     /// Registrations waiting for approval.
     #[serde(default)]
     pub candidates: Vec<CandidateStatus>,
+    /// The last epoch whose set this node holds a certificate of (or
+    /// knows from genesis), as `EPOCH:SET_HASH`: what another node's
+    /// operator may pass as `--trust-checkpoint` (`epochs.rs`).
+    #[serde(default)]
+    pub checkpoint: Option<String>,
 }
 
 /// Validators off anchor duty, as both status views list them.
@@ -334,6 +339,7 @@ impl<S: Store> Node<S> {
                 .collect(),
             off_anchor_duty: off_duty_status(schedule),
             admission: schedule.policy().admission.name().to_string(),
+            checkpoint: self.checkpoint().map(|c| c.to_string()),
             candidates: schedule
                 .candidates_at(epoch)
                 .map(|c| CandidateStatus {
@@ -344,6 +350,16 @@ impl<S: Store> Node<S> {
                     approval_weight: set.weight_of_keys(&c.approvals),
                 })
                 .collect(),
+        })
+    }
+
+    /// The last certified epoch and its set hash.
+    pub fn checkpoint(&self) -> Option<crate::epochs::TrustCheckpoint> {
+        let chain = self.epochs.chain.as_ref()?;
+        let epoch = chain.tip_epoch()?;
+        Some(crate::epochs::TrustCheckpoint {
+            epoch,
+            set_hash: chain.hash_at(epoch)?,
         })
     }
 

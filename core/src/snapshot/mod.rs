@@ -39,8 +39,9 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use std::fmt::Write as _;
 
 /// Version of the snapshot format. 2: the validator schedule in the
-/// frontier records who is off anchor duty (issue 12).
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
+/// frontier records who is off anchor duty (issue 12). 3: it records
+/// weights, candidates, activity and the set policy (issue 13).
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 3;
 
 /// What a joiner needs besides the state to continue consensus exactly.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]

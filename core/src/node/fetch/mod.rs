@@ -58,6 +58,11 @@ pub enum RequestKind {
     },
     /// Addresses of other nodes.
     Peers,
+    /// Epoch certificates from an epoch on.
+    EpochCertificates {
+        /// The first epoch wanted.
+        from: crate::ids::Epoch,
+    },
     /// One snapshot chunk.
     Chunk {
         /// Snapshot round.
@@ -92,6 +97,7 @@ impl RequestKind {
             RequestKind::Manifest { round: None } => "the latest manifest".into(),
             RequestKind::Manifest { round: Some(r) } => format!("the manifest of round {r}"),
             RequestKind::Peers => "peer addresses".into(),
+            RequestKind::EpochCertificates { from } => format!("epoch certificates from {from}"),
             RequestKind::Chunk { round, index } => format!("chunk {index} of snapshot {round}"),
         }
     }
@@ -122,6 +128,10 @@ impl<S: Store> Node<S> {
                 round: *round,
             },
             RequestKind::Peers => Message::GetPeers { request: id },
+            RequestKind::EpochCertificates { from } => Message::GetEpochCertificates {
+                request: id,
+                from: *from,
+            },
             RequestKind::Chunk { round, index } => self.chunk_request(id, *round, *index),
         };
         let timeout_ms = self.config.sync.peer_timeout_ms + self.transfer_allowance_ms(peer, &kind);
@@ -258,6 +268,9 @@ impl<S: Store> Node<S> {
         }
         if failed.kind == RequestKind::Peers {
             return; // addresses are a nicety: no retry
+        }
+        if let RequestKind::EpochCertificates { .. } = failed.kind {
+            return; // `fetch_certificates` asks the next peer
         }
         if failed.kind == RequestKind::Genesis && self.chain.is_some() {
             return; // another source answered first

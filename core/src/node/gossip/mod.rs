@@ -231,6 +231,7 @@ impl<S: Store> Node<S> {
         let forward = self.phase() == SyncPhase::Live;
         for (hash, v) in &vertices {
             self.note_attestation(v, *hash);
+            self.note_epoch_vote(v.author(), v.body.epoch_vote.as_deref().copied())?;
         }
         self.check_state_verification();
         for (i, (hash, v)) in vertices.iter().enumerate() {

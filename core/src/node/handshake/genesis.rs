@@ -200,6 +200,7 @@ impl<S: Store> Node<S> {
             chain_id,
             consensus,
         });
+        self.open_epoch_chain()?;
         self.connect_to_validators(now);
         Ok(())
     }

@@ -37,6 +37,7 @@
 pub(in crate::node) mod attestations;
 mod delta;
 pub(in crate::node) mod download;
+mod offers;
 pub(in crate::node) mod plan;
 mod replay;
 mod schedule;
@@ -47,16 +48,14 @@ pub(in crate::node) use delta::ChunkPayload;
 
 use crate::buffer::{Buffered, VertexBuffer};
 use crate::consensus::Consensus;
-use crate::ids::{Hash, PeerId, PublicKey, Timestamp};
+use crate::ids::{Hash, PeerId, Timestamp};
 use crate::interface::{Event, Limit};
 use crate::node::fetch::RequestKind;
 use crate::node::snapshot::download::VerifiedSnapshot;
 use crate::node::state::{CatchingUp, Discovery, SyncState};
 use crate::node::Node;
-use crate::snapshot::Manifest;
 use crate::store::{MetaKey, Store, StoreError, WriteBatch, WriteOp};
 use crate::vertex::Vertex;
-use crate::wire::RequestId;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -340,102 +339,6 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// A manifest answer: check it and its attestations.
-    pub(in crate::node) fn on_manifest(
-        &mut self,
-        now: Timestamp,
-        peer: PeerId,
-        request: RequestId,
-        manifest: Manifest,
-        attestations: Vec<Vertex>,
-    ) -> Result<(), StoreError> {
-        if self.take_request(now, peer, request, 0).is_none() || !self.sync.in_snapshot_sync() {
-            return Ok(());
-        }
-        let Some(chain) = &self.chain else {
-            return Ok(());
-        };
-        if let Err(e) = manifest.check(&chain.chain_id) {
-            self.ban_peer(now, peer, &format!("served a false manifest: {e}"));
-            return Ok(());
-        }
-        let root = manifest.root();
-        match self.attesters(&manifest, root, &attestations) {
-            Err(fault) => self.ban_peer(now, peer, &format!("served a false attestation: {fault}")),
-            Ok(attesters) => {
-                let set = chain
-                    .consensus
-                    .meta()
-                    .schedule
-                    .set_for_round(manifest.round);
-                // A snapshot at or behind our own commits would take us back.
-                let useful = chain
-                    .consensus
-                    .last_committed_round()
-                    .is_none_or(|ours| manifest.round > ours);
-                if let Some(p) = self.peers.peers.get_mut(&peer) {
-                    p.snapshot_round = p.snapshot_round.max(Some(manifest.round));
-                }
-                match &mut self.sync {
-                    // A peer met during the download serves the same
-                    // snapshot: one more source.
-                    SyncState::Fetch(d) if d.root == root && !d.sources.contains(&peer) => {
-                        d.sources.push(peer);
-                    }
-                    SyncState::Discovery(disc) if set.is_quorum(&attesters) && useful => {
-                        let entry = disc
-                            .offers
-                            .entry(root)
-                            .or_insert_with(|| (Arc::new(manifest), BTreeSet::new()));
-                        entry.1.insert(peer);
-                    }
-                    _ => {}
-                }
-            }
-        }
-        self.clock.last_progress_at = now;
-        Ok(())
-    }
-
-    /// The distinct validators whose vertices attest `root` for the
-    /// manifest's round. A vertex that does not verify is a fault.
-    ///
-    /// Only the first vertex of each member is examined: a vertex from
-    /// outside the set, or a member's second one, is skipped before any
-    /// signature is checked, so padding an answer costs the joiner nothing
-    /// and hides no real attestation (issue 11).
-    fn attesters(
-        &self,
-        manifest: &Manifest,
-        root: Hash,
-        attestations: &[Vertex],
-    ) -> Result<BTreeSet<PublicKey>, String> {
-        let chain = self.chain.as_ref().expect("sync implies a chain");
-        let set = chain
-            .consensus
-            .meta()
-            .schedule
-            .set_for_round(manifest.round);
-        let mut out = BTreeSet::new();
-        for v in attestations.iter() {
-            if !set.contains(&v.author()) || out.contains(&v.author()) {
-                continue;
-            }
-            v.verify(&chain.chain_id, &chain.genesis.params)
-                .map_err(|e| e.to_string())?;
-            let a = v
-                .body
-                .attestation
-                .as_ref()
-                .ok_or("vertex carries no attestation")?;
-            if a.round != manifest.round || a.manifest_root != root {
-                return Err("attestation names another snapshot".into());
-            }
-            out.insert(v.author());
-        }
-        Ok(out)
-    }
-
     /// A vertex that arrived while syncing from a snapshot: a frontier
     /// vertex we asked for, or gossip to buffer for the replay.
     pub(in crate::node) fn hold_vertex(&mut self, v: Vertex, hash: Hash) {
@@ -548,4 +451,14 @@ impl<S: Store> Node<S> {
         self.become_(SyncState::Replay(CatchingUp { from }));
         self.replay_buffer(now, verified.into_buffer())
     }
+}
+
+/// What the certificate chain says of a manifest's validator set.
+pub(super) enum Certified {
+    /// Certified: these members attest.
+    Set(crate::validators::ValidatorSet),
+    /// The chain does not reach the snapshot's epoch yet.
+    NotYet,
+    /// Not the certified set: the sender lies.
+    Refused(String),
 }
