@@ -55,8 +55,14 @@ pub fn run(opts: &DemoOptions) -> Result<(), String> {
 }
 
 /// A validator (or, with `listener`, a listener) joining through `via`.
+/// Validators of the demo approve the candidates they are connected to,
+/// as the bootstrap does: each newcomer needs a quorum of the set's
+/// approvals, and the set grows.
 fn joiner(dir: &Path, name: &str, via: &str, extra: &[&str]) -> Result<NodeProcess, String> {
     let mut args = vec!["--round-interval-ms", ROUND_MS];
+    if !extra.contains(&"--listener") {
+        args.extend_from_slice(&["--auto-approve", "true"]);
+    }
     args.extend_from_slice(extra);
     NodeProcess::joiner(dir, name, via, &args)
 }

@@ -3,6 +3,7 @@
 //! benchmark.
 
 pub mod bench;
+pub mod bench_certs;
 pub mod client;
 pub mod config_file;
 pub mod demo;

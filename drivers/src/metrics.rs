@@ -61,6 +61,8 @@ pub struct Metrics {
     peer_bans: Counter,
     equivocations: Counter,
     anchor_duty_revocations: Counter,
+    validator_removals: Counter,
+    certified_epoch: Gauge,
     limit_hits: Family<LimitLabel, Counter>,
     snapshots_built: Counter,
     snapshot_round: Gauge,
@@ -110,6 +112,8 @@ impl Metrics {
             peer_bans: Counter::default(),
             equivocations: Counter::default(),
             anchor_duty_revocations: Counter::default(),
+            validator_removals: Counter::default(),
+            certified_epoch: Gauge::default(),
             limit_hits: Family::default(),
             snapshots_built: Counter::default(),
             snapshot_round: Gauge::default(),
@@ -219,6 +223,16 @@ impl Metrics {
             "anchor_duty_revocations",
             "Validators taken off anchor duty by a committed equivocation proof",
             m.anchor_duty_revocations.clone(),
+        );
+        registry.register(
+            "validator_removals",
+            "Members removed from the set for inactivity (no committed vertex for inactive_epochs_max epochs)",
+            m.validator_removals.clone(),
+        );
+        registry.register(
+            "certified_epoch",
+            "The last epoch whose validator set this node holds a certificate of",
+            m.certified_epoch.clone(),
         );
         registry.register(
             "limit_hits",
@@ -370,6 +384,12 @@ impl Metrics {
             }
             Event::AnchorDutyRevoked { .. } => {
                 self.anchor_duty_revocations.inc();
+            }
+            Event::ValidatorRemoved { .. } => {
+                self.validator_removals.inc();
+            }
+            Event::EpochCertified { epoch, .. } => {
+                self.certified_epoch.set(epoch.0 as i64);
             }
             Event::LimitHit { limit } => {
                 let limit = match limit {

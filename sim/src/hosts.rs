@@ -128,10 +128,15 @@ pub(crate) fn genesis(validators: usize, scenario: Scenario) -> (Genesis, Vec<Ke
             // `byzantine`: epochs of 10 s, so the forkers keep anchor duty
             // while the joiners come (until epoch 2, when the first proofs
             // committed take it away).
-            epoch_rounds: if scenario == Scenario::Byzantine {
-                100
+            epoch_rounds: match scenario {
+                Scenario::Byzantine => 100,
+                Scenario::Rotation => crate::rotation::EPOCH_ROUNDS,
+                _ => ChainParams::default().epoch_rounds,
+            },
+            inactive_epochs_max: if scenario == Scenario::Rotation {
+                crate::rotation::INACTIVE_EPOCHS
             } else {
-                ChainParams::default().epoch_rounds
+                ChainParams::default().inactive_epochs_max
             },
             snapshot_interval_rounds: if slow {
                 links::SNAPSHOT_INTERVAL_ROUNDS

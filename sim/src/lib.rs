@@ -24,6 +24,7 @@ mod links;
 pub mod net;
 mod observe;
 pub mod relay;
+mod rotation;
 mod run;
 pub mod store;
 
@@ -74,11 +75,19 @@ pub enum Scenario {
     /// anchors — reach equal state roots, and all go live. 7 validators
     /// unless `--validators` says otherwise.
     Byzantine,
+    /// The validator set rotates while nodes join (`rotation.rs`): epochs
+    /// of 1 s; validator joiners are admitted by the approvals of the
+    /// members they connect to, a genesis validator leaves by
+    /// transaction, another vanishes for good and is removed for
+    /// inactivity, and joiners by snapshot check the certificate chain to
+    /// their snapshot's epoch. At the end both genesis validators are out
+    /// of the set and a joiner is in.
+    Rotation,
 }
 
 impl Scenario {
     /// Every scenario, for sweeps.
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::Steady,
         Scenario::Join,
         Scenario::Partition,
@@ -87,6 +96,7 @@ impl Scenario {
         Scenario::SlowLinks,
         Scenario::Adversary,
         Scenario::Byzantine,
+        Scenario::Rotation,
     ];
 
     /// Its name on the command line.
@@ -100,6 +110,7 @@ impl Scenario {
             Scenario::SlowLinks => "slow-links",
             Scenario::Adversary => "adversary",
             Scenario::Byzantine => "byzantine",
+            Scenario::Rotation => "rotation",
         }
     }
 }

@@ -95,6 +95,11 @@ pub(crate) struct Shared {
     pub(crate) downloads: Option<Downloads>,
     /// `adversary`: honest nodes that took the relay for a ready peer.
     pub(crate) relay_findings: crate::relay::Findings,
+    /// The chain's epoch length, and the last epoch each node's chain of
+    /// certificates reached: a snapshot of a later epoch must never be
+    /// taken (its attestations could not have been checked).
+    pub(crate) epoch_rounds: u64,
+    pub(crate) certified: BTreeMap<String, bluepods_core::Epoch>,
 }
 
 pub(crate) type SharedRef = Arc<Mutex<Shared>>;
@@ -197,6 +202,20 @@ impl Shared {
             }
             Event::AnchorDutyRevoked { .. } => {
                 self.revoked.insert(node.to_string());
+            }
+            Event::EpochCertified { epoch, .. } => {
+                let top = self.certified.entry(node.to_string()).or_insert(*epoch);
+                *top = (*top).max(*epoch);
+            }
+            Event::SnapshotSyncStarted { round, .. } => {
+                // Epochs 0 and 1 are the genesis set's: nothing to certify.
+                let epoch = round.0 / self.epoch_rounds.max(1);
+                let reached = self.certified.get(node).map_or(1, |e| e.0);
+                if epoch > reached.max(1) {
+                    self.violations.push(format!(
+                        "{node} took a snapshot of epoch {epoch} with certificates only to epoch {reached}"
+                    ));
+                }
             }
             Event::SnapshotBuilt { round, root, .. } => {
                 let first = self.roots.entry(*round).or_insert((*root, node.into()));

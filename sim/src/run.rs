@@ -68,6 +68,7 @@ pub fn run(opts: &SimOptions) -> Report {
             TAIL_ROWS
         },
         downloads: slow.then(Downloads::default),
+        epoch_rounds: genesis.params.epoch_rounds,
         ..Shared::default()
     }));
 
@@ -137,14 +138,18 @@ pub fn run(opts: &SimOptions) -> Report {
         .cloned()
         .collect();
 
+    let rotation = opts.scenario == Scenario::Rotation && keys.len() >= 4;
     // The schedule: (time in ms, action), decided now from the seed.
     let mut schedule: Vec<(u64, Action)> = Vec::new();
     let span = opts.duration_s * 1000;
     let mut all_names = validator_names.clone();
+    let mut validator_joiners = Vec::new();
     if opts.scenario != Scenario::Steady {
         for j in 0..opts.joiners {
             let name = format!("j{j}");
             let validator = rng.below(3) == 0;
+            // `rotation`: every other joiner asks to validate.
+            let validator = if rotation { j % 2 == 0 } else { validator };
             let strategy =
                 [SyncMode::Range, SyncMode::Snapshot, SyncMode::Auto][rng.below(3) as usize];
             // Among hostile peers, joiners download snapshots: that is where
@@ -163,6 +168,13 @@ pub fn run(opts: &SimOptions) -> Report {
             };
             let validator = validator && !slow;
             let via = &validator_names[rng.below(validator_names.len() as u64) as usize];
+            // `rotation`: v1 and v2 go; a joiner comes in through one that
+            // stays.
+            let via = if rotation && (via == "v1" || via == "v2") {
+                &validator_names[if via == "v1" { 0 } else { 3 }]
+            } else {
+                via
+            };
             let mut bootstrap_peers = vec![format!("{via}:{PORT}")];
             for h in hostile.keys() {
                 // Every joiner meets the hostile validators first.
@@ -186,6 +198,9 @@ pub fn run(opts: &SimOptions) -> Report {
                 bootstrap_peers,
                 trusted_chain_id: Some(chain_id),
                 round_interval_ms: ROUND_INTERVAL_MS,
+                // Once admitted, it admits the next ones too (as the
+                // genesis validators do): each needs a quorum of approvals.
+                auto_approve: validator,
                 sync: SyncConfig {
                     default_strategy: strategy,
                     // A short threshold so that "auto" and the strategy
@@ -203,12 +218,16 @@ pub fn run(opts: &SimOptions) -> Report {
                 schedule.push((at + 15_000, Action::Crash(name.clone())));
                 schedule.push((at + 16_500, Action::Restart(name.clone())));
             }
+            let key = Keypair::from_label(&format!("sim-joiner-{j}-{}", opts.seed));
+            if validator {
+                validator_joiners.push((name.clone(), key.clone()));
+            }
             schedule.push((
                 at,
                 Action::Join(Box::new(NodeSpec {
                     seed: node_seed(opts.seed, &name),
                     name: name.clone(),
-                    key: Keypair::from_label(&format!("sim-joiner-{j}-{}", opts.seed)),
+                    key,
                     config,
                     genesis: None,
                     disk: SharedDisk::default(),
@@ -277,12 +296,42 @@ pub fn run(opts: &SimOptions) -> Report {
                 schedule.push(((at + down).min(span), Action::Restart(who)));
             }
         }
+        Scenario::Rotation if rotation => {
+            // v2 vanishes for good early (removed for inactivity by 8 s);
+            // v1 leaves later, once v2's removal took effect, so that the
+            // set never waits on a member that is gone.
+            schedule.push((2_000, Action::Crash(validator_names[2].clone())));
+            let (leaver, key) = (validator_names[1].clone(), keys[1].clone());
+            crate::rotation::leave_at(
+                &mut sim,
+                shared.clone(),
+                span * 6 / 10,
+                leaver,
+                key,
+                chain_id,
+            );
+            let out = vec![
+                (validator_names[1].clone(), keys[1].clone()),
+                (validator_names[2].clone(), keys[2].clone()),
+            ];
+            let witness = validator_names[0].clone();
+            let end_ms = total * 1000;
+            crate::rotation::check_at(
+                &mut sim,
+                shared.clone(),
+                end_ms,
+                witness,
+                out,
+                validator_joiners.clone(),
+            );
+        }
         Scenario::Steady
         | Scenario::Join
         | Scenario::Hostile
         | Scenario::SlowLinks
         | Scenario::Adversary
-        | Scenario::Byzantine => {}
+        | Scenario::Byzantine
+        | Scenario::Rotation => {}
     }
     schedule.sort_by_key(|(t, _)| *t);
 

@@ -113,3 +113,19 @@ fn adversary_seed_2_an_honest_validator_is_not_held_back_by_the_highest_claimer(
 fn byzantine_seed_10_a_snapshot_joiner_is_not_held_back_by_a_forker_serving_its_frontier() {
     assert_passes(&ci(Scenario::Byzantine, 10));
 }
+
+/// `bluepods sim --scenario rotation --seed 2 --nodes 8 --validators 4
+/// --duration 12 --heal 20`: transactions accepted by v1 after its leave
+/// took effect were committed nowhere. Out of the set it no longer
+/// produced, but its mempool kept what it had, and what it forwarded went
+/// to any peer claiming the validator role — a candidate, or another
+/// member that had left, which held it the same way. A node out of the set
+/// now hands its mempool over, and forwards to members of the set first.
+#[test]
+fn rotation_seed_2_a_validator_that_left_passes_its_transactions_on() {
+    let o = SimOptions {
+        joiners: 4,
+        ..ci(Scenario::Rotation, 2)
+    };
+    assert_passes(&o);
+}

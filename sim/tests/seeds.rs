@@ -164,3 +164,20 @@ fn byzantine_seeds() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// `rotation` seeds in CI: four joiners (half of them validators) while a
+/// genesis validator leaves and another vanishes.
+const ROTATION_SEEDS: u64 = 4;
+
+#[test]
+fn rotation_seeds() {
+    let mut failures = Vec::new();
+    for seed in 1..=ROTATION_SEEDS {
+        let mut o = SimOptions::new(Scenario::Rotation, seed);
+        o.duration_s = 12;
+        o.heal_s = 20;
+        o.joiners = 4;
+        run_twice(&o, &mut failures);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

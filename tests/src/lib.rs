@@ -47,6 +47,22 @@ where
     (text, err)
 }
 
+/// `bluepods validator leave --wait` for the node `member` with its own
+/// key, through the HTTP API at `http`.
+pub fn leave_with_own_key(member: &NodeProcess, http: &str) -> (String, String) {
+    let key_file = member.data.join("node.key");
+    let key_file = key_file.to_str().expect("a UTF-8 path");
+    bluepods([
+        "validator",
+        "leave",
+        "--wait",
+        "--http",
+        http,
+        "--key",
+        key_file,
+    ])
+}
+
 /// Polls `f` every 100 ms until it gives a value; panics after `limit`.
 pub fn wait_until_some<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let mut found = None;

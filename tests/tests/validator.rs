@@ -71,17 +71,7 @@ fn a_second_validator_joins_and_both_keep_committing() {
 
     // `bluepods validator leave` with the node's own key: the leave
     // commits and the set lists node2 as leaving two epochs on.
-    let key_file = node2.data.join("node.key");
-    let key_file = key_file.to_str().unwrap();
-    bluepods([
-        "validator",
-        "leave",
-        "--wait",
-        "--http",
-        &http,
-        "--key",
-        key_file,
-    ]);
+    leave_with_own_key(&node2, &http);
     let set = api(&boot).validators().unwrap();
     assert!(
         set.leaving

@@ -101,7 +101,8 @@ enum Cmd {
         seconds: u64,
     },
     /// Measure vertices/s and transactions/s through validation, commit and
-    /// execution.
+    /// execution; then the size of an epoch certificate and the time to
+    /// check a chain of them from genesis.
     Bench {
         /// Vertices to process.
         #[arg(long, default_value_t = 500)]
@@ -109,6 +110,9 @@ enum Cmd {
         /// Transactions per vertex.
         #[arg(long, default_value_t = 200)]
         txs_per_vertex: u64,
+        /// Epochs in the certificate chain checked (0: skip).
+        #[arg(long, default_value_t = 1000)]
+        cert_epochs: u64,
     },
     /// Before joining: connect to the network, choose the snapshot a
     /// joiner would take (attested by a quorum), and print its round, size,
@@ -606,12 +610,21 @@ fn run(cli: Cli) -> Result<(), String> {
         Cmd::Bench {
             vertices,
             txs_per_vertex,
+            cert_epochs,
         } => {
             for r in bench::run(bench::BenchOptions {
                 vertices,
                 txs_per_vertex,
             })? {
                 println!("[BENCH] {r}");
+            }
+            if cert_epochs > 0 {
+                for validators in [4, 10, 64] {
+                    println!(
+                        "[BENCH] {}",
+                        bluepods_cli::bench_certs::run(cert_epochs, validators)
+                    );
+                }
             }
             Ok(())
         }

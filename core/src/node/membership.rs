@@ -143,4 +143,32 @@ impl<S: Store> Node<S> {
         }
         Ok(())
     }
+
+    /// A node out of the set at its highest round (it left, or was
+    /// removed) hands the transactions in its mempool to the nodes that
+    /// forward them to a member: nobody would ever include them here.
+    /// Those it cannot pass on yet stay for the next commit.
+    pub(super) fn hand_over_mempool(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        let Some(chain) = &self.chain else {
+            return Ok(());
+        };
+        let round = self.highest_round().unwrap_or_default();
+        let decided = chain.consensus.epoch_decided(round);
+        if self.txs.mempool.is_empty() || !decided || self.is_producer(round) {
+            return Ok(());
+        }
+        crate::cov::mark("mempool_handed_over_out_of_the_set");
+        for tx in self.txs.mempool.take(usize::MAX, usize::MAX) {
+            match self.admit(now, tx.clone(), None) {
+                Err(SubmitError::Store(e)) => return Err(e),
+                Err(SubmitError::NoValidator | SubmitError::Full) => {
+                    // No member reachable now: keep it for the next try.
+                    let _ = self.txs.mempool.insert(tx.hash(), tx);
+                }
+                // Forwarded, or no longer wanted (expired, executed).
+                _ => {}
+            }
+        }
+        Ok(())
+    }
 }

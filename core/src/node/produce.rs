@@ -52,7 +52,7 @@ pub enum SubmitError {
 
 impl<S: Store> Node<S> {
     /// Whether this node currently produces vertices.
-    fn is_producer(&self, round: Round) -> bool {
+    pub(super) fn is_producer(&self, round: Round) -> bool {
         let Some(chain) = &self.chain else {
             return false;
         };
@@ -320,6 +320,7 @@ impl<S: Store> Node<S> {
     fn after_commit(&mut self, now: Timestamp) -> Result<(), StoreError> {
         // Votes held until this node decided the set they vote for.
         self.certify_epochs()?;
+        self.hand_over_mempool(now)?;
         let chain = self.chain.as_ref().expect("commit needs a chain");
         let floor = chain.consensus.dag().pruned_below();
         self.txs.in_dag.retain(|_, r| *r >= floor);
@@ -399,6 +400,25 @@ impl<S: Store> Node<S> {
         result
     }
 
+    /// Where to forward a transaction: a ready member of the set at this
+    /// node's highest round (a node that claims the validator role need
+    /// not be one: it may have left, or wait for approval, and would
+    /// forward it on in turn), else any peer that claims the role.
+    fn forward_target(&self, from: Option<PeerId>) -> Option<PeerId> {
+        let set = self.chain.as_ref().map(|c| {
+            let round = self.highest_round().unwrap_or_default();
+            c.consensus.meta().schedule.set_for_round(round)
+        });
+        let candidates = || self.peers.ready().filter(move |p| Some(p.id) != from);
+        candidates()
+            .find(|p| {
+                p.key
+                    .is_some_and(|k| set.as_ref().is_some_and(|s| s.contains(&k)))
+            })
+            .or_else(|| candidates().find(|p| p.role == Role::Validator))
+            .map(|p| p.id)
+    }
+
     pub(super) fn on_forwarded_tx(
         &mut self,
         now: Timestamp,
@@ -450,13 +470,7 @@ impl<S: Store> Node<S> {
                 }
             };
         }
-        let target = self
-            .peers
-            .ready()
-            .filter(|p| p.role == Role::Validator && Some(p.id) != from)
-            .map(|p| p.id)
-            .next()
-            .ok_or(SubmitError::NoValidator)?;
+        let target = self.forward_target(from).ok_or(SubmitError::NoValidator)?;
         if self.txs.forwarded_set.len() >= self.config.max_forwarded_txs {
             self.emit(Event::LimitHit {
                 limit: Limit::ForwardedTxs,
