@@ -22,6 +22,10 @@
 //! refuses them ([`ChainError::Conflict`]); one that meets only the forged
 //! one cannot tell. A checkpoint past the old keys' last epoch closes that
 //! door: the joiner never looks further back than the checkpoint.
+//!
+//! Certificates guard snapshot joins. A node that joins by range replays
+//! the DAG from genesis and derives every set itself, on the genesis keys'
+//! word; so a node given a checkpoint joins from a snapshot.
 
 use crate::crypto::{self, Domain};
 use crate::genesis::ValidatorInfo;
@@ -79,15 +83,22 @@ pub struct EpochVote {
     pub signature: Signature,
 }
 
+/// The first round of `epoch`; `None` past the last round there is (an
+/// epoch only a peer's lie can name).
+pub fn first_round_of(epoch: Epoch, epoch_rounds: u64) -> Option<Round> {
+    epoch.0.checked_mul(epoch_rounds).map(Round)
+}
+
 impl EpochVote {
-    /// The link this vote signs, on `chain_id` with `epoch_rounds`.
-    pub fn link(&self, chain_id: Hash, epoch_rounds: u64) -> EpochLink {
-        EpochLink {
+    /// The link this vote signs, on `chain_id` with `epoch_rounds`; `None`
+    /// for an epoch with no first round.
+    pub fn link(&self, chain_id: Hash, epoch_rounds: u64) -> Option<EpochLink> {
+        Some(EpochLink {
             chain_id,
             epoch: self.epoch,
-            first_round: Round(self.epoch.0 * epoch_rounds),
+            first_round: first_round_of(self.epoch, epoch_rounds)?,
             set_hash: self.set_hash,
-        }
+        })
     }
 }
 
@@ -212,7 +223,7 @@ impl EpochCertificate {
         previous: &ValidatorSet,
         limits: &SetLimits,
     ) -> Result<(), CertificateInvalid> {
-        if self.first_round != Round(self.epoch.0 * limits.epoch_rounds) {
+        if Some(self.first_round) != first_round_of(self.epoch, limits.epoch_rounds) {
             return Err(CertificateInvalid::WrongFirstRound(self.first_round));
         }
         let sorted = self.members.windows(2).all(|w| w[0].key < w[1].key);
@@ -423,7 +434,7 @@ impl CertifiedChain {
             });
         }
         if let Some((_, want)) = self.awaiting_root {
-            if cert.first_round != Round(got.0 * self.limits.epoch_rounds) {
+            if Some(cert.first_round) != first_round_of(got, self.limits.epoch_rounds) {
                 return Err(CertificateInvalid::WrongFirstRound(cert.first_round).into());
             }
             let hash = cert.set_hash();

@@ -179,7 +179,28 @@ fn a_vote_names_its_whole_link() {
         set_hash: Hash([5; 32]),
         signature: link.sign(&k),
     };
-    assert_eq!(vote.link(CHAIN, 10), link);
-    assert!(vote.link(CHAIN, 10).verify(&k.public(), &vote.signature));
-    assert!(!vote.link(CHAIN, 20).verify(&k.public(), &vote.signature));
+    assert_eq!(vote.link(CHAIN, 10), Some(link));
+    assert!(link.verify(&k.public(), &vote.signature));
+    assert!(!vote
+        .link(CHAIN, 20)
+        .unwrap()
+        .verify(&k.public(), &vote.signature));
+}
+
+/// Review finding (issue 13): a certificate's first round was computed as
+/// `epoch × epoch_rounds` from the peer's epoch, which overflows (a panic
+/// with overflow checks) for a far epoch.
+#[test]
+fn a_certificate_of_a_far_epoch_is_refused_without_overflow() {
+    let (old, new) = (keys("old", 4), keys("new", 4));
+    let mut cert = certify(2, &new, &old, &[0, 1, 2]);
+    cert.epoch = Epoch(u64::MAX);
+    assert!(matches!(
+        cert.verify(CHAIN, &set_of(&old), &LIMITS),
+        Err(CertificateInvalid::WrongFirstRound(_))
+    ));
+    let genesis = set_of(&old).members().to_vec();
+    let trusted = (Epoch(u64::MAX), cert.set_hash());
+    let mut chain = CertifiedChain::from_checkpoint(CHAIN, &genesis, LIMITS, trusted).unwrap();
+    assert!(chain.extend(&cert).is_err());
 }

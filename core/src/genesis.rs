@@ -92,6 +92,30 @@ impl Genesis {
         if self.params.snapshot_interval_rounds < 2 {
             return Err("snapshot_interval_rounds must be at least 2".into());
         }
+        let p = &self.params;
+        if p.max_validators > u32::from(u16::MAX) {
+            // Certificates name their signers by a 16-bit position.
+            return Err(format!(
+                "max_validators is {}, at most {}",
+                p.max_validators,
+                u16::MAX
+            ));
+        }
+        let heaviest_total = p
+            .max_validator_weight
+            .checked_mul(u64::from(p.max_validators));
+        if heaviest_total.is_none_or(|w| w > u64::MAX / 4) {
+            return Err("max_validator_weight × max_validators must stay under 2^62".into());
+        }
+        if p.inactive_epochs_max == 0
+            || p.candidate_expiry_epochs == 0
+            || p.max_churn_per_epoch == 0
+        {
+            return Err(
+                "inactive_epochs_max, candidate_expiry_epochs and max_churn_per_epoch must be at least 1"
+                    .into(),
+            );
+        }
         let max_weight = self.params.max_validator_weight;
         if let Some(v) = self
             .validators

@@ -32,8 +32,9 @@ pub struct ChainParams {
     /// Most equivocation proofs one vertex may carry (`evidence.rs`); each
     /// costs its receivers two signature checks.
     pub max_vertex_evidence: u32,
-    /// Heaviest voting weight a genesis validator may have; it keeps every
-    /// sum of weights far from overflow.
+    /// Heaviest voting weight a genesis validator may have. The genesis
+    /// check keeps it times `max_validators` under 2^62, so no sum of
+    /// weights (nor twice one) overflows.
     pub max_validator_weight: u64,
     /// Who may become a validator (`admission.rs`): `approval` by a quorum
     /// of the set's weight, or `open` (devnets only).

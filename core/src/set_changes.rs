@@ -130,15 +130,17 @@ impl ValidatorSchedule {
         if self.policy.admission == Admission::Open {
             return self.register(info, anchor_round).map(Registered::Admitted);
         }
+        // Expired candidates go first: a key whose registration expired
+        // may register again.
+        let epoch = self.epoch_of(anchor_round);
+        self.candidates
+            .expire(epoch, self.policy.candidate_expiry_epochs);
         if self.knows(&info.key) || self.candidates.contains(&info.key) {
             return Err(RegistrationError::AlreadyRegistered);
         }
         if self.members_ahead() >= self.max_validators as usize {
             return Err(RegistrationError::SetFull(self.max_validators));
         }
-        let epoch = self.epoch_of(anchor_round);
-        self.candidates
-            .expire(epoch, self.policy.candidate_expiry_epochs);
         if self.candidates.len() >= self.policy.max_candidates as usize {
             return Err(RegistrationError::CandidatesFull(
                 self.policy.max_candidates,
@@ -213,11 +215,17 @@ impl ValidatorSchedule {
             return Err(LeaveError::LastMember);
         }
         self.removals.entry(effective).or_default().push(key);
+        self.last_active.remove(&key);
         Ok(effective)
     }
 
     /// A committed vertex by `author` at `round`: it was active then.
     pub fn record_activity(&mut self, author: PublicKey, round: Round) {
+        // A member on its way out needs no clock: its last vertices still
+        // commit, and must not bring back the entry its removal dropped.
+        if self.removals.values().flatten().any(|k| *k == author) {
+            return;
+        }
         let epoch = self.epoch_of(round);
         let last = self.last_active.entry(author).or_insert(epoch);
         *last = (*last).max(epoch);

@@ -61,13 +61,16 @@ pub enum Operation {
         /// The version the sender expects.
         version: u64,
     },
-    /// Ask to join the validator set; effective at a later epoch boundary.
+    /// Ask to join the validator set (the sender's key): a candidate until
+    /// members weighing a quorum approve it, unless admission is open;
+    /// effective at a later epoch boundary.
     RegisterValidator {
         /// QUIC address other nodes should dial (`host:port`).
         address: String,
     },
     /// Leave the validator set (the sender must be a member); effective
-    /// at the start of the second epoch after the commit.
+    /// at the start of the second epoch after the commit (or later, past
+    /// the churn bound).
     LeaveValidator,
     /// Approve a registration waiting for admission (the sender must be a
     /// member of the set in force); admitted once approvals weigh a quorum.

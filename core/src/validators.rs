@@ -1,8 +1,10 @@
 //! The validator set and how it changes over epochs.
 //!
-//! The set for epoch 0 and 1 is the genesis set. A registration committed by
-//! the anchor of round `a` joins the set at the start of epoch
-//! `epoch(a) + 2`. The two-epoch delay gives every node time to *decide* the
+//! The set for epoch 0 and 1 is the genesis set. A member admitted by a
+//! commit of the anchor of round `a` (`set_changes.rs`: the registration
+//! under open admission, the approval completing a quorum otherwise) joins
+//! the set at the start of epoch `epoch(a) + 2`, or later if the churn bound
+//! is reached there. The two-epoch delay gives every node time to *decide* the
 //! set before it is needed: the set for epoch `e` is final once an anchor at
 //! or after the last anchor round of epoch `e − 2` is committed, because every
 //! anchor up to there is then either committed or skipped for good. A node
@@ -135,6 +137,25 @@ impl ValidatorSet {
             weight += w;
             (weight >= support).then_some(r)
         })
+    }
+
+    /// The least number of members such that *any* that many weigh the
+    /// honest support (the lightest first): where only authors are
+    /// counted (the snapshot buffer), that many distinct members include
+    /// an honest one whatever their weights. W − quorum + 1 when all weigh
+    /// the same.
+    pub fn heads_for_honest_support(&self) -> usize {
+        let mut weights: Vec<u64> = self.members.iter().map(|m| m.weight).collect();
+        weights.sort_unstable();
+        let support = self.honest_support();
+        let mut sum = 0;
+        for (i, w) in weights.iter().enumerate() {
+            sum += w;
+            if sum >= support {
+                return i + 1;
+            }
+        }
+        weights.len().max(1)
     }
 
     /// The fewest members whose weights reach a quorum: the heaviest
@@ -312,8 +333,9 @@ impl ValidatorSchedule {
         self.set_for_epoch(self.epoch_of(round))
     }
 
-    /// Whether `key` is a genesis validator or has a committed registration
-    /// (whatever epoch it takes effect in).
+    /// Whether `key` is a genesis validator or was admitted (whatever epoch
+    /// it takes effect in, and even if it left since); a candidate waiting
+    /// for approval is not.
     pub fn knows(&self, key: &PublicKey) -> bool {
         self.genesis
             .iter()

@@ -29,6 +29,10 @@ fn quorums_support_and_the_fewest_parents_are_counted_in_weight() {
         (8, 6, 3)
     );
     assert_eq!(set.fewest_for_quorum(), 2);
+    // Any three members weigh the support of 3 (the light ones: 3);
+    // two light ones do not.
+    assert_eq!(set.heads_for_honest_support(), 3);
+    assert_eq!(weighted(&[1, 1, 1, 1]).heads_for_honest_support(), 2);
     assert_eq!(weighted(&[1, 1, 1, 1]).fewest_for_quorum(), 3);
     let key = |i: usize| info(&i.to_string()).key;
     let heavy = set.members().iter().position(|m| m.weight == 5).unwrap();
@@ -225,5 +229,32 @@ fn a_member_without_committed_vertices_for_too_long_is_removed_never_the_last() 
     assert_eq!(
         s.remove_inactive(Round(120)),
         vec![(info("d").key, Epoch(14))]
+    );
+}
+
+/// Review finding (issue 13): the duplicate check ran before expiry, so
+/// a registration that expired answered `AlreadyRegistered` to every new
+/// attempt by the same key until some other key's registration happened
+/// to purge it.
+#[test]
+fn a_key_whose_registration_expired_can_register_again() {
+    let mut s = ValidatorSchedule::new(vec![info("a")], 10, 64);
+    s.policy.candidate_expiry_epochs = 2;
+    assert_eq!(
+        s.request_admission(info("b"), Round(5)),
+        Ok(Registered::Candidate)
+    );
+    assert_eq!(
+        s.request_admission(info("b"), Round(15)),
+        Err(RegistrationError::AlreadyRegistered),
+        "still waiting"
+    );
+    assert_eq!(
+        s.request_admission(info("b"), Round(35)),
+        Ok(Registered::Candidate)
+    );
+    assert_eq!(
+        s.candidates_at(Epoch(3)).next().map(|c| c.since),
+        Some(Epoch(3))
     );
 }

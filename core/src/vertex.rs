@@ -243,10 +243,12 @@ impl Vertex {
             }
         }
         if let Some(vote) = &b.epoch_vote {
+            // Its own epoch or the next (the epoch first: a far one has no
+            // link to check).
             let own = b.round.0 / params.epoch_rounds;
-            let link = vote.link(*chain_id, params.epoch_rounds);
-            if !(own..=own + 1).contains(&vote.epoch.0) || !link.verify(&b.author, &vote.signature)
-            {
+            let near = (own..=own.saturating_add(1)).contains(&vote.epoch.0);
+            let link = vote.link(*chain_id, params.epoch_rounds).filter(|_| near);
+            if !link.is_some_and(|l| l.verify(&b.author, &vote.signature)) {
                 return Err(VertexInvalid::BadEpochVote);
             }
         }
@@ -289,6 +291,27 @@ mod tests {
         assert_eq!(
             v.verify(&Hash([1; 32]), &ChainParams::default()),
             Ok(v.hash())
+        );
+    }
+
+    /// Review finding (issue 13): the vote's link was computed, with
+    /// `epoch × epoch_rounds`, before its epoch was checked: a self-signed
+    /// vertex voting for epoch 2^64 − 1 overflowed (a panic with overflow
+    /// checks) in the first check every gossiped vertex goes through.
+    #[test]
+    fn a_vote_for_a_far_epoch_is_refused_without_overflow() {
+        let k = Keypair::from_label("far");
+        let mut v = vertex(&k, 3, vec![Hash([1; 32])]);
+        v.body.epoch_vote = Some(Box::new(EpochVote {
+            epoch: crate::ids::Epoch(u64::MAX),
+            set_hash: Hash([2; 32]),
+            signature: Signature([0; 64]),
+        }));
+        let v = v.body.sign(&k);
+        let params = ChainParams::default();
+        assert_eq!(
+            v.verify(&v.body.chain_id, &params),
+            Err(VertexInvalid::BadEpochVote)
         );
     }
 

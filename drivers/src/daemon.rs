@@ -164,6 +164,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), String> {
     config.sync.give_up_after_retries = opts.exit_when != ExitWhen::Never;
     let clock = TokioClock::new();
     let seed: u64 = rand::random();
+    let config_auto_approve = config.auto_approve;
     let node = Node::new(config, key, store, seed, bluepods_core::Timestamp(0))
         .map_err(|e| e.to_string())?;
     if opts.exit_when != ExitWhen::Never && node.has_own_state() {
@@ -185,6 +186,13 @@ pub async fn run(opts: NodeOptions) -> Result<(), String> {
     }
     if node.status().admission == bluepods_core::params::Admission::Open.name() {
         logs::warn_open_admission();
+    }
+    if config_auto_approve {
+        tracing::warn!(
+            "[VALIDATOR] auto-approve is on: as a member this node approves every validator \
+             candidate connected to it (a devnet's bootstrap does; pass --auto-approve false \
+             on a network meant to last)"
+        );
     }
     let (net_tx, net_rx) = mpsc::channel(4096);
     let transport = Transport::new(endpoint, net_tx, system_resolver(), cfg);

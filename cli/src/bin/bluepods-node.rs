@@ -9,9 +9,11 @@ use std::path::PathBuf;
 /// Run a BluePods node.
 ///
 /// Three modes: `--bootstrap` starts a new network (creates the genesis on
-/// first start, produces vertices); with `--bootstrap-addr` alone the node
-/// joins as a validator (syncs, then produces once it is in the validator
-/// set); `--listener --bootstrap-addr` joins and only follows the network.
+/// first start, produces vertices, approves the validators that connect to
+/// it); with `--bootstrap-addr` alone the node joins as a validator (syncs,
+/// registers, then produces once members weighing a quorum approved it and
+/// its epoch came); `--listener --bootstrap-addr` joins and only follows
+/// the network.
 /// A node restarted on its data directory resumes from its stored state.
 #[derive(Parser, Debug)]
 #[command(name = "bluepods-node", version, about, long_about)]
@@ -98,7 +100,8 @@ struct Args {
     /// `checkpoint` that `bluepods validator list` or `GET /v1/validators`
     /// shows on a node you trust): epoch certificates are checked from
     /// there instead of from genesis, so keys of earlier sets, leaked or
-    /// sold, cannot lead this node onto a fork.
+    /// sold, cannot lead this node onto a fork. The node then joins from a
+    /// snapshot (not with `--sync-mode range`).
     #[arg(long = "trust-checkpoint", value_name = "EPOCH:SET_HASH")]
     trust_checkpoint: Option<String>,
 
@@ -188,6 +191,18 @@ fn options(args: Args) -> Result<NodeOptions, String> {
     if let Some(t) = &args.trust_checkpoint {
         config.sync.trust_checkpoint =
             Some(t.parse().map_err(|e| format!("--trust-checkpoint: {e}"))?);
+        // Certificates guard snapshot joins; a range join replays from
+        // genesis with the genesis keys' word for every set since.
+        match args.sync_mode.as_deref() {
+            Some("range") => {
+                return Err(
+                    "--trust-checkpoint joins from a snapshot: it cannot be used with \
+                            --sync-mode range (which trusts every set from genesis on)"
+                        .into(),
+                )
+            }
+            _ => config.sync.default_strategy = bluepods_core::config::SyncMode::Snapshot,
+        }
     }
     let mut params = ChainParams::default();
     if let Some(a) = &args.admission {

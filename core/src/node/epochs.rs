@@ -7,7 +7,8 @@
 
 use super::Node;
 use crate::epochs::{
-    self, CertifiedChain, ChainError, EpochCertificate, EpochLink, EpochVote, SetLimits,
+    self, CertificateInvalid, CertifiedChain, ChainError, EpochCertificate, EpochLink, EpochVote,
+    SetLimits,
 };
 use crate::ids::{Epoch, Hash, PeerId, PublicKey, Round, Signature, Timestamp};
 use crate::interface::{Channel, Event};
@@ -24,6 +25,10 @@ const VOTE_EPOCHS_AHEAD: u64 = 3;
 /// Certificate requests out at once, to different peers: one peer that
 /// withholds its answer does not hold the chain up for its timeout.
 const CERTIFICATE_REQUESTS_IN_FLIGHT: usize = 2;
+
+/// Distinct peers that must serve another set for the checkpoint's epoch
+/// before the node calls its checkpoint wrong (one may simply lie).
+const CHECKPOINT_DISSENTERS: usize = 3;
 
 /// A member votes again for a link not certified this many rounds after
 /// its last vote (the vertex that carried it may not have been cited).
@@ -43,8 +48,11 @@ pub(super) struct EpochBook {
     /// Peers asked for certificates since the tip last moved, with the
     /// epoch each was at (asked again once it is further), and that tip.
     asked: (Option<Epoch>, BTreeMap<PeerId, Epoch>),
-    /// Why the chain stopped: two certified sets for one epoch.
+    /// Why the chain stopped: two certified sets for one epoch, or a
+    /// checkpoint the network does not share.
     pub(super) broken: Option<String>,
+    /// Peers that served another set than the checkpoint's for its epoch.
+    dissenters: std::collections::BTreeSet<PeerId>,
 }
 
 impl<S: Store> Node<S> {
@@ -88,29 +96,39 @@ impl<S: Store> Node<S> {
             else {
                 break;
             };
-            if certified.extend(&cert).is_err() {
-                return Err(StoreError::Corrupt(format!(
-                    "stored certificate of epoch {epoch} does not extend the chain"
-                )));
+            if let Err(e) = certified.extend(&cert) {
+                // A checkpoint changed since the certificates were stored,
+                // or a damaged store: say so, and trust none of them.
+                let reason =
+                    format!("stored certificate of epoch {epoch} does not extend the chain: {e}");
+                self.epochs.broken = Some(reason.clone());
+                self.emit(Event::SyncFailed { reason });
+                return Ok(());
             }
         }
         self.epochs.chain = Some(certified);
         Ok(())
     }
 
-    /// The vote to carry in this node's vertex of `round`, if it is a
-    /// member of that round's set, the next epoch's set is decided here and
-    /// not certified yet, and it has not voted for it lately.
+    /// The vote to carry in this node's vertex of `round`: for the chain's
+    /// next epoch, while `round` is in the epoch before it or — late, if
+    /// that epoch went by without a certificate — in that epoch itself, if
+    /// this node is a member of the set before it and has decided the set
+    /// voted for; not again for `VOTE_REPEAT_ROUNDS` rounds.
     pub(super) fn epoch_vote_for(&mut self, round: Round) -> Option<EpochVote> {
         let chain = self.chain.as_ref()?;
+        let certified = self.epochs.chain.as_ref()?;
+        certified.tip_epoch()?;
         let schedule = &chain.consensus.meta().schedule;
-        let next = Epoch(schedule.epoch_of(round).0 + 1);
-        let me = self.key.public();
-        let certified = self.epochs.chain.as_ref()?.tip_epoch();
-        if certified >= Some(next) || !schedule.set_for_round(round).contains(&me) {
+        let next = certified.next_epoch();
+        let own = schedule.epoch_of(round);
+        if next.0 != own.0 + 1 && next != own {
             return None;
         }
-        if !schedule.is_decided(next, chain.consensus.last_committed_round()) {
+        let voters = schedule.set_for_epoch(Epoch(next.0 - 1));
+        if !voters.contains(&self.key.public())
+            || !schedule.is_decided(next, chain.consensus.last_committed_round())
+        {
             return None;
         }
         if let Some((epoch, at)) = self.epochs.last_vote {
@@ -332,6 +350,22 @@ impl<S: Store> Node<S> {
             match self.add_certificate(cert, Some(peer))? {
                 Ok(true) => took += 1,
                 Ok(false) | Err(ChainError::Gap { .. }) => {}
+                Err(ChainError::Invalid(e @ CertificateInvalid::NotTheCheckpoint { .. })) => {
+                    // One peer naming another set for the checkpoint's
+                    // epoch may lie, or the checkpoint may be wrong: no ban
+                    // either way. Once `CHECKPOINT_DISSENTERS` peers have,
+                    // the checkpoint is the likelier culprit.
+                    self.epochs.dissenters.insert(peer);
+                    if self.epochs.dissenters.len() >= CHECKPOINT_DISSENTERS {
+                        let reason = format!(
+                            "--trust-checkpoint does not match the network: {} peers certify another set ({e})",
+                            self.epochs.dissenters.len()
+                        );
+                        self.epochs.broken = Some(reason.clone());
+                        self.emit(Event::SyncFailed { reason });
+                    }
+                    return Ok(());
+                }
                 Err(ChainError::Invalid(e)) => {
                     self.ban_peer(
                         now,

@@ -26,6 +26,9 @@ impl<S: Store> Node<S> {
             r.saturating_sub(genesis.params.gc_depth_rounds)
         });
         let mut from = floor;
+        // Votes in the stored window, counted again once the chain of
+        // certificates is open (a certificate may still need them).
+        let mut votes = Vec::new();
         loop {
             let batch = self.store.vertices_in_rounds(from, Round(u64::MAX), 4096)?;
             let Some(last) = batch.last().map(|s| s.vertex.round()) else {
@@ -38,6 +41,9 @@ impl<S: Store> Node<S> {
                 }
                 let hash = stored.vertex.hash();
                 self.note_attestation(&stored.vertex, hash);
+                if let Some(vote) = stored.vertex.body.epoch_vote.as_deref() {
+                    votes.push((stored.vertex.author(), *vote));
+                }
                 if stored.committed_at.is_none() && stored.vertex.author() == self.key.public() {
                     self.producer
                         .own_uncommitted
@@ -56,7 +62,11 @@ impl<S: Store> Node<S> {
             chain_id,
             consensus,
         });
-        self.open_epoch_chain()
+        self.open_epoch_chain()?;
+        for (author, vote) in votes {
+            self.note_epoch_vote(author, Some(vote))?;
+        }
+        Ok(())
     }
 }
 

@@ -157,13 +157,17 @@ impl<S: Store> Node<S> {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         if !self.sync.in_snapshot_sync() {
-            // f + 1 of the set this node knows: a round that many authors
-            // hold was reached by an honest validator.
-            let members = self.chain.as_ref().map_or(1, |c| {
+            // Authors of the set this node knows who, whoever they are,
+            // weigh more than the faulty weight: a round that many hold was
+            // reached by an honest validator.
+            let support = self.chain.as_ref().map_or(1, |c| {
                 let round = c.consensus.dag().highest_round().unwrap_or_default();
-                c.consensus.meta().schedule.set_for_round(round).len()
+                c.consensus
+                    .meta()
+                    .schedule
+                    .set_for_round(round)
+                    .heads_for_honest_support()
             });
-            let support = members - (2 * members / 3 + 1) + 1;
             let buffer = VertexBuffer::new(
                 self.config.sync.buffer_max_bytes,
                 self.config.sync.buffer_max_rounds,
