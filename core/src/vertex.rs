@@ -169,9 +169,11 @@ impl Vertex {
     }
 
     /// Signatures [`Vertex::verify`] checks: its own, one per transaction,
-    /// two per equivocation proof.
+    /// two per equivocation proof, one for an epoch vote.
     pub fn signature_checks(&self) -> u64 {
-        1 + self.body.txs.len() as u64 + 2 * self.body.evidence.len() as u64
+        1 + self.body.txs.len() as u64
+            + 2 * self.body.evidence.len() as u64
+            + u64::from(self.body.epoch_vote.is_some())
     }
 
     /// The header with the author's signature: what evidence is made of.
