@@ -30,9 +30,9 @@
 //! through normal validation, and the usual machinery (missing parents by
 //! hash, gaps by range) takes over.
 //!
-//! Limit, for now: attestations are checked against the validator set this
-//! node derives from its genesis. Registrations committed after genesis are
-//! not yet provable to a joiner (DESIGN §6.5, next issue).
+//! Attestations count only from the certified validator set of the
+//! snapshot's epoch (`offers.rs`, `epochs.rs`): a joiner proves that set
+//! from genesis or from its trusted checkpoint before it counts any.
 
 pub(in crate::node) mod attestations;
 mod delta;
