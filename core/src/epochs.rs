@@ -316,11 +316,9 @@ pub struct CertifiedChain {
     /// The certified set hash of each epoch from the root on (32 bytes an
     /// epoch: a million epochs fit in 40 MB).
     hashes: BTreeMap<Epoch, Hash>,
-    /// The set of the last certified epoch, to check the next link with.
-    tip: Option<(Epoch, ValidatorSet)>,
-    /// The sets of the last `RECENT_SETS` epochs, to check a second
-    /// certificate of an epoch already certified: a fork if it verifies, a
-    /// forgery if not.
+    /// The sets of the last `RECENT_SETS` certified epochs: the newest
+    /// (the tip) checks the next link, the others a second certificate of
+    /// an epoch already certified (a fork if it verifies, a forgery if not).
     recent: BTreeMap<Epoch, ValidatorSet>,
 }
 
@@ -337,10 +335,9 @@ impl CertifiedChain {
             limits,
             awaiting_root: None,
             hashes: [(Epoch(0), hash), (Epoch(1), hash)].into_iter().collect(),
-            recent: [(Epoch(0), set.clone()), (Epoch(1), set.clone())]
+            recent: [(Epoch(0), set.clone()), (Epoch(1), set)]
                 .into_iter()
                 .collect(),
-            tip: Some((Epoch(1), set)),
         }
     }
 
@@ -370,23 +367,22 @@ impl CertifiedChain {
             limits,
             awaiting_root: Some((epoch, trusted)),
             hashes: BTreeMap::new(),
-            tip: None,
             recent: BTreeMap::new(),
         })
     }
 
     /// The next epoch whose certificate the chain can take.
     pub fn next_epoch(&self) -> Epoch {
-        match (&self.awaiting_root, &self.tip) {
+        match (&self.awaiting_root, self.tip_epoch()) {
             (Some((e, _)), _) => *e,
-            (None, Some((e, _))) => Epoch(e.0 + 1),
+            (None, Some(e)) => Epoch(e.0 + 1),
             (None, None) => Epoch(0),
         }
     }
 
     /// The last certified epoch, if any.
     pub fn tip_epoch(&self) -> Option<Epoch> {
-        self.tip.as_ref().map(|(e, _)| *e)
+        self.recent.keys().next_back().copied()
     }
 
     /// The certified set hash of `epoch`, if the chain reaches it (and
@@ -442,15 +438,14 @@ impl CertifiedChain {
                 return Err(CertificateInvalid::NotTheCheckpoint { want, got: hash }.into());
             }
             self.awaiting_root = None;
-        } else if let Some((_, previous)) = &self.tip {
-            cert.verify(self.chain_id, previous, &self.limits)?;
+        } else if let Some(tip) = self.recent.values().next_back() {
+            cert.verify(self.chain_id, tip, &self.limits)?;
         }
         self.hashes.insert(got, cert.set_hash());
         self.recent.insert(got, cert.set());
         if let Some(old) = got.0.checked_sub(RECENT_SETS) {
             self.recent.retain(|e, _| e.0 > old);
         }
-        self.tip = Some((got, cert.set()));
         Ok(true)
     }
 }

@@ -170,21 +170,12 @@ impl ValidatorSchedule {
         }
         self.candidates
             .expire(epoch, self.policy.candidate_expiry_epochs);
-        let approvals = self
-            .candidates
-            .approve(candidate, approver)?
-            .approvals
-            .clone();
-        let (weight, quorum) = (set.weight_of_keys(&approvals), set.quorum());
+        let c = self.candidates.approve(candidate, approver)?;
+        let (weight, quorum) = (set.weight_of_keys(&c.approvals), set.quorum());
         if weight < quorum {
             return Ok(Approved::Waiting { weight, quorum });
         }
-        let info = self
-            .candidates
-            .iter()
-            .find(|c| c.info.key == *candidate)
-            .map(|c| c.info.clone())
-            .ok_or_else(|| ApprovalError::UnknownCandidate(candidate.short()))?;
+        let info = c.info.clone();
         match self.register(info, anchor_round) {
             Ok(e) => {
                 self.candidates.remove(candidate);

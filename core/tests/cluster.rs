@@ -1,6 +1,8 @@
 //! Scenario tests on the in-process harness.
 
-use bluepods_core::harness::{commit_sequence, test_genesis, validator_config, Cluster, Faults};
+use bluepods_core::harness::{
+    commit_sequence, signed_tx, test_genesis, validator_config, Cluster, Faults,
+};
 use bluepods_core::tx::{Operation, TxBody};
 use bluepods_core::{ChainParams, Genesis, Keypair, NodeConfig, Role, Round, SyncPhase, TxStatus};
 
@@ -323,16 +325,10 @@ fn a_registration_from_a_key_that_runs_no_node_leaves_commits_advancing() {
     devnet_bootstrap(&mut c, &genesis, &keys[0]);
     c.run_for(500);
     let ghost = Keypair::from_label("ghost");
-    let register = TxBody {
-        chain_id: genesis.chain_id(),
-        sender: ghost.public(),
-        nonce: 1,
-        expiry: Round(10_000),
-        ops: vec![Operation::RegisterValidator {
-            address: "ghost:1".into(),
-        }],
-    }
-    .sign(&ghost);
+    let register = Operation::RegisterValidator {
+        address: "ghost:1".into(),
+    };
+    let register = signed_tx(&genesis, &ghost, 1, vec![register]);
     let hash = c.submit(0, register).expect("accepted");
     assert!(c.run_until(2_000, |c| matches!(
         c.node(0).tx_status(&hash),
@@ -404,14 +400,7 @@ fn a_validator_that_leaves_is_out_of_the_set_two_epochs_later_and_commits_go_on(
     c.add_validators(&genesis, &keys, 100);
     c.run_for(800);
     let leaver = keys[3].public();
-    let tx = TxBody {
-        chain_id: genesis.chain_id(),
-        sender: leaver,
-        nonce: 7,
-        expiry: Round(10_000),
-        ops: vec![Operation::LeaveValidator],
-    }
-    .sign(&keys[3]);
+    let tx = signed_tx(&genesis, &keys[3], 7, vec![Operation::LeaveValidator]);
     let hash = c.submit(0, tx).expect("accepted");
     assert!(c.run_until(5_000, |c| (0..4).all(|i| matches!(
         c.node(i).tx_status(&hash),

@@ -146,7 +146,8 @@ fn a_forged_epoch_certificate_is_refused_and_its_sender_banned() {
 #[test]
 fn after_a_rotation_a_joiner_from_a_checkpoint_refuses_what_the_old_key_signs() {
     use bluepods_core::consensus::ConsensusMeta;
-    use bluepods_core::tx::{Operation, TxBody};
+    use bluepods_core::harness::signed_tx;
+    use bluepods_core::tx::Operation;
     use bluepods_core::vertex::{Attestation, VertexBody};
     let (genesis, keys) = test_genesis(1, short_epochs());
     let mut c = Cluster::new(63, Faults::fixed_delay(5));
@@ -169,14 +170,7 @@ fn after_a_rotation_a_joiner_from_a_checkpoint_refuses_what_the_old_key_signs() 
         .validators()
         .is_some_and(|v| v.members.len() == 4)));
     let old = keys[0].clone();
-    let leave = TxBody {
-        chain_id: genesis.chain_id(),
-        sender: old.public(),
-        nonce: 1,
-        expiry: bluepods_core::Round(100_000),
-        ops: vec![Operation::LeaveValidator],
-    }
-    .sign(&old);
+    let leave = signed_tx(&genesis, &old, 1, vec![Operation::LeaveValidator]);
     c.submit(0, leave).expect("accepted");
     assert!(
         c.run_until(20_000, |c| c.node(1).validators().is_some_and(|v| v

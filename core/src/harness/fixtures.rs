@@ -48,18 +48,29 @@ pub fn commit_sequence(store: &MemStore) -> Vec<(Round, Round, crate::ids::Hash)
     seq
 }
 
+/// A transaction of `ops` signed by `key`, with `nonce`, valid until round
+/// 10,000.
+pub fn signed_tx(
+    genesis: &Genesis,
+    key: &Keypair,
+    nonce: u64,
+    ops: Vec<crate::tx::Operation>,
+) -> Transaction {
+    crate::tx::TxBody {
+        chain_id: genesis.chain_id(),
+        sender: key.public(),
+        nonce,
+        expiry: Round(10_000),
+        ops,
+    }
+    .sign(key)
+}
+
 /// A transaction from `alice` (a fixed test key) creating one 8-byte
 /// object, with `nonce`, valid until round 10,000.
 pub fn alice_creates(genesis: &Genesis, nonce: u64) -> Transaction {
-    let alice = Keypair::from_label("alice");
-    crate::tx::TxBody {
-        chain_id: genesis.chain_id(),
-        sender: alice.public(),
-        nonce,
-        expiry: Round(10_000),
-        ops: vec![crate::tx::Operation::Create { data: vec![0; 8] }],
-    }
-    .sign(&alice)
+    let ops = vec![crate::tx::Operation::Create { data: vec![0; 8] }];
+    signed_tx(genesis, &Keypair::from_label("alice"), nonce, ops)
 }
 
 /// A vertex of `round` by `key` citing `parents` (sorted, as producers

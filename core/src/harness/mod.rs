@@ -153,8 +153,8 @@ mod net;
 mod trace;
 
 pub use fixtures::{
-    alice_creates, attach_peer, commit_sequence, test_genesis, test_vertex, validator_config,
-    TEST_SESSION,
+    alice_creates, attach_peer, commit_sequence, signed_tx, test_genesis, test_vertex,
+    validator_config, TEST_SESSION,
 };
 pub use trace::summary;
 

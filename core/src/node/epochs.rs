@@ -256,13 +256,9 @@ impl<S: Store> Node<S> {
             return false;
         }
         let (next, tip) = (certified.next_epoch(), certified.tip_epoch());
-        let asking: Vec<PeerId> = self
+        let asking = self
             .requests
-            .in_flight
-            .values()
-            .filter(|r| matches!(r.kind, RequestKind::EpochCertificates { .. }))
-            .map(|r| r.peer)
-            .collect();
+            .peers_asked(|k| matches!(k, RequestKind::EpochCertificates { .. }));
         let Some(schedule) = self.chain.as_ref().map(|c| &c.consensus.meta().schedule) else {
             return false;
         };
@@ -272,6 +268,12 @@ impl<S: Store> Node<S> {
         if self.epochs.asked.0 != tip {
             self.epochs.asked = (tip, BTreeMap::new());
         }
+        // Only peers still here are remembered: `max_peers` bounds the map.
+        let peers = &self.peers;
+        self.epochs
+            .asked
+            .1
+            .retain(|p, _| peers.peers.get(p).is_some_and(|q| q.is_ready()));
         // A peer at epoch e may hold the certificate of e + 1 already.
         // Members first: any number of other nodes may withhold answers.
         let members =

@@ -28,6 +28,20 @@ pub(super) struct Requests {
     pub(super) expired: BTreeMap<RequestId, InFlight>,
 }
 
+impl Requests {
+    /// The peers with a request in flight of a kind `what` selects.
+    pub(super) fn peers_asked(
+        &self,
+        what: impl Fn(&crate::node::fetch::RequestKind) -> bool,
+    ) -> BTreeSet<PeerId> {
+        self.in_flight
+            .values()
+            .filter(|r| what(&r.kind))
+            .map(|r| r.peer)
+            .collect()
+    }
+}
+
 impl Default for Requests {
     fn default() -> Self {
         Requests {

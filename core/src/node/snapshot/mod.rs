@@ -56,7 +56,6 @@ use crate::node::state::{CatchingUp, Discovery, SyncState};
 use crate::node::Node;
 use crate::store::{MetaKey, Store, StoreError, WriteBatch, WriteOp};
 use crate::vertex::Vertex;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Discovery waits for answers from this many peers (or from every peer
@@ -211,13 +210,9 @@ impl<S: Store> Node<S> {
             }
             self.request(now, peer, RequestKind::Manifest { round });
         }
-        let waiting_on: BTreeSet<PeerId> = self
+        let waiting_on = self
             .requests
-            .in_flight
-            .values()
-            .filter(|r| matches!(r.kind, RequestKind::Manifest { .. }))
-            .map(|r| r.peer)
-            .collect();
+            .peers_asked(|k| matches!(k, RequestKind::Manifest { .. }));
         let outstanding = waiting_on.len();
         let SyncState::Discovery(disc) = &self.sync else {
             return Ok(());
