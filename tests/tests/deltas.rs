@@ -41,7 +41,7 @@ fn a_restarted_joiner_whose_snapshot_was_pruned_rebuilds_what_it_verified_from_d
         "snapshot_lease_ms = 0\nmax_upload_bandwidth = 4000000\n",
     )
     .unwrap();
-    let boot = NodeProcess::bootstrap_with(
+    let mut boot = NodeProcess::bootstrap_with(
         dir.path(),
         "bootstrap",
         &[
@@ -92,11 +92,20 @@ fn a_restarted_joiner_whose_snapshot_was_pruned_rebuilds_what_it_verified_from_d
     )));
     let committed = api(&boot).status().unwrap().last_committed_round.unwrap().0;
     // Wait for a snapshot holding them, and for the joiner's to be gone.
-    assert!(wait_until(Duration::from_secs(60), || {
+    // Two builds of 300k objects: CI once took more than 60 s here.
+    assert!(
+        wait_until(Duration::from_secs(120), || {
+            api(&boot)
+                .snapshots()
+                .is_ok_and(|s| !s.is_empty() && s.iter().all(|x| x.round.0 > committed))
+        }),
+        "no snapshot past round {committed}: {:?}, bootstrap running: {}\n{}",
         api(&boot)
             .snapshots()
-            .is_ok_and(|s| !s.is_empty() && s.iter().all(|x| x.round.0 > committed))
-    }));
+            .map(|s| s.iter().map(|x| x.round.0).collect::<Vec<_>>()),
+        boot.is_running(),
+        tail(&boot.log_text(), 30)
+    );
 
     let mut again = NodeProcess::spawn("joiner", &data, &join).unwrap();
     assert_eq!(
