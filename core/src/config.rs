@@ -274,6 +274,11 @@ pub struct SyncConfig {
     pub trust_checkpoint: Option<crate::epochs::TrustCheckpoint>,
     /// Least time between two download progress reports.
     pub progress_report_interval_ms: u64,
+    /// Raw bytes of checked chunks held before they are staged together,
+    /// in one sorted bulk write (a progress report or the last chunk
+    /// stages them sooner). Bigger batches cost fewer store writes and
+    /// hold more memory.
+    pub stage_batch_bytes: u64,
     /// Bytes of gossiped vertices kept while a snapshot downloads.
     pub buffer_max_bytes: usize,
     /// Span of rounds of gossiped vertices kept while a snapshot downloads.
@@ -315,6 +320,7 @@ impl Default for SyncConfig {
             give_up_after_retries: false,
             trust_checkpoint: None,
             progress_report_interval_ms: 1_000,
+            stage_batch_bytes: 16 * 1024 * 1024,
             buffer_max_bytes: 64 * 1024 * 1024,
             buffer_max_rounds: 2_000,
             max_peer_exchange: 32,

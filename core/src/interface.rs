@@ -80,6 +80,10 @@ pub enum Input {
         /// The zstd frame.
         bytes: Vec<u8>,
     },
+    /// What an [`Action::CheckChunk`] found.
+    ChunkChecked(crate::snapshot::check::CheckedChunk),
+    /// What an [`Action::StageChunks`] did.
+    ChunksStaged(crate::snapshot::check::ChunksStaged),
     /// The snapshot being built is complete.
     SnapshotBuilt {
         /// Its manifest.
@@ -144,6 +148,10 @@ pub enum Action {
     /// to serve it; only the read is left, so a large read does not hold up
     /// gossip and commits.
     ServeChunk(ChunkAnswer),
+    /// Check a chunk answer, off the loop if you like ([`Input::ChunkChecked`]).
+    CheckChunk(crate::snapshot::check::ChunkCheck),
+    /// Stage verified chunks, off the loop if you like ([`Input::ChunksStaged`]).
+    StageChunks(crate::snapshot::check::StageJob),
     /// Report something (logs, metrics, traces).
     Event(Event),
 }

@@ -71,6 +71,7 @@ pub mod snapshot;
 pub mod store;
 pub mod tx;
 pub mod validators;
+pub mod verified_chunk;
 pub mod vertex;
 pub mod wire;
 

@@ -212,6 +212,8 @@ pub struct EventLoop<S: Store, C: Clock> {
     served_rx: mpsc::Receiver<(PeerId, bluepods_core::Message)>,
     /// Permits for chunk reads (`MAX_CHUNK_READS`).
     chunk_reads: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Permits for chunk checks: the worker pool (`profile::check_workers`).
+    chunk_checks: std::sync::Arc<tokio::sync::Semaphore>,
     clock: C,
     next_peer: u64,
     observers: Vec<Observer>,
@@ -244,6 +246,9 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
             served_tx,
             served_rx,
             chunk_reads: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CHUNK_READS)),
+            chunk_checks: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                crate::profile::check_workers(),
+            )),
             node,
             transport,
             net,
@@ -335,6 +340,9 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                     None => std::future::pending().await,
                 }
             };
+            // The loop's busy time, for the join's stage profile
+            // (`profile`); commands are left out.
+            let mut woke = None;
             tokio::select! {
                 biased;
                 cmd = self.commands.recv() => match cmd {
@@ -351,25 +359,35 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                     }
                 },
                 Some((peer, msg)) = self.served_rx.recv() => {
+                    woke = Some(std::time::Instant::now());
                     self.commands_in_a_row = 0;
                     self.transport.send(peer, bluepods_core::Channel::Request, &msg);
                 }
-                Some(ev) = self.net.recv() => {
-                    self.commands_in_a_row = 0;
-                    self.on_net(ev);
-                }
+                // Finished work (chunk checks, snapshot chunks) before new
+                // network input: it is bounded, and it frees what the
+                // network input would queue behind.
                 Some(input) = self.local_rx.recv() => {
+                    woke = Some(std::time::Instant::now());
                     self.commands_in_a_row = 0;
                     let now = self.clock.now();
                     self.node.handle(now, input);
                 }
+                Some(ev) = self.net.recv() => {
+                    woke = Some(std::time::Instant::now());
+                    self.commands_in_a_row = 0;
+                    self.on_net(ev);
+                }
                 () = sleep => {
+                    woke = Some(std::time::Instant::now());
                     self.commands_in_a_row = 0;
                     let now = self.clock.now();
                     self.node.handle_timeout(now);
                 }
             }
             self.drain();
+            if let Some(t) = woke {
+                crate::profile::SYNC.loop_busy(t.elapsed());
+            }
         }
     }
 
@@ -512,6 +530,38 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                             // The node must hear of it, or it waits forever.
                             let error = "snapshot builder panicked".to_string();
                             let _ = tx.blocking_send(Input::SnapshotFailed { round, error });
+                        }
+                    });
+                }
+                Action::StageChunks(job) if self.inline_builds => {
+                    let staged = job.run();
+                    self.inline_inputs.push_back(Input::ChunksStaged(staged));
+                }
+                Action::StageChunks(job) => {
+                    let tx = self.local_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let _ = tx.blocking_send(Input::ChunksStaged(job.run()));
+                    });
+                }
+                Action::CheckChunk(check) if self.inline_builds => {
+                    let checked = check.run();
+                    self.inline_inputs.push_back(Input::ChunkChecked(checked));
+                }
+                Action::CheckChunk(check) => {
+                    let (tx, permits) = (self.local_tx.clone(), self.chunk_checks.clone());
+                    tokio::spawn(async move {
+                        // Waiting checks hold their compressed answer only.
+                        let Ok(_permit) = permits.acquire_owned().await else {
+                            return;
+                        };
+                        let run = tokio::task::spawn_blocking(move || {
+                            let started = std::time::Instant::now();
+                            let checked = check.run();
+                            crate::profile::SYNC.checked(started.elapsed());
+                            checked
+                        });
+                        if let Ok(checked) = run.await {
+                            let _ = tx.send(Input::ChunkChecked(checked)).await;
                         }
                     });
                 }

@@ -226,6 +226,11 @@ pub fn log_event(role: Role, bootstrap: &[String], event: &Event) {
                 "[SYNC] snapshot round={round} downloaded in {:.1}s: {fetched} of {chunks_total} chunks fetched ({chunks_kept} kept from earlier downloads, {chunks_rebuilt} rebuilt from held pages, {twice} fetched twice), compressed_bytes={compressed_bytes}",
                 *elapsed_ms as f64 / 1000.0
             );
+            tracing::info!(
+                "[SYNC] stage profile: download {:.2}s (first request to last chunk staged); {}",
+                *elapsed_ms as f64 / 1000.0,
+                crate::profile::SYNC.summary(crate::profile::check_workers())
+            );
         }
         Event::SnapshotProgress {
             chunks_done,

@@ -81,8 +81,22 @@ impl Cluster {
                     let (peer, msg) = answer.read();
                     self.send(i, peer, Channel::Request, msg);
                 }
+                // Work a driver runs off its loop runs at once here; the
+                // result arrives like a driver input.
+                Action::StageChunks(job) => {
+                    self.deliver_local(i, Input::ChunksStaged(job.run()));
+                }
+                Action::CheckChunk(check) => {
+                    self.deliver_local(i, Input::ChunkChecked(check.run()));
+                }
             }
         }
+    }
+
+    /// Delivers `input` to node `to` now, as its driver would.
+    fn deliver_local(&mut self, to: usize, input: Input) {
+        let input = Box::new(input);
+        self.schedule(self.now, Delivery::Local { to, input });
     }
 
     pub(super) fn connect(&mut self, from: usize, addr: String) {

@@ -389,6 +389,8 @@ impl<S: Store> Node<S> {
             } => self.on_snapshot_chunk(round, index, bytes)?,
             Input::SnapshotBuilt { manifest } => self.on_snapshot_built(now, *manifest)?,
             Input::SnapshotFailed { round, error } => self.on_snapshot_failed(round, error)?,
+            Input::ChunkChecked(checked) => self.on_chunk_checked(now, checked)?,
+            Input::ChunksStaged(staged) => self.on_chunks_staged(now, staged)?,
         }
         Ok(())
     }

@@ -60,15 +60,7 @@ pub fn is_cut_point(key: &[u8; 32], record_len: usize) -> bool {
 /// zstd level for chunks: fast, and most of the gain.
 const ZSTD_LEVEL: i32 = 3;
 
-/// What a chunk holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub enum ChunkKind {
-    /// Objects, by id.
-    Objects,
-    /// Transaction outcomes, by transaction hash (a joiner needs them so that
-    /// a transaction executed before the snapshot is never executed again).
-    Outcomes,
-}
+pub use crate::verified_chunk::ChunkKind;
 
 /// One chunk as the manifest describes it.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
@@ -275,6 +267,33 @@ pub enum ChunkInvalid {
 /// Checks raw chunk bytes against their manifest entry and decodes them.
 /// The hash is checked first, so nothing is decoded from unverified bytes.
 pub fn verify_chunk<R: Record>(info: &ChunkInfo, raw: &[u8]) -> Result<Vec<R>, ChunkInvalid> {
+    let mut records: Vec<R> = Vec::with_capacity(info.count as usize);
+    check_records::<R>(info, raw, |record, _| records.push(record))?;
+    Ok(records)
+}
+
+/// Checks raw chunk bytes against their manifest entry like
+/// [`verify_chunk`], keeping of each record only the offset where its
+/// encoding ends: the records stay in `raw`, where staging reads them
+/// without encoding them again.
+pub fn verify_record_ends<R: Record>(
+    info: &ChunkInfo,
+    raw: &[u8],
+) -> Result<Vec<u32>, ChunkInvalid> {
+    let mut ends = Vec::with_capacity(info.count as usize);
+    // `raw_len` is a u32, and the length was checked against it.
+    check_records::<R>(info, raw, |_, end| ends.push(end as u32))?;
+    Ok(ends)
+}
+
+/// The checks of [`verify_chunk`] (length, hash, kind, decoding, strict key
+/// order, count, first and last key), handing each decoded record and the
+/// offset where its encoding ends to `each`.
+fn check_records<R: Record>(
+    info: &ChunkInfo,
+    raw: &[u8],
+    mut each: impl FnMut(R, usize),
+) -> Result<(), ChunkInvalid> {
     if raw.len() != info.raw_len as usize {
         return Err(ChunkInvalid::Length {
             index: info.index,
@@ -293,21 +312,23 @@ pub fn verify_chunk<R: Record>(info: &ChunkInfo, raw: &[u8]) -> Result<Vec<R>, C
         return Err(bad("chunk kind differs"));
     }
     let mut rest = raw;
-    let mut records: Vec<R> = Vec::with_capacity(info.count as usize);
+    let (mut count, mut first, mut last) = (0usize, None, None::<[u8; 32]>);
     while !rest.is_empty() {
         let record = R::deserialize(&mut rest).map_err(|e| bad(&e.to_string()))?;
-        if records.last().is_some_and(|p| p.key() >= record.key()) {
+        let key = record.key();
+        if last.is_some_and(|p| p >= key) {
             return Err(bad("records out of order"));
         }
-        records.push(record);
+        first.get_or_insert(key);
+        last = Some(key);
+        count += 1;
+        each(record, raw.len() - rest.len());
     }
-    if records.len() != info.count as usize
-        || records.first().map(Record::key) != Some(info.first_key)
-        || records.last().map(Record::key) != Some(info.last_key)
+    if count != info.count as usize || first != Some(info.first_key) || last != Some(info.last_key)
     {
         return Err(bad("keys or count differ from the manifest"));
     }
-    Ok(records)
+    Ok(())
 }
 
 /// Compresses raw chunk bytes into one independent zstd frame.

@@ -21,13 +21,14 @@
 //! not; a joiner fetches them by hash when later vertices name them, and the
 //! commit rule applies them exactly once.
 
+pub mod check;
 pub mod chunk;
 pub mod pages;
 
 pub use chunk::{
-    compress_chunk, decompress_chunk, verify_chunk, ChunkInfo, ChunkInvalid, ChunkKind, Chunker,
-    OutcomeRecord, RawChunk, Record, CHUNK_CUT_MEAN_RAW_BYTES, CHUNK_MAX_RAW_BYTES,
-    CHUNK_MIN_RAW_BYTES,
+    compress_chunk, decompress_chunk, verify_chunk, verify_record_ends, ChunkInfo, ChunkInvalid,
+    ChunkKind, Chunker, OutcomeRecord, RawChunk, Record, CHUNK_CUT_MEAN_RAW_BYTES,
+    CHUNK_MAX_RAW_BYTES, CHUNK_MIN_RAW_BYTES,
 };
 
 use crate::consensus::ConsensusMeta;

@@ -7,7 +7,7 @@
 //! kept: a chunk's territory changes only when that chunk is staged, so
 //! both reads give the same pages, and a download that times out on every
 //! chunk keeps no pages for any of them.
-//! Whatever arrives is checked like a whole chunk (`staged_chunk`) before
+//! Whatever arrives is checked like a whole chunk (`snapshot::check`) before
 //! anything is staged; a server that rebuilds to a wrong chunk is banned as
 //! one that served a corrupt chunk.
 
@@ -15,8 +15,8 @@ use super::staging::territory;
 use crate::ids::{Hash, ObjectId, Round};
 use crate::node::state::SyncState;
 use crate::node::Node;
-use crate::snapshot::pages::{self, Pages, PAGE_CUT_MEAN_RECORDS};
-use crate::snapshot::{decompress_chunk, ChunkInfo, ChunkKind, Manifest, OutcomeRecord};
+use crate::snapshot::pages::{Pages, PAGE_CUT_MEAN_RECORDS};
+use crate::snapshot::{ChunkKind, Manifest, OutcomeRecord};
 use crate::store::{Store, StoreError};
 use crate::wire::{Message, RequestId};
 
@@ -113,25 +113,11 @@ pub(in crate::node) enum ChunkPayload {
     Delta(Vec<u8>),
 }
 
-/// The raw bytes of chunk `info` from a payload (`held`: the pages a delta
-/// request was based on), bounded by the manifest's raw length; still to
-/// be checked (`staged_chunk`).
-pub(in crate::node) fn raw_chunk(
-    info: &ChunkInfo,
-    payload: &ChunkPayload,
-    held: Option<&Pages>,
-) -> Result<Vec<u8>, String> {
-    match (payload, held) {
-        (ChunkPayload::Whole(bytes), _) => decompress_chunk(bytes, info.raw_len),
-        (ChunkPayload::Delta(bytes), Some(held)) => pages::rebuild(bytes, held, info.raw_len),
-        (ChunkPayload::Delta(_), None) => Err("a delta answer to a whole-chunk request".into()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::consensus::ConsensusMeta;
+    use crate::snapshot::ChunkInfo;
     use crate::snapshot::{Frontier, SNAPSHOT_FORMAT_VERSION};
     use crate::store::{MemStore, WriteBatch, WriteOp};
     use crate::tx::Object;

@@ -12,16 +12,17 @@
 //! source. Every verified chunk is staged together with the download
 //! record, so a restart resumes without fetching it again.
 
-use super::delta::{held_pages, raw_chunk, ChunkPayload};
+use super::delta::{held_pages, ChunkPayload};
 pub(in crate::node) use super::schedule::{Slots, Step};
-use super::staging::{keep_verified_chunks, staged_chunk};
+use super::staging::keep_verified_chunks;
 pub(in crate::node) use super::staging::{staged_records, DownloadRecord};
 use crate::buffer::VertexBuffer;
 use crate::ids::{Hash, PeerId, Round, Timestamp};
-use crate::interface::Event;
+use crate::interface::{Action, Event};
 use crate::node::fetch::RequestKind;
 use crate::node::state::{Discovery, SyncState};
 use crate::node::Node;
+use crate::snapshot::check::{ChunkCheck, VerifiedChunk};
 use crate::snapshot::Manifest;
 use crate::store::{MetaKey, Store, StoreError, WriteBatch};
 use crate::vertex::Vertex;
@@ -52,6 +53,15 @@ pub(in crate::node) struct Download {
     pub(in crate::node) staged_since_sync: usize,
     /// Chunks verified before this download began.
     pub(in crate::node) kept: usize,
+    /// Chunks whose answer is being checked (`Action::CheckChunk`).
+    pub(in crate::node) checking: BTreeSet<u32>,
+    /// Chunks checked and not staged yet, staged together in index order
+    /// (`stage.rs`).
+    pub(in crate::node) verified: Vec<(u32, Arc<VerifiedChunk>)>,
+    /// Their raw bytes.
+    pub(in crate::node) verified_bytes: u64,
+    /// Chunks in the staging job out (`Action::StageChunks`), if any.
+    pub(in crate::node) staging: Vec<u32>,
     /// Chunks already asked of a second source.
     pub(in crate::node) hedged: BTreeSet<u32>,
     /// Peers asked whether they serve this snapshot.
@@ -65,7 +75,17 @@ impl Download {
     /// this snapshot, and not verified yet (a hedged chunk's second answer
     /// is not staged or counted again).
     pub(in crate::node) fn wants(&self, round: Round, index: u32) -> bool {
-        round == self.manifest.round && !self.done.contains(&index)
+        round == self.manifest.round
+            && !self.done.contains(&index)
+            && !self.checking.contains(&index)
+            && !self.verified.iter().any(|(i, _)| *i == index)
+            && !self.staging.contains(&index)
+    }
+
+    /// Whether every chunk is verified: staged, being staged, or waiting
+    /// to be.
+    pub(in crate::node) fn all_in(&self) -> bool {
+        self.done.len() + self.staging.len() + self.verified.len() == self.manifest.chunks.len()
     }
 
     /// What a restart (or the next download) needs of this one: the
@@ -204,6 +224,10 @@ impl<S: Store> Node<S> {
             frontier_asks: 0,
             started: now,
             last_report: None,
+            checking: BTreeSet::new(),
+            verified: Vec::new(),
+            verified_bytes: 0,
+            staging: Vec::new(),
             hedged: BTreeSet::new(),
             asked: BTreeSet::new(),
             buffer,
@@ -229,6 +253,8 @@ impl<S: Store> Node<S> {
             0 => d.manifest.raw_bytes / d.manifest.chunks.len().max(1) as u64,
             n => self.joined.chunk_answer_bytes / n,
         };
+        let backlog =
+            !d.staging.is_empty() && d.verified_bytes >= self.config.sync.stage_batch_bytes;
         let slots = Slots {
             standing: self
                 .peers
@@ -250,12 +276,18 @@ impl<S: Store> Node<S> {
                     _ => None,
                 })
                 .collect(),
+            chunks_checking: d.checking.len(),
             asking_vertices: self
                 .requests
                 .in_flight
                 .values()
                 .any(|r| matches!(r.kind, RequestKind::Vertices { .. })),
-            parallel_download_limit: self.config.sync.parallel_download_limit,
+            // Verified chunks pile up behind a staging job: the disk is
+            // the bottleneck, ask for nothing more until it catches up.
+            parallel_download_limit: match backlog {
+                true => 0,
+                false => self.config.sync.parallel_download_limit,
+            },
             max_sync_peers: self.config.sync.max_sync_peers,
             max_fetch_hashes: self.config.max_fetch_hashes,
         };
@@ -267,6 +299,15 @@ impl<S: Store> Node<S> {
                 // Every source left: start over with whoever is connected,
                 // keeping the gossip buffered so far and the verified
                 // chunks (the next download keeps those it lists too).
+                // A staging job still out would write after the next
+                // download cleared around what it keeps: wait for it.
+                self.stage_verified()?;
+                let SyncState::Fetch(d) = &mut self.sync else {
+                    return Ok(());
+                };
+                if !d.staging.is_empty() {
+                    return Ok(());
+                }
                 let buffer = std::mem::take(&mut d.buffer);
                 self.joined.resume = Some(d.record());
                 self.become_(SyncState::Discovery(Discovery::new(now, buffer)));
@@ -359,45 +400,23 @@ impl<S: Store> Node<S> {
         if !d.wants(round, index) {
             return Ok(()); // a hedged chunk's second answer, or a stale one
         }
-        let info = &d.manifest.chunks[index as usize];
-        let rebuilt = matches!(payload, ChunkPayload::Delta(_));
-        // The pages a delta request was based on, read again: the chunk's
-        // territory changes only when the chunk is staged, so they are
-        // the ones its digests named (and nothing is kept per request).
-        let held = match rebuilt {
-            true => held_pages(
-                &self.store,
-                &d.manifest,
-                index,
-                self.config.sync.max_delta_pages,
-            )?,
-            false => None,
+        let info = d.manifest.chunks[index as usize].clone();
+        let check = match payload {
+            ChunkPayload::Whole(bytes) => ChunkCheck::whole(d.root, peer, info, bytes),
+            ChunkPayload::Delta(bytes) => {
+                // The pages a delta request was based on, read again: the
+                // chunk's territory changes only when the chunk is staged,
+                // so they are the ones its digests named (and nothing is
+                // kept per request).
+                let max_pages = self.config.sync.max_delta_pages;
+                let held = held_pages(&self.store, &d.manifest, index, max_pages)?;
+                ChunkCheck::delta(d.root, peer, info, bytes, held)
+            }
         };
-        let staged = raw_chunk(info, &payload, held.as_ref())
-            .and_then(|raw| staged_chunk(&d.manifest, index, &raw));
-        match staged {
-            Err(why) => {
-                d.todo.insert(index);
-                let what = if rebuilt { "chunk delta" } else { "chunk" };
-                self.ban_peer(
-                    now,
-                    peer,
-                    &format!("served a corrupt {what} {index}: {why}"),
-                );
-            }
-            Ok(mut batch) => {
-                d.done.insert(index);
-                self.joined.chunks_staged += 1;
-                self.joined.chunks_rebuilt += usize::from(rebuilt);
-                d.bytes_done += u64::from(info.raw_len);
-                // The chunk's records and the mark that it is done land in
-                // one batch: a restart never trusts a half-staged chunk.
-                batch.put_meta(MetaKey::SnapshotDownload, &d.record());
-                d.staged_since_sync += 1;
-                self.write(batch)?;
-                self.report_progress(now)?;
-            }
-        }
+        // Checked off the event loop (`snapshot::check`); the result comes
+        // back as `Input::ChunkChecked`, handled in `stage.rs`.
+        d.checking.insert(index);
+        self.push(Action::CheckChunk(check));
         self.clock.last_progress_at = now;
         self.top_up_download(now)
     }
@@ -424,7 +443,7 @@ impl<S: Store> Node<S> {
         let SyncState::Fetch(d) = &self.sync else {
             return false;
         };
-        d.done.len() == d.manifest.chunks.len()
+        d.all_in()
             || d.last_report
                 .is_none_or(|t| now.ms_since(t) >= self.config.sync.progress_report_interval_ms)
     }
@@ -439,6 +458,7 @@ impl<S: Store> Node<S> {
         if !self.progress_due(now) {
             return Ok(());
         }
+        self.stage_verified()?;
         let SyncState::Fetch(d) = &mut self.sync else {
             return Ok(());
         };

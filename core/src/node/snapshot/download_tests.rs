@@ -47,6 +47,10 @@ fn download(chunks: u32, sources: &[u64]) -> Download {
         last_report: None,
         kept: 0,
         staged_since_sync: 0,
+        checking: BTreeSet::new(),
+        verified: Vec::new(),
+        verified_bytes: 0,
+        staging: Vec::new(),
         hedged: BTreeSet::new(),
         asked: sources.iter().map(|p| PeerId(*p)).collect(),
         buffer: VertexBuffer::default(),
@@ -61,6 +65,7 @@ fn slots(windows: &[(u64, usize)], in_flight: &[(u32, u64)]) -> Slots {
             .map(|(p, w)| (PeerId(*p), ((Reverse(0), false, 100, Reverse(10)), *w)))
             .collect(),
         chunks_in_flight: in_flight.iter().map(|(i, p)| (*i, PeerId(*p))).collect(),
+        chunks_checking: 0,
         asking_vertices: false,
         parallel_download_limit: 16,
         max_sync_peers: 8,

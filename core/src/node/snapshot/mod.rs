@@ -42,6 +42,7 @@ pub(in crate::node) mod plan;
 mod replay;
 mod schedule;
 pub(in crate::node) mod serve;
+mod stage;
 mod staging;
 
 pub(in crate::node) use delta::ChunkPayload;

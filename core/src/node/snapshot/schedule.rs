@@ -27,6 +27,10 @@ pub(in crate::node) struct Slots {
     pub(in crate::node) standing: BTreeMap<PeerId, Standing>,
     /// Chunk requests in flight: (index, peer).
     pub(in crate::node) chunks_in_flight: Vec<(u32, PeerId)>,
+    /// Chunk answers being checked: they hold memory like requests in
+    /// flight, so they count against `parallel_download_limit` (a check
+    /// slower than the link slows the requests down).
+    pub(in crate::node) chunks_checking: usize,
     /// Whether a fetch of vertices by hash is in flight.
     pub(in crate::node) asking_vertices: bool,
     /// `sync.parallel_download_limit`.
@@ -92,7 +96,7 @@ impl Download {
             self.asked.insert(peer);
             requests.push((peer, RequestKind::Manifest { round: Some(round) }));
         }
-        for _ in in_flight..slots.parallel_download_limit {
+        for _ in in_flight + slots.chunks_checking..slots.parallel_download_limit {
             let free = self
                 .sources
                 .iter()

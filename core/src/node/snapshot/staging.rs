@@ -139,41 +139,10 @@ fn delete_staged(kind: ChunkKind, first: [u8; 32], last: [u8; 32]) -> WriteOp {
     }
 }
 
-/// Checks a chunk's raw bytes against entry `index` of `manifest` (hash,
-/// key range, count, order): the staging writes that replace its territory
-/// with its records, or why it is corrupt. Nothing unverified is ever
-/// staged.
-pub(in crate::node) fn staged_chunk(
-    manifest: &Manifest,
-    index: u32,
-    raw: &[u8],
-) -> Result<WriteBatch, String> {
-    let info = &manifest.chunks[index as usize];
-    let (lo, hi) = territory(manifest, index);
-    let mut batch = WriteBatch::new(false);
-    batch.push(delete_staged(info.kind, lo, hi));
-    match info.kind {
-        ChunkKind::Objects => {
-            for o in verify_chunk::<Object>(info, raw).map_err(|e| e.to_string())? {
-                batch.push(WriteOp::PutStagedObject(o));
-            }
-        }
-        ChunkKind::Outcomes => {
-            for r in verify_chunk::<OutcomeRecord>(info, raw).map_err(|e| e.to_string())? {
-                batch.push(WriteOp::PutStagedOutcome {
-                    hash: r.tx,
-                    outcome: r.outcome,
-                });
-            }
-        }
-    }
-    Ok(batch)
-}
-
 /// Decompresses a chunk (capped at the manifest's raw length) and checks it
 /// against its manifest entry (hash, key range, count, order): the staging
 /// writes of its records, or why it is corrupt (a probe's check; a download
-/// stages with [`staged_chunk`]).
+/// stages what `snapshot::check` verified, in `stage.rs`).
 pub(in crate::node) fn staged_records(
     info: &ChunkInfo,
     bytes: &[u8],

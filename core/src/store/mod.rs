@@ -11,7 +11,9 @@ use crate::ids::{Hash, ObjectId, Round};
 use crate::tx::{Object, TxOutcome};
 use crate::vertex::Vertex;
 use borsh::{BorshDeserialize, BorshSerialize};
-use std::collections::BTreeMap;
+
+mod mem;
+pub use mem::MemStore;
 
 /// A storage failure. The core cannot continue safely after one: it stops
 /// and reports it (see `Event::StorageFailed`).
@@ -121,6 +123,13 @@ pub enum WriteOp {
         /// Outcome.
         outcome: TxOutcome,
     },
+    /// Stage a verified chunk over its territory: remove the staged
+    /// records of its kind with keys in `first ..= last`, then stage its
+    /// records. A store may write the records in bulk (sorted ingestion)
+    /// ahead of the rest of the batch: the node trusts staged records only
+    /// once a durable download record names their chunk, so records that
+    /// land early are harmless.
+    StageChunk(ChunkToStage),
     /// Remove the staged objects with ids in `first ..= last`: the records
     /// of a chunk a joiner verified for one snapshot that the next one it
     /// moves to does not list.
@@ -152,6 +161,25 @@ pub enum WriteOp {
 pub trait ChunkReader: Send + Sync {
     /// The compressed chunk `index` of the snapshot of `round`, as stored.
     fn snapshot_chunk(&self, round: Round, index: u32) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+/// A verified chunk to stage over its territory: the staged records of its
+/// kind with keys in `first ..= last` are removed, then its records staged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkToStage {
+    /// Smallest key of the territory.
+    pub first: [u8; 32],
+    /// Largest key of the territory.
+    pub last: [u8; 32],
+    /// The chunk.
+    pub chunk: std::sync::Arc<crate::verified_chunk::VerifiedChunk>,
+}
+
+/// Stages verified chunks from another thread (`Store::chunk_stager`).
+pub trait ChunkStager: Send + Sync {
+    /// Stages `chunks`, in index order, each over its territory; durable
+    /// when it returns.
+    fn stage(&self, chunks: &[ChunkToStage]) -> Result<(), StoreError>;
 }
 
 /// Writes applied atomically, all or none.
@@ -256,6 +284,13 @@ pub trait Store {
     fn chunk_reader(&self) -> Option<std::sync::Arc<dyn ChunkReader>> {
         None
     }
+    /// A handle that stages verified chunks into the current staging area
+    /// from another thread, if this store has one: the node then lets its
+    /// driver stage off the event loop (`Action::StageChunks`). `None` (the
+    /// default, the in-memory stores, and no staging area) stages inline.
+    fn chunk_stager(&self) -> Option<std::sync::Arc<dyn ChunkStager>> {
+        None
+    }
     /// Every stored manifest, `(round, borsh bytes)`, sorted by round.
     fn manifests(&self) -> Result<Vec<(Round, Vec<u8>)>, StoreError>;
 }
@@ -270,291 +305,6 @@ pub fn read_meta<T: BorshDeserialize>(
         Some(bytes) => borsh::from_slice(&bytes)
             .map(Some)
             .map_err(|e| StoreError::Corrupt(format!("meta {key:?}: {e}"))),
-    }
-}
-
-/// An in-memory store. `Clone` gives an independent copy, which tests use to
-/// compare states.
-#[derive(Clone, Debug, Default)]
-pub struct MemStore {
-    objects: BTreeMap<ObjectId, Object>,
-    vertices: BTreeMap<Hash, StoredVertex>,
-    rounds: BTreeMap<(Round, Hash), ()>,
-    outcomes: BTreeMap<Hash, TxOutcome>,
-    meta: BTreeMap<MetaKey, Vec<u8>>,
-    chunks: BTreeMap<(Round, u32), Vec<u8>>,
-    manifests: BTreeMap<Round, Vec<u8>>,
-    staging: Option<(BTreeMap<ObjectId, Object>, BTreeMap<Hash, TxOutcome>)>,
-    /// Number of batches written, for tests.
-    pub batches_written: u64,
-    /// Number of durable batches written, for tests.
-    pub durable_batches_written: u64,
-}
-
-impl MemStore {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// All objects, sorted by id.
-    pub fn objects(&self) -> impl Iterator<Item = &Object> {
-        self.objects.values()
-    }
-
-    /// All transaction outcomes, sorted by hash.
-    pub fn outcomes(&self) -> impl Iterator<Item = (&Hash, &TxOutcome)> {
-        self.outcomes.iter()
-    }
-}
-
-impl Store for MemStore {
-    fn get_object(&self, id: &ObjectId) -> Result<Option<Object>, StoreError> {
-        Ok(self.objects.get(id).cloned())
-    }
-
-    fn objects_after(
-        &self,
-        after: Option<&ObjectId>,
-        limit: usize,
-    ) -> Result<Vec<Object>, StoreError> {
-        use std::ops::Bound;
-        let lower = match after {
-            Some(id) => Bound::Excluded(*id),
-            None => Bound::Unbounded,
-        };
-        Ok(self
-            .objects
-            .range((lower, Bound::Unbounded))
-            .take(limit)
-            .map(|(_, o)| o.clone())
-            .collect())
-    }
-
-    fn get_vertex(&self, hash: &Hash) -> Result<Option<StoredVertex>, StoreError> {
-        Ok(self.vertices.get(hash).cloned())
-    }
-
-    fn vertices_in_rounds(
-        &self,
-        from: Round,
-        to: Round,
-        limit: usize,
-    ) -> Result<Vec<StoredVertex>, StoreError> {
-        if from > to {
-            return Ok(Vec::new());
-        }
-        Ok(self
-            .rounds
-            .range((from, Hash([0; 32]))..=(to, Hash([0xff; 32])))
-            .take(limit)
-            .filter_map(|((_, h), _)| self.vertices.get(h).cloned())
-            .collect())
-    }
-
-    fn tx_outcome(&self, hash: &Hash) -> Result<Option<TxOutcome>, StoreError> {
-        Ok(self.outcomes.get(hash).cloned())
-    }
-
-    fn outcomes_after(
-        &self,
-        after: Option<&Hash>,
-        limit: usize,
-    ) -> Result<Vec<(Hash, TxOutcome)>, StoreError> {
-        Ok(range_after(&self.outcomes, after, limit))
-    }
-
-    fn get_meta(&self, key: MetaKey) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.meta.get(&key).cloned())
-    }
-
-    fn write(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
-        for op in batch.ops {
-            match op {
-                WriteOp::PutObject(o) => {
-                    self.objects.insert(o.id, o);
-                }
-                WriteOp::DeleteObject(id) => {
-                    self.objects.remove(&id);
-                }
-                WriteOp::PutVertex { hash, vertex } => {
-                    self.rounds.insert((vertex.round(), hash), ());
-                    let committed_at = self.vertices.get(&hash).and_then(|s| s.committed_at);
-                    self.vertices.insert(
-                        hash,
-                        StoredVertex {
-                            vertex,
-                            committed_at,
-                        },
-                    );
-                }
-                WriteOp::MarkCommitted { hash, anchor } => {
-                    if let Some(s) = self.vertices.get_mut(&hash) {
-                        s.committed_at = Some(anchor);
-                    }
-                }
-                WriteOp::PutTxOutcome { hash, outcome } => {
-                    self.outcomes.insert(hash, outcome);
-                }
-                WriteOp::PutMeta { key, value } => {
-                    self.meta.insert(key, value);
-                }
-                WriteOp::DeleteMeta(key) => {
-                    self.meta.remove(&key);
-                }
-                WriteOp::PutSnapshotChunk {
-                    round,
-                    index,
-                    bytes,
-                } => {
-                    self.chunks.insert((round, index), bytes);
-                }
-                WriteOp::PutManifest { round, bytes } => {
-                    self.manifests.insert(round, bytes);
-                }
-                WriteOp::DeleteSnapshot(round) => {
-                    self.manifests.remove(&round);
-                    self.chunks.retain(|(r, _), _| *r != round);
-                }
-                WriteOp::PutStagedObject(o) => {
-                    let (objects, _) = self.staging.as_mut().ok_or_else(no_staging)?;
-                    objects.insert(o.id, o);
-                }
-                WriteOp::PutStagedOutcome { hash, outcome } => {
-                    let (_, outcomes) = self.staging.as_mut().ok_or_else(no_staging)?;
-                    outcomes.insert(hash, outcome);
-                }
-                WriteOp::DeleteStagedObjects { first, last } => {
-                    let (objects, _) = self.staging.as_mut().ok_or_else(no_staging)?;
-                    objects.retain(|id, _| !(first..=last).contains(id));
-                }
-                WriteOp::DeleteStagedOutcomes { first, last } => {
-                    let (_, outcomes) = self.staging.as_mut().ok_or_else(no_staging)?;
-                    outcomes.retain(|h, _| !(first..=last).contains(h));
-                }
-            }
-        }
-        self.batches_written += 1;
-        if batch.durable {
-            self.durable_batches_written += 1;
-        }
-        Ok(())
-    }
-
-    fn begin_staging(&mut self) -> Result<(), StoreError> {
-        self.staging = Some(Default::default());
-        Ok(())
-    }
-
-    fn resume_staging(&mut self) -> Result<bool, StoreError> {
-        Ok(self.staging.is_some())
-    }
-
-    fn adopt_staging(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
-        let (objects, outcomes) = self.staging.take().ok_or_else(no_staging)?;
-        self.objects = objects;
-        self.outcomes = outcomes;
-        self.write(WriteBatch {
-            ops: batch.ops,
-            durable: true,
-        })
-    }
-
-    fn staged_objects(
-        &self,
-        first: &ObjectId,
-        last: &ObjectId,
-        limit: usize,
-    ) -> Result<Vec<Object>, StoreError> {
-        Ok(self.staging.as_ref().map_or_else(Vec::new, |(objects, _)| {
-            objects
-                .range(*first..=*last)
-                .take(limit)
-                .map(|(_, o)| o.clone())
-                .collect()
-        }))
-    }
-
-    fn staged_outcomes(
-        &self,
-        first: &Hash,
-        last: &Hash,
-        limit: usize,
-    ) -> Result<Vec<(Hash, TxOutcome)>, StoreError> {
-        Ok(self
-            .staging
-            .as_ref()
-            .map_or_else(Vec::new, |(_, outcomes)| {
-                outcomes
-                    .range(*first..=*last)
-                    .take(limit)
-                    .map(|(h, o)| (*h, o.clone()))
-                    .collect()
-            }))
-    }
-
-    fn state_view(&self) -> Result<Box<dyn StateSource + Send>, StoreError> {
-        Ok(Box::new(MemView {
-            objects: self.objects.clone(),
-            outcomes: self.outcomes.clone(),
-        }))
-    }
-
-    fn snapshot_chunk(&self, round: Round, index: u32) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.chunks.get(&(round, index)).cloned())
-    }
-
-    fn manifests(&self) -> Result<Vec<(Round, Vec<u8>)>, StoreError> {
-        Ok(self
-            .manifests
-            .iter()
-            .map(|(r, b)| (*r, b.clone()))
-            .collect())
-    }
-}
-
-fn no_staging() -> StoreError {
-    StoreError::Io("no staging area: begin_staging was not called".into())
-}
-
-/// Up to `limit` values of `map` with key strictly greater than `after`.
-fn range_after<K: Ord + Copy, V: Clone>(
-    map: &BTreeMap<K, V>,
-    after: Option<&K>,
-    limit: usize,
-) -> Vec<(K, V)> {
-    use std::ops::Bound;
-    let lower = after.map_or(Bound::Unbounded, |k| Bound::Excluded(*k));
-    map.range((lower, Bound::Unbounded))
-        .take(limit)
-        .map(|(k, v)| (*k, v.clone()))
-        .collect()
-}
-
-/// A frozen copy of a `MemStore`'s state.
-struct MemView {
-    objects: BTreeMap<ObjectId, Object>,
-    outcomes: BTreeMap<Hash, TxOutcome>,
-}
-
-impl StateSource for MemView {
-    fn next_objects(
-        &self,
-        after: Option<&ObjectId>,
-        limit: usize,
-    ) -> Result<Vec<Object>, StoreError> {
-        Ok(range_after(&self.objects, after, limit)
-            .into_iter()
-            .map(|(_, o)| o)
-            .collect())
-    }
-
-    fn next_outcomes(
-        &self,
-        after: Option<&Hash>,
-        limit: usize,
-    ) -> Result<Vec<(Hash, TxOutcome)>, StoreError> {
-        Ok(range_after(&self.outcomes, after, limit))
     }
 }
 
