@@ -273,6 +273,8 @@ fn a_joiner_restarted_mid_download_resumes_without_refetching_verified_chunks() 
     c.run_for(1_000);
     let mut cfg = snapshot_joiner("v0");
     cfg.sync.parallel_download_limit = 1;
+    // Each chunk staged as it is verified, so the crash falls between two.
+    cfg.sync.stage_batch_bytes = 1;
     let j = c.add_joiner("j0", Keypair::from_label("joiner"), cfg);
     c.enable_trace();
     let midway = c.run_until(10_000, |c| {

@@ -88,6 +88,8 @@ fn a_joiner_killed_mid_download_resumes_where_it_stopped() {
     c.run_for(1_000);
     let mut cfg = listener("v0", SyncMode::Snapshot);
     cfg.sync.parallel_download_limit = 1;
+    // Each chunk staged as it is verified, so the crash falls between two.
+    cfg.sync.stage_batch_bytes = 1;
     let j = c.add_joiner("j0", Keypair::from_label("joiner"), cfg);
     assert!(c.run_until(10_000, |c| c
         .node(j)

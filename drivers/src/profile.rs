@@ -61,11 +61,10 @@ impl SyncProfile {
     }
 
     /// One line: the loop's busy time, the checks' time on the workers,
-    /// the staging writes' time (these run on the loop, so they are part
-    /// of its busy time).
+    /// the staging writes' time on their thread.
     pub fn summary(&self, workers: usize) -> String {
         format!(
-            "event loop busy {:.2}s; {} chunk checks {:.2}s on {workers} workers; {} chunks staged in {} bulk writes {:.2}s (on the loop)",
+            "event loop busy {:.2}s; {} chunk checks {:.2}s on {workers} workers; {} chunks staged in {} bulk writes {:.2}s (on a blocking thread)",
             secs(&self.loop_ns),
             self.checks.load(Relaxed),
             secs(&self.check_ns),

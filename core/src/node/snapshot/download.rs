@@ -14,6 +14,7 @@
 
 use super::delta::{held_pages, ChunkPayload};
 pub(in crate::node) use super::schedule::{Slots, Step};
+use super::stage::StageWhen;
 use super::staging::keep_verified_chunks;
 pub(in crate::node) use super::staging::{staged_records, DownloadRecord};
 use crate::buffer::VertexBuffer;
@@ -301,7 +302,7 @@ impl<S: Store> Node<S> {
                 // chunks (the next download keeps those it lists too).
                 // A staging job still out would write after the next
                 // download cleared around what it keeps: wait for it.
-                self.stage_verified()?;
+                self.stage_verified(StageWhen::Leaving)?;
                 let SyncState::Fetch(d) = &mut self.sync else {
                     return Ok(());
                 };
@@ -458,7 +459,7 @@ impl<S: Store> Node<S> {
         if !self.progress_due(now) {
             return Ok(());
         }
-        self.stage_verified()?;
+        self.stage_verified(StageWhen::Due)?;
         let SyncState::Fetch(d) = &mut self.sync else {
             return Ok(());
         };

@@ -8,15 +8,23 @@
 //! loop too (`Action::StageChunks`, one job at a time); the others stage
 //! inline, in one batch with the download record.
 //!
-//! Verified chunks are staged once their raw bytes reach
-//! `stage_batch_bytes`, when the last chunk is in, when a progress report
-//! is due (so what the log says is verified is staged and durable), and
-//! before the download is left for another. While a job is out and that
-//! many bytes wait behind it, no new chunk is requested: memory stays
-//! bounded when the disk is slower than the link. A chunk counts as done —
+//! Chunks are staged in index order where they can be: a batch is the run
+//! of verified chunks that continues what is staged, once its raw bytes
+//! reach `stage_batch_bytes`. Each batch is then a sorted run whose keys
+//! all come after the last one's, which fjall moves into its tree without
+//! rewriting it; batches that overlapped made it merge and rewrite what
+//! was staged, again and again (10,000,000-object join: 84 batches took
+//! 12 s). A progress report stages the run so far (what the log says is
+//! verified is staged and durable). Everything verified is staged, in
+//! whatever order, when the last chunk is in, when twice
+//! `stage_batch_bytes` wait behind a chunk that is late, and before the
+//! download is left for another. While a job is out and a batch waits
+//! behind it, no new chunk is requested: memory stays bounded when the
+//! disk is slower than the link. A chunk counts as done —
 //! in the download record a restart trusts — only once it is staged; a
 //! restart loses what was not, and fetches it again.
 
+use super::download::Download;
 use super::staging::territory;
 use crate::ids::Timestamp;
 use crate::interface::Action;
@@ -24,6 +32,35 @@ use crate::node::state::SyncState;
 use crate::node::Node;
 use crate::snapshot::check::{CheckedChunk, ChunksStaged, StageJob};
 use crate::store::{ChunkToStage, MetaKey, Store, StoreError, WriteBatch, WriteOp};
+
+/// What calls for staging.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(in crate::node) enum StageWhen {
+    /// A chunk came in: stage a full batch, if one is ready.
+    Full,
+    /// A progress report is due: stage the ordered run, whatever its size.
+    Due,
+    /// The download is being left: stage everything.
+    Leaving,
+}
+
+impl Download {
+    /// The verified chunks (sorted) that continue what is staged, without
+    /// a gap: how many, and their raw bytes.
+    fn ordered_run(&self) -> (usize, u64) {
+        let settled = |i: u32| self.done.contains(&i) || self.staging.contains(&i);
+        let mut next = (0..).find(|i| !settled(*i)).unwrap_or(0);
+        let mut bytes = 0;
+        for (n, (index, chunk)) in self.verified.iter().enumerate() {
+            if *index != next {
+                return (n, bytes);
+            }
+            bytes += chunk.raw_len() as u64;
+            next = (index + 1..).find(|i| !settled(*i)).unwrap_or(u32::MAX);
+        }
+        (self.verified.len(), bytes)
+    }
+}
 
 impl<S: Store> Node<S> {
     /// A chunk check finished: a corrupt answer bans its sender and the
@@ -57,29 +94,40 @@ impl<S: Store> Node<S> {
                 self.joined.chunks_rebuilt += usize::from(checked.rebuilt);
                 d.verified_bytes += chunk.raw_len() as u64;
                 d.verified.push((index, chunk));
-                if d.all_in() || d.verified_bytes >= self.config.sync.stage_batch_bytes {
-                    self.stage_verified()?;
-                }
+                self.stage_verified(StageWhen::Full)?;
                 self.report_progress(now)?;
             }
         }
         self.top_up_download(now)
     }
 
-    /// Stages every verified chunk held, unless a staging job is out (the
-    /// next starts when it is back). Inline, the records and the download
-    /// record that names them done share one batch.
-    pub(in crate::node) fn stage_verified(&mut self) -> Result<(), StoreError> {
+    /// Stages what `when` calls for of the verified chunks held, unless a
+    /// staging job is out (the next starts when it is back). Inline, the
+    /// records and the download record that names them done share one
+    /// batch.
+    pub(in crate::node) fn stage_verified(&mut self, when: StageWhen) -> Result<(), StoreError> {
+        let batch_bytes = self.config.sync.stage_batch_bytes;
         let SyncState::Fetch(d) = &mut self.sync else {
             return Ok(());
         };
         if d.verified.is_empty() || !d.staging.is_empty() {
             return Ok(());
         }
-        let mut verified = std::mem::take(&mut d.verified);
-        d.verified_bytes = 0;
         // Index order is key order, kind by kind.
-        verified.sort_by_key(|(index, _)| *index);
+        d.verified.sort_by_key(|(index, _)| *index);
+        let everything = when == StageWhen::Leaving
+            || d.all_in()
+            || d.verified_bytes >= batch_bytes.saturating_mul(2);
+        let (count, bytes) = match everything {
+            true => (d.verified.len(), d.verified_bytes),
+            false => d.ordered_run(),
+        };
+        let ready = everything || bytes >= batch_bytes || (when == StageWhen::Due && count > 0);
+        if !ready {
+            return Ok(());
+        }
+        let verified: Vec<_> = d.verified.drain(..count).collect();
+        d.verified_bytes -= bytes;
         let indices: Vec<u32> = verified.iter().map(|(i, _)| *i).collect();
         let chunks: Vec<ChunkToStage> = verified
             .into_iter()
@@ -115,12 +163,7 @@ impl<S: Store> Node<S> {
         staged.result.map_err(StoreError::Io)?;
         let indices = std::mem::take(&mut d.staging);
         self.mark_staged(indices, WriteBatch::new(false))?;
-        let SyncState::Fetch(d) = &self.sync else {
-            return Ok(());
-        };
-        if d.all_in() || d.verified_bytes >= self.config.sync.stage_batch_bytes {
-            self.stage_verified()?;
-        }
+        self.stage_verified(StageWhen::Full)?;
         self.report_progress(now)?;
         self.top_up_download(now)
     }
