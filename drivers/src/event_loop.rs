@@ -539,8 +539,12 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                 }
                 Action::StageChunks(job) => {
                     let tx = self.local_tx.clone();
+                    // The node must hear back, or its download waits forever.
+                    let failed = job.failed("staging panicked");
                     tokio::task::spawn_blocking(move || {
-                        let _ = tx.blocking_send(Input::ChunksStaged(job.run()));
+                        let run = std::panic::AssertUnwindSafe(|| job.run());
+                        let staged = std::panic::catch_unwind(run).unwrap_or(failed);
+                        let _ = tx.blocking_send(Input::ChunksStaged(staged));
                     });
                 }
                 Action::CheckChunk(check) if self.inline_builds => {
@@ -554,15 +558,17 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                         let Ok(_permit) = permits.acquire_owned().await else {
                             return;
                         };
+                        // The node must hear back, or the chunk stays
+                        // "being checked" for the rest of the download.
+                        let failed = check.failed("the chunk check panicked");
                         let run = tokio::task::spawn_blocking(move || {
                             let started = std::time::Instant::now();
                             let checked = check.run();
                             crate::profile::SYNC.checked(started.elapsed());
                             checked
                         });
-                        if let Ok(checked) = run.await {
-                            let _ = tx.send(Input::ChunkChecked(checked)).await;
-                        }
+                        let checked = run.await.unwrap_or(failed);
+                        let _ = tx.send(Input::ChunkChecked(checked)).await;
                     });
                 }
                 Action::ServeChunk(answer) => {

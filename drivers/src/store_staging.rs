@@ -20,7 +20,7 @@
 use super::{io, FjallStore};
 use bluepods_core::store::{ChunkStager, ChunkToStage, StoreError, WriteOp};
 use bluepods_core::verified_chunk::{ChunkKind, VerifiedChunk};
-use fjall::{Database, Keyspace};
+use fjall::{Database, Keyspace, PersistMode};
 use std::sync::Arc;
 
 /// Stages into one staging area (the keyspaces of the next generation),
@@ -64,6 +64,12 @@ impl FjallStore {
 impl ChunkStager for FjallStager {
     fn stage(&self, chunks: &[ChunkToStage]) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
+        // Ingestion fsyncs its tables (and the cleared territories with
+        // them) at once, while what the node wrote before — the download
+        // record these chunks belong to — may sit unsynced in the journal.
+        // Sync it first, or a power cut could keep this download's records
+        // under an earlier download's record (found in review).
+        self.db.persist(PersistMode::SyncAll).map_err(io)?;
         let mut clear = self.db.batch();
         for c in chunks {
             let keyspace = self.keyspace(c.chunk.kind());
@@ -136,7 +142,7 @@ mod tests {
     use crate::store::FjallStore;
     use bluepods_core::snapshot::check::verify_raw;
     use bluepods_core::snapshot::{Chunker, RawChunk};
-    use bluepods_core::store::{ChunkToStage, Store, WriteBatch, WriteOp};
+    use bluepods_core::store::{ChunkToStage, MetaKey, Store, WriteBatch, WriteOp};
     use bluepods_core::tx::Object;
     use bluepods_core::{ObjectId, PublicKey};
     use std::sync::Arc;
@@ -193,6 +199,48 @@ mod tests {
             .staged_objects(&ObjectId([8; 32]), &ObjectId([8; 32]), 1)
             .unwrap();
         assert_eq!(objects[0].data, vec![8; 40]);
+    }
+
+    /// A joiner killed right after a staging job comes back with the
+    /// download record written before the job: staged records never stand
+    /// on disk without the record they belong to. The child process below
+    /// writes a record, stages a chunk and aborts. (A kill keeps what
+    /// reached the OS, so this passed before the journal sync in `stage`
+    /// too; that sync closes the power-cut case — ingestion fsyncs its
+    /// tables while the record was only written — which a kill cannot
+    /// show.)
+    #[test]
+    fn what_a_staging_job_writes_never_outlives_the_record_written_before_it() {
+        const DIR: &str = "BLUEPODS_STAGING_CRASH_DIR";
+        if let Ok(dir) = std::env::var(DIR) {
+            let mut s = FjallStore::open(std::path::Path::new(&dir)).unwrap();
+            s.begin_staging().unwrap();
+            let mut record = WriteBatch::new(false);
+            record.push(WriteOp::PutMeta {
+                key: MetaKey::SnapshotDownload,
+                value: vec![7],
+            });
+            s.write(record).unwrap();
+            let chunk = to_stage(&chunk_of(&[2, 4]), 0, 0xff);
+            s.chunk_stager().unwrap().stage(&[chunk]).unwrap();
+            std::process::abort();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let name = "store::staging::tests::what_a_staging_job_writes_never_outlives_the_record_written_before_it";
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--test-threads", "1"])
+            .env(DIR, dir.path())
+            .output()
+            .unwrap();
+        assert!(!child.status.success(), "the child aborts");
+        let mut s = FjallStore::open(dir.path()).unwrap();
+        assert!(s.resume_staging().unwrap());
+        let record = s.get_meta(MetaKey::SnapshotDownload).unwrap();
+        assert!(
+            staged_ids(&s).is_empty() || record.is_some(),
+            "records staged on disk ({:?}) without the record written before them",
+            staged_ids(&s)
+        );
     }
 
     /// fjall's ingestion panics on keys out of order. Chunks whose key

@@ -88,6 +88,18 @@ impl ChunkCheck {
         self.info.index
     }
 
+    /// What to report if the check cannot finish (it panicked — on bytes
+    /// its sender chose): a corrupt answer, so the chunk is asked again.
+    pub fn failed(&self, why: &str) -> CheckedChunk {
+        CheckedChunk {
+            root: self.root,
+            peer: self.peer,
+            index: self.info.index,
+            rebuilt: matches!(self.payload, Payload::Delta(..)),
+            result: Err(why.to_string()),
+        }
+    }
+
     /// Decompresses (or rebuilds) the chunk, at most to the manifest's raw
     /// length, and checks it against the manifest entry. Blocks for about a
     /// millisecond per raw megabyte; touches nothing but its own bytes.
@@ -136,6 +148,15 @@ impl StageJob {
             root,
             stager,
             chunks,
+        }
+    }
+
+    /// What to report if the job cannot finish (it panicked): a staging
+    /// failure, which halts the node like any failed write.
+    pub fn failed(&self, why: &str) -> ChunksStaged {
+        ChunksStaged {
+            root: self.root,
+            result: Err(why.to_string()),
         }
     }
 

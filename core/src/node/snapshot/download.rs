@@ -63,6 +63,9 @@ pub(in crate::node) struct Download {
     pub(in crate::node) verified_bytes: u64,
     /// Chunks in the staging job out (`Action::StageChunks`), if any.
     pub(in crate::node) staging: Vec<u32>,
+    /// No chunk below this index is waiting to be staged: where the search
+    /// for the ordered run starts (`stage.rs`).
+    pub(in crate::node) settled_below: u32,
     /// Chunks already asked of a second source.
     pub(in crate::node) hedged: BTreeSet<u32>,
     /// Peers asked whether they serve this snapshot.
@@ -76,11 +79,17 @@ impl Download {
     /// this snapshot, and not verified yet (a hedged chunk's second answer
     /// is not staged or counted again).
     pub(in crate::node) fn wants(&self, round: Round, index: u32) -> bool {
-        round == self.manifest.round
-            && !self.done.contains(&index)
-            && !self.checking.contains(&index)
-            && !self.verified.iter().any(|(i, _)| *i == index)
-            && !self.staging.contains(&index)
+        round == self.manifest.round && !self.answered(index)
+    }
+
+    /// Whether chunk `index` has an answer: being checked, verified and
+    /// waiting to be staged, being staged, or done. Such a chunk is never
+    /// queued again, whatever happens to its other requests.
+    pub(in crate::node) fn answered(&self, index: u32) -> bool {
+        self.done.contains(&index)
+            || self.checking.contains(&index)
+            || self.staging.contains(&index)
+            || self.verified.iter().any(|(i, _)| *i == index)
     }
 
     /// Whether every chunk is verified: staged, being staged, or waiting
@@ -229,6 +238,7 @@ impl<S: Store> Node<S> {
             verified: Vec::new(),
             verified_bytes: 0,
             staging: Vec::new(),
+            settled_below: 0,
             hedged: BTreeSet::new(),
             asked: BTreeSet::new(),
             buffer,
@@ -346,7 +356,7 @@ impl<S: Store> Node<S> {
     pub(in crate::node) fn chunk_timed_out(&mut self, index: u32) {
         match &mut self.sync {
             SyncState::Probe(_) => self.probe_answered(),
-            SyncState::Fetch(d) if !d.done.contains(&index) => {
+            SyncState::Fetch(d) if !d.answered(index) => {
                 d.todo.insert(index);
                 d.hedged.remove(&index);
             }
@@ -389,7 +399,7 @@ impl<S: Store> Node<S> {
             // Not the chunk asked for: the asked one goes back to the queue
             // (or nobody would ask for it again), and the sender, which
             // broke the protocol, is banned.
-            if r == d.manifest.round && !d.done.contains(&i) {
+            if r == d.manifest.round && !d.answered(i) {
                 d.todo.insert(i);
             }
             let reason = format!(
@@ -430,7 +440,7 @@ impl<S: Store> Node<S> {
             SyncState::Fetch(d) => {
                 crate::cov::mark("source_pruned_the_snapshot");
                 d.sources.retain(|p| *p != peer);
-                if !d.done.contains(&index) {
+                if !d.answered(index) {
                     d.todo.insert(index);
                 }
             }

@@ -51,6 +51,7 @@ fn download(chunks: u32, sources: &[u64]) -> Download {
         verified: Vec::new(),
         verified_bytes: 0,
         staging: Vec::new(),
+        settled_below: 0,
         hedged: BTreeSet::new(),
         asked: sources.iter().map(|p| PeerId(*p)).collect(),
         buffer: VertexBuffer::default(),

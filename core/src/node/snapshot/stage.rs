@@ -47,9 +47,15 @@ pub(in crate::node) enum StageWhen {
 impl Download {
     /// The verified chunks (sorted) that continue what is staged, without
     /// a gap: how many, and their raw bytes.
-    fn ordered_run(&self) -> (usize, u64) {
+    fn ordered_run(&mut self) -> (usize, u64) {
         let settled = |i: u32| self.done.contains(&i) || self.staging.contains(&i);
-        let mut next = (0..).find(|i| !settled(*i)).unwrap_or(0);
+        // Chunks only become settled (a staging failure halts the node), so
+        // the search resumes where it last stopped: linear over a download,
+        // not quadratic.
+        let mut next = (self.settled_below..)
+            .find(|i| !settled(*i))
+            .unwrap_or(u32::MAX);
+        self.settled_below = next;
         let mut bytes = 0;
         for (n, (index, chunk)) in self.verified.iter().enumerate() {
             if *index != next {
