@@ -37,13 +37,14 @@ now() { date +%s.%N; }
 
 declare -a quic http
 for i in 0 1 2 3; do quic[$i]=$(free_port); http[$i]=$(free_port); done
-start_validator() { # I
-  local i=$1
+start_validator() { # I [WRAPPER...]
+  local i=$1; shift
+  local wrap=("$@")
   if [ "$i" = 0 ]; then
     RUST_LOG=info "$bin/bluepods-node" --bootstrap --data "$work/v0" --quic "127.0.0.1:${quic[0]}" \
       --http "127.0.0.1:${http[0]}" 2>>"$work/v0.log" &
   else
-    RUST_LOG=info "$bin/bluepods-node" --bootstrap-addr "127.0.0.1:${quic[0]}" --data "$work/v$i" \
+    RUST_LOG=info "${wrap[@]}" "$bin/bluepods-node" --bootstrap-addr "127.0.0.1:${quic[0]}" --data "$work/v$i" \
       --quic "127.0.0.1:${quic[$i]}" --http "127.0.0.1:${http[$i]}" 2>>"$work/v$i.log" &
   fi
   pids+=($!)
@@ -71,6 +72,8 @@ r0=$(status_field "${http[0]}" 's["last_committed_round"]'); t0=$(now)
 x0=$(status_field "${http[0]}" 's["executed_txs"]')
 
 echo "== stop v3 for ${stop_s}s"
+from_round=$(status_field "${http[3]}" 's["last_committed_round"]')
+x_from=$(status_field "${http[3]}" 's["executed_txs"]')
 kill "$(cat "$work/v3.pid")"
 wait "$(cat "$work/v3.pid")" 2>/dev/null || true
 stopped_at=$(status_field "${http[0]}" 's["last_committed_round"]')
@@ -82,12 +85,12 @@ net_tx_s=$(echo "($x1 - $x0) / ($t1 - $t0)" | bc -l)
 
 echo "== restart v3 ($((r1 - stopped_at)) committed rounds behind)"
 restart=$(now)
-start_validator 3
-x_from=""
+# WRAP="perf record -g -o FILE" profiles the restarted validator.
+# shellcheck disable=SC2086
+start_validator 3 ${WRAP:-env}
 live=""
 for _ in $(seq 1 3000); do
   phase=$(status_field "${http[3]}" 's["phase"]')
-  [ -z "$x_from" ] && [ "$phase" != "?" ] && x_from=$(status_field "${http[3]}" 's["executed_txs"]') && from_round=$(status_field "${http[3]}" 's["last_committed_round"] or 0')
   if [ "$phase" = "live" ] || [ "$phase" = "Live" ]; then
     mine=$(status_field "${http[3]}" 's["last_committed_round"] or 0')
     theirs=$(status_field "${http[0]}" 's["last_committed_round"] or 0')
@@ -110,7 +113,7 @@ printf '%-44s %12.2f rounds/s\n' "network commit rate while v3 was down" "$net_r
 printf '%-44s %12.0f tx/s\n' "network execution rate while v3 was down" "$net_tx_s"
 printf '%-44s %12s\n' "committed rounds v3 was behind at restart" "$((r1 - stopped_at))"
 printf '%-44s %12.2f s\n' "restart to live and within 4 rounds" "$took"
-printf '%-44s %12s\n' "rounds v3 committed meanwhile" "$rounds"
+printf '%-44s %12s\n' "rounds v3 committed (stop to caught up)" "$rounds"
 printf '%-44s %12.0f rounds/s\n' "catch-up rate" "$(echo "$rounds / $took" | bc -l)"
 printf '%-44s %12.0f tx/s\n' "catch-up execution rate" "$(echo "$txs / $took" | bc -l)"
 printf '%-44s %12.1f x\n' "catch-up / production (rounds)" "$(echo "($rounds / $took) / $net_rounds_s" | bc -l)"

@@ -145,12 +145,23 @@ impl Keypair {
 
 /// Checks `sig` by `key` over `msg` under `domain`. Any malformed key or
 /// signature is simply "not valid".
+/// A check that passed before in this process is not done again
+/// (`sig_cache`); a failed one always is.
 pub fn verify(key: &PublicKey, domain: Domain, msg: &[u8], sig: &Signature) -> bool {
+    let message = signed_message(domain, msg);
+    let digest = crate::sig_cache::digest(&key.0, &sig.0, &message);
+    if crate::sig_cache::passed(&digest) {
+        return true;
+    }
     let Ok(vk) = VerifyingKey::from_bytes(&key.0) else {
         return false;
     };
-    let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
-    vk.verify_strict(&signed_message(domain, msg), &sig).is_ok()
+    let signature = ed25519_dalek::Signature::from_bytes(&sig.0);
+    let valid = vk.verify_strict(&message, &signature).is_ok();
+    if valid {
+        crate::sig_cache::remember(digest);
+    }
+    valid
 }
 
 #[cfg(test)]
@@ -176,5 +187,13 @@ mod tests {
         assert!(!verify(&k.public(), Domain::Vertex, b"n", &sig));
         assert!(!verify(&other.public(), Domain::Vertex, b"m", &sig));
         assert!(!verify(&PublicKey([0; 32]), Domain::Vertex, b"m", &sig));
+        // The pass above is remembered (`sig_cache`); a forgery of it is
+        // checked, and refused, every time.
+        let mut forged = sig;
+        forged.0[7] ^= 1;
+        for _ in 0..2 {
+            assert!(!verify(&k.public(), Domain::Vertex, b"m", &forged));
+        }
+        assert!(verify(&k.public(), Domain::Vertex, b"m", &sig));
     }
 }

@@ -67,6 +67,7 @@ pub mod phase;
 pub mod progress;
 pub mod rng;
 pub mod set_changes;
+pub mod sig_cache;
 pub mod snapshot;
 pub mod store;
 pub mod tx;
