@@ -62,11 +62,6 @@ impl VerifiedChunk {
         self.raw.len()
     }
 
-    /// How many records it holds.
-    pub fn records(&self) -> usize {
-        self.ends.len()
-    }
-
     /// Each record's key and the bytes a store keeps under it, in strictly
     /// increasing key order: for an object its whole record (the borsh
     /// encoding of the [`Object`], which starts with its id), for an

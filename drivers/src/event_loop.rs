@@ -220,8 +220,9 @@ pub struct EventLoop<S: Store, C: Clock> {
     last_failure: Option<String>,
     until: Option<DoneCheck<S>>,
     give_up: Option<GiveUpCheck<S>>,
-    /// Build snapshots on the loop itself (see `build_snapshots_inline`).
-    inline_builds: bool,
+    /// Run snapshot builds, chunk checks and staging jobs on the loop
+    /// itself (see `build_snapshots_inline`).
+    inline_work: bool,
     inline_inputs: std::collections::VecDeque<Input>,
     /// Commands served since anything else was (see `MAX_COMMANDS_IN_A_ROW`).
     commands_in_a_row: usize,
@@ -261,7 +262,7 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
             last_failure: None,
             until: None,
             give_up: None,
-            inline_builds: false,
+            inline_work: false,
             inline_inputs: std::collections::VecDeque::new(),
             commands_in_a_row: 0,
         };
@@ -304,13 +305,13 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
         self.observers.push(observer);
     }
 
-    /// Builds snapshots on the loop, between two inputs, instead of on a
-    /// blocking thread: the node pauses while it builds, but the order of
-    /// its inputs no longer depends on thread scheduling. The simulator
+    /// Builds snapshots, checks chunks and stages them on the loop, between
+    /// two inputs, instead of on other threads: the node pauses meanwhile,
+    /// but the order of its inputs no longer depends on thread scheduling. The simulator
     /// uses this for reproducible runs; production keeps building in the
     /// background.
     pub fn build_snapshots_inline(&mut self) {
-        self.inline_builds = true;
+        self.inline_work = true;
     }
 
     /// Makes `run` return `Exit::Done` once `done(node)` holds.
@@ -512,7 +513,7 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                 Action::Disconnect { peer, reason, code } => {
                     self.transport.disconnect(peer, code, &reason)
                 }
-                Action::BuildSnapshot(job) if self.inline_builds => {
+                Action::BuildSnapshot(job) if self.inline_work => {
                     let queue = &mut self.inline_inputs;
                     bluepods_core::snapshot::run_job(job, |out| queue.push_back(out.into()));
                 }
@@ -533,7 +534,7 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                         }
                     });
                 }
-                Action::StageChunks(job) if self.inline_builds => {
+                Action::StageChunks(job) if self.inline_work => {
                     let staged = job.run();
                     self.inline_inputs.push_back(Input::ChunksStaged(staged));
                 }
@@ -547,7 +548,7 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                         let _ = tx.blocking_send(Input::ChunksStaged(staged));
                     });
                 }
-                Action::CheckChunk(check) if self.inline_builds => {
+                Action::CheckChunk(check) if self.inline_work => {
                     let checked = check.run();
                     self.inline_inputs.push_back(Input::ChunkChecked(checked));
                 }

@@ -36,7 +36,7 @@ fn nanos(d: Duration) -> u64 {
 }
 
 fn secs(ns: &AtomicU64) -> f64 {
-    ns.load(Relaxed) as f64 / 1e9
+    ns.swap(0, Relaxed) as f64 / 1e9
 }
 
 impl SyncProfile {
@@ -61,15 +61,17 @@ impl SyncProfile {
     }
 
     /// One line: the loop's busy time, the checks' time on the workers,
-    /// the staging writes' time on their thread.
+    /// the staging writes' time on their thread — since the last summary,
+    /// which it starts again from zero (a node that falls behind and joins
+    /// again reports that join alone).
     pub fn summary(&self, workers: usize) -> String {
         format!(
             "event loop busy {:.2}s; {} chunk checks {:.2}s on {workers} workers; {} chunks staged in {} bulk writes {:.2}s (on a blocking thread)",
             secs(&self.loop_ns),
-            self.checks.load(Relaxed),
+            self.checks.swap(0, Relaxed),
             secs(&self.check_ns),
-            self.staged_chunks.load(Relaxed),
-            self.stage_writes.load(Relaxed),
+            self.staged_chunks.swap(0, Relaxed),
+            self.stage_writes.swap(0, Relaxed),
             secs(&self.stage_ns),
         )
     }

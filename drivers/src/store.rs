@@ -56,6 +56,19 @@ pub enum OpenError {
     },
 }
 
+/// Adds to `b` the removal of every key of `keyspace` in `first ..= last`.
+fn remove_range(
+    b: &mut fjall::OwnedWriteBatch,
+    keyspace: &Keyspace,
+    first: &[u8],
+    last: &[u8],
+) -> Result<(), StoreError> {
+    for guard in keyspace.range(first.to_vec()..=last.to_vec()) {
+        b.remove(keyspace, guard.key().map_err(io)?);
+    }
+    Ok(())
+}
+
 fn io(e: impl std::fmt::Display) -> StoreError {
     StoreError::Io(e.to_string())
 }
@@ -251,17 +264,11 @@ impl FjallStore {
                 }
                 WriteOp::DeleteStagedObjects { first, last } => {
                     let (objects, _) = self.staging.as_ref().ok_or_else(no_staging)?;
-                    let range = first.as_bytes().to_vec()..=last.as_bytes().to_vec();
-                    for guard in objects.range(range) {
-                        b.remove(objects, guard.key().map_err(io)?);
-                    }
+                    remove_range(&mut b, objects, first.as_bytes(), last.as_bytes())?;
                 }
                 WriteOp::DeleteStagedOutcomes { first, last } => {
                     let (_, outcomes) = self.staging.as_ref().ok_or_else(no_staging)?;
-                    let range = first.as_bytes().to_vec()..=last.as_bytes().to_vec();
-                    for guard in outcomes.range(range) {
-                        b.remove(outcomes, guard.key().map_err(io)?);
-                    }
+                    remove_range(&mut b, outcomes, first.as_bytes(), last.as_bytes())?;
                 }
             }
         }

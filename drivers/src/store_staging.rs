@@ -72,10 +72,7 @@ impl ChunkStager for FjallStager {
         self.db.persist(PersistMode::SyncAll).map_err(io)?;
         let mut clear = self.db.batch();
         for c in chunks {
-            let keyspace = self.keyspace(c.chunk.kind());
-            for guard in keyspace.range(c.first.to_vec()..=c.last.to_vec()) {
-                clear.remove(keyspace, guard.key().map_err(io)?);
-            }
+            super::remove_range(&mut clear, self.keyspace(c.chunk.kind()), &c.first, &c.last)?;
         }
         clear.commit().map_err(io)?;
         for kind in [ChunkKind::Objects, ChunkKind::Outcomes] {

@@ -83,11 +83,6 @@ impl ChunkCheck {
         }
     }
 
-    /// The chunk's index in its manifest.
-    pub fn index(&self) -> u32 {
-        self.info.index
-    }
-
     /// What to report if the check cannot finish (it panicked — on bytes
     /// its sender chose): a corrupt answer, so the chunk is asked again.
     pub fn failed(&self, why: &str) -> CheckedChunk {
@@ -186,6 +181,12 @@ pub struct CheckedChunk {
     pub(crate) rebuilt: bool,
     /// The verified chunk, or why the answer is corrupt.
     pub(crate) result: Result<Arc<VerifiedChunk>, String>,
+}
+
+/// Decompresses a whole chunk (capped at the manifest's raw length) and
+/// checks it against manifest entry `info` (a probe's check, inline).
+pub fn verify_whole(info: &ChunkInfo, compressed: &[u8]) -> Result<VerifiedChunk, String> {
+    verify_raw(info, decompress_chunk(compressed, info.raw_len)?)
 }
 
 /// Checks raw bytes against manifest entry `info`: the verified chunk, or

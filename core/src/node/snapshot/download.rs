@@ -16,7 +16,7 @@ use super::delta::{held_pages, ChunkPayload};
 pub(in crate::node) use super::schedule::{Slots, Step};
 use super::stage::StageWhen;
 use super::staging::keep_verified_chunks;
-pub(in crate::node) use super::staging::{staged_records, DownloadRecord};
+pub(in crate::node) use super::staging::DownloadRecord;
 use crate::buffer::VertexBuffer;
 use crate::ids::{Hash, PeerId, Round, Timestamp};
 use crate::interface::{Action, Event};

@@ -151,6 +151,7 @@ fn no_ready_source_means_discovering_again() {
 
 #[test]
 fn a_chunk_is_staged_only_if_it_matches_its_manifest_entry() {
+    use crate::snapshot::check::verify_whole;
     use crate::snapshot::{compress_chunk, Chunker, Record};
     let mut objects: Vec<crate::tx::Object> =
         (0..3).map(crate::genesis::synthetic_object).collect();
@@ -163,21 +164,21 @@ fn a_chunk_is_staged_only_if_it_matches_its_manifest_entry() {
     cut.extend(chunker.finish());
     let chunk = &cut[0];
     let bytes = compress_chunk(&chunk.raw);
-    let staged = staged_records(&chunk.info, &bytes).expect("an honest chunk verifies");
-    assert_eq!(staged.ops.len(), chunk.info.count as usize);
+    let staged = verify_whole(&chunk.info, &bytes).expect("an honest chunk verifies");
+    assert_eq!(staged.entries().count(), chunk.info.count as usize);
     let mut flipped = chunk.raw.clone();
     *flipped.last_mut().unwrap() ^= 1;
-    assert!(staged_records(&chunk.info, &compress_chunk(&flipped)).is_err());
+    assert!(verify_whole(&chunk.info, &compress_chunk(&flipped)).is_err());
     let mut lying = chunk.info.clone();
     lying.count += 1;
-    assert!(staged_records(&lying, &bytes).is_err());
+    assert!(verify_whole(&lying, &bytes).is_err());
     // Each key bound on its own (killed mutant: the two joined by `&&`).
     let mut wrong_last = chunk.info.clone();
     wrong_last.last_key = [0xff; 32];
-    assert!(staged_records(&wrong_last, &bytes).is_err());
+    assert!(verify_whole(&wrong_last, &bytes).is_err());
     let mut wrong_first = chunk.info.clone();
     wrong_first.first_key = [0; 32];
-    assert!(staged_records(&wrong_first, &bytes).is_err());
+    assert!(verify_whole(&wrong_first, &bytes).is_err());
 }
 
 /// A chunk already verified, or one of another snapshot, is not wanted

@@ -126,7 +126,7 @@ impl<S: Store> Node<S> {
             return;
         };
         // Verified like any chunk (a liar is banned), then thrown away.
-        match super::download::staged_records(&info, bytes) {
+        match crate::snapshot::check::verify_whole(&info, bytes) {
             Ok(_) => {
                 let result = (bytes.len() as u64, u64::from(info.raw_len));
                 if let SyncState::Probe(p) = &mut self.sync {

@@ -22,11 +22,8 @@
 //! whatever an earlier download left there.
 
 use crate::ids::{Hash, ObjectId};
-use crate::snapshot::{
-    decompress_chunk, verify_chunk, ChunkInfo, ChunkKind, Manifest, OutcomeRecord,
-};
+use crate::snapshot::{ChunkKind, Manifest};
 use crate::store::{WriteBatch, WriteOp};
-use crate::tx::Object;
 use std::collections::BTreeSet;
 
 /// What survives a restart of a snapshot download: the attested manifest
@@ -139,39 +136,12 @@ fn delete_staged(kind: ChunkKind, first: [u8; 32], last: [u8; 32]) -> WriteOp {
     }
 }
 
-/// Decompresses a chunk (capped at the manifest's raw length) and checks it
-/// against its manifest entry (hash, key range, count, order): the staging
-/// writes of its records, or why it is corrupt (a probe's check; a download
-/// stages what `snapshot::check` verified, in `stage.rs`).
-pub(in crate::node) fn staged_records(
-    info: &ChunkInfo,
-    bytes: &[u8],
-) -> Result<WriteBatch, String> {
-    let raw = decompress_chunk(bytes, info.raw_len)?;
-    let mut batch = WriteBatch::new(false);
-    match info.kind {
-        ChunkKind::Objects => {
-            for o in verify_chunk::<Object>(info, &raw).map_err(|e| e.to_string())? {
-                batch.push(WriteOp::PutStagedObject(o));
-            }
-        }
-        ChunkKind::Outcomes => {
-            for r in verify_chunk::<OutcomeRecord>(info, &raw).map_err(|e| e.to_string())? {
-                batch.push(WriteOp::PutStagedOutcome {
-                    hash: r.tx,
-                    outcome: r.outcome,
-                });
-            }
-        }
-    }
-    Ok(batch)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::consensus::ConsensusMeta;
     use crate::ids::Round;
+    use crate::snapshot::ChunkInfo;
     use crate::snapshot::{Frontier, SNAPSHOT_FORMAT_VERSION};
     use crate::validators::ValidatorSchedule;
 
