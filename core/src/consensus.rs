@@ -27,9 +27,15 @@ use std::sync::Arc;
 
 mod decide;
 
-/// Versions of one author's vertex at one round that are kept: two prove
-/// an equivocation, a third proves nothing more, and each costs its
-/// signature checks, storage and forwarding (one author, one vote).
+/// Versions of one author's vertex at one round that are kept unasked: two
+/// prove an equivocation, a third proves nothing more, and each costs its
+/// signature checks, storage and forwarding (one author, one vote). A
+/// further version is kept only when a pending vertex names it as a parent
+/// ([`Consensus::is_wanted_parent`]): an honest vertex may build on a
+/// version this node did not keep, and without it the node could take
+/// nothing above. A vertex names one version of each author, so what an
+/// equivocator can make a node keep is bounded by the vertices that cite
+/// its versions, not by how many it signs.
 pub const MAX_VERSIONS_KEPT: usize = 2;
 
 /// The consensus cursor, persisted atomically with each commit.
@@ -109,7 +115,8 @@ pub enum Offer {
     EpochUndecided,
     /// Already known.
     Duplicate,
-    /// Its author already has `MAX_VERSIONS_KEPT` versions at its round.
+    /// Its author already has `MAX_VERSIONS_KEPT` versions at its round,
+    /// and no pending vertex names this one.
     ExcessVersion,
     /// Older than the DAG window.
     Stale,
@@ -214,6 +221,20 @@ impl Consensus {
         self.dag.by_author(round, author).len() + pending
     }
 
+    /// Whether a pending vertex names `hash`, a vertex of `round`, as a
+    /// parent (parents are of the round below their child's). Such a
+    /// version is taken beyond [`MAX_VERSIONS_KEPT`]. Postmortem (`hostile`
+    /// seed 10 at 9 nodes): an equivocator's next vertex cited a third
+    /// version that one honest validator had dropped as excess; every
+    /// honest vertex above cited that one, and the node stayed stuck below
+    /// them for good.
+    pub fn is_wanted_parent(&self, round: Round, hash: &Hash) -> bool {
+        let child = round.next();
+        self.pending
+            .range((child, Hash([0; 32]))..=(child, Hash([0xff; 32])))
+            .any(|(_, v)| v.body.parents.contains(hash))
+    }
+
     /// The lowest round of a pending vertex, if any.
     pub fn lowest_pending_round(&self) -> Option<Round> {
         self.pending.keys().next().map(|(r, _)| *r)
@@ -251,7 +272,9 @@ impl Consensus {
         if round > horizon.saturating_add(self.max_rounds_ahead) {
             return Offer::Dropped;
         }
-        if self.versions_held(round, &vertex.author()) >= MAX_VERSIONS_KEPT {
+        if self.versions_held(round, &vertex.author()) >= MAX_VERSIONS_KEPT
+            && !self.is_wanted_parent(round, &hash)
+        {
             return Offer::ExcessVersion;
         }
         match self.check_links(&vertex) {

@@ -317,3 +317,69 @@ fn a_third_version_of_a_vertex_is_dropped_before_its_signatures_are_checked() {
         .versions_held(Round(0), &keys[0].public());
     assert_eq!(held, 2, "two versions kept");
 }
+
+/// Postmortem (`bluepods sim --scenario hostile --seed 10 --nodes 9
+/// --validators 4`): an equivocating validator's transport made three
+/// versions of its round-123 vertex. One honest validator kept two of them,
+/// the others another pair; the equivocator's next vertex cited the third,
+/// every honest vertex after it cited that one, and the node that had
+/// dropped the third as excess could never take any of them: it stayed in
+/// catch-up at round 125 for the rest of the run while the network went on
+/// to round 352. A version beyond the two kept is still dropped unasked,
+/// but one that a vertex held here names as its parent is taken.
+#[test]
+fn a_third_version_that_a_held_vertex_names_as_parent_is_taken() {
+    let (mut n, genesis, keys, peer) = listener_on(4, NodeConfig::default());
+    let equivocator = &keys[3];
+    let version = |tag: u8| {
+        let mut body = bluepods_core::harness::test_vertex(&genesis, equivocator, 0, &[]).body;
+        body.attestation = Some(Box::new(bluepods_core::vertex::Attestation {
+            round: Round(0),
+            manifest_root: Hash([tag; 32]),
+        }));
+        body.sign(equivocator)
+    };
+    let vertex = bluepods_core::harness::test_vertex;
+    let honest0: Vec<Vertex> = keys[..3]
+        .iter()
+        .map(|k| vertex(&genesis, k, 0, &[]))
+        .collect();
+    let hashes0: Vec<Hash> = honest0.iter().map(Vertex::hash).collect();
+    for v in honest0.iter().chain([&version(1), &version(2)]) {
+        assert!(!gossip(&mut n, peer, v).0);
+    }
+    // The equivocator's round-1 vertex cites its third version; two honest
+    // round-1 vertices and it make the quorum an honest round-2 vertex cites.
+    let third = version(3);
+    let mut parents = hashes0.clone();
+    parents.push(third.hash());
+    let its_next = vertex(&genesis, equivocator, 1, &parents);
+    let honest1: Vec<Vertex> = keys[..2]
+        .iter()
+        .map(|k| vertex(&genesis, k, 1, &hashes0))
+        .collect();
+    let mut parents2: Vec<Hash> = honest1.iter().map(Vertex::hash).collect();
+    parents2.push(its_next.hash());
+    let honest2 = vertex(&genesis, &keys[0], 2, &parents2);
+    for v in honest1.iter().chain([&its_next, &honest2]) {
+        assert!(!gossip(&mut n, peer, v).0);
+    }
+    let consensus = &n.chain().unwrap().consensus;
+    assert!(
+        consensus.is_pending(&honest2.hash()),
+        "waits for its parent"
+    );
+    // The third version comes (asked for, or forwarded): it is taken, and
+    // so is all that waited on it.
+    assert!(!gossip(&mut n, peer, &third).0);
+    let consensus = &n.chain().unwrap().consensus;
+    assert_eq!(consensus.versions_held(Round(0), &equivocator.public()), 3);
+    assert!(
+        consensus.dag().contains(&honest2.hash()),
+        "the honest vertex on top is in the DAG"
+    );
+    // A fourth version that nothing here names is still dropped unchecked.
+    let before = cov::hits("vertex_verified");
+    assert!(!gossip(&mut n, peer, &version(4)).0);
+    assert_eq!(cov::hits("vertex_verified"), before, "not checked");
+}

@@ -129,3 +129,23 @@ fn rotation_seed_2_a_validator_that_left_passes_its_transactions_on() {
     };
     assert_passes(&o);
 }
+
+/// `bluepods sim --scenario hostile --seed 10 --nodes 9 --validators 4
+/// --duration 20 --heal 25`: validator v1 stopped at round 125 and sat in
+/// catch-up with 1,350 pending vertices while the others went on to round
+/// 352. The equivocator's transport had made three versions of its round
+/// 123 vertex; v1 kept two of them and dropped the third as excess, but
+/// the equivocator's round 124 vertex cited the third and every honest
+/// vertex above cited that one. A version that a pending vertex names as
+/// its parent is now taken beyond the two kept unasked
+/// (`core/tests/floods.rs` has the same case in a few vertices).
+#[test]
+fn hostile_seed_10_a_validator_takes_the_third_version_the_network_built_on() {
+    let o = SimOptions {
+        joiners: 5,
+        duration_s: 20,
+        heal_s: 25,
+        ..SimOptions::new(Scenario::Hostile, 10)
+    };
+    assert_passes(&o);
+}

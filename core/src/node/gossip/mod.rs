@@ -82,12 +82,13 @@ impl<S: Store> Node<S> {
             Copy::Unchecked
                 if !buffering
                     && chain.consensus.versions_held(v.round(), &v.author())
-                        >= crate::consensus::MAX_VERSIONS_KEPT =>
+                        >= crate::consensus::MAX_VERSIONS_KEPT
+                    && !chain.consensus.is_wanted_parent(v.round(), &hash) =>
             {
                 // One author, one vote: two versions are evidence enough;
-                // a third is dropped before its signatures are checked. Not
-                // the sender's fault: an honest node may forward a version
-                // its peer holds two others of.
+                // a third nothing here builds on is dropped before its
+                // signatures are checked. Not the sender's fault: an honest
+                // node may forward a version its peer holds two others of.
                 crate::cov::mark("excess_version_dropped_unchecked");
                 return Ok(());
             }
