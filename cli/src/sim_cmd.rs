@@ -15,8 +15,8 @@ pub struct SimArgs {
     pub validators: usize,
     /// Simulated seconds of load and faults.
     pub duration_s: u64,
-    /// Simulated seconds of heal.
-    pub heal_s: u64,
+    /// Simulated seconds of heal (the scenario's default if not given).
+    pub heal_s: Option<u64>,
     /// Run each seed twice and compare the trace hashes.
     pub twice: bool,
     /// Print every trace row (single runs).
@@ -41,6 +41,7 @@ pub fn parse_seeds(s: &str) -> Result<(u64, u64), String> {
 }
 
 fn options(args: &SimArgs, scenario: Scenario, seed: u64) -> SimOptions {
+    let defaults = SimOptions::new(scenario, seed);
     SimOptions {
         validators: args.validators,
         joiners: if scenario == Scenario::Steady {
@@ -49,10 +50,10 @@ fn options(args: &SimArgs, scenario: Scenario, seed: u64) -> SimOptions {
             args.nodes.saturating_sub(args.validators)
         },
         duration_s: args.duration_s,
-        heal_s: args.heal_s,
+        heal_s: args.heal_s.unwrap_or(defaults.heal_s),
         keep_trace: args.trace,
         adversaries: !args.calm,
-        ..SimOptions::new(scenario, seed)
+        ..defaults
     }
 }
 

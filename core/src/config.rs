@@ -236,9 +236,10 @@ pub struct SyncConfig {
     /// the chunk whole, and a server answers a longer list with the whole
     /// chunk. 0 turns delta requests off.
     pub max_delta_pages: usize,
-    /// A chunk request's timeout is `peer_timeout_ms` plus the time the
-    /// source's measured goodput needs for it and the answers queued
-    /// before it, at most this much more.
+    /// A chunk request's timeout is `peer_timeout_ms` plus twice the time
+    /// the source's measured goodput needs for it and the answers queued
+    /// before it (`PeerStats::transfer_allowance_ms`), at most this much
+    /// more.
     pub max_transfer_allowance_ms: u64,
     /// The goodput a chunk request's timeout assumes of a source measured
     /// slower or not measured yet (bytes/s): a first request on a slow link

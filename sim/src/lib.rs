@@ -161,7 +161,9 @@ pub struct SimOptions {
 
 impl SimOptions {
     /// The defaults for `scenario` and `seed`: 4 validators (7 in
-    /// `byzantine`, for f = 2), 3 joiners, 20 s, 25 s of heal.
+    /// `byzantine`, for f = 2), 3 joiners, 20 s, 25 s of heal (50 s in
+    /// `slow-links`: a far joiner's download of its ~8 MB takes ~25 s, and
+    /// one is killed and restarted on the way).
     pub fn new(scenario: Scenario, seed: u64) -> Self {
         SimOptions {
             scenario,
@@ -173,7 +175,11 @@ impl SimOptions {
             },
             joiners: if scenario == Scenario::Steady { 0 } else { 3 },
             duration_s: 20,
-            heal_s: 25,
+            heal_s: if scenario == Scenario::SlowLinks {
+                50
+            } else {
+                25
+            },
             keep_trace: false,
             adversaries: true,
         }

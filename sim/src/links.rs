@@ -28,9 +28,18 @@ pub const SNAPSHOT_INTERVAL_ROUNDS: u64 = 20;
 /// Snapshot intervals one download at least must span.
 pub const MIN_INTERVALS_SPANNED: u64 = 5;
 
-/// Rate cap of a validator's uplink: one joiner fetching from four gets
-/// ~3 Mbit/s, ~25 s for the state.
+/// Rate cap of a validator's uplink while up to [`JOINERS_SIZED_FOR`]
+/// joiners download: each of three joiners fetching from four validators
+/// gets ~2.7 Mbit/s, ~25 s for the state's 8 MB compressed.
 const VALIDATOR_UPLINK_BPS: u64 = 2_000_000;
+
+/// Joiners the validators' uplink cap is sized for; with more, the cap
+/// grows in proportion, so that each joiner's share (and the time its
+/// download spans) stays the same. Postmortem: at 9 nodes (5 joiners) the
+/// fixed cap gave each joiner ~1.6 Mbit/s, so no download could end
+/// within the run, and every seed failed with all joiners still in
+/// `snapshot_fetch`: a run that proves nothing about the node.
+const JOINERS_SIZED_FOR: u64 = 3;
 
 /// Rate cap of a joiner's uplink (its requests and acknowledgements).
 const JOINER_UPLINK_BPS: u64 = 500_000;
@@ -43,11 +52,13 @@ pub fn link_latency_ms(rng: &mut DetRng) -> u64 {
     20 + rng.below(56)
 }
 
-/// The uplink of a validator (`validator`) or joiner, loss from the seed.
-pub fn uplink(rng: &mut DetRng, validator: bool) -> LinkShape {
+/// The uplink of a validator (`validator`) or joiner in a run with
+/// `joiners` joiners, loss from the seed.
+pub fn uplink(rng: &mut DetRng, validator: bool, joiners: usize) -> LinkShape {
+    let joiners = (joiners as u64).max(JOINERS_SIZED_FOR);
     LinkShape {
         rate_bps: if validator {
-            VALIDATOR_UPLINK_BPS
+            VALIDATOR_UPLINK_BPS * joiners / JOINERS_SIZED_FOR
         } else {
             JOINER_UPLINK_BPS
         },

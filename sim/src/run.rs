@@ -119,7 +119,7 @@ pub fn run(opts: &SimOptions) -> Report {
                 genesis: Some(genesis.clone()),
                 disk: SharedDisk::default(),
                 hostile: hostile.get(&validator_names[i]).copied(),
-                shape: slow.then(|| links::uplink(&mut link_rng, true)),
+                shape: slow.then(|| links::uplink(&mut link_rng, true, opts.joiners)),
             },
             shared.clone(),
         );
@@ -232,7 +232,7 @@ pub fn run(opts: &SimOptions) -> Report {
                     genesis: None,
                     disk: SharedDisk::default(),
                     hostile: None,
-                    shape: slow.then(|| links::uplink(&mut link_rng, false)),
+                    shape: slow.then(|| links::uplink(&mut link_rng, false, opts.joiners)),
                 })),
             ));
             all_names.push(name);

@@ -149,3 +149,15 @@ fn hostile_seed_10_a_validator_takes_the_third_version_the_network_built_on() {
     };
     assert_passes(&o);
 }
+
+/// `bluepods sim --scenario slow-links --seed 2 --nodes 7 --validators 4
+/// --duration 20 --heal 50`: joiner j1 fetched 2 of its 12 chunks twice. A
+/// source measured while it served one joiner soon shared its uplink with
+/// two more; the timeouts, computed from the goodput measured before, ran
+/// out while the first copies were still arriving. A chunk request now
+/// gets twice the transfer time its source's goodput gives
+/// (`PeerStats::transfer_allowance_ms`).
+#[test]
+fn slow_links_seed_2_a_source_shared_by_three_joiners_is_not_asked_twice() {
+    assert_passes(&SimOptions::new(Scenario::SlowLinks, 2));
+}

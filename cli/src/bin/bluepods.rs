@@ -166,9 +166,10 @@ enum Cmd {
         /// Simulated seconds of load and faults.
         #[arg(long, default_value_t = 20)]
         duration: u64,
-        /// Simulated seconds of heal before the checks.
-        #[arg(long, default_value_t = 25)]
-        heal: u64,
+        /// Simulated seconds of heal before the checks [default: 25; 50 for
+        /// slow-links, whose far joiners need the time their links take].
+        #[arg(long)]
+        heal: Option<u64>,
         /// Run each seed twice and require the same trace hash.
         #[arg(long)]
         twice: bool,
