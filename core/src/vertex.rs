@@ -296,6 +296,36 @@ mod tests {
         );
     }
 
+    /// Issue 13: an attestation counts only for a snapshot round (snapshots
+    /// are taken at anchor rounds, which are even) and never for a round
+    /// after the attesting vertex's own, so a vertex cannot vouch for a
+    /// state it could not have seen.
+    #[test]
+    fn an_attestation_of_a_later_round_or_an_odd_round_makes_the_vertex_invalid() {
+        let k = Keypair::from_label("attester");
+        let params = ChainParams::default();
+        let attesting = |vertex_round: u64, attested: u64| {
+            let mut body = vertex(&k, vertex_round, vec![Hash([1; 32])]).body;
+            body.attestation = Some(Box::new(Attestation {
+                round: Round(attested),
+                manifest_root: Hash([7; 32]),
+            }));
+            body.sign(&k)
+        };
+        for (vertex_round, attested) in [(10, 12), (10, 9), (10, 11)] {
+            let v = attesting(vertex_round, attested);
+            assert_eq!(
+                v.verify(&v.body.chain_id, &params),
+                Err(VertexInvalid::BadAttestationRound(Round(attested))),
+                "round {vertex_round} attesting {attested}"
+            );
+        }
+        for (vertex_round, attested) in [(10, 10), (10, 8), (11, 10)] {
+            let v = attesting(vertex_round, attested);
+            assert_eq!(v.verify(&v.body.chain_id, &params), Ok(v.hash()));
+        }
+    }
+
     /// Review finding (issue 13): the vote's link was computed, with
     /// `epoch × epoch_rounds`, before its epoch was checked: a self-signed
     /// vertex voting for epoch 2^64 − 1 overflowed (a panic with overflow

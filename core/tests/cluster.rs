@@ -345,6 +345,37 @@ fn a_registration_from_a_key_that_runs_no_node_leaves_commits_advancing() {
     assert!(set.candidates[0].approvals.is_empty());
 }
 
+/// Issue 13, open admission (a devnet option): the status says so in
+/// `admission` and in a warning, and a registration from a key that runs
+/// no node joins the set without any approval — which is exactly why the
+/// warning is loud.
+#[test]
+fn under_open_admission_the_status_warns_and_a_registration_needs_no_approval() {
+    use bluepods_core::admission::{Admission, OPEN_ADMISSION_WARNING};
+    let params = ChainParams {
+        epoch_rounds: 6,
+        admission: Admission::Open,
+        ..ChainParams::default()
+    };
+    let (genesis, keys) = test_genesis(1, params);
+    let mut c = Cluster::new(54, Faults::default());
+    devnet_bootstrap(&mut c, &genesis, &keys[0]);
+    c.run_for(500);
+    let status = c.node(0).status();
+    assert_eq!(status.admission, "open");
+    assert_eq!(status.warnings, vec![OPEN_ADMISSION_WARNING.to_string()]);
+    let newcomer = Keypair::from_label("newcomer");
+    let register = Operation::RegisterValidator {
+        address: "newcomer:1".into(),
+    };
+    c.submit(0, signed_tx(&genesis, &newcomer, 1, vec![register]))
+        .expect("accepted");
+    assert!(c.run_until(3_000, |c| c
+        .node(0)
+        .validators()
+        .is_some_and(|v| v.members.iter().any(|m| m.key == newcomer.public()))));
+}
+
 /// Issue 13, removal: a validator that vanished is out of the set once it
 /// has had no committed vertex for `inactive_epochs_max` epochs, on every
 /// node alike, and the quorum is counted without it.

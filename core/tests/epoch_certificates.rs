@@ -96,20 +96,37 @@ fn bans(c: &Cluster, i: usize, addr: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_forged_epoch_certificate_is_refused_and_its_sender_banned() {
+/// Four validators and a listener `l0` (index 4, key "liar") that joined
+/// by range and is live: it follows honestly until a test makes it lie.
+fn validators_and_a_live_liar(seed: u64) -> (Cluster, bluepods_core::Genesis, Keypair, usize) {
     let (genesis, keys) = test_genesis(4, short_epochs());
-    let mut c = Cluster::new(62, Faults::fixed_delay(5));
+    let mut c = Cluster::new(seed, Faults::fixed_delay(5));
     for (i, k) in keys.iter().enumerate() {
         c.add_genesis_node(&format!("v{i}"), k.clone(), &genesis, validator_config(50));
     }
     c.run_for(2_000);
-    // A listener that follows honestly, then lies about certificates.
     let liar = Keypair::from_label("liar");
     let mut cfg = snapshot_joiner("v0");
     cfg.sync.default_strategy = SyncMode::Range;
     let l = c.add_joiner("l0", liar.clone(), cfg);
     assert!(c.run_until(5_000, |c| c.node(l).phase() == SyncPhase::Live));
+    (c, genesis, liar, l)
+}
+
+/// A snapshot joiner `j0` whose only peer is `l0`: it bans `l0`, for
+/// reasons that all say `why`. Its index.
+fn joiner_bans_l0(c: &mut Cluster, why: &str) -> usize {
+    let j = c.add_joiner("j0", Keypair::from_label("joiner"), snapshot_joiner("l0"));
+    assert!(c.run_until(5_000, |c| !bans(c, j, "l0").is_empty()));
+    let banned = bans(c, j, "l0");
+    assert!(banned.iter().all(|r| r.contains(why)), "{banned:?}");
+    j
+}
+
+#[test]
+fn a_forged_epoch_certificate_is_refused_and_its_sender_banned() {
+    // A listener that follows honestly, then lies about certificates.
+    let (mut c, genesis, liar, l) = validators_and_a_live_liar(62);
     let chain_id = genesis.chain_id();
     // It also keeps other nodes' addresses to itself: it is the joiner's
     // only peer.
@@ -117,15 +134,7 @@ fn a_forged_epoch_certificate_is_refused_and_its_sender_banned() {
         Message::Peers { peers, .. } => peers.clear(),
         _ => forge_certificates(m, &liar, chain_id),
     });
-    let j = c.add_joiner("j0", Keypair::from_label("joiner"), snapshot_joiner("l0"));
-    assert!(c.run_until(5_000, |c| !bans(c, j, "l0").is_empty()));
-    let banned = bans(&c, j, "l0");
-    assert!(
-        banned
-            .iter()
-            .all(|r| r.contains("forged epoch certificate")),
-        "{banned:?}"
-    );
+    let j = joiner_bans_l0(&mut c, "forged epoch certificate");
     assert_eq!(
         c.node(j).checkpoint().map(|t| t.epoch),
         Some(Epoch(1)),
@@ -230,4 +239,31 @@ fn after_a_rotation_a_joiner_from_a_checkpoint_refuses_what_the_old_key_signs() 
     let set = c.node(j).validators().unwrap();
     assert!(set.members.iter().all(|m| m.key != keys[0].public()));
     assert_eq!(set.members.len(), 3);
+}
+
+/// Issue 13: a manifest's validator schedule must be the certified set of
+/// its epoch. A peer that follows honestly rewrites the manifests it
+/// serves to name a set of its own (its key alone, with the genesis's
+/// epoch length, so only the set differs); the joiner, holding the real
+/// certificates, refuses the manifest before it looks at one attestation,
+/// bans the peer, and takes nothing from it.
+#[test]
+fn a_manifest_whose_set_is_not_the_certified_one_is_refused_and_its_sender_banned() {
+    use bluepods_core::validators::ValidatorSchedule;
+    let params = short_epochs();
+    let (mut c, _, liar, l) = validators_and_a_live_liar(63);
+    let own_set = ValidatorSchedule::new(
+        vec![ValidatorInfo::new(liar.public(), "l0:1")],
+        params.epoch_rounds,
+        params.max_validators,
+    );
+    c.rewrite_from(l, move |m| match m {
+        Message::Peers { peers, .. } => peers.clear(),
+        Message::Manifest { manifest, .. } => {
+            manifest.frontier.meta.schedule = own_set.clone();
+        }
+        _ => {}
+    });
+    let j = joiner_bans_l0(&mut c, "is not the certified one");
+    assert_ne!(c.node(j).phase(), SyncPhase::Live, "nothing taken from it");
 }

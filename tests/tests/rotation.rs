@@ -17,14 +17,22 @@ fn devnet_validator(dir: &std::path::Path, name: &str, via: &str) -> NodeProcess
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A one-shot `--sync-full` join through `via`; its exit code and stdout.
+/// A fresh node's one-shot join through `via` (`--sync-full --sync-mode
+/// snapshot`: join from a snapshot, then verify the state); its exit code
+/// and stdout.
 fn sync_full(
     dir: &std::path::Path,
     name: &str,
     via: &str,
     extra: &[&str],
 ) -> (Option<i32>, String, String) {
-    let mut args = vec!["--sync-full", "--bootstrap-addr", via];
+    let mut args = vec![
+        "--sync-full",
+        "--sync-mode",
+        "snapshot",
+        "--bootstrap-addr",
+        via,
+    ];
     args.extend_from_slice(extra);
     let mut full = NodeProcess::spawn(name, &dir.join(name), &args).unwrap();
     let code = full.wait_exit(Duration::from_secs(90));
