@@ -267,3 +267,27 @@ fn a_manifest_whose_set_is_not_the_certified_one_is_refused_and_its_sender_banne
     let j = joiner_bans_l0(&mut c, "is not the certified one");
     assert_ne!(c.node(j).phase(), SyncPhase::Live, "nothing taken from it");
 }
+
+/// Issue 13: nodes store the certificate chain they serve. A validator
+/// restarted from its store holds every certificate it had before any
+/// peer could send it one again — also those of epochs whose votes are
+/// long pruned from its DAG, which it could not assemble again — and
+/// certifies on from there.
+#[test]
+fn a_restarted_validator_holds_the_certificates_it_stored() {
+    let (genesis, keys) = test_genesis(4, short_epochs());
+    let mut c = Cluster::new(64, Faults::fixed_delay(5));
+    for (i, k) in keys.iter().enumerate() {
+        c.add_genesis_node(&format!("v{i}"), k.clone(), &genesis, validator_config(50));
+    }
+    // ~160 rounds, ~26 epochs of 6 rounds: far more than the DAG keeps.
+    c.run_for(8_000);
+    let before = c.node(1).checkpoint().expect("certified epochs");
+    assert!(before.epoch >= Epoch(20), "{before:?}");
+    c.crash(1);
+    c.start(1);
+    assert_eq!(c.node(1).checkpoint(), Some(before), "from its own store");
+    c.run_for(1_000);
+    let after = c.node(1).checkpoint().unwrap();
+    assert!(after.epoch > before.epoch, "{before:?} -> {after:?}");
+}
