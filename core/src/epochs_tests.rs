@@ -204,3 +204,61 @@ fn a_certificate_of_a_far_epoch_is_refused_without_overflow() {
     let mut chain = CertifiedChain::from_checkpoint(CHAIN, &genesis, LIMITS, trusted).unwrap();
     assert!(chain.extend(&cert).is_err());
 }
+
+/// Issue 13, weighted quorums: a certificate needs signers weighing a
+/// quorum of the outgoing set, not a count of heads. With weights 3, 1, 1,
+/// 1 (quorum 5 of 6), the three light members together do not certify,
+/// and the heavy one with two light ones does.
+#[test]
+fn a_certificate_counts_the_weight_of_its_signers_not_their_number() {
+    let (old, new) = (keys("heavy", 4), keys("next", 3));
+    let mut members = set_of(&old).members().to_vec();
+    let heavy = old
+        .iter()
+        .position(|k| k.public() == members[0].key)
+        .unwrap();
+    members[0].weight = 3;
+    let previous = ValidatorSet::new(members);
+    assert_eq!(previous.quorum(), 5);
+    let next = set_of(&new).members().to_vec();
+    let link = EpochLink {
+        chain_id: CHAIN,
+        epoch: Epoch(2),
+        first_round: Round(2 * LIMITS.epoch_rounds),
+        set_hash: set_hash(&next),
+    };
+    let votes = |signers: &[usize]| -> BTreeMap<PublicKey, Signature> {
+        signers
+            .iter()
+            .map(|i| (old[*i].public(), link.sign(&old[*i])))
+            .collect()
+    };
+    let light: Vec<usize> = (0..4).filter(|i| *i != heavy).collect();
+    assert!(
+        EpochCertificate::from_votes(&link, next.clone(), &previous, &votes(&light)).is_none(),
+        "three heads, weight 3"
+    );
+    let two_light_and_heavy = [light[0], light[1], heavy];
+    let cert = EpochCertificate::from_votes(&link, next, &previous, &votes(&two_light_and_heavy))
+        .expect("weight 5");
+    assert_eq!(cert.verify(CHAIN, &previous, &LIMITS), Ok(()));
+    // And a checker counts weight too: the light three's signatures alone,
+    // put in the certificate by hand, do not verify.
+    let mut light_only = cert.clone();
+    let positions = |k: &Keypair| {
+        previous
+            .members()
+            .iter()
+            .position(|m| m.key == k.public())
+            .unwrap() as u16
+    };
+    light_only.signers = light
+        .iter()
+        .map(|i| (positions(&old[*i]), link.sign(&old[*i])))
+        .collect();
+    light_only.signers.sort_by_key(|(p, _)| *p);
+    assert!(matches!(
+        light_only.verify(CHAIN, &previous, &LIMITS),
+        Err(CertificateInvalid::NoQuorum { .. })
+    ));
+}
