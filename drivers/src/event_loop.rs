@@ -212,7 +212,8 @@ pub struct EventLoop<S: Store, C: Clock> {
     served_rx: mpsc::Receiver<(PeerId, bluepods_core::Message)>,
     /// Permits for chunk reads (`MAX_CHUNK_READS`).
     chunk_reads: std::sync::Arc<tokio::sync::Semaphore>,
-    /// Permits for chunk checks: the worker pool (`profile::check_workers`).
+    /// Permits for chunk checks and the signature checks started ahead of
+    /// the loop (`prewarm.rs`): the worker pool (`profile::check_workers`).
     chunk_checks: std::sync::Arc<tokio::sync::Semaphore>,
     clock: C,
     next_peer: u64,
@@ -492,7 +493,14 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
             NetEvent::Frame {
                 peer,
                 result: Ok(msg),
-            } => Input::Message { peer, msg: *msg },
+            } => {
+                if !self.inline_work {
+                    // Nothing waits for these jobs: they only warm the
+                    // signature memory the loop's own checks consult.
+                    let _ = crate::prewarm::start(&self.node, peer, &msg, &self.chunk_checks);
+                }
+                Input::Message { peer, msg: *msg }
+            }
             NetEvent::Frame {
                 peer,
                 result: Err(error),

@@ -23,6 +23,7 @@ pub mod keys;
 pub mod logs;
 pub mod metrics;
 pub mod plan;
+mod prewarm;
 pub mod profile;
 pub mod store;
 mod streams;

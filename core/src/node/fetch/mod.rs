@@ -104,6 +104,16 @@ impl RequestKind {
 }
 
 impl<S: Store> Node<S> {
+    /// Whether the node waits for `peer`'s answer to `request`: a driver
+    /// may start work on such an answer (checking its signatures ahead)
+    /// without a peer being able to make it work for anything unasked.
+    pub fn awaits_answer(&self, peer: PeerId, request: RequestId) -> bool {
+        self.requests
+            .in_flight
+            .get(&request)
+            .is_some_and(|r| r.peer == peer)
+    }
+
     /// Sends a new request to `peer`.
     pub(in crate::node) fn request(&mut self, now: Timestamp, peer: PeerId, kind: RequestKind) {
         self.send_request(now, peer, kind, 1);
