@@ -117,6 +117,7 @@ impl ValidatorSchedule {
         // Inactivity is counted from the epoch it joins.
         self.last_active.insert(info.key, effective);
         self.additions.entry(effective).or_default().push(info);
+        self.memo.clear();
         Ok(effective)
     }
 
@@ -206,6 +207,7 @@ impl ValidatorSchedule {
             return Err(LeaveError::LastMember);
         }
         self.removals.entry(effective).or_default().push(key);
+        self.memo.clear();
         self.last_active.remove(&key);
         Ok(effective)
     }

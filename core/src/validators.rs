@@ -33,6 +33,7 @@ use crate::ids::{Epoch, PublicKey, Round};
 use crate::params::SetPolicy;
 use borsh::{BorshDeserialize, BorshSerialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// An immutable validator set, sorted by key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -217,6 +218,74 @@ pub struct ValidatorSchedule {
     /// For each member, the latest epoch with a committed vertex by it (or
     /// the epoch it joined): the clock of inactivity removal.
     pub(crate) last_active: BTreeMap<PublicKey, Epoch>,
+    /// The sets of recent epochs, each computed once (not persisted).
+    #[borsh(skip)]
+    pub(crate) memo: SetMemo,
+}
+
+/// Epochs whose sets [`SetMemo`] keeps: the current one, the one before
+/// (parents, votes), the next (epoch votes), and a few asked for by
+/// attestations and the pruning floor.
+const MEMO_EPOCHS: usize = 8;
+
+/// The validator sets of recent epochs, computed once each. A set is asked
+/// for with every vertex checked, every vote counted and every anchor
+/// decided, and computing one clones the members and sorts them: that was
+/// a third of a 50-node simulation's time (allocations, and the key
+/// comparisons of the sort; issue 14). A set is a function of the schedule,
+/// so every change to the schedule's membership clears the memo
+/// ([`SetMemo::clear`]; three places make such changes: registrations
+/// taking effect, leaves and removals, anchor duty). Not part of the
+/// schedule's value: a copy or a decoded schedule starts empty, and two
+/// schedules compare equal whatever their memos hold.
+#[derive(Default)]
+pub(crate) struct SetMemo(std::sync::Mutex<BTreeMap<Epoch, Arc<ValidatorSet>>>);
+
+impl SetMemo {
+    /// The set of `epoch`, from memory or made by `make`.
+    fn get_or(&self, epoch: Epoch, make: impl FnOnce() -> ValidatorSet) -> Arc<ValidatorSet> {
+        let mut sets = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(set) = sets.get(&epoch) {
+            return set.clone();
+        }
+        let set = Arc::new(make());
+        if sets.len() >= MEMO_EPOCHS {
+            sets.pop_first();
+        }
+        sets.insert(epoch, set.clone());
+        set
+    }
+
+    /// Forgets every set: the membership changed.
+    pub(crate) fn clear(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+}
+
+impl Clone for SetMemo {
+    fn clone(&self) -> Self {
+        SetMemo::default()
+    }
+}
+
+impl PartialEq for SetMemo {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for SetMemo {}
+
+impl std::fmt::Debug for SetMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SetMemo")
+    }
 }
 
 impl ValidatorSchedule {
@@ -232,6 +301,7 @@ impl ValidatorSchedule {
             policy: SetPolicy::from(&crate::genesis::ChainParams::default()),
             candidates: Candidates::default(),
             last_active: BTreeMap::new(),
+            memo: SetMemo::default(),
         }
     }
 
@@ -277,7 +347,12 @@ impl ValidatorSchedule {
     }
 
     /// The set in force during `epoch` (assuming it is decided).
-    pub fn set_for_epoch(&self, epoch: Epoch) -> ValidatorSet {
+    pub fn set_for_epoch(&self, epoch: Epoch) -> Arc<ValidatorSet> {
+        self.memo.get_or(epoch, || self.compute_set(epoch))
+    }
+
+    /// The set of `epoch`, computed from the genesis and the changes.
+    fn compute_set(&self, epoch: Epoch) -> ValidatorSet {
         let mut members = self.genesis.clone();
         for added in self.additions.range(..=epoch).flat_map(|(_, v)| v) {
             members.push(added.clone());
@@ -306,6 +381,7 @@ impl ValidatorSchedule {
         }
         let from = Epoch(self.epoch_of(anchor_round).0 + 2);
         self.off_duty.insert(key, from);
+        self.memo.clear();
         Some(from)
     }
 
@@ -329,7 +405,7 @@ impl ValidatorSchedule {
     }
 
     /// The set in force at `round`.
-    pub fn set_for_round(&self, round: Round) -> ValidatorSet {
+    pub fn set_for_round(&self, round: Round) -> Arc<ValidatorSet> {
         self.set_for_epoch(self.epoch_of(round))
     }
 

@@ -258,3 +258,33 @@ fn a_key_whose_registration_expired_can_register_again() {
         Some(Epoch(3))
     );
 }
+
+/// Issue 14: sets are remembered per epoch (`SetMemo`), and every change
+/// of membership must be seen by the next question. Each set is asked for
+/// first, then changed by a registration, a leave and a proof of
+/// equivocation in turn; a memo that kept its answers would fail here. A
+/// copy and a decoded schedule give the same sets.
+#[test]
+fn a_remembered_set_follows_every_change_of_membership() {
+    let mut s = ValidatorSchedule::new(vec![info("a"), info("b"), info("c")], 10, 8);
+    let (b, d) = (info("b").key, info("d").key);
+    let at = Round(30);
+    assert_eq!(s.set_for_round(at).len(), 3);
+    assert_eq!(s.register(info("d"), Round(12)), Ok(Epoch(3)));
+    assert!(s.set_for_round(at).contains(&d), "registration seen");
+    assert_eq!(s.leave(b, Round(12)), Ok(Epoch(3)));
+    assert!(!s.set_for_round(at).contains(&b), "leave seen");
+    let a = info("a").key;
+    assert!(s.set_for_round(at).on_anchor_duty(&a));
+    assert_eq!(s.take_off_anchor_duty(a, Round(12)), Some(Epoch(3)));
+    assert!(!s.set_for_round(at).on_anchor_duty(&a), "anchor duty seen");
+    let copy = s.clone();
+    let decoded = ValidatorSchedule::try_from_slice(&borsh::to_vec(&s).unwrap()).unwrap();
+    for other in [&copy, &decoded] {
+        assert_eq!(other, &s);
+        assert_eq!(
+            other.set_for_round(at).members(),
+            s.set_for_round(at).members()
+        );
+    }
+}

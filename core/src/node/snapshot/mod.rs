@@ -456,7 +456,7 @@ impl<S: Store> Node<S> {
 /// What the certificate chain says of a manifest's validator set.
 pub(super) enum Certified {
     /// Certified: these members attest.
-    Set(crate::validators::ValidatorSet),
+    Set(std::sync::Arc<crate::validators::ValidatorSet>),
     /// The chain does not reach the snapshot's epoch yet.
     NotYet,
     /// Not the certified set: the sender lies.
