@@ -33,9 +33,11 @@ mod decide;
 /// further version is kept only when a pending vertex names it as a parent
 /// ([`Consensus::is_wanted_parent`]): an honest vertex may build on a
 /// version this node did not keep, and without it the node could take
-/// nothing above. A vertex names one version of each author, so what an
-/// equivocator can make a node keep is bounded by the vertices that cite
-/// its versions, not by how many it signs.
+/// nothing above. A vertex names one version of each author, so each
+/// version kept beyond two is one a held vertex cites, whatever the
+/// equivocator signs. (Colluding equivocators that cite each other's extra
+/// versions can still make their number per round grow down a chain of
+/// citations; the pending set's limit bounds how many come at once.)
 pub const MAX_VERSIONS_KEPT: usize = 2;
 
 /// The consensus cursor, persisted atomically with each commit.
