@@ -525,73 +525,21 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
                     let queue = &mut self.inline_inputs;
                     bluepods_core::snapshot::run_job(job, |out| queue.push_back(out.into()));
                 }
-                Action::BuildSnapshot(job) => {
-                    let tx = self.local_tx.clone();
-                    let round = job.round;
-                    tokio::task::spawn_blocking(move || {
-                        let sender = tx.clone();
-                        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            bluepods_core::snapshot::run_job(job, |out| {
-                                let _ = sender.blocking_send(out.into());
-                            });
-                        }));
-                        if built.is_err() {
-                            // The node must hear of it, or it waits forever.
-                            let error = "snapshot builder panicked".to_string();
-                            let _ = tx.blocking_send(Input::SnapshotFailed { round, error });
-                        }
-                    });
-                }
+                Action::BuildSnapshot(job) => crate::offload::build_snapshot(job, &self.local_tx),
                 Action::StageChunks(job) if self.inline_work => {
                     let staged = job.run();
                     self.inline_inputs.push_back(Input::ChunksStaged(staged));
                 }
-                Action::StageChunks(job) => {
-                    let tx = self.local_tx.clone();
-                    // The node must hear back, or its download waits forever.
-                    let failed = job.failed("staging panicked");
-                    tokio::task::spawn_blocking(move || {
-                        let run = std::panic::AssertUnwindSafe(|| job.run());
-                        let staged = std::panic::catch_unwind(run).unwrap_or(failed);
-                        let _ = tx.blocking_send(Input::ChunksStaged(staged));
-                    });
-                }
+                Action::StageChunks(job) => crate::offload::stage_chunks(job, &self.local_tx),
                 Action::CheckChunk(check) if self.inline_work => {
                     let checked = check.run();
                     self.inline_inputs.push_back(Input::ChunkChecked(checked));
                 }
                 Action::CheckChunk(check) => {
-                    let (tx, permits) = (self.local_tx.clone(), self.chunk_checks.clone());
-                    tokio::spawn(async move {
-                        // Waiting checks hold their compressed answer only.
-                        let Ok(_permit) = permits.acquire_owned().await else {
-                            return;
-                        };
-                        // The node must hear back, or the chunk stays
-                        // "being checked" for the rest of the download.
-                        let failed = check.failed("the chunk check panicked");
-                        let run = tokio::task::spawn_blocking(move || {
-                            let started = std::time::Instant::now();
-                            let checked = check.run();
-                            crate::profile::SYNC.checked(started.elapsed());
-                            checked
-                        });
-                        let checked = run.await.unwrap_or(failed);
-                        let _ = tx.send(Input::ChunkChecked(checked)).await;
-                    });
+                    crate::offload::check_chunk(check, &self.local_tx, &self.chunk_checks)
                 }
                 Action::ServeChunk(answer) => {
-                    let (tx, permits) = (self.served_tx.clone(), self.chunk_reads.clone());
-                    tokio::spawn(async move {
-                        // Waiting requests hold no chunk, only their id.
-                        let Ok(_permit) = permits.acquire_owned().await else {
-                            return;
-                        };
-                        let read = tokio::task::spawn_blocking(move || answer.read());
-                        if let Ok(served) = read.await {
-                            let _ = tx.send(served).await;
-                        }
-                    });
+                    crate::offload::serve_chunk(answer, &self.served_tx, &self.chunk_reads)
                 }
                 Action::Event(e) => {
                     if let Event::SyncFailed { reason } = &e {

@@ -22,6 +22,7 @@ pub mod http;
 pub mod keys;
 pub mod logs;
 pub mod metrics;
+mod offload;
 pub mod plan;
 mod prewarm;
 pub mod profile;
