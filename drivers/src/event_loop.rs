@@ -222,7 +222,8 @@ pub struct EventLoop<S: Store, C: Clock> {
     until: Option<DoneCheck<S>>,
     give_up: Option<GiveUpCheck<S>>,
     /// Run snapshot builds, chunk checks and staging jobs on the loop
-    /// itself (see `build_snapshots_inline`).
+    /// itself, and start no signature checks ahead of it (see
+    /// `run_work_inline`).
     inline_work: bool,
     inline_inputs: std::collections::VecDeque<Input>,
     /// Commands served since anything else was (see `MAX_COMMANDS_IN_A_ROW`).
@@ -307,11 +308,12 @@ impl<S: Store + Send, C: Clock> EventLoop<S, C> {
     }
 
     /// Builds snapshots, checks chunks and stages them on the loop, between
-    /// two inputs, instead of on other threads: the node pauses meanwhile,
-    /// but the order of its inputs no longer depends on thread scheduling. The simulator
-    /// uses this for reproducible runs; production keeps building in the
-    /// background.
-    pub fn build_snapshots_inline(&mut self) {
+    /// two inputs, instead of on other threads, and starts no signature
+    /// checks ahead of it (`prewarm.rs`): the node pauses meanwhile, but the
+    /// order of its inputs no longer depends on thread scheduling. The
+    /// simulator uses this for reproducible runs; production keeps that
+    /// work in the background.
+    pub fn run_work_inline(&mut self) {
         self.inline_work = true;
     }
 

@@ -30,8 +30,9 @@ pub const MIN_CHECKS: u64 = 256;
 
 /// If `msg` is an awaited range or fetch answer from `peer` with at least
 /// [`MIN_CHECKS`] signatures, starts its checks on the workers (`permits`,
-/// one per worker), each on a slice of it, far end first. The jobs, which
-/// nothing needs to wait for (none when the answer is not worked on).
+/// one per worker), each on a slice of it, far end first. Returns the jobs
+/// started, none when the answer is not worked on: the loop never waits
+/// for them (a test does).
 pub(crate) fn start<S: Store>(
     node: &Node<S>,
     peer: PeerId,

@@ -94,7 +94,7 @@ pub(crate) fn add_host(sim: &mut turmoil::Sim<'_>, spec: NodeSpec, shared: Share
                 }
             }
             let (mut lp, handle) = EventLoop::new(node, transport, net_rx, TokioClock::new());
-            lp.build_snapshots_inline();
+            lp.run_work_inline();
             let (obs, who, honest) = (shared.clone(), spec.name.clone(), spec.hostile.is_none());
             lp.observe(Box::new(move |e| lock(&obs).observe(&who, honest, e)));
             {

@@ -4,8 +4,8 @@
 //! (`bluepods_drivers::event_loop`) and the production QUIC transport; only
 //! the UDP socket ([`net::SimSocket`]), quinn's runtime clock
 //! ([`net::SimRuntime`]) and the store ([`store::SimStore`], in memory with
-//! crash semantics) differ. Snapshot builds run on the loop instead of a
-//! thread (`build_snapshots_inline`), and every random choice — turmoil's
+//! crash semantics) differ. Snapshot builds, chunk checks and staging
+//! run on the loop instead of other threads (`run_work_inline`), and every random choice — turmoil's
 //! latencies and losses, QUIC's connection ids, the nodes' own RNGs, the
 //! scenario's faults — comes from the seed. The same seed gives the same
 //! trace, row for row; `trace_hash` is its SHA-256.
