@@ -291,3 +291,32 @@ fn a_restarted_validator_holds_the_certificates_it_stored() {
     let after = c.node(1).checkpoint().unwrap();
     assert!(after.epoch > before.epoch, "{before:?} -> {after:?}");
 }
+
+/// Postmortem (issue 14, found by `scripts/bench-strategies.sh`): a joiner
+/// dropped a manifest more than two epochs past its certificate chain,
+/// fetched the certificates in milliseconds, and then sat in discovery until
+/// the stall timeout made it ask again: every snapshot join of a network
+/// older than three epochs lost a second (1.2 s of a 1.7 s join here).
+#[test]
+fn a_manifest_far_past_the_joiners_certificates_is_taken_once_they_come() {
+    let (genesis, keys) = test_genesis(1, short_epochs());
+    let mut c = Cluster::new(62, Faults::fixed_delay(5));
+    c.add_genesis_node("v0", keys[0].clone(), &genesis, validator_config(50));
+    c.run_for(3_000);
+    let j = c.add_joiner("j0", Keypair::from_label("joiner"), snapshot_joiner("v0"));
+    assert!(c.run_until(10_000, |c| c.node(j).phase() == SyncPhase::Live));
+    let at = |phase: SyncPhase| {
+        c.nodes[j]
+            .events
+            .iter()
+            .find(|(_, e)| matches!(e, Event::PhaseChanged { to, .. } if *to == phase))
+            .map(|(t, _)| t.0)
+            .expect("the joiner went through the phase")
+    };
+    let choosing_ms = at(SyncPhase::SnapshotFetch) - at(SyncPhase::Discovery);
+    let stall_timeout_ms = NodeConfig::default().stall_timeout_ms;
+    assert!(
+        choosing_ms < stall_timeout_ms,
+        "discovery took {choosing_ms} ms, as long as a stall timeout ({stall_timeout_ms} ms)"
+    );
+}

@@ -69,17 +69,17 @@ impl<S: Store> Node<S> {
                 // The chain must reach the snapshot's epoch first: keep the
                 // manifest (one per peer) until certificates come.
                 crate::cov::mark("manifest_waits_for_its_epoch_certificate");
-                // Bounded: at most `max_sync_peers` kept, and only of an
-                // epoch the chain can reach soon (a far one is dropped: no
-                // certificate will come for it in a discovery's time).
+                // Bounded by count: at most `max_sync_peers` kept, each
+                // no larger than the answer it came in. However far its
+                // epoch, it is kept: a joiner of an old network fetches
+                // hundreds of certificates in one round trip, and one that
+                // dropped the manifest waited a stall timeout to ask again
+                // (issue 14). One whose epoch never certifies is never an
+                // offer, and the next discovery round replaces it.
                 let max = self.config.sync.max_sync_peers;
-                let next = self.epochs.chain.as_ref().map_or(0, |c| c.next_epoch().0);
-                let epoch = self.chain.as_ref().map_or(u64::MAX, |c| {
-                    manifest.round.0 / c.genesis.params.epoch_rounds
-                });
                 if let Some(disc) = self.discovery_mut() {
                     let room = disc.uncertified.len() < max || disc.uncertified.contains_key(&peer);
-                    if room && epoch <= next.saturating_add(2) {
+                    if room {
                         disc.uncertified.insert(peer, (manifest, attestations));
                     }
                 }
