@@ -82,6 +82,7 @@ pub fn init_chain(store: &mut dyn Store, genesis: &Genesis) -> Result<(), StoreE
 /// Writes the genesis objects, in batches.
 fn write_genesis_state(store: &mut dyn Store, genesis: &Genesis) -> Result<(), StoreError> {
     const BATCH: u64 = 10_000;
+    crate::cov::mark("genesis_state_written");
     let mut batch = WriteBatch::new(false);
     for o in &genesis.objects {
         batch.push(WriteOp::PutObject(o.clone()));
@@ -104,9 +105,42 @@ fn write_genesis_state(store: &mut dyn Store, genesis: &Genesis) -> Result<(), S
 /// node about to take its state from a snapshot, which would overwrite the
 /// genesis objects anyway.
 pub fn init_chain_metadata(store: &mut dyn Store, genesis: &Genesis) -> Result<(), StoreError> {
+    store.write(metadata_batch(genesis))
+}
+
+/// Like [`init_chain_metadata`], and marks the genesis objects as still to
+/// write ([`MetaKey::GenesisStateDeferred`]): for an `auto` joiner, which
+/// learns how it joins only after it adopted the genesis. The objects are
+/// written by [`write_deferred_genesis_state`] before the first commit, and
+/// never if a snapshot comes first: a large genesis state cost such a joiner
+/// its write, then its replacement (issue 14).
+pub fn init_chain_deferred(store: &mut dyn Store, genesis: &Genesis) -> Result<(), StoreError> {
+    let mut batch = metadata_batch(genesis);
+    batch.put_meta(MetaKey::GenesisStateDeferred, &());
+    store.write(batch)
+}
+
+/// The genesis objects, if their write was deferred: written now, then the
+/// mark removed durably (an interrupted write is redone at the next start).
+/// Only a node that has committed nothing may call this: its state is still
+/// the genesis.
+pub(super) fn write_deferred_genesis_state(
+    store: &mut dyn Store,
+    genesis: &Genesis,
+) -> Result<(), StoreError> {
+    if read_meta::<()>(&*store, MetaKey::GenesisStateDeferred)?.is_none() {
+        return Ok(());
+    }
+    write_genesis_state(store, genesis)?;
+    let mut batch = WriteBatch::new(true);
+    batch.push(WriteOp::DeleteMeta(MetaKey::GenesisStateDeferred));
+    store.write(batch)
+}
+
+fn metadata_batch(genesis: &Genesis) -> WriteBatch {
     let meta = ConsensusMeta::at_genesis(genesis);
     let mut batch = WriteBatch::new(true);
     batch.put_meta(MetaKey::Consensus, &meta);
     batch.put_meta(MetaKey::Genesis, genesis);
-    store.write(batch)
+    batch
 }

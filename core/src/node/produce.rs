@@ -232,9 +232,16 @@ impl<S: Store> Node<S> {
     pub(super) fn commit_ready(&mut self, now: Timestamp) -> Result<(), StoreError> {
         loop {
             let chain = self.chain.as_mut().expect("commit needs a chain");
+            let from_genesis = chain.consensus.last_committed_round().is_none();
             let commits = chain.consensus.try_commit();
             if commits.is_empty() {
                 return Ok(());
+            }
+            if from_genesis {
+                // The first commit executes on the genesis state: an `auto`
+                // joiner that deferred it writes it now.
+                let chain = self.chain.as_ref().expect("commit needs a chain");
+                super::init::write_deferred_genesis_state(&mut self.store, &chain.genesis)?;
             }
             for anchor in commits {
                 let chain = self.chain.as_mut().expect("commit needs a chain");

@@ -42,6 +42,10 @@ pub enum MetaKey {
     /// The certificate of an epoch's validator set (borsh
     /// `EpochCertificate`, `epochs.rs`).
     EpochCertificate(crate::ids::Epoch),
+    /// Present (borsh `()`) while the genesis objects of an adopted genesis
+    /// are not written yet: an `auto` joiner writes them before its first
+    /// commit, or never if a snapshot replaces its state first.
+    GenesisStateDeferred,
 }
 
 impl MetaKey {
@@ -52,6 +56,7 @@ impl MetaKey {
             MetaKey::Consensus => b"consensus".to_vec(),
             MetaKey::OwnLastRound => b"own_last_round".to_vec(),
             MetaKey::SnapshotDownload => b"snapshot_download".to_vec(),
+            MetaKey::GenesisStateDeferred => b"genesis_state_deferred".to_vec(),
             MetaKey::EpochCertificate(e) => {
                 [b"epoch_cert/".as_slice(), &e.0.to_be_bytes()].concat()
             }

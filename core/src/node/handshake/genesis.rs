@@ -12,6 +12,7 @@
 //! cannot tell which network its operator meant. With a single peer that
 //! is trust on first use, and the log says so.
 
+use crate::config::SyncMode;
 use crate::consensus::{Consensus, ConsensusMeta};
 use crate::genesis::Genesis;
 use crate::ids::{Hash, PeerId, Timestamp};
@@ -176,10 +177,12 @@ impl<S: Store> Node<S> {
             self.ban_peer(now, peer, &format!("invalid genesis: {e}"));
             return Ok(());
         }
-        if self.config.sync.default_strategy == crate::config::SyncMode::Snapshot {
-            crate::node::init::init_chain_metadata(&mut self.store, &genesis)?;
-        } else {
-            crate::node::init_chain(&mut self.store, &genesis)?;
+        match self.config.sync.default_strategy {
+            SyncMode::Snapshot => {
+                crate::node::init::init_chain_metadata(&mut self.store, &genesis)?
+            }
+            SyncMode::Auto => crate::node::init::init_chain_deferred(&mut self.store, &genesis)?,
+            SyncMode::Range => crate::node::init_chain(&mut self.store, &genesis)?,
         }
         let meta: ConsensusMeta = read_meta(&self.store, MetaKey::Consensus)?
             .ok_or_else(|| StoreError::Corrupt("consensus metadata missing after init".into()))?;

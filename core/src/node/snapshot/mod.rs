@@ -396,6 +396,9 @@ impl<S: Store> Node<S> {
         let mut batch = WriteBatch::new(true);
         batch.put_meta(MetaKey::Consensus, &manifest.frontier.meta);
         batch.push(WriteOp::DeleteMeta(MetaKey::SnapshotDownload));
+        // The snapshot is the state now: genesis objects not written yet
+        // never will be.
+        batch.push(WriteOp::DeleteMeta(MetaKey::GenesisStateDeferred));
         for (hash, v) in verified.frontier() {
             batch.push(WriteOp::PutVertex {
                 hash: *hash,
