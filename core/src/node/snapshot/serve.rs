@@ -75,6 +75,23 @@ impl<S: Store> Node<S> {
         window: Vec<(Round, Hash)>,
     ) -> Result<(), StoreError> {
         let round = cursor.last_anchor.map_or(Round(0), |(r, _)| r);
+        // A node catching up far behind would build snapshots of rounds the
+        // network left long ago, back to back, on the cores its replay
+        // needs: with a million objects that halved a range join's rate
+        // (issue 14). Nobody asks for them, and a validator attests only
+        // what it builds once it produces again. It builds the first one
+        // near the network's head.
+        let interval = self
+            .chain
+            .as_ref()
+            .map_or(0, |c| c.genesis.params.snapshot_interval_rounds);
+        let far_behind = self
+            .trusted_best_round()
+            .is_some_and(|best| best.0 > round.0.saturating_add(interval.saturating_mul(2)));
+        if far_behind {
+            crate::cov::mark("snapshot_far_behind_the_network_skipped");
+            return Ok(());
+        }
         if let Some(busy) = self.serving.building {
             self.emit(Event::SnapshotFailed {
                 round,

@@ -1,0 +1,70 @@
+//! What a node catching up by range spends its time on: the rounds it
+//! replays, not snapshots of rounds the network left long ago.
+
+use bluepods_core::config::{SyncConfig, SyncMode};
+use bluepods_core::harness::{test_genesis, validator_config, Cluster, Faults};
+use bluepods_core::{ChainParams, Event, Keypair, NodeConfig, Role, SyncPhase};
+
+/// Postmortem (issue 14, found by `scripts/bench-strategies.sh`): a range
+/// joiner replaying 100,000 rounds of a network with a million objects
+/// started a snapshot build at every snapshot round it committed, back to
+/// back on the cores its replay needed (each build skipped the next one
+/// while it ran, and said so in the log). Its join took 46 s where the
+/// same history with ten thousand objects took 23 s.
+#[test]
+fn a_node_catching_up_builds_no_snapshot_of_rounds_the_network_left_long_ago() {
+    let params = ChainParams {
+        snapshot_interval_rounds: 10,
+        ..ChainParams::default()
+    };
+    let (mut genesis, keys) = test_genesis(1, params);
+    genesis.synthetic_objects = 2_000;
+    let mut c = Cluster::new(11, Faults::fixed_delay(5));
+    c.add_genesis_node("v0", keys[0].clone(), &genesis, validator_config(50));
+    c.run_for(10_000);
+    let config = NodeConfig {
+        role: Role::Listener,
+        bootstrap_peers: vec!["v0".into()],
+        sync: SyncConfig {
+            default_strategy: SyncMode::Range,
+            ..SyncConfig::default()
+        },
+        ..NodeConfig::default()
+    };
+    let j = c.add_joiner("j0", Keypair::from_label("range"), config);
+    assert!(c.run_until(20_000, |c| c.node(j).phase() == SyncPhase::Live));
+    c.run_for(2_000);
+    let live_at = c.nodes[j]
+        .events
+        .iter()
+        .position(|(_, e)| {
+            matches!(
+                e,
+                Event::PhaseChanged {
+                    to: SyncPhase::Live,
+                    ..
+                }
+            )
+        })
+        .expect("the joiner went live");
+    let builds = |events: &[(bluepods_core::Timestamp, Event)]| {
+        events
+            .iter()
+            .filter(|(_, e)| {
+                matches!(
+                    e,
+                    Event::SnapshotBuilt { .. } | Event::SnapshotFailed { .. }
+                )
+            })
+            .count()
+    };
+    let before = builds(&c.nodes[j].events[..live_at]);
+    let after = builds(&c.nodes[j].events[live_at..]);
+    // About 200 rounds replayed, a snapshot round every 10: only those near
+    // the head are built.
+    assert!(
+        before <= 3,
+        "{before} snapshots built or skipped while catching up"
+    );
+    assert!(after >= 1, "a live node builds snapshots again");
+}
