@@ -28,12 +28,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-status_field() { # HTTP_PORT PYTHON_EXPR_ON_s
-  "$bin/bluepods" status --json --http "127.0.0.1:$1" 2>/dev/null |
-    python3 -c "import json,sys; s=json.load(sys.stdin); print($2)" 2>/dev/null || echo "?"
-}
-now() { date +%s.%N; }
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 declare -a quic http
 for i in 0 1 2 3; do quic[$i]=$(free_port); http[$i]=$(free_port); done

@@ -19,11 +19,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-status_field() { # HTTP_PORT PYTHON_EXPR_ON_s
-  "$bin/bluepods" status --json --http "127.0.0.1:$1" 2>/dev/null |
-    python3 -c "import json,sys; s=json.load(sys.stdin); print($2)" 2>/dev/null || echo "?"
-}
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 printf 'max_upload_bandwidth = %s\n' "$rate" >"$work/serve.toml"
 # The single-source joiner: no connections beyond its bootstrap peer.

@@ -42,16 +42,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-status_field() { # HTTP_PORT PYTHON_EXPR_ON_s
-  "$bin/bluepods" status --json --http "127.0.0.1:$1" 2>/dev/null |
-    python3 -c "import json,sys; s=json.load(sys.stdin); print($2)" 2>/dev/null || echo "?"
-}
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 newest_snapshot() { # HTTP_PORT
   curl -s "127.0.0.1:$1/v1/snapshots" 2>/dev/null |
     python3 -c "import json,sys; print(max([s['round'] for s in json.load(sys.stdin)] or [0]))" 2>/dev/null || echo 0
 }
-now() { date +%s.%N; }
 
 quic=$(free_port)
 http=$(free_port)
