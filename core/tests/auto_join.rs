@@ -74,3 +74,30 @@ fn an_auto_joiner_of_a_young_network_joins_by_range_on_the_genesis_state() {
     assert_eq!(cov::hits("genesis_state_written"), written + 1);
     assert!(!took_a_snapshot(&c, j));
 }
+
+/// Review finding (issue 14): a `snapshot` joiner wrote the genesis record
+/// but none of the genesis objects. Interrupted before its snapshot came and
+/// restarted to join by range, it executed its first commit on an empty
+/// state.
+#[test]
+fn a_snapshot_joiner_restarted_to_join_by_range_executes_on_the_genesis_state() {
+    let (mut c, j) = auto_join(1_000, 400);
+    c.crash(j);
+    c.reconfigure(j, |cfg| cfg.sync.default_strategy = SyncMode::Snapshot);
+    c.start(j);
+    let adopted = |c: &Cluster| {
+        c.nodes[j]
+            .events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::GenesisAdopted { .. }))
+    };
+    assert!(c.run_until(5_000, adopted));
+    c.crash(j);
+    c.reconfigure(j, |cfg| cfg.sync.default_strategy = SyncMode::Range);
+    c.start(j);
+    let synced =
+        |c: &Cluster| c.node(j).phase() == SyncPhase::Live && c.committed_rounds()[j].is_some();
+    assert!(c.run_until(10_000, synced));
+    assert!(!took_a_snapshot(&c, j));
+    assert_eq!(c.node(j).store().objects().count() as u64, OBJECTS);
+}

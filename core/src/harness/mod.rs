@@ -256,6 +256,12 @@ impl Cluster {
         self.drain(i);
     }
 
+    /// Changes the configuration node `i` gets when it next starts (a
+    /// restart with other flags).
+    pub fn reconfigure(&mut self, i: usize, change: impl FnOnce(&mut NodeConfig)) {
+        change(&mut self.nodes[i].config);
+    }
+
     /// Crashes a node: its connections drop and it keeps only its store.
     pub fn crash(&mut self, i: usize) {
         let Some(node) = self.nodes[i].node.take() else {

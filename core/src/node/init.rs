@@ -76,7 +76,7 @@ impl<S: Store> Node<S> {
 /// so an interrupted initialisation is simply redone.
 pub fn init_chain(store: &mut dyn Store, genesis: &Genesis) -> Result<(), StoreError> {
     write_genesis_state(store, genesis)?;
-    init_chain_metadata(store, genesis)
+    store.write(metadata_batch(genesis))
 }
 
 /// Writes the genesis objects, in batches.
@@ -101,19 +101,15 @@ fn write_genesis_state(store: &mut dyn Store, genesis: &Genesis) -> Result<(), S
     Ok(())
 }
 
-/// Writes only the genesis record and the initial consensus metadata: for a
-/// node about to take its state from a snapshot, which would overwrite the
-/// genesis objects anyway.
-pub fn init_chain_metadata(store: &mut dyn Store, genesis: &Genesis) -> Result<(), StoreError> {
-    store.write(metadata_batch(genesis))
-}
-
-/// Like [`init_chain_metadata`], and marks the genesis objects as still to
-/// write ([`MetaKey::GenesisStateDeferred`]): for an `auto` joiner, which
-/// learns how it joins only after it adopted the genesis. The objects are
-/// written by [`write_deferred_genesis_state`] before the first commit, and
-/// never if a snapshot comes first: a large genesis state cost such a joiner
-/// its write, then its replacement (issue 14).
+/// Writes the genesis record and the initial consensus metadata, and marks
+/// the genesis objects as still to write ([`MetaKey::GenesisStateDeferred`]):
+/// for a node that may take its state from a snapshot (`snapshot`, or `auto`,
+/// which learns how it joins only after it adopted the genesis). The objects
+/// are written by [`write_deferred_genesis_state`] before the first commit,
+/// and never if a snapshot comes first: a large genesis state cost an `auto`
+/// joiner its write, then its replacement (issue 14). The mark also makes a
+/// `snapshot` node interrupted before its snapshot and restarted to join by
+/// range execute on the genesis state, not on an empty one.
 pub fn init_chain_deferred(store: &mut dyn Store, genesis: &Genesis) -> Result<(), StoreError> {
     let mut batch = metadata_batch(genesis);
     batch.put_meta(MetaKey::GenesisStateDeferred, &());

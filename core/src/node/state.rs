@@ -134,8 +134,8 @@ pub(super) struct Discovery {
     /// Gossip held for the replay.
     pub(super) buffer: VertexBuffer,
     /// Manifests (with their attestations) of an epoch the certificate
-    /// chain does not reach yet, but will soon (at most two epochs past
-    /// it): one per peer and at most `max_sync_peers` in all, of at most
+    /// chain does not reach yet: one per peer and at most `max_sync_peers`
+    /// in all (the furthest round makes way for a nearer one), of at most
     /// `max_frame_bytes` each.
     pub(super) uncertified: BTreeMap<PeerId, (Manifest, Vec<crate::vertex::Vertex>)>,
 }

@@ -177,12 +177,19 @@ impl<S: Store> Node<S> {
             self.ban_peer(now, peer, &format!("invalid genesis: {e}"));
             return Ok(());
         }
-        match self.config.sync.default_strategy {
-            SyncMode::Snapshot => {
-                crate::node::init::init_chain_metadata(&mut self.store, &genesis)?
-            }
-            SyncMode::Auto => crate::node::init::init_chain_deferred(&mut self.store, &genesis)?,
-            SyncMode::Range => crate::node::init_chain(&mut self.store, &genesis)?,
+        // The genesis objects are written now only by a node that will
+        // surely execute on them: one joining by range, or a validator of
+        // the genesis (a young network commits at once). Otherwise they
+        // wait for the first commit, and a snapshot applied first replaces
+        // them unwritten (`init::init_chain_deferred`).
+        let in_genesis = genesis
+            .validators
+            .iter()
+            .any(|v| v.key == self.key.public());
+        if self.config.sync.default_strategy == SyncMode::Range || in_genesis {
+            crate::node::init_chain(&mut self.store, &genesis)?;
+        } else {
+            crate::node::init::init_chain_deferred(&mut self.store, &genesis)?;
         }
         let meta: ConsensusMeta = read_meta(&self.store, MetaKey::Consensus)?
             .ok_or_else(|| StoreError::Corrupt("consensus metadata missing after init".into()))?;

@@ -69,17 +69,30 @@ impl<S: Store> Node<S> {
                 // The chain must reach the snapshot's epoch first: keep the
                 // manifest (one per peer) until certificates come.
                 crate::cov::mark("manifest_waits_for_its_epoch_certificate");
-                // Bounded by count: at most `max_sync_peers` kept, each
-                // no larger than the answer it came in. However far its
-                // epoch, it is kept: a joiner of an old network fetches
-                // hundreds of certificates in one round trip, and one that
-                // dropped the manifest waited a stall timeout to ask again
-                // (issue 14). One whose epoch never certifies is never an
-                // offer, and the next discovery round replaces it.
+                // However far its epoch, it is kept: a joiner of an old
+                // network fetches hundreds of certificates in one round
+                // trip, and one that dropped the manifest waited a stall
+                // timeout to ask again (issue 14). Bounded by count: one per
+                // peer, at most `max_sync_peers`, each no larger than the
+                // answer it came in. When they are all taken, the one of the
+                // furthest round makes way for a nearer one: a liar's
+                // manifest of an epoch that never comes cannot keep a real
+                // one out.
                 let max = self.config.sync.max_sync_peers;
                 if let Some(disc) = self.discovery_mut() {
-                    let room = disc.uncertified.len() < max || disc.uncertified.contains_key(&peer);
-                    if room {
+                    if disc.uncertified.len() >= max && !disc.uncertified.contains_key(&peer) {
+                        let furthest = disc
+                            .uncertified
+                            .iter()
+                            .max_by_key(|(p, (m, _))| (m.round, **p))
+                            .filter(|(_, (m, _))| m.round > manifest.round)
+                            .map(|(p, _)| *p);
+                        if let Some(p) = furthest {
+                            crate::cov::mark("furthest_uncertified_manifest_made_way");
+                            disc.uncertified.remove(&p);
+                        }
+                    }
+                    if disc.uncertified.len() < max || disc.uncertified.contains_key(&peer) {
                         disc.uncertified.insert(peer, (manifest, attestations));
                     }
                 }

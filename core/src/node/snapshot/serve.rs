@@ -16,6 +16,7 @@
 
 use crate::ids::{Hash, Round, Timestamp};
 use crate::interface::{Action, Event};
+use crate::node::state::SyncState;
 use crate::node::Node;
 use crate::snapshot::{Frontier, Manifest, SnapshotJob};
 use crate::store::{Store, StoreError, WriteBatch, WriteOp};
@@ -85,9 +86,14 @@ impl<S: Store> Node<S> {
             .chain
             .as_ref()
             .map_or(0, |c| c.genesis.params.snapshot_interval_rounds);
-        let far_behind = self
-            .trusted_best_round()
-            .is_some_and(|best| best.0 > round.0.saturating_add(interval.saturating_mul(2)));
+        // Only while catching up: a live node's commits trail the head by a
+        // few rounds, more when a slot stays undecided, and with a short
+        // interval that must not make validators skip different snapshots.
+        let catching_up = matches!(self.sync, SyncState::CatchUp(_) | SyncState::Backoff(_));
+        let far_behind = catching_up
+            && self
+                .trusted_best_round()
+                .is_some_and(|best| best.0 > round.0.saturating_add(interval.saturating_mul(2)));
         if far_behind {
             crate::cov::mark("snapshot_far_behind_the_network_skipped");
             return Ok(());
