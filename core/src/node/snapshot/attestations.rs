@@ -9,13 +9,20 @@
 //!   validator builds the snapshot of a round it has committed);
 //! - an author attests one root per round: a second root from it for the
 //!   same round is ignored;
-//! - when full, the entry with the fewest attesters goes (the lowest round
-//!   among equals), so entries a quorum backs outlast any number made up by
-//!   fewer than a third of the set.
+//! - an author keeps its newest `ATTESTATIONS_PER_AUTHOR`: an honest
+//!   member attests one root per snapshot round, so its older ones are of
+//!   snapshots nobody asks for any more, and a faulty one can push out only
+//!   its own;
+//! - past `max` entries in all (members come and go), the lowest round
+//!   goes.
 //!
 //! Before (issue 11), the table kept 16 entries and dropped the lowest
 //! round: 16 vertices attesting far-future rounds erased every real
-//! attestation, and no joiner reached a quorum.
+//! attestation, and no joiner reached a quorum. Then (until issue 14) a
+//! full table dropped the entry with the fewest attesters: once it held 16
+//! snapshots attested by the whole set, each new snapshot's first
+//! attestation was that entry and went at once, so on a network of more
+//! than one validator no snapshot after the sixteenth reached a quorum.
 
 use crate::ids::{Hash, PublicKey, Round};
 use crate::vertex::Attestation;
@@ -31,9 +38,13 @@ pub(in crate::node) struct AttestationTable {
     max: usize,
 }
 
-/// Entries kept: a few snapshot intervals' worth, with room for roots that
-/// disagree.
-const MAX_ATTESTED_SNAPSHOTS: usize = 16;
+/// Attestations kept per author: eight snapshot intervals' worth (a leased
+/// snapshot older than that is rarely still downloaded).
+const ATTESTATIONS_PER_AUTHOR: usize = 8;
+
+/// Entries kept in all: every author's budget for a full set of 64
+/// members, so the bound bites only when members have come and gone.
+const MAX_ATTESTED_SNAPSHOTS: usize = ATTESTATIONS_PER_AUTHOR * 64;
 
 impl Default for AttestationTable {
     fn default() -> Self {
@@ -70,21 +81,29 @@ impl AttestationTable {
             crate::cov::mark("second_root_of_an_author_ignored");
             return false;
         }
-        self.entries
-            .entry((a.round, a.manifest_root))
-            .or_default()
-            .insert(author, hash);
-        while self.entries.len() > self.max {
-            let weakest = self
-                .entries
-                .iter()
-                .min_by_key(|((round, _), who)| (who.len(), *round))
-                .map(|(key, _)| *key);
-            if let Some(key) = weakest {
-                self.entries.remove(&key);
+        let key = (a.round, a.manifest_root);
+        self.entries.entry(key).or_default().insert(author, hash);
+        let mine: Vec<(Round, Hash)> = self
+            .entries
+            .iter()
+            .filter(|(_, who)| who.contains_key(&author))
+            .map(|(k, _)| *k)
+            .collect();
+        let over = mine.len().saturating_sub(ATTESTATIONS_PER_AUTHOR);
+        for old in &mine[..over] {
+            if let Some(who) = self.entries.get_mut(old) {
+                who.remove(&author);
+                if who.is_empty() {
+                    self.entries.remove(old);
+                }
             }
         }
-        true
+        while self.entries.len() > self.max {
+            self.entries.pop_first();
+        }
+        self.entries
+            .get(&key)
+            .is_some_and(|who| who.contains_key(&author))
     }
 
     /// Who attested `root` for `round`.
@@ -127,12 +146,32 @@ mod tests {
             assert!(!t.note(liar, Round(45), &attest(1_000_000 + r, 2), Hash([9; 32])));
         }
         // Rounds up to its own vertex's are taken, one root per round, and
-        // each such entry has one attester: they go before the quorum's.
+        // it keeps only its newest: they push out its own, not the quorum's.
         for r in 0..32 {
             t.note(liar, Round(80), &attest(41 + r, 2), Hash([9; 32]));
         }
         assert!(!t.note(liar, Round(80), &attest(72, 3), Hash([9; 32])));
+        assert!(!t.note(liar, Round(80), &attest(42, 2), Hash([9; 32])));
         assert_eq!(t.get(Round(40), Hash([1; 32])).map(BTreeMap::len), Some(3));
-        assert_eq!(t.iter().count(), 16);
+        assert_eq!(t.iter().count(), 1 + ATTESTATIONS_PER_AUTHOR);
+    }
+
+    /// Postmortem (issue 14, found by `scripts/bench-catchup.sh`): once the
+    /// table held 16 entries, each attested by the whole set, a new
+    /// snapshot's first attestation made the weakest entry and went at
+    /// once, and so did every one after it. On a network of more than one
+    /// validator no snapshot after the sixteenth was attested by a quorum:
+    /// a validator restarted after five minutes found none to take.
+    #[test]
+    fn a_new_snapshot_is_attested_however_many_came_before() {
+        let mut t = AttestationTable::default();
+        for s in 0..40u8 {
+            let round = u64::from(s) * 40;
+            for i in 0..4 {
+                t.note(key(i), Round(round + 1), &attest(round, s), Hash([i; 32]));
+            }
+            let attesters = t.get(Round(round), Hash([s; 32])).map(BTreeMap::len);
+            assert_eq!(attesters, Some(4), "snapshot {s}");
+        }
     }
 }

@@ -260,6 +260,18 @@ impl<S: Store> Node<S> {
             .map(|(root, (m, peers))| {
                 (*root, m.clone(), peers.iter().copied().collect::<Vec<_>>())
             });
+        // A manifest that waits for its epoch's certificates is an offer
+        // on its way: nothing on offer yet does not mean nothing ahead.
+        // Postmortem (issue 14): a validator restarted 48 epochs behind
+        // concluded at once that no snapshot was on offer and caught up by
+        // range for 20 s. The certificates come in a few round trips; the
+        // wait is bounded by a request timeout from the start.
+        let certifying = !disc.uncertified.is_empty()
+            && now < disc.since.plus_ms(self.config.sync.peer_timeout_ms);
+        if best.is_none() && certifying {
+            crate::cov::mark("discovery_waits_for_certificates");
+            return Ok(());
+        }
         match best {
             Some((root, manifest, sources)) if self.config.plan_only => {
                 self.start_probe(now, root, manifest, sources);
