@@ -11,7 +11,9 @@
 # validator, TPS/3 each (one client submits one transaction at a time).
 #
 # Usage: scripts/bench-catchup.sh [STOP_SECONDS] [TPS]   (defaults 300, 1000)
-# BIN=DIR runs prebuilt binaries; KEEP=1 keeps the logs.
+# BIN=DIR runs prebuilt binaries; KEEP=1 keeps the logs; MODE=range restarts
+# the stopped validator with `--sync-mode range` (by default, `auto`, it
+# takes a snapshot when it is more than `strategy_switch_threshold` behind).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stop_s=${1:-300}
@@ -41,7 +43,8 @@ start_validator() { # I [WRAPPER...]
       --http "127.0.0.1:${http[0]}" 2>>"$work/v0.log" &
   else
     RUST_LOG=info "${wrap[@]}" "$bin/bluepods-node" --bootstrap-addr "127.0.0.1:${quic[0]}" --data "$work/v$i" \
-      --quic "127.0.0.1:${quic[$i]}" --http "127.0.0.1:${http[$i]}" 2>>"$work/v$i.log" &
+      --quic "127.0.0.1:${quic[$i]}" --http "127.0.0.1:${http[$i]}" ${mode_flag[@]+"${mode_flag[@]}"} \
+      2>>"$work/v$i.log" &
   fi
   pids+=($!)
   echo $! >"$work/v$i.pid"
@@ -79,7 +82,9 @@ x1=$(status_field "${http[0]}" 's["executed_txs"]')
 net_rounds_s=$(echo "($r1 - $r0) / ($t1 - $t0)" | bc -l)
 net_tx_s=$(echo "($x1 - $x0) / ($t1 - $t0)" | bc -l)
 
-echo "== restart v3 ($((r1 - stopped_at)) committed rounds behind)"
+echo "== restart v3 ($((r1 - stopped_at)) committed rounds behind)${MODE:+, --sync-mode $MODE}"
+mode_flag=()
+if [ -n "${MODE:-}" ]; then mode_flag=(--sync-mode "$MODE"); fi
 restart=$(now)
 # WRAP="perf record -g -o FILE" profiles the restarted validator.
 # shellcheck disable=SC2086
@@ -108,6 +113,8 @@ printf '\n%-44s %12s\n' "measure" "value"
 printf '%-44s %12.2f rounds/s\n' "network commit rate while v3 was down" "$net_rounds_s"
 printf '%-44s %12.0f tx/s\n' "network execution rate while v3 was down" "$net_tx_s"
 printf '%-44s %12s\n' "committed rounds v3 was behind at restart" "$((r1 - stopped_at))"
+way=range; grep -q "snapshot applied successfully" "$work/v3.log" && way=snapshot
+printf '%-44s %12s\n' "v3 rejoined by" "$way"
 printf '%-44s %12.2f s\n' "restart to live and within 4 rounds" "$took"
 printf '%-44s %12s\n' "rounds v3 committed (stop to caught up)" "$rounds"
 printf '%-44s %12.0f rounds/s\n' "catch-up rate" "$(echo "$rounds / $took" | bc -l)"
