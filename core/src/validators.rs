@@ -96,11 +96,14 @@ impl ValidatorSet {
         self.total_weight() - self.quorum() + 1
     }
 
+    /// Where `key` sits among the sorted members, if it is one.
+    fn position(&self, key: &PublicKey) -> Option<usize> {
+        self.members.binary_search_by(|m| m.key.cmp(key)).ok()
+    }
+
     /// The weight of `key`, 0 for a non-member.
     pub fn weight_of(&self, key: &PublicKey) -> u64 {
-        self.members
-            .binary_search_by(|m| m.key.cmp(key))
-            .map_or(0, |i| self.members[i].weight)
+        self.position(key).map_or(0, |i| self.members[i].weight)
     }
 
     /// The summed weight of `keys`, each counted once; non-members weigh 0.
@@ -128,7 +131,7 @@ impl ValidatorSet {
         // simulation's time).
         let mut highest: Vec<Option<Round>> = vec![None; self.members.len()];
         for (k, r) in claims {
-            if let Ok(i) = self.members.binary_search_by(|m| m.key.cmp(&k)) {
+            if let Some(i) = self.position(&k) {
                 highest[i] = highest[i].max(Some(r));
             }
         }
@@ -184,7 +187,7 @@ impl ValidatorSet {
 
     /// Whether `key` is a member.
     pub fn contains(&self, key: &PublicKey) -> bool {
-        self.members.binary_search_by(|m| m.key.cmp(key)).is_ok()
+        self.position(key).is_some()
     }
 
     /// The members, sorted by key.

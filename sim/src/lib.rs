@@ -5,10 +5,11 @@
 //! the UDP socket ([`net::SimSocket`]), quinn's runtime clock
 //! ([`net::SimRuntime`]) and the store ([`store::SimStore`], in memory with
 //! crash semantics) differ. Snapshot builds, chunk checks and staging
-//! run on the loop instead of other threads (`run_work_inline`), and every random choice — turmoil's
-//! latencies and losses, QUIC's connection ids, the nodes' own RNGs, the
-//! scenario's faults — comes from the seed. The same seed gives the same
-//! trace, row for row; `trace_hash` is its SHA-256.
+//! run on the loop instead of other threads (`run_work_inline`), and
+//! every random choice — turmoil's latencies and losses, QUIC's
+//! connection ids, the nodes' own RNGs, the scenario's faults — comes from
+//! the seed. The same seed gives the same trace, row for row; `trace_hash`
+//! is its SHA-256.
 //!
 //! A scenario stacks a workload (transactions), joins and faults, then a
 //! heal phase with no faults and no load, then checks the invariants:

@@ -110,7 +110,10 @@ fn write_genesis_state(store: &mut dyn Store, genesis: &Genesis) -> Result<(), S
 /// joiner its write, then its replacement (issue 14). The mark also makes a
 /// `snapshot` node interrupted before its snapshot and restarted to join by
 /// range execute on the genesis state, not on an empty one.
-pub fn init_chain_deferred(store: &mut dyn Store, genesis: &Genesis) -> Result<(), StoreError> {
+pub(super) fn init_chain_deferred(
+    store: &mut dyn Store,
+    genesis: &Genesis,
+) -> Result<(), StoreError> {
     let mut batch = metadata_batch(genesis);
     batch.put_meta(MetaKey::GenesisStateDeferred, &());
     store.write(batch)

@@ -238,8 +238,8 @@ impl<S: Store> Node<S> {
                 return Ok(());
             }
             if from_genesis {
-                // The first commit executes on the genesis state: an `auto`
-                // joiner that deferred it writes it now.
+                // The first commit executes on the genesis state: a node
+                // that deferred it (`init::init_chain_deferred`) writes it now.
                 let chain = self.chain.as_ref().expect("commit needs a chain");
                 super::init::write_deferred_genesis_state(&mut self.store, &chain.genesis)?;
             }

@@ -43,8 +43,9 @@ pub enum MetaKey {
     /// `EpochCertificate`, `epochs.rs`).
     EpochCertificate(crate::ids::Epoch),
     /// Present (borsh `()`) while the genesis objects of an adopted genesis
-    /// are not written yet: an `auto` joiner writes them before its first
-    /// commit, or never if a snapshot replaces its state first.
+    /// are not written yet: a node that may join from a snapshot writes
+    /// them before its first commit, or never if a snapshot replaces its
+    /// state first.
     GenesisStateDeferred,
 }
 
