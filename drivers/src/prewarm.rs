@@ -16,7 +16,9 @@
 //! Only answers the node waits for are worked on ([`Node::awaits_answer`]),
 //! so a peer cannot make the workers check anything it was not asked for,
 //! and only big ones ([`MIN_CHECKS`]): a few signatures are not worth a
-//! thread.
+//! thread. A slice starts only on a worker free now: nothing queues, so
+//! copies of answers never pile up behind busy workers (each up to
+//! `max_response_bytes`), and the loop checks any slice no worker took.
 
 use bluepods_core::vertex::Vertex;
 use bluepods_core::wire::Message;
@@ -29,10 +31,10 @@ use tokio::task::JoinHandle;
 pub const MIN_CHECKS: u64 = 256;
 
 /// If `msg` is an awaited range or fetch answer from `peer` with at least
-/// [`MIN_CHECKS`] signatures, starts its checks on the workers (`permits`,
-/// one per worker), each on a slice of it, far end first. Returns the jobs
-/// started, none when the answer is not worked on: the loop never waits
-/// for them (a test does).
+/// [`MIN_CHECKS`] signatures, starts its checks on the workers free now
+/// (`permits`, one per worker), each on a slice of it, far end first.
+/// Returns the jobs started, none when the answer is not worked on: the
+/// loop never waits for them (a test does).
 pub(crate) fn start<S: Store>(
     node: &Node<S>,
     peer: PeerId,
@@ -61,20 +63,18 @@ pub(crate) fn start<S: Store>(
     let vertices = Arc::new(vertices);
     let mut jobs = Vec::new();
     for start in (0..vertices.len()).step_by(slice) {
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            break; // every worker is busy: the loop checks the rest
+        };
         let end = (start + slice).min(vertices.len());
-        let (vertices, params, permits) = (vertices.clone(), params.clone(), permits.clone());
-        jobs.push(tokio::spawn(async move {
-            let Ok(_permit) = permits.acquire_owned().await else {
-                return;
-            };
-            let _ = tokio::task::spawn_blocking(move || {
-                // From the far end of the slice: the loop comes from the
-                // near end, and they meet somewhere in between.
-                for v in vertices[start..end].iter().rev() {
-                    let _ = v.verify(&chain_id, &params);
-                }
-            })
-            .await;
+        let (vertices, params) = (vertices.clone(), params.clone());
+        jobs.push(tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            // From the far end of the slice: the loop comes from the near
+            // end, and they meet somewhere in between.
+            for v in vertices[start..end].iter().rev() {
+                let _ = v.verify(&chain_id, &params);
+            }
         }));
     }
     jobs
@@ -161,6 +161,11 @@ mod tests {
         let unasked = bluepods_core::wire::RequestId(request.0 + 1_000);
         assert!(start(&node, peer, &answer(unasked), &permits).is_empty());
         assert!(start(&node, PeerId(9), &answer(request), &permits).is_empty());
+        let busy = Arc::new(Semaphore::new(0));
+        assert!(
+            start(&node, peer, &answer(request), &busy).is_empty(),
+            "no worker free, nothing queued"
+        );
         let jobs = start(&node, peer, &answer(request), &permits);
         assert!(!jobs.is_empty());
         for j in jobs {
