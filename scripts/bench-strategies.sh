@@ -66,13 +66,18 @@ start_boot() { # OBJECTS CONFIG
   boot_pid=$!
   for _ in $(seq 1 3000); do
     [ "$(status_field "$http" 's["last_committed_round"] or 0')" != "?" ] && return 0
+    boot_alive
     sleep 0.1
   done
   echo "the bootstrap did not start"; tail -5 "$work/boot.log"; exit 1
 }
+boot_alive() {
+  kill -0 "$boot_pid" 2>/dev/null && return 0
+  echo "the bootstrap exited"; tail -5 "$work/boot.log"; exit 1
+}
 stop_boot() { kill "$boot_pid"; wait "$boot_pid" 2>/dev/null || true; boot_pid=""; }
 
-join() { # MODE -> prints seconds to live, or "-" after 900 s
+join() { # MODE -> prints seconds to live, or "-" (it exited, or 900 s passed)
   rm -rf "$work/joiner"
   local start; start=$(now)
   RUST_LOG=info "$bin/bluepods-node" --listener --sync-mode "$1" --bootstrap-addr "127.0.0.1:$quic" \
@@ -81,6 +86,7 @@ join() { # MODE -> prints seconds to live, or "-" after 900 s
   joiner_pid=$!
   local took="-"
   for _ in $(seq 1 9000); do
+    kill -0 "$joiner_pid" 2>/dev/null || break # it exited: no time
     if [ "$(status_field "$jhttp" 's["phase"]')" = "live" ]; then
       local mine theirs
       mine=$(status_field "$jhttp" 's["last_committed_round"] or 0')
@@ -107,6 +113,7 @@ for objects in $objects_list; do
     for _ in $(seq 1 100000); do
       r=$(status_field "$http" 's["last_committed_round"] or 0')
       [ "$r" != "?" ] && [ "$r" -ge "$rounds" ] && break
+      boot_alive
       sleep 0.2
     done
     stop_boot
@@ -116,6 +123,7 @@ for objects in $objects_list; do
     # attests it to commit (a joiner that comes sooner waits for the next).
     for _ in $(seq 1 3000); do
       [ "$(newest_snapshot "$http")" -gt "$restarted" ] && break
+      boot_alive
       sleep 0.2
     done
     sleep 3

@@ -2,8 +2,32 @@
 //! replays, not snapshots of rounds the network left long ago.
 
 use bluepods_core::config::{SyncConfig, SyncMode};
-use bluepods_core::harness::{test_genesis, validator_config, Cluster, Faults};
+use bluepods_core::harness::{test_genesis, Cluster, Faults};
 use bluepods_core::{ChainParams, Event, Keypair, NodeConfig, Role, SyncPhase};
+
+/// `validators` validators (a snapshot every 10 rounds, 2,000 objects)
+/// producing every 50 ms.
+fn network(seed: u64, validators: usize) -> Cluster {
+    let params = ChainParams {
+        snapshot_interval_rounds: 10,
+        ..ChainParams::default()
+    };
+    let (mut genesis, keys) = test_genesis(validators, params);
+    genesis.synthetic_objects = 2_000;
+    let mut c = Cluster::new(seed, Faults::fixed_delay(5));
+    c.add_validators(&genesis, &keys, 50);
+    c
+}
+
+/// A listener through `vias` in `sync`.
+fn listener(vias: &[&str], sync: SyncConfig) -> NodeConfig {
+    NodeConfig {
+        role: Role::Listener,
+        bootstrap_peers: vias.iter().map(|v| v.to_string()).collect(),
+        sync,
+        ..NodeConfig::default()
+    }
+}
 
 /// Postmortem (issue 14, found by `scripts/bench-strategies.sh`): a range
 /// joiner replaying 100,000 rounds of a network with a million objects
@@ -13,24 +37,15 @@ use bluepods_core::{ChainParams, Event, Keypair, NodeConfig, Role, SyncPhase};
 /// same history with ten thousand objects took 23 s.
 #[test]
 fn a_node_catching_up_builds_no_snapshot_of_rounds_the_network_left_long_ago() {
-    let params = ChainParams {
-        snapshot_interval_rounds: 10,
-        ..ChainParams::default()
-    };
-    let (mut genesis, keys) = test_genesis(1, params);
-    genesis.synthetic_objects = 2_000;
-    let mut c = Cluster::new(11, Faults::fixed_delay(5));
-    c.add_genesis_node("v0", keys[0].clone(), &genesis, validator_config(50));
+    let mut c = network(11, 1);
     c.run_for(10_000);
-    let config = NodeConfig {
-        role: Role::Listener,
-        bootstrap_peers: vec!["v0".into()],
-        sync: SyncConfig {
+    let config = listener(
+        &["v0"],
+        SyncConfig {
             default_strategy: SyncMode::Range,
             ..SyncConfig::default()
         },
-        ..NodeConfig::default()
-    };
+    );
     let j = c.add_joiner("j0", Keypair::from_label("range"), config);
     assert!(c.run_until(20_000, |c| c.node(j).phase() == SyncPhase::Live));
     c.run_for(2_000);
@@ -78,25 +93,16 @@ fn a_node_catching_up_builds_no_snapshot_of_rounds_the_network_left_long_ago() {
 /// Either alone fails this test.
 #[test]
 fn a_node_many_epochs_behind_waits_for_the_certificates_and_takes_a_snapshot() {
-    let params = ChainParams {
-        snapshot_interval_rounds: 10,
-        ..ChainParams::default()
-    };
-    let (mut genesis, keys) = test_genesis(2, params);
-    genesis.synthetic_objects = 2_000;
-    let mut c = Cluster::new(12, Faults::fixed_delay(5));
-    c.add_validators(&genesis, &keys, 50);
+    let mut c = network(12, 2);
     c.run_for(500);
-    let config = NodeConfig {
-        role: Role::Listener,
-        bootstrap_peers: vec!["v0".into(), "v1".into()],
-        sync: SyncConfig {
+    let config = listener(
+        &["v0", "v1"],
+        SyncConfig {
             default_strategy: SyncMode::Auto,
             strategy_switch_threshold: 30,
             ..SyncConfig::default()
         },
-        ..NodeConfig::default()
-    };
+    );
     let l = c.add_joiner("l0", Keypair::from_label("lagging"), config);
     assert!(c.run_until(10_000, |c| c.node(l).phase() == SyncPhase::Live));
     c.partition(0, l);
