@@ -27,6 +27,7 @@ mod membership;
 mod parts;
 mod produce;
 pub mod protocols;
+mod proven;
 mod snapshot;
 mod state;
 mod status;
@@ -88,7 +89,9 @@ pub struct Node<S: Store> {
     txs: parts::Transactions,
     serving: parts::Serving,
     /// How far members were seen to get (claims are believed up to there).
-    proven: parts::ProvenRounds,
+    proven: proven::ProvenRounds,
+    /// The last proven and trusted rounds, and what they came from.
+    round_memo: proven::RoundMemo,
     /// Vertices whose checks passed lately (`gossip/verified.rs`).
     verified: gossip::VerifiedVertices,
     joined: parts::JoinRecord,
@@ -126,7 +129,8 @@ impl<S: Store> Node<S> {
             ranges: parts::Ranges::default(),
             producer: parts::Production::default(),
             serving: parts::Serving::default(),
-            proven: parts::ProvenRounds::default(),
+            proven: proven::ProvenRounds::default(),
+            round_memo: proven::RoundMemo::default(),
             joined: parts::JoinRecord::default(),
             clock: parts::Clock::new(now),
             evidence: gossip::EvidenceBook::default(),

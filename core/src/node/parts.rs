@@ -7,7 +7,7 @@ use super::snapshot::attestations::AttestationTable;
 use super::snapshot::download::DownloadRecord;
 use super::snapshot::serve::ServedSnapshot;
 use super::status::AppliedSnapshot;
-use crate::ids::{Hash, PeerId, PublicKey, Round, Timestamp};
+use crate::ids::{Hash, PeerId, Round, Timestamp};
 use crate::mempool::Mempool;
 use crate::vertex::Attestation;
 use crate::wire::RequestId;
@@ -193,30 +193,5 @@ impl Clock {
             last_progress_at: now,
             next_status_at: now,
         }
-    }
-}
-
-/// The rounds members of the validator set were seen to reach: for each
-/// member, the highest round of a vertex by it that passed its checks. A
-/// round that members of more than the faulty weight reached, one honest
-/// member reached, so the
-/// network is there; any claim beyond it is unproven (`catchup.rs`).
-/// Bounded by the set: only members are recorded.
-#[derive(Debug, Default)]
-pub(super) struct ProvenRounds {
-    by_member: BTreeMap<PublicKey, Round>,
-}
-
-impl ProvenRounds {
-    /// `member` signed a vertex of `round`.
-    pub(super) fn saw(&mut self, member: PublicKey, round: Round) {
-        let top = self.by_member.entry(member).or_insert(round);
-        *top = (*top).max(round);
-    }
-
-    /// The highest round members of `set` weighing its honest support
-    /// reached.
-    pub(super) fn reached_by(&self, set: &crate::validators::ValidatorSet) -> Option<Round> {
-        set.reached_by_honest_support(self.by_member.iter().map(|(k, r)| (*k, *r)))
     }
 }

@@ -291,62 +291,6 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// The highest round claimed by a peer whose claim may move this node to
-    /// catch-up. A validator in the set listens only to fellow validators:
-    /// otherwise any listener could claim a far-away round and keep it from
-    /// producing. Any claim counts only up to the highest round proven: one
-    /// that f + 1 members of the set were seen to reach in signed vertices,
-    /// or that f + 1 members (proven keys) claim — either way an honest one
-    /// is there — or this node's own. Beyond it a claim
-    /// is a word, and one peer's word would move a live node into catch-up
-    /// or a snapshot sync, asking mostly the liar.
-    pub(in crate::node) fn trusted_best_round(&self) -> Option<Round> {
-        let Some(chain) = &self.chain else {
-            return self.peers.best_round();
-        };
-        let round = chain.consensus.dag().highest_round().unwrap_or_default();
-        let set = chain.consensus.meta().schedule.set_for_round(round);
-        let claimed = if self.config.role != crate::wire::Role::Validator
-            || !set.contains(&self.key.public())
-        {
-            self.peers.best_round()
-        } else {
-            self.peers
-                .ready()
-                .filter(|p| p.key.is_some_and(|k| set.contains(&k)))
-                .filter_map(|p| p.highest_round)
-                .max()
-        };
-        let proven = self.network_round_proven().max(self.highest_round());
-        match (claimed, proven) {
-            (Some(c), Some(p)) if c > p => {
-                crate::cov::mark("unproven_claim_cut_down");
-                Some(p)
-            }
-            (Some(_), None) => None,
-            (claimed, _) => claimed,
-        }
-    }
-
-    /// The highest round members of the set weighing more than its faulty
-    /// weight are known to have reached — in signed vertices seen, or by
-    /// their own claims (so one honest member did) — if this node heard
-    /// from that many yet.
-    /// Until it has, it does not know where the network is.
-    fn network_round_proven(&self) -> Option<Round> {
-        let chain = self.chain.as_ref()?;
-        let round = chain.consensus.dag().highest_round().unwrap_or_default();
-        let set = chain.consensus.meta().schedule.set_for_round(round);
-        let claims = self
-            .peers
-            .ready()
-            .filter_map(|p| Some((p.key?, p.highest_round?)))
-            // A member knows its own round as well as any claim.
-            .chain(self.highest_round().map(|own| (self.key.public(), own)));
-        let claimed = set.reached_by_honest_support(claims);
-        self.proven.reached_by(&set).max(claimed)
-    }
-
     /// Tells every ready peer how far we are.
     pub(in crate::node) fn broadcast_status(&mut self) {
         let msg = Message::Status {
