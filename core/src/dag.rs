@@ -156,11 +156,20 @@ impl Dag {
 
     /// The distinct authors at `round` whose first version this node may
     /// cite: whose weight a vertex of the next round can have as parents.
-    pub fn authors_at(&self, round: Round) -> Vec<PublicKey> {
-        self.round_firsts(round)
+    /// Distinct by construction (one entry per author), and made without
+    /// allocating: a validator asks after every input it handles.
+    pub fn authors_at(&self, round: Round) -> impl Iterator<Item = PublicKey> + '_ {
+        self.rounds
+            .get(&round)
             .into_iter()
-            .map(|v| v.vertex.author())
-            .collect()
+            .flatten()
+            .filter(|(_, versions)| {
+                versions
+                    .first()
+                    .and_then(|h| self.vertices.get(h))
+                    .is_some_and(|v| !v.unchecked)
+            })
+            .map(|(author, _)| *author)
     }
 
     /// The distinct authors at `round` with a vertex for which `test` holds.

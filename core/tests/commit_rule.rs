@@ -232,7 +232,7 @@ fn a_vertex_taken_at_the_pruning_floor_and_all_above_it_are_never_cited() {
     };
     assert!(!cited(5).contains(&bogus_hash) && cited(5).len() == 3);
     assert_eq!(cited(6), vec![honest_hash]);
-    assert_eq!(c.dag().authors_at(Round(6)).len(), 1);
+    assert_eq!(c.dag().authors_at(Round(6)).count(), 1);
 }
 
 /// Every vertex offered to a fresh consensus in round order, and what it

@@ -101,7 +101,7 @@ fn validators_attest_their_manifest_roots_in_their_next_vertex() {
         .unwrap()
         .into_iter()
         .filter(|s| s.vertex.author() == c.node(0).public_key())
-        .filter_map(|s| s.vertex.body.attestation.map(|a| *a))
+        .filter_map(|s| s.vertex.body.attestation.as_deref().cloned())
         .collect();
     assert!(!attested.is_empty());
     for a in &attested {

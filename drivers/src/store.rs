@@ -211,7 +211,7 @@ impl FjallStore {
                 }
                 WriteOp::DeleteObject(id) => b.remove(&self.objects, id.as_bytes().to_vec()),
                 WriteOp::PutVertex { hash, vertex } => {
-                    let bytes = borsh::to_vec(&vertex).map_err(io)?;
+                    let bytes = borsh::to_vec(&*vertex).map_err(io)?;
                     b.insert(&self.vertices, hash.as_bytes().to_vec(), bytes);
                     b.insert(
                         &self.rounds,
@@ -320,7 +320,7 @@ impl Store for FjallStore {
             }
         };
         Ok(Some(StoredVertex {
-            vertex,
+            vertex: vertex.into(),
             committed_at,
         }))
     }
@@ -653,7 +653,7 @@ mod tests {
             hashes.push(v.hash());
             batch.push(WriteOp::PutVertex {
                 hash: v.hash(),
-                vertex: v,
+                vertex: v.into(),
             });
         }
         batch.push(WriteOp::MarkCommitted {
@@ -689,17 +689,17 @@ mod tests {
         batch.push(WriteOp::PutSnapshotChunk {
             round: Round(5),
             index: 0,
-            bytes: vec![1],
+            bytes: vec![1].into(),
         });
         batch.push(WriteOp::PutSnapshotChunk {
             round: Round(5),
             index: 1,
-            bytes: vec![2],
+            bytes: vec![2].into(),
         });
         batch.push(WriteOp::PutSnapshotChunk {
             round: Round(6),
             index: 0,
-            bytes: vec![3],
+            bytes: vec![3].into(),
         });
         batch.push(WriteOp::PutManifest {
             round: Round(5),

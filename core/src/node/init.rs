@@ -7,7 +7,6 @@ use crate::consensus::{Consensus, ConsensusMeta};
 use crate::genesis::Genesis;
 use crate::ids::Round;
 use crate::store::{read_meta, MetaKey, Store, StoreError, WriteBatch, WriteOp};
-use std::sync::Arc;
 
 impl<S: Store> Node<S> {
     /// Loads consensus state and the DAG window of an adopted chain.
@@ -49,7 +48,7 @@ impl<S: Store> Node<S> {
                         .own_uncommitted
                         .insert((stored.vertex.round(), hash));
                 }
-                consensus.restore(Arc::new(stored.vertex), hash, stored.committed_at);
+                consensus.restore(stored.vertex, hash, stored.committed_at);
             }
             if !full {
                 break;

@@ -16,7 +16,7 @@ pub struct MemStore {
     rounds: BTreeMap<(Round, Hash), ()>,
     outcomes: BTreeMap<Hash, TxOutcome>,
     meta: BTreeMap<MetaKey, Vec<u8>>,
-    chunks: BTreeMap<(Round, u32), Vec<u8>>,
+    chunks: BTreeMap<(Round, u32), std::sync::Arc<[u8]>>,
     manifests: BTreeMap<Round, Vec<u8>>,
     staging: Option<(BTreeMap<ObjectId, Object>, BTreeMap<Hash, TxOutcome>)>,
     /// Number of batches written, for tests.
@@ -255,7 +255,7 @@ impl Store for MemStore {
     }
 
     fn snapshot_chunk(&self, round: Round, index: u32) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.chunks.get(&(round, index)).cloned())
+        Ok(self.chunks.get(&(round, index)).map(|b| b.to_vec()))
     }
 
     fn manifests(&self) -> Result<Vec<(Round, Vec<u8>)>, StoreError> {

@@ -66,10 +66,11 @@ impl MetaKey {
 }
 
 /// A vertex as stored, with the anchor round that committed it, if any.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredVertex {
-    /// The vertex.
-    pub vertex: Vertex,
+    /// The vertex, shared with the DAG that holds it and with any copy of
+    /// the store (the simulator keeps a live and a durable one).
+    pub vertex: std::sync::Arc<Vertex>,
     /// The anchor round whose commit included it.
     pub committed_at: Option<Round>,
 }
@@ -85,8 +86,9 @@ pub enum WriteOp {
     PutVertex {
         /// The vertex hash.
         hash: Hash,
-        /// The vertex.
-        vertex: Vertex,
+        /// The vertex, shared with the DAG (issue 14: a copy per DAG, per
+        /// store and per batch was most of a 50-node simulation's memory).
+        vertex: std::sync::Arc<Vertex>,
     },
     /// Record that a stored vertex was committed by the anchor of `anchor`.
     MarkCommitted {
@@ -108,8 +110,8 @@ pub enum WriteOp {
         round: Round,
         /// Chunk index.
         index: u32,
-        /// The zstd frame, as served.
-        bytes: Vec<u8>,
+        /// The zstd frame, as served; shared, like a vertex.
+        bytes: std::sync::Arc<[u8]>,
     },
     /// Store a snapshot manifest (borsh), which makes the snapshot servable.
     PutManifest {

@@ -8,6 +8,7 @@ use crate::interface::Channel;
 use crate::node::Node;
 use crate::store::{Store, StoreError};
 use crate::wire::{Message, RequestId};
+use std::sync::Arc;
 
 impl<S: Store> Node<S> {
     pub(in crate::node) fn serve_vertices(
@@ -21,7 +22,10 @@ impl<S: Store> Node<S> {
         for h in hashes.iter().take(self.config.max_fetch_hashes) {
             let v = match self.chain.as_ref().and_then(|c| c.consensus.dag().get(h)) {
                 Some(dv) => Some((*dv.vertex).clone()),
-                None => self.store.get_vertex(h)?.map(|s| s.vertex),
+                None => self
+                    .store
+                    .get_vertex(h)?
+                    .map(|s| Arc::unwrap_or_clone(s.vertex)),
             };
             if let Some(v) = v {
                 bytes += v.encoded_len();
@@ -72,7 +76,7 @@ impl<S: Store> Node<S> {
                 break;
             }
             bytes += size;
-            vertices.extend(stored.into_iter().map(|s| s.vertex));
+            vertices.extend(stored.into_iter().map(|s| Arc::unwrap_or_clone(s.vertex)));
             through = Some(round);
             round = round.next();
         }

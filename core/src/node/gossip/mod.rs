@@ -224,7 +224,7 @@ impl<S: Store> Node<S> {
                 .clone();
             batch.push(WriteOp::PutVertex {
                 hash: *h,
-                vertex: (*v).clone(),
+                vertex: v.clone(),
             });
             vertices.push((*h, v));
         }

@@ -414,7 +414,7 @@ impl<S: Store> Node<S> {
         for (hash, v) in verified.frontier() {
             batch.push(WriteOp::PutVertex {
                 hash: *hash,
-                vertex: v.clone(),
+                vertex: Arc::new(v.clone()),
             });
             batch.push(WriteOp::MarkCommitted {
                 hash: *hash,

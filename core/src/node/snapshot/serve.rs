@@ -135,7 +135,7 @@ impl<S: Store> Node<S> {
         batch.push(WriteOp::PutSnapshotChunk {
             round,
             index,
-            bytes,
+            bytes: bytes.into(),
         });
         self.write(batch)
     }
@@ -302,7 +302,12 @@ impl<S: Store> Node<S> {
             .filter_map(
                 |h| match self.chain.as_ref().and_then(|c| c.consensus.dag().get(h)) {
                     Some(dv) => Some((*dv.vertex).clone()),
-                    None => self.store.get_vertex(h).ok().flatten().map(|s| s.vertex),
+                    None => self
+                        .store
+                        .get_vertex(h)
+                        .ok()
+                        .flatten()
+                        .map(|s| Arc::unwrap_or_clone(s.vertex)),
                 },
             )
             .collect()
